@@ -1,0 +1,125 @@
+"""The embedded default catalog: one SQLite file in WAL mode, writes serialised, reads concurrent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from catalog.sqlite import documents, segments
+from catalog.sqlite.db import Database
+from catalog.store import (
+    DeleteResult,
+    FlowQuery,
+    FlowStats,
+    ObjectRecord,
+    Page,
+    PutResult,
+    Segment,
+    SegmentFailure,
+    SegmentQuery,
+    SourceQuery,
+    TagFilter,
+)
+from catalog.timing import TimeRange
+
+
+class SQLiteCatalog:
+    """Implements ``catalog.store.Catalog`` over one SQLite file."""
+
+    def __init__(self, path: Path | str, readers: int = 4) -> None:
+        self.db = Database(Path(path), readers=readers)
+
+    async def start(self) -> None:
+        await self.db.start()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ping(self) -> bool:
+        return await self.db.read(lambda c: c.execute("SELECT 1").fetchone()[0] == 1)
+
+    async def sizes(self) -> dict[str, int]:
+        def count(conn: Any) -> dict[str, int]:
+            sources, flows, segs = conn.execute(
+                "SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM flows), "
+                "(SELECT coalesce(sum(seg_count), 0) FROM flows)"
+            ).fetchone()
+            objects = conn.execute("SELECT count(*) FROM objects").fetchone()[0]
+            return {"sources": sources, "flows": flows, "segments": segs, "objects": objects}
+
+        return await self.db.read(count)
+
+    # -- service and profiles --------------------------------------------------------------------
+    async def get_service(self) -> dict[str, Any]:
+        return await self.db.read(documents.get_service)
+
+    async def update_service(self, changes: Mapping[str, str]) -> None:
+        await self.db.write(lambda c: documents.update_service(c, changes))
+
+    async def list_profiles(self, format: str | None, codec: str | None, label: str | None,
+                            page: str | None, limit: int) -> Page[dict[str, Any]]:
+        return Page(*await self.db.read(lambda c: documents.list_profiles(c, format, codec, label, page, limit)))
+
+    async def get_profile(self, profile_id: str) -> dict[str, Any] | None:
+        return await self.db.read(lambda c: documents.get_profile(c, profile_id))
+
+    async def create_profile(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return await self.db.write(lambda c: documents.create_profile(c, doc))
+
+    # -- sources -------------------------------------------------------------------------------------
+    async def list_sources(self, query: SourceQuery, page: str | None, limit: int) -> Page[dict[str, Any]]:
+        return Page(*await self.db.read(lambda c: documents.list_sources(c, query, page, limit)))
+
+    async def get_source(self, source_id: str) -> dict[str, Any] | None:
+        return await self.db.read(lambda c: documents.get_source(c, source_id))
+
+    async def set_source_field(self, source_id: str, name: str, value: Any) -> None:
+        await self.db.write(lambda c: documents.set_source_field(c, source_id, name, value))
+
+    async def set_source_tag(self, source_id: str, name: str, value: str | list[str] | None) -> None:
+        await self.db.write(lambda c: documents.set_source_field(c, source_id, name, value, tag=True))
+
+    # -- flows -----------------------------------------------------------------------------------------
+    async def list_flows(self, query: FlowQuery, page: str | None, limit: int) -> Page[dict[str, Any]]:
+        return Page(*await self.db.read(lambda c: documents.list_flows(c, query, page, limit)))
+
+    async def get_flow(self, flow_id: str) -> dict[str, Any] | None:
+        return await self.db.read(lambda c: documents.get_flow(c, flow_id))
+
+    async def flow_stats(self, flow_id: str) -> FlowStats | None:
+        return await self.db.read(lambda c: documents.flow_stats(c, flow_id))
+
+    async def put_flow(self, doc: dict[str, Any], principal: str | None) -> PutResult:
+        return await self.db.write(lambda c: documents.put_flow(c, doc, principal))
+
+    async def delete_flow(self, flow_id: str) -> list[str]:
+        """Deletes the flow, its segments and the objects nothing references any more."""
+
+        def run(conn: Any) -> list[str]:
+            result = segments.delete_segments(conn, flow_id, TimeRange.eternity(), None, check_flow=False)
+            documents.delete_flow_document(conn, flow_id)
+            return result.orphaned_objects
+
+        return await self.db.write(run)
+
+    async def set_flow_field(self, flow_id: str, name: str, value: Any) -> None:
+        await self.db.write(lambda c: documents.set_flow_field(c, flow_id, name, value))
+
+    async def set_flow_tag(self, flow_id: str, name: str, value: str | list[str] | None) -> None:
+        await self.db.write(lambda c: documents.set_flow_field(c, flow_id, name, value, tag=True))
+
+    # -- segments and objects --------------------------------------------------------------------------------
+    async def add_segments(self, flow_id: str, items: Sequence[dict[str, Any]]) -> list[SegmentFailure]:
+        return await self.db.write(lambda c: segments.add_segments(c, flow_id, items))
+
+    async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None,
+                             limit: int) -> Page[Segment]:
+        return Page(*await self.db.read(lambda c: segments.query_segments(c, flow_id, query, page, limit)))
+
+    async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult:
+        return await self.db.write(lambda c: segments.delete_segments(c, flow_id, timerange, object_id))
+
+    async def get_object(self, object_id: str, page: str | None, limit: int,
+                         flow_tags: TagFilter | None = None) -> tuple[ObjectRecord, str | None] | None:
+        return await self.db.read(lambda c: segments.get_object(c, object_id, page, limit, flow_tags))

@@ -1,0 +1,128 @@
+"""SQLite connections: one writer thread (writes serialised) and a pool of reader threads.
+
+Blocking sqlite3 calls never run on the event loop: every operation is a plain function of a
+connection, shipped to the writer or to a reader thread with ``run_in_executor``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from catalog.sqlite.schema import MIGRATIONS
+
+R = TypeVar("R")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection
+    conn.execute("PRAGMA mmap_size=268435456")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Applies the migrations this file has not seen yet; returns the resulting schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"catalog schema version {version} is newer than this gateway knows ({len(MIGRATIONS)})"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+class Database:
+    """Runs functions of a connection off the event loop: writes on one thread, reads on several."""
+
+    def __init__(self, path: Path, readers: int = 4) -> None:
+        self.path = path
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._writer: sqlite3.Connection | None = None
+        self._readers: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def open_writer() -> None:
+            self._writer = _connect(self.path)
+            migrate(self._writer)
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, open_writer)
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    async def write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """Runs ``fn`` inside BEGIN IMMEDIATE on the writer; any exception rolls everything back."""
+
+        def run() -> R:
+            conn = self._writer
+            assert conn is not None, "Database.start() was not awaited"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, run)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """Runs ``fn`` in one read transaction (a consistent snapshot) on a reader thread."""
+
+        def run() -> R:
+            conn = self._reader()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
+
+    async def close(self) -> None:
+        def close_all() -> None:
+            with self._lock:
+                for conn in self._readers:
+                    conn.close()
+                self._readers.clear()
+            if self._writer is not None:
+                self._writer.execute("PRAGMA optimize")
+                self._writer.close()
+                self._writer = None
+
+        # reader connections are closed from the writer thread; sqlite3 allows it with check_same_thread=False
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
+        self._reader_pool.shutdown(wait=True)
+        self._writer_pool.shutdown(wait=True)

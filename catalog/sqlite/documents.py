@@ -1,0 +1,350 @@
+"""Service info, profiles, sources and flows in SQLite: plain functions of a connection.
+
+Each function runs inside the transaction ``Database.read``/``Database.write`` opened for it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from catalog import rules
+from catalog.errors import Invalid, NotFound
+from catalog.sqlite.listing import Where, add_tag_filters, keyset_page, placeholders
+from catalog.store import FlowQuery, FlowStats, PutResult, SourceQuery
+from catalog.timing import TimeRange
+
+SORTS = {
+    # sort_by -> (columns forming a unique key, newest-first by default)
+    "created": (("created_ns", "id"), True),
+    "updated": (("updated_ns", "id"), True),
+    "metadata_updated": (("metadata_updated_ns", "id"), True),
+    "label": (("label IS NULL", "COALESCE(label, '')", "id"), False),
+}
+
+
+def _load(doc: str | bytes) -> dict[str, Any]:
+    return orjson.loads(doc)
+
+
+def _dump(doc: Mapping[str, Any]) -> str:
+    return orjson.dumps(doc).decode()
+
+
+# -- service and profiles ------------------------------------------------------------------------
+def get_service(conn: sqlite3.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT key, value FROM service").fetchall())
+
+
+def update_service(conn: sqlite3.Connection, changes: Mapping[str, str]) -> None:
+    conn.executemany(
+        "INSERT INTO service (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+        list(changes.items()),
+    )
+
+
+def list_profiles(conn: sqlite3.Connection, format_: str | None, codec: str | None, label: str | None,
+                  page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    where = Where()
+    for column, value in (("format", format_), ("codec", codec), ("label", label)):
+        if value is not None:
+            where.add(f"{column}=?", value)
+    rows, next_key = keyset_page(conn, kind="profiles", select="doc FROM profiles", where=where,
+                                 sort_columns=("id",), descending=False, page=page, limit=limit)
+    return [_load(row[0]) for row in rows], next_key
+
+
+def get_profile(conn: sqlite3.Connection, profile_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT doc FROM profiles WHERE id=?", (profile_id,)).fetchone()
+    return _load(row[0]) if row else None
+
+
+def create_profile(conn: sqlite3.Connection, doc: dict[str, Any]) -> dict[str, Any]:
+    if get_profile(conn, doc["id"]) is not None:
+        raise Invalid(f"profile {doc['id']} already exists; profiles are immutable")
+    now = time.time_ns()
+    doc = {**doc, "created": rules.iso_from_ns(now)}
+    meta = doc["flow_metadata"]
+    conn.execute(
+        "INSERT INTO profiles (id, label, format, codec, created_ns, doc) VALUES (?, ?, ?, ?, ?, ?)",
+        (doc["id"], doc.get("label"), meta["format"], meta.get("codec"), now, _dump(doc)),
+    )
+    return doc
+
+
+# -- sources ---------------------------------------------------------------------------------------
+def _source_relations(conn: sqlite3.Connection, source: dict[str, Any]) -> dict[str, Any]:
+    """Adds the inferred source_collection and collected_by (from the flows' collections)."""
+    members = conn.execute(
+        "SELECT cf.source_id, c.role FROM flows pf JOIN flow_collections c ON c.parent_id = pf.id "
+        "JOIN flows cf ON cf.id = c.child_id WHERE pf.source_id = ? ORDER BY pf.id, c.position",
+        (source["id"],),
+    ).fetchall()
+    collection: list[dict[str, str]] = []
+    seen: set[tuple[str, str | None]] = set()
+    for member_id, role in members:
+        if (member_id, role) not in seen:
+            seen.add((member_id, role))
+            collection.append({"id": member_id, "role": role} if role else {"id": member_id})
+    parents = [row[0] for row in conn.execute(
+        "SELECT DISTINCT pf.source_id FROM flows cf JOIN flow_collections c ON c.child_id = cf.id "
+        "JOIN flows pf ON pf.id = c.parent_id WHERE cf.source_id = ? ORDER BY pf.source_id",
+        (source["id"],),
+    )]
+    if collection:
+        source["source_collection"] = collection
+    if parents:
+        source["collected_by"] = parents
+    return source
+
+
+def list_sources(conn: sqlite3.Connection, query: SourceQuery, page: str | None,
+                 limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    where = Where()
+    if query.label is not None:
+        where.add("label=?", query.label)
+    if query.format is not None:
+        where.add("format=?", query.format)
+    add_tag_filters(where, "source", "sources.id", query.tags)
+    if query.collected_by_ids is not None:
+        parents = "SELECT 1 FROM flows cf JOIN flow_collections c ON c.child_id = cf.id " \
+                  "JOIN flows pf ON pf.id = c.parent_id WHERE cf.source_id = sources.id"
+        if query.collected_by_ids:
+            ids = list(query.collected_by_ids)
+            where.add(f"EXISTS ({parents} AND pf.source_id IN ({placeholders(ids)}))", *ids)
+        else:
+            where.add(f"NOT EXISTS ({parents})")
+    columns, newest_first = SORTS[query.sort_by]
+    rows, next_key = keyset_page(
+        conn, kind=f"sources:{query.sort_by}", select="doc FROM sources", where=where,
+        sort_columns=columns, descending=newest_first != query.reverse, page=page, limit=limit,
+    )
+    return [_source_relations(conn, _load(row[0])) for row in rows], next_key
+
+
+def get_source(conn: sqlite3.Connection, source_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT doc FROM sources WHERE id=?", (source_id,)).fetchone()
+    return _source_relations(conn, _load(row[0])) if row else None
+
+
+def _save_source(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
+    conn.execute(
+        "INSERT INTO sources (id, format, label, created_ns, updated_ns, doc) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET label=excluded.label, updated_ns=excluded.updated_ns, doc=excluded.doc",
+        (doc["id"], doc["format"], doc.get("label"), now_ns, now_ns, _dump(doc)),
+    )
+
+
+def _replace_tags(conn: sqlite3.Connection, kind: str, entity_id: str, tags: Mapping[str, Any]) -> None:
+    conn.execute("DELETE FROM tags WHERE kind=? AND entity_id=?", (kind, entity_id))
+    conn.executemany(
+        "INSERT INTO tags (kind, entity_id, name, seq, value) VALUES (?, ?, ?, ?, ?)",
+        [(kind, entity_id, name, seq, value) for name, seq, value in rules.tag_rows(tags)],
+    )
+
+
+def set_source_field(conn: sqlite3.Connection, source_id: str, name: str, value: Any,
+                     tag: bool = False) -> None:
+    """Sets (or with value None removes) label/description, or a tag when ``tag`` is true."""
+    row = conn.execute("SELECT doc FROM sources WHERE id=?", (source_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"source {source_id} does not exist")
+    doc = _load(row[0])
+    container = doc.setdefault("tags", {}) if tag else doc
+    if value is None:
+        if tag and name not in container:
+            raise NotFound(f"source {source_id} has no tag {name!r}")
+        container.pop(name, None)
+    else:
+        container[name] = value
+    now = time.time_ns()
+    doc["updated"] = rules.iso_from_ns(now)
+    _save_source(conn, doc, now)
+    if tag:
+        _replace_tags(conn, "source", source_id, doc["tags"])
+
+
+# -- flows -------------------------------------------------------------------------------------------
+FLOW_COLUMNS = "doc, seg_count, seg_lo_min, seg_end_max, seg_end_incl, seg_maxdur, segments_updated_ns"
+
+
+def _stats(row: tuple) -> FlowStats:
+    count, lo_min, end_max, end_incl, maxdur, updated_ns = row
+    envelope = TimeRange.make(lo_min, end_max, True, bool(end_incl)) if count else TimeRange.never()
+    return FlowStats(count, envelope, maxdur, rules.iso_from_ns(updated_ns) if updated_ns else None)
+
+
+def _render_flow(conn: sqlite3.Connection, row: tuple) -> dict[str, Any]:
+    doc = _load(row[0])
+    stats = _stats(row[1:])
+    parents = [r[0] for r in conn.execute(
+        "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=? ORDER BY parent_id", (doc["id"],)
+    )]
+    if parents:
+        doc["collected_by"] = parents
+    if stats.segments_updated:
+        doc["segments_updated"] = stats.segments_updated
+    return doc
+
+
+def list_flows(conn: sqlite3.Connection, query: FlowQuery, page: str | None,
+               limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    where = Where()
+    for column in ("source_id", "format", "codec", "label", "profile_id", "status",
+                   "frame_width", "frame_height"):
+        value = getattr(query, column)
+        if value is not None:
+            where.add(f"{column}=?", value)
+    if query.init_segments is not None:
+        where.add("init_segments=?", int(query.init_segments))
+    tr = query.timerange
+    if tr is not None:
+        if tr.is_empty():
+            where.add("seg_count=0")
+        else:
+            where.add("seg_count>0")
+            if tr.hi is not None:
+                where.add("seg_lo_min<=?", tr.hi)
+            if tr.lo is not None:
+                where.add("seg_hi_max>=?", tr.lo)
+    add_tag_filters(where, "flow", "flows.id", query.tags)
+    if query.collected_by_ids is not None:
+        if query.collected_by_ids:
+            ids = list(query.collected_by_ids)
+            where.add(f"EXISTS (SELECT 1 FROM flow_collections c WHERE c.child_id=flows.id "
+                      f"AND c.parent_id IN ({placeholders(ids)}))", *ids)
+        else:
+            where.add("NOT EXISTS (SELECT 1 FROM flow_collections c WHERE c.child_id=flows.id)")
+    columns, newest_first = SORTS[query.sort_by]
+    rows, next_key = keyset_page(
+        conn, kind=f"flows:{query.sort_by}", select=f"{FLOW_COLUMNS} FROM flows", where=where,
+        sort_columns=columns, descending=newest_first != query.reverse, page=page, limit=limit,
+    )
+    return [_render_flow(conn, row) for row in rows], next_key
+
+
+def get_flow(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any] | None:
+    row = conn.execute(f"SELECT {FLOW_COLUMNS} FROM flows WHERE id=?", (flow_id,)).fetchone()
+    return _render_flow(conn, row) if row else None
+
+
+def flow_stats(conn: sqlite3.Connection, flow_id: str) -> FlowStats | None:
+    row = conn.execute(
+        "SELECT seg_count, seg_lo_min, seg_end_max, seg_end_incl, seg_maxdur, segments_updated_ns "
+        "FROM flows WHERE id=?", (flow_id,)
+    ).fetchone()
+    return _stats(row) if row else None
+
+
+def _flow_row(conn: sqlite3.Connection, flow_id: str) -> tuple[dict[str, Any], bool] | None:
+    row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
+    return (_load(row[0]), bool(row[1])) if row else None
+
+
+def _save_flow(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
+    essence = doc.get("essence_parameters") or {}
+    conn.execute(
+        "INSERT INTO flows (id, source_id, format, codec, label, container, profile_id, status, frame_width, "
+        "frame_height, init_segments, read_only, created_ns, metadata_updated_ns, doc) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+        "source_id=excluded.source_id, format=excluded.format, codec=excluded.codec, label=excluded.label, "
+        "container=excluded.container, profile_id=excluded.profile_id, status=excluded.status, "
+        "frame_width=excluded.frame_width, frame_height=excluded.frame_height, "
+        "init_segments=excluded.init_segments, read_only=excluded.read_only, "
+        "metadata_updated_ns=excluded.metadata_updated_ns, doc=excluded.doc",
+        (doc["id"], doc["source_id"], doc["format"], doc.get("codec"), doc.get("label"),
+         doc.get("container"), doc.get("profile_id"), doc.get("status"), essence.get("frame_width"),
+         essence.get("frame_height"), int(bool(essence.get("init_segments"))),
+         int(bool(doc.get("read_only"))), now_ns, now_ns, _dump(doc)),
+    )
+    _replace_tags(conn, "flow", doc["id"], doc.get("tags") or {})
+    conn.execute("DELETE FROM flow_collections WHERE parent_id=?", (doc["id"],))
+    conn.executemany(
+        "INSERT INTO flow_collections (parent_id, position, child_id, role) VALUES (?, ?, ?, ?)",
+        [(doc["id"], i, item["id"], item.get("role")) for i, item in enumerate(doc.get("flow_collection") or [])],
+    )
+
+
+def _missing_flows(conn: sqlite3.Connection, ids: list[str], self_id: str) -> list[str]:
+    wanted = [i for i in dict.fromkeys(ids) if i != self_id]
+    if not wanted:
+        return []
+    found = {r[0] for r in conn.execute(f"SELECT id FROM flows WHERE id IN ({placeholders(wanted)})", wanted)}
+    return [i for i in wanted if i not in found]
+
+
+def _drop_source_if_unused(conn: sqlite3.Connection, source_id: str) -> None:
+    if conn.execute("SELECT 1 FROM flows WHERE source_id=? LIMIT 1", (source_id,)).fetchone() is None:
+        conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
+        conn.execute("DELETE FROM tags WHERE kind='source' AND entity_id=?", (source_id,))
+
+
+def put_flow(conn: sqlite3.Connection, body: dict[str, Any], principal: str | None) -> PutResult:
+    now = time.time_ns()
+    current = _flow_row(conn, body["id"])
+    existing, read_only = current if current else (None, False)
+    profile = get_profile(conn, body["profile_id"]) if body.get("profile_id") else None
+    source_row = conn.execute("SELECT doc FROM sources WHERE id=?", (body["source_id"],)).fetchone()
+    source = _load(source_row[0]) if source_row else None
+    collection_ids = [item["id"] for item in body.get("flow_collection") or []]
+    doc = rules.flow_from_put(
+        body, existing, read_only, profile, source["format"] if source else None,
+        _missing_flows(conn, collection_ids, body["id"]), principal, now,
+    )
+    if source is None:
+        _save_source(conn, rules.new_source(doc["source_id"], doc["format"], principal, now), now)
+    _save_flow(conn, doc, now)
+    if existing is not None and existing["source_id"] != doc["source_id"]:
+        _drop_source_if_unused(conn, existing["source_id"])
+    return PutResult(created=existing is None, flow=get_flow(conn, doc["id"]) or doc,
+                     source_created=source is None)
+
+
+def set_flow_field(conn: sqlite3.Connection, flow_id: str, name: str, value: Any, tag: bool = False) -> None:
+    """Sets (value None: removes) one property or tag of a flow, enforcing read_only and profiles."""
+    current = _flow_row(conn, flow_id)
+    if current is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    doc, read_only = current
+    rules.check_flow_field_write("tags" if tag else name, doc, read_only)
+    if name == "flow_collection" and not tag:
+        missing = _missing_flows(conn, [item["id"] for item in value or []], flow_id)
+        if missing:
+            raise Invalid(f"flow_collection names unknown flows: {', '.join(missing)}")
+    container = doc.setdefault("tags", {}) if tag else doc
+    if value is None:
+        if tag and name not in container:
+            raise NotFound(f"flow {flow_id} has no tag {name!r}")
+        container.pop(name, None)
+    else:
+        container[name] = value
+    now = time.time_ns()
+    doc["metadata_updated"] = rules.iso_from_ns(now)
+    doc["metadata_version"] = rules.new_metadata_version(None, None)
+    _save_flow(conn, doc, now)
+
+
+def delete_flow_document(conn: sqlite3.Connection, flow_id: str) -> str:
+    """Removes the flow row, its tags and collections; returns its source id. Segments go separately."""
+    current = _flow_row(conn, flow_id)
+    if current is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    doc, read_only = current
+    if read_only:
+        rules.check_flow_field_write("delete", doc, read_only)
+    conn.execute("DELETE FROM flows WHERE id=?", (flow_id,))
+    conn.execute("DELETE FROM tags WHERE kind='flow' AND entity_id=?", (flow_id,))
+    conn.execute("DELETE FROM flow_collections WHERE parent_id=?", (flow_id,))
+    # the flow also leaves every collection that named it
+    for (parent_id,) in conn.execute(
+        "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=?", (flow_id,)
+    ).fetchall():
+        parent, _ = _flow_row(conn, parent_id)  # type: ignore[misc]
+        parent["flow_collection"] = [i for i in parent.get("flow_collection", []) if i["id"] != flow_id]
+        _save_flow(conn, parent, time.time_ns())
+    _drop_source_if_unused(conn, doc["source_id"])
+    return doc["source_id"]

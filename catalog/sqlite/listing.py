@@ -1,0 +1,81 @@
+"""Keyset-paged listings and tag filters in SQL, shared by sources, flows and profiles."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from catalog.paging import decode_key, encode_key
+from catalog.store import TagFilter
+
+
+@dataclass
+class Where:
+    """AND-ed SQL conditions with their parameters."""
+
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "1"
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def add_tag_filters(where: Where, kind: str, id_column: str, tags: TagFilter) -> None:
+    for name, values in tags.values.items():
+        where.add(
+            f"EXISTS (SELECT 1 FROM tags t WHERE t.kind=? AND t.entity_id={id_column} AND t.name=? "
+            f"AND t.value IN ({placeholders(values)}))",
+            kind, name, *values,
+        )
+    for name, present in tags.exists.items():
+        where.add(
+            f"{'' if present else 'NOT '}EXISTS (SELECT 1 FROM tags t WHERE t.kind=? "
+            f"AND t.entity_id={id_column} AND t.name=?)",
+            kind, name,
+        )
+
+
+def keyset_page(
+    conn: sqlite3.Connection,
+    *,
+    kind: str,
+    select: str,
+    where: Where,
+    sort_columns: Sequence[str],
+    descending: bool,
+    page: str | None,
+    limit: int,
+) -> tuple[list[sqlite3.Row | tuple], str | None]:
+    """Runs ``select`` (which must end with FROM/JOIN clauses) ordered by ``sort_columns``.
+
+    The sort columns must form a unique key (end with the id). Returns the rows (without the
+    trailing sort values) and the next page key.
+    """
+    n = len(sort_columns)
+    conditions = Where(list(where.clauses), list(where.params))
+    if page is not None:
+        after = decode_key(kind, page, n)
+        op = "<" if descending else ">"
+        conditions.add(f"({', '.join(sort_columns)}) {op} ({placeholders(after)})", *after)
+    direction = " DESC" if descending else ""
+    order = ", ".join(col + direction for col in sort_columns)
+    sql = (
+        f"SELECT {', '.join(sort_columns)}, {select} WHERE {conditions.sql()} "
+        f"ORDER BY {order} LIMIT ?"
+    )
+    rows = conn.execute(sql, (*conditions.params, limit + 1)).fetchall()
+    next_key = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_key = encode_key(kind, *rows[-1][:n])
+    return [row[n:] for row in rows], next_key

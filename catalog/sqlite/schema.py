@@ -1,0 +1,72 @@
+"""Versioned migrations for the SQLite catalog, applied in order at start (PRAGMA user_version)."""
+
+MIGRATIONS: list[str] = [
+    # 1: the initial catalog model (see ../shared/VAST-NOTES.md §3.2 for the shared design).
+    """
+    CREATE TABLE service (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    CREATE TABLE profiles (
+        id TEXT PRIMARY KEY, label TEXT, format TEXT NOT NULL, codec TEXT,
+        created_ns INTEGER NOT NULL, doc TEXT NOT NULL
+    );
+
+    CREATE TABLE sources (
+        id TEXT PRIMARY KEY, format TEXT NOT NULL, label TEXT,
+        created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL, doc TEXT NOT NULL
+    );
+    CREATE INDEX sources_by_created ON sources (created_ns, id);
+
+    CREATE TABLE flows (
+        id TEXT PRIMARY KEY, source_id TEXT NOT NULL, format TEXT NOT NULL, codec TEXT, label TEXT,
+        container TEXT, profile_id TEXT, status TEXT, frame_width INTEGER, frame_height INTEGER,
+        init_segments INTEGER NOT NULL DEFAULT 0, read_only INTEGER NOT NULL DEFAULT 0,
+        created_ns INTEGER NOT NULL, metadata_updated_ns INTEGER NOT NULL, doc TEXT NOT NULL,
+        -- per-flow segment statistics, updated in the same transaction as every segment write
+        seg_count INTEGER NOT NULL DEFAULT 0,
+        seg_lo_min INTEGER,            -- inclusive start of the first segment
+        seg_hi_max INTEGER,            -- inclusive end of the last segment
+        seg_end_max INTEGER,           -- raw end bound of the last segment (for its marker)
+        seg_end_incl INTEGER,          -- 1 when the last segment's end is inclusive
+        seg_maxdur INTEGER NOT NULL DEFAULT 0,  -- upper bound of (hi - lo) over segments; never shrinks
+        segments_updated_ns INTEGER
+    );
+    CREATE INDEX flows_by_source ON flows (source_id);
+    CREATE INDEX flows_by_created ON flows (created_ns, id);
+
+    -- tags as rows for filtering; the documents keep the tag dicts for rendering
+    CREATE TABLE tags (
+        kind TEXT NOT NULL, entity_id TEXT NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (kind, entity_id, name, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX tags_by_value ON tags (kind, name, value);
+
+    CREATE TABLE flow_collections (
+        parent_id TEXT NOT NULL, position INTEGER NOT NULL, child_id TEXT NOT NULL, role TEXT,
+        PRIMARY KEY (parent_id, position)
+    ) WITHOUT ROWID;
+    CREATE INDEX collections_by_child ON flow_collections (child_id);
+
+    -- the hot table: keyed by (flow, inclusive start) so a timerange page is one index range scan
+    CREATE TABLE segments (
+        flow_id TEXT NOT NULL, ts_lo INTEGER NOT NULL, ts_hi INTEGER NOT NULL,
+        timerange TEXT NOT NULL, object_id TEXT NOT NULL,
+        ts_offset INTEGER, last_duration INTEGER, sample_offset INTEGER, sample_count INTEGER,
+        created_ns INTEGER NOT NULL,
+        PRIMARY KEY (flow_id, ts_lo)
+    ) WITHOUT ROWID;
+    CREATE INDEX segments_by_object ON segments (object_id, flow_id);
+
+    CREATE TABLE objects (
+        id TEXT PRIMARY KEY, first_flow_id TEXT, timerange TEXT, key_frame_count INTEGER,
+        init_object_id TEXT, is_init INTEGER NOT NULL DEFAULT 0, created_ns INTEGER NOT NULL
+    );
+    CREATE INDEX objects_by_init ON objects (init_object_id);
+
+    -- uncontrolled instances registered with segments (controlled instances arrive with storage)
+    CREATE TABLE object_urls (
+        object_id TEXT NOT NULL, label TEXT NOT NULL, url TEXT NOT NULL, position INTEGER NOT NULL,
+        PRIMARY KEY (object_id, label)
+    ) WITHOUT ROWID;
+    """,
+]

@@ -1,0 +1,347 @@
+"""Segments and the objects they name, in SQLite: plain functions of a connection.
+
+Segments are keyed by (flow_id, inclusive start ns). Because segments of a flow never overlap,
+the start is unique and totally ordered, so:
+- a timerange page is one index range scan: ``ts_lo`` between ``QL - maxdur`` and ``QH``;
+- the only existing segment that can overlap a new one is the last one starting at or before its
+  end, so the overlap check is one index probe per segment.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from catalog.errors import Invalid, NotFound, ReadOnly
+from catalog.paging import decode_key, encode_key
+from catalog.sqlite.listing import Where, add_tag_filters
+from catalog.store import DeleteResult, ObjectRecord, Segment, SegmentFailure, SegmentQuery, TagFilter
+from catalog.timing import TimeRange, Timestamp
+
+SEGMENT_COLUMNS = (
+    "s.timerange, s.object_id, s.ts_offset, s.last_duration, s.sample_offset, s.sample_count, "
+    "o.timerange, o.key_frame_count, o.init_object_id"
+)
+
+
+def _urls(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    unique = list(dict.fromkeys(object_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
+        rows = conn.execute(
+            f"SELECT object_id, url, label FROM object_urls WHERE object_id IN ({','.join('?' * len(chunk))}) "
+            "ORDER BY object_id, position", chunk,
+        )
+        for object_id, url, label in rows:
+            found.setdefault(object_id, []).append((url, label))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None,
+                   limit: int) -> tuple[list[Segment], str | None]:
+    tr = query.timerange
+    if tr is not None and tr.is_empty():
+        return [], None
+    where = Where()
+    where.add("s.flow_id=?", flow_id)
+    if tr is not None and tr.lo is not None:
+        # ts_lo >= QL - maxdur lets the primary key skip every segment that ends before QL
+        where.add("s.ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?)", tr.lo, flow_id)
+        where.add("s.ts_hi >= ?", tr.lo)
+    if tr is not None and tr.hi is not None:
+        where.add("s.ts_lo <= ?", tr.hi)
+    if query.object_id is not None:
+        where.add("s.object_id=?", query.object_id)
+    if page is not None:
+        (after,) = decode_key("segments", page, 1)
+        if not isinstance(after, int):
+            raise Invalid(f"invalid page key {page!r}")
+        where.add("s.ts_lo < ?" if query.reverse else "s.ts_lo > ?", after)
+    order = "DESC" if query.reverse else "ASC"
+    rows = conn.execute(
+        f"SELECT s.ts_lo, {SEGMENT_COLUMNS} FROM segments s LEFT JOIN objects o ON o.id = s.object_id "
+        f"WHERE {where.sql()} ORDER BY s.ts_lo {order} LIMIT ?",
+        (*where.params, limit + 1),
+    ).fetchall()
+    next_key = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_key = encode_key("segments", rows[-1][0])
+    urls = _urls(conn, [row[2] for row in rows])
+    return [
+        Segment(
+            timerange=TimeRange.parse(row[1]), object_id=row[2], ts_offset=row[3], last_duration=row[4],
+            sample_offset=row[5], sample_count=row[6],
+            object_timerange=TimeRange.parse(row[7]) if row[7] else None,
+            key_frame_count=row[8], init_object_id=row[9], uncontrolled_urls=urls.get(row[2], ()),
+        )
+        for row in rows
+    ], next_key
+
+
+# -- registration -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    timerange: TimeRange
+    ts_offset: int
+    last_duration: int | None
+    object_timerange: TimeRange
+    new_object: bool
+    new_init_object: bool
+
+
+def _flow_for_write(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
+    row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    doc = orjson.loads(row[0])
+    if row[1]:
+        raise ReadOnly(f"flow {flow_id} is read-only")
+    if not doc.get("container"):
+        raise Invalid(f"flow {flow_id} has no container, so it cannot have segments")
+    return doc
+
+
+def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
+                   seg: dict[str, Any]) -> _Checked:
+    """Validates one segment against the catalog; raises Invalid naming the problem."""
+    tr = TimeRange.parse(seg["timerange"])
+    if not tr.is_bounded() or tr.is_empty():
+        raise Invalid(f"segment timerange {seg['timerange']} must be bounded and non-empty")
+    if not tr.include_start:
+        raise Invalid(f"segment timerange {seg['timerange']} must have an inclusive start '['")
+    ts_offset = Timestamp.parse(seg["ts_offset"]).ns if "ts_offset" in seg else 0
+    last_duration = Timestamp.parse(seg["last_duration"]).ns if "last_duration" in seg else None
+    if last_duration is not None and last_duration < 0:
+        raise Invalid(f"last_duration {seg['last_duration']} must not be negative")
+    object_id = seg["object_id"]
+    obj = conn.execute(
+        "SELECT timerange, key_frame_count, init_object_id, is_init FROM objects WHERE id=?", (object_id,)
+    ).fetchone()
+    requested_otr = TimeRange.parse(seg["object_timerange"]) if "object_timerange" in seg else None
+    init_id = seg.get("init_object_id")
+    if obj is not None:
+        stored_otr, stored_kfc, stored_init, is_init = obj
+        if is_init:
+            raise Invalid(f"object {object_id} is registered as an init object, not a media object")
+        if seg.get("get_urls"):
+            raise Invalid(f"object {object_id} is already registered; add instances with "
+                          f"POST /objects/{object_id}/instances instead of get_urls")
+        if "key_frame_count" in seg and seg["key_frame_count"] != stored_kfc:
+            raise Invalid(f"object {object_id} has key_frame_count {stored_kfc}, not {seg['key_frame_count']}")
+        if requested_otr is not None and str(requested_otr) != stored_otr:
+            raise Invalid(f"object {object_id} has object_timerange {stored_otr}, not {requested_otr}")
+        if init_id is not None and init_id != stored_init:
+            raise Invalid(f"object {object_id} has init object {stored_init}, not {init_id}")
+        init_id = stored_init
+        object_tr = TimeRange.parse(stored_otr) if stored_otr else tr.shift(-ts_offset)
+    else:
+        object_tr = requested_otr if requested_otr is not None else tr.shift(-ts_offset)
+        if object_tr.is_empty():
+            raise Invalid(f"object_timerange {seg.get('object_timerange')} is empty")
+        labels = [u["label"] for u in seg.get("get_urls", [])]
+        if len(labels) != len(set(labels)):
+            raise Invalid(f"get_urls labels for object {object_id} must be unique")
+    new_init = False
+    if init_segments and init_id is None:
+        raise Invalid(f"flow {flow_id} uses init segments, so the segment needs an init_object_id")
+    if not init_segments and init_id is not None:
+        raise Invalid(f"flow {flow_id} does not use init segments; init_object_id is not allowed")
+    if init_id is not None and obj is None:
+        init_row = conn.execute("SELECT is_init FROM objects WHERE id=?", (init_id,)).fetchone()
+        if init_row is not None and not init_row[0]:
+            raise Invalid(f"object {init_id} is a media object and cannot be used as an init object")
+        new_init = init_row is None
+        if init_id == object_id:
+            raise Invalid(f"object {object_id} cannot be its own init object")
+    prev = conn.execute(
+        "SELECT ts_hi, timerange FROM segments WHERE flow_id=? AND ts_lo<=? ORDER BY ts_lo DESC LIMIT 1",
+        (flow_id, tr.hi),
+    ).fetchone()
+    if prev is not None and prev[0] >= tr.lo:  # type: ignore[operator]
+        raise Invalid(f"segment {tr} overlaps existing segment {prev[1]} of flow {flow_id}")
+    return _Checked(tr, ts_offset, last_duration, object_tr, obj is None, new_init)
+
+
+def add_segments(conn: sqlite3.Connection, flow_id: str,
+                 segments: Sequence[dict[str, Any]]) -> list[SegmentFailure]:
+    """Registers segments in order; each failure is reported and processing continues."""
+    flow = _flow_for_write(conn, flow_id)
+    init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
+    now = time.time_ns()
+    failures: list[SegmentFailure] = []
+    lo_min = hi_max = end_max = end_incl = None
+    maxdur = 0
+    added = 0
+    for index, seg in enumerate(segments):
+        try:
+            checked = _check_segment(conn, flow_id, init_segments, seg)
+        except (Invalid, ValueError) as exc:
+            failures.append(SegmentFailure(index, seg.get("object_id", ""), seg.get("timerange"), str(exc)))
+            continue
+        tr = checked.timerange
+        object_id = seg["object_id"]
+        if checked.new_init_object:
+            conn.execute("INSERT INTO objects (id, first_flow_id, is_init, created_ns) VALUES (?, ?, 1, ?)",
+                         (seg["init_object_id"], flow_id, now))
+        if checked.new_object:
+            conn.execute(
+                "INSERT INTO objects (id, first_flow_id, timerange, key_frame_count, init_object_id, "
+                "is_init, created_ns) VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (object_id, flow_id, str(checked.object_timerange), seg.get("key_frame_count"),
+                 seg.get("init_object_id"), now),
+            )
+            conn.executemany(
+                "INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
+                [(object_id, u["label"], u["url"], i) for i, u in enumerate(seg.get("get_urls", []))],
+            )
+        conn.execute(
+            "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, ts_offset, last_duration, "
+            "sample_offset, sample_count, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (flow_id, tr.lo, tr.hi, str(tr), object_id, checked.ts_offset if "ts_offset" in seg else None,
+             checked.last_duration, seg.get("sample_offset"), seg.get("sample_count"), now),
+        )
+        added += 1
+        lo_min = tr.lo if lo_min is None else min(lo_min, tr.lo)  # type: ignore[type-var]
+        if hi_max is None or tr.hi > hi_max:  # type: ignore[operator]
+            hi_max, end_max, end_incl = tr.hi, tr.end, int(tr.include_end)
+        maxdur = max(maxdur, tr.hi - tr.lo)  # type: ignore[operator]
+    if added:
+        _widen_stats(conn, flow_id, added, lo_min, hi_max, end_max, end_incl, maxdur, now)
+    return failures
+
+
+def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: Any, hi_max: Any,
+                 end_max: Any, end_incl: Any, maxdur: int, now: int) -> None:
+    conn.execute(
+        "UPDATE flows SET seg_count = seg_count + ?, "
+        "seg_lo_min = min(coalesce(seg_lo_min, ?), ?), "
+        "seg_end_max = CASE WHEN seg_hi_max IS NULL OR ? > seg_hi_max THEN ? ELSE seg_end_max END, "
+        "seg_end_incl = CASE WHEN seg_hi_max IS NULL OR ? > seg_hi_max THEN ? ELSE seg_end_incl END, "
+        "seg_hi_max = max(coalesce(seg_hi_max, ?), ?), "
+        "seg_maxdur = max(seg_maxdur, ?), segments_updated_ns = ? WHERE id = ?",
+        (added, lo_min, lo_min, hi_max, end_max, hi_max, end_incl, hi_max, hi_max, maxdur, now, flow_id),
+    )
+
+
+# -- deletion -----------------------------------------------------------------------------------------------
+def _recompute_stats(conn: sqlite3.Connection, flow_id: str, removed: int, now: int) -> None:
+    first = conn.execute("SELECT ts_lo FROM segments WHERE flow_id=? ORDER BY ts_lo LIMIT 1", (flow_id,)).fetchone()
+    last = conn.execute(
+        "SELECT ts_hi, timerange FROM segments WHERE flow_id=? ORDER BY ts_lo DESC LIMIT 1", (flow_id,)
+    ).fetchone()
+    end_max = end_incl = None
+    if last is not None:
+        last_tr = TimeRange.parse(last[1])
+        end_max, end_incl = last_tr.end, int(last_tr.include_end)
+    conn.execute(
+        "UPDATE flows SET seg_count = seg_count - ?, seg_lo_min = ?, seg_hi_max = ?, seg_end_max = ?, "
+        "seg_end_incl = ?, segments_updated_ns = ? WHERE id = ?",
+        (removed, first[0] if first else None, last[0] if last else None, end_max, end_incl, now, flow_id),
+    )
+
+
+def collect_orphans(conn: sqlite3.Connection, object_ids: Sequence[str]) -> list[str]:
+    """Deletes objects no segment references (and init objects no media object uses); returns their ids."""
+    orphans: list[str] = []
+    init_candidates: set[str] = set()
+    for object_id in dict.fromkeys(object_ids):
+        if conn.execute("SELECT 1 FROM segments WHERE object_id=? LIMIT 1", (object_id,)).fetchone():
+            continue
+        row = conn.execute("SELECT init_object_id FROM objects WHERE id=?", (object_id,)).fetchone()
+        if row and row[0]:
+            init_candidates.add(row[0])
+        orphans.append(object_id)
+    for init_id in init_candidates:
+        if not conn.execute(
+            "SELECT 1 FROM objects WHERE init_object_id=? AND id NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
+            (init_id, _json_list(orphans)),
+        ).fetchone():
+            orphans.append(init_id)
+    for object_id in orphans:
+        conn.execute("DELETE FROM objects WHERE id=?", (object_id,))
+        conn.execute("DELETE FROM object_urls WHERE object_id=?", (object_id,))
+    return orphans
+
+
+def _json_list(values: Sequence[str]) -> str:
+    return orjson.dumps(list(values)).decode()
+
+
+def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange,
+                    object_id: str | None, check_flow: bool = True) -> DeleteResult:
+    """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
+    if check_flow:
+        _flow_for_write(conn, flow_id)
+    if timerange.is_empty():
+        return DeleteResult(TimeRange.never(), 0, [])
+    where = Where()
+    where.add("flow_id=?", flow_id)
+    if timerange.lo is not None:
+        where.add("ts_lo>=?", timerange.lo)
+    if timerange.hi is not None:
+        where.add("ts_lo<=? AND ts_hi<=?", timerange.hi, timerange.hi)
+    if object_id is not None:
+        where.add("object_id=?", object_id)
+    rows = conn.execute(
+        f"DELETE FROM segments WHERE {where.sql()} RETURNING ts_lo, timerange, object_id", where.params
+    ).fetchall()
+    if not rows:
+        return DeleteResult(TimeRange.never(), 0, [])
+    rows.sort()
+    envelope = TimeRange.parse(rows[0][1]).envelope(TimeRange.parse(rows[-1][1]))
+    now = time.time_ns()
+    _recompute_stats(conn, flow_id, len(rows), now)
+    orphans = collect_orphans(conn, [row[2] for row in rows])
+    return DeleteResult(envelope, len(rows), orphans)
+
+
+# -- objects ---------------------------------------------------------------------------------------------------
+def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit: int,
+               flow_tags: TagFilter | None) -> tuple[ObjectRecord, str | None] | None:
+    row = conn.execute(
+        "SELECT first_flow_id, timerange, key_frame_count, init_object_id, is_init FROM objects WHERE id=?",
+        (object_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    first_flow, otr, kfc, init_id, is_init = row
+    where = Where()
+    if is_init:  # init objects are referenced through the media objects that use them
+        where.add("s.object_id IN (SELECT id FROM objects WHERE init_object_id=?)", object_id)
+    else:
+        where.add("s.object_id=?", object_id)
+    if flow_tags is not None:
+        add_tag_filters(where, "flow", "s.flow_id", flow_tags)
+    if page is not None:
+        (after,) = decode_key("object-flows", page, 1)
+        where.add("s.flow_id > ?", after)
+    flows = [r[0] for r in conn.execute(
+        f"SELECT DISTINCT s.flow_id FROM segments s WHERE {where.sql()} ORDER BY s.flow_id LIMIT ?",
+        (*where.params, limit + 1),
+    )]
+    next_key = None
+    if len(flows) > limit:
+        flows = flows[:limit]
+        next_key = encode_key("object-flows", flows[-1])
+    still_referenced = first_flow is not None and conn.execute(
+        "SELECT 1 FROM segments WHERE flow_id=? AND object_id=? LIMIT 1", (first_flow, object_id)
+    ).fetchone() is not None
+    record = ObjectRecord(
+        object_id=object_id,
+        referenced_by_flows=flows,
+        first_referenced_by_flow=first_flow if (still_referenced or is_init) else None,
+        timerange=TimeRange.parse(otr) if otr else None,
+        key_frame_count=kfc,
+        init_object_id=init_id,
+        is_init=bool(is_init),
+        uncontrolled_urls=_urls(conn, [object_id]).get(object_id, ()),
+    )
+    return record, next_key
+

@@ -1,0 +1,166 @@
+"""The Catalog interface every store implements (SQLite now, VAST DB later), and its value types.
+
+Documents cross this boundary as plain dicts shaped like the TAMS JSON; time crosses it as
+TimeRange values. Stores raise the errors in ``catalog.errors``; they know nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from catalog.timing import TimeRange
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a keyset-paged listing; ``next_key`` is an opaque string or None on the last page."""
+
+    items: list[T]
+    next_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TagFilter:
+    """``tag.NAME=v1,v2`` (values) and ``tag_exists.NAME=true|false`` (exists) filters, AND-ed."""
+
+    values: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    exists: Mapping[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceQuery:
+    label: str | None = None
+    format: str | None = None
+    tags: TagFilter = field(default_factory=TagFilter)
+    collected_by_ids: Sequence[str] | None = None  # [] means "collected by nobody"
+    sort_by: str = "created"
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FlowQuery:
+    source_id: str | None = None
+    format: str | None = None
+    codec: str | None = None
+    label: str | None = None
+    profile_id: str | None = None
+    status: str | None = None
+    frame_width: int | None = None
+    frame_height: int | None = None
+    init_segments: bool | None = None
+    timerange: TimeRange | None = None  # None: no filter; () selects flows with no segments
+    tags: TagFilter = field(default_factory=TagFilter)
+    collected_by_ids: Sequence[str] | None = None
+    sort_by: str = "created"
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentQuery:
+    timerange: TimeRange | None = None  # None: every segment
+    object_id: str | None = None
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A segment as stored, joined with the object-level properties TAMS returns with it."""
+
+    timerange: TimeRange
+    object_id: str
+    ts_offset: int | None = None  # ns
+    last_duration: int | None = None  # ns
+    sample_offset: int | None = None
+    sample_count: int | None = None
+    object_timerange: TimeRange | None = None
+    key_frame_count: int | None = None
+    init_object_id: str | None = None
+    uncontrolled_urls: tuple[tuple[str, str], ...] = ()  # (url, label) registered with the object
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFailure:
+    index: int
+    object_id: str
+    timerange: str | None
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStats:
+    """Per-flow statistics kept in the same transaction as every segment write."""
+
+    count: int = 0
+    envelope: TimeRange = field(default_factory=TimeRange.never)
+    max_duration_ns: int = 0
+    segments_updated: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    object_id: str
+    referenced_by_flows: list[str]
+    first_referenced_by_flow: str | None
+    timerange: TimeRange | None
+    key_frame_count: int | None
+    init_object_id: str | None
+    is_init: bool
+    uncontrolled_urls: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    envelope: TimeRange  # of the deleted segments; () when none
+    count: int
+    orphaned_objects: list[str]  # objects nothing references any more (their bytes may go)
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    created: bool
+    flow: dict[str, Any]
+    source_created: bool = False
+
+
+class Catalog(Protocol):
+    """Async catalog. Writes are atomic; a failing write changes nothing."""
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> bool: ...
+    async def sizes(self) -> dict[str, int]: ...
+
+    # service and profiles
+    async def get_service(self) -> dict[str, Any]: ...
+    async def update_service(self, changes: Mapping[str, str]) -> None: ...
+    async def list_profiles(self, format: str | None, codec: str | None, label: str | None,
+                            page: str | None, limit: int) -> Page[dict[str, Any]]: ...
+    async def get_profile(self, profile_id: str) -> dict[str, Any] | None: ...
+    async def create_profile(self, doc: dict[str, Any]) -> dict[str, Any]: ...
+
+    # sources
+    async def list_sources(self, query: SourceQuery, page: str | None, limit: int) -> Page[dict[str, Any]]: ...
+    async def get_source(self, source_id: str) -> dict[str, Any] | None: ...
+    async def set_source_field(self, source_id: str, name: str, value: Any) -> None: ...
+    async def set_source_tag(self, source_id: str, name: str, value: str | list[str] | None) -> None: ...
+
+    # flows
+    async def list_flows(self, query: FlowQuery, page: str | None, limit: int) -> Page[dict[str, Any]]: ...
+    async def get_flow(self, flow_id: str) -> dict[str, Any] | None: ...
+    async def flow_stats(self, flow_id: str) -> FlowStats | None: ...
+    async def put_flow(self, doc: dict[str, Any], principal: str | None) -> PutResult: ...
+    async def delete_flow(self, flow_id: str) -> list[str]: ...
+    async def set_flow_field(self, flow_id: str, name: str, value: Any) -> None: ...
+    async def set_flow_tag(self, flow_id: str, name: str, value: str | list[str] | None) -> None: ...
+
+    # segments and objects
+    async def add_segments(self, flow_id: str, segments: Sequence[dict[str, Any]]) -> list[SegmentFailure]: ...
+    async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None,
+                             limit: int) -> Page[Segment]: ...
+    async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult: ...
+    async def get_object(self, object_id: str, page: str | None, limit: int,
+                         flow_tags: TagFilter | None = None) -> tuple[ObjectRecord, str | None] | None: ...

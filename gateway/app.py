@@ -1,0 +1,109 @@
+"""The ASGI application: routes, error rendering, middleware and the catalog's lifetime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from catalog.errors import CatalogError, Invalid, NotFound, ReadOnly
+from catalog.models import ValidationError
+from catalog.sqlite import SQLiteCatalog
+from catalog.store import Catalog
+from catalog.timing import TimeFormatError
+from gateway.auth import AuthMiddleware, AuthSettings, token_endpoint
+from gateway.config import Settings
+from gateway.errors import HTTPError, error_response
+from gateway.observability import Observability
+from gateway.openapi import openapi_endpoint
+from gateway.responses import HeadBodyStripper
+from gateway.routes import api_routes
+
+log = logging.getLogger("tams.gateway")
+
+_CATALOG_STATUS = ((NotFound, 404), (ReadOnly, 403), (Invalid, 400))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return exc.response()
+
+
+async def _catalog_error(request: Request, exc: Exception) -> Response:
+    status = next((code for kind, code in _CATALOG_STATUS if isinstance(exc, kind)), 400)
+    return error_response(status, str(exc))
+
+
+async def _bad_input(request: Request, exc: Exception) -> Response:
+    return error_response(400, str(exc))
+
+
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    summary = {404: f"no such resource: {request.url.path}",
+               405: f"method {request.method} is not allowed on {request.url.path}"}
+    return error_response(exc.status_code, summary.get(exc.status_code, str(exc.detail)), headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal server error; see the gateway's log")
+
+
+def create_app(settings: Settings, catalog: Catalog | None = None,
+               auth: AuthSettings | None = None) -> Starlette:
+    """Builds the gateway. ``catalog`` defaults to the SQLite store in the data dir."""
+    store: Catalog = catalog or SQLiteCatalog(settings.sqlite_path, readers=settings.sqlite_readers)
+    auth_settings = auth or AuthSettings.from_env({}, settings.data_dir)
+
+    async def ready() -> bool:
+        return await store.ping()
+
+    observability = Observability(sizes=store.sizes, ready=ready,
+                                  service_version=version("tams-gateway"))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.start()
+        try:
+            yield
+        finally:
+            await store.close()
+
+    routes = [
+        *observability.routes(),
+        Route("/openapi.json", openapi_endpoint, methods=["GET", "HEAD"]),
+        Route("/oauth/token", token_endpoint, methods=["POST"]),
+        *api_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(HeadBodyStripper),
+            Middleware(observability.wrap),
+            Middleware(AuthMiddleware, settings=auth_settings),
+        ],
+        exception_handlers={
+            HTTPError: _http_error,
+            CatalogError: _catalog_error,
+            ValidationError: _bad_input,
+            TimeFormatError: _bad_input,
+            StarletteHTTPException: _starlette_error,
+            Exception: _server_error,
+        },
+    )
+    app.state.settings = settings
+    app.state.catalog = store
+    app.state.auth_settings = auth_settings
+    app.state.observability = observability
+    app.state.public_base_url = settings.public_url
+    return app

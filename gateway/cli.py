@@ -1,0 +1,59 @@
+"""The ``tams-gateway`` command: ``serve`` starts the gateway on the configured catalog and data dir."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.config import Settings, load_settings
+
+
+def _serve(settings: Settings) -> int:
+    import os
+
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.auth import AuthSettings
+
+    auth = AuthSettings.from_env(os.environ, settings.data_dir)
+    if not auth.enabled and not settings.loopback and not settings.allow_open:
+        print(
+            f"refusing to serve without authentication on {settings.host}: configure TAMS_AUTH_* "
+            "or set TAMS_ALLOW_OPEN=true",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(settings, auth=auth)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"TAMS gateway on http://{host}:{settings.port}/  (catalog: {settings.sqlite_path}, "
+          f"auth: {'on' if auth.enabled else 'off'})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False, proxy_headers=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tams-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the gateway")
+    serve.add_argument("--host", help="bind address (TAMS_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="bind port (TAMS_PORT, default 8000)")
+    serve.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings().with_overrides(host=args.host, port=args.port, data_dir=args.data_dir)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

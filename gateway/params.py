@@ -1,0 +1,121 @@
+"""Parsing of query parameters and path ids; every bad value is a 400 that names it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+from starlette.datastructures import QueryParams
+
+from catalog.store import TagFilter
+from catalog.timing import TimeFormatError, TimeRange
+from gateway.errors import HTTPError
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+MIME_RE = re.compile(r"^[^\s/]+/[^\s/]+$")
+FORMATS = (
+    "urn:x-nmos:format:video", "urn:x-tam:format:image", "urn:x-nmos:format:audio",
+    "urn:x-nmos:format:data", "urn:x-nmos:format:multi",
+)
+FLOW_STATUSES = ("awaiting_content", "ingesting", "replication_in_progress", "closed_complete")
+
+
+def path_uuid(value: str, what: str) -> str:
+    """A malformed id in a path names no resource: 404, as for an unknown one."""
+    if not UUID_RE.match(value):
+        raise HTTPError(404, f"{what} {value!r} is not a valid id, so it does not exist")
+    return value
+
+
+def get_str(params: QueryParams, name: str) -> str | None:
+    return params.get(name)
+
+
+def get_uuid(params: QueryParams, name: str) -> str | None:
+    value = params.get(name)
+    if value is not None and not UUID_RE.match(value):
+        raise HTTPError(400, f"query parameter {name}={value!r} is not a valid lower-case UUID")
+    return value
+
+
+def get_uuid_list(params: QueryParams, name: str) -> list[str] | None:
+    """Comma-separated UUIDs; an empty value is an empty list (meaningful for collected_by_ids)."""
+    value = params.get(name)
+    if value is None:
+        return None
+    items = [item for item in value.split(",") if item] if value else []
+    for item in items:
+        if not UUID_RE.match(item):
+            raise HTTPError(400, f"query parameter {name} contains {item!r}, which is not a valid UUID")
+    return items
+
+
+def get_list(params: QueryParams, name: str) -> list[str] | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    return [item for item in value.split(",") if item] if value else []
+
+
+def get_bool(params: QueryParams, name: str, default: bool | None = None) -> bool | None:
+    value = params.get(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    raise HTTPError(400, f"query parameter {name}={value!r} must be true or false")
+
+
+def get_int(params: QueryParams, name: str, minimum: int = 0) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not re.fullmatch(r"-?[0-9]+", value) or int(value) < minimum:
+        raise HTTPError(400, f"query parameter {name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def get_choice(params: QueryParams, name: str, choices: Collection[str], default: str | None = None) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise HTTPError(400, f"query parameter {name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def get_mime(params: QueryParams, name: str) -> str | None:
+    value = params.get(name)
+    if value is not None and not MIME_RE.match(value):
+        raise HTTPError(400, f"query parameter {name}={value!r} is not a MIME type")
+    return value
+
+
+def get_timerange(params: QueryParams, name: str = "timerange") -> TimeRange | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        return TimeRange.parse(value)
+    except TimeFormatError as exc:
+        raise HTTPError(400, f"query parameter {name}: {exc}") from None
+
+
+def get_limit(params: QueryParams, default: int, maximum: int) -> int:
+    limit = get_int(params, "limit", minimum=1)
+    return default if limit is None else min(limit, maximum)
+
+
+def get_tag_filter(params: QueryParams, prefix: str = "tag") -> TagFilter:
+    """``{prefix}.NAME=v1,v2`` and ``{prefix}_exists.NAME=true|false``."""
+    values: dict[str, list[str]] = {}
+    exists: dict[str, bool] = {}
+    for key in params:
+        if key.startswith(prefix + "."):
+            values[key[len(prefix) + 1:]] = params[key].split(",")
+        elif key.startswith(prefix + "_exists."):
+            exists[key[len(prefix) + 8:]] = bool(get_bool(params, key))
+    return TagFilter(values, exists)

@@ -1,0 +1,31 @@
+"""Small accessors shared by the route modules."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from catalog.store import Catalog
+from gateway.config import Settings
+
+
+def catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def principal_name(request: Request) -> str | None:
+    """The authenticated user's name for created_by/updated_by; None when auth is off."""
+    principal = request.scope.get("state", {}).get("principal")
+    if principal is None or principal.name == "anonymous":
+        return None
+    return principal.name
+
+
+def page_limit(request: Request) -> int:
+    from gateway.params import get_limit
+
+    cfg = settings(request)
+    return get_limit(request.query_params, cfg.default_limit, cfg.max_limit)

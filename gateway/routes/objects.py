@@ -1,0 +1,44 @@
+"""``/objects/{objectId}``: an object, the flows that reference it and its URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway import params
+from gateway.errors import HTTPError
+from gateway.responses import json_response, paging_headers
+from gateway.routes.common import catalog, page_limit
+from gateway.routes.segments import url_filter
+from streaming.get_urls import uncontrolled_urls
+
+
+async def get_object(request: Request) -> Response:
+    object_id = request.path_params["objectId"]
+    q = request.query_params
+    flt = url_filter(q)
+    flow_tags = params.get_tag_filter(q, "flow_tag")
+    limit = page_limit(request)
+    found = await catalog(request).get_object(object_id, q.get("page"), limit, flow_tags)
+    if found is None:
+        raise HTTPError(404, f"object {object_id!r} does not exist")
+    record, next_key = found
+    body: dict[str, Any] = {"id": record.object_id, "referenced_by_flows": record.referenced_by_flows}
+    if record.first_referenced_by_flow:
+        body["first_referenced_by_flow"] = record.first_referenced_by_flow
+    if record.timerange is not None and not record.is_init:
+        body["timerange"] = str(record.timerange)
+    if record.key_frame_count is not None:
+        body["key_frame_count"] = record.key_frame_count
+    body["get_urls"] = uncontrolled_urls(record.uncontrolled_urls, flt)
+    if record.init_object_id:
+        body["init_object"] = {"id": record.init_object_id, "get_urls": []}
+    return json_response(body, headers=paging_headers(request, None, next_key, limit))
+
+
+routes = [
+    Route("/objects/{objectId:path}", get_object, methods=["GET", "HEAD"]),
+]

@@ -1,0 +1,119 @@
+"""``/flows/{flowId}/segments``: timerange queries, registration and deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from catalog import models
+from catalog.store import Segment, SegmentQuery
+from catalog.timing import TimeRange, Timestamp
+from gateway import params
+from gateway.errors import HTTPError, error_body
+from gateway.responses import empty, json_response, paged_response, read_json
+from gateway.routes.common import catalog, page_limit
+from streaming.get_urls import UrlFilter, uncontrolled_urls
+
+
+def url_filter(q: QueryParams) -> UrlFilter:
+    return UrlFilter(
+        accept_get_urls=params.get_list(q, "accept_get_urls"),
+        accept_storage_ids=params.get_uuid_list(q, "accept_storage_ids"),
+        presigned=params.get_bool(q, "presigned"),
+        verbose_storage=bool(params.get_bool(q, "verbose_storage", False)),
+        backend_tags=params.get_tag_filter(q, "storage_backend_tag"),
+    )
+
+
+def render_segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"object_id": seg.object_id, "timerange": str(seg.timerange)}
+    if seg.ts_offset is not None:
+        out["ts_offset"] = str(Timestamp(seg.ts_offset))
+    if seg.last_duration is not None:
+        out["last_duration"] = str(Timestamp(seg.last_duration))
+    if seg.sample_offset is not None:
+        out["sample_offset"] = seg.sample_offset
+    if seg.sample_count is not None:
+        out["sample_count"] = seg.sample_count
+    if seg.key_frame_count is not None:
+        out["key_frame_count"] = seg.key_frame_count
+    if include_object_timerange:
+        otr = seg.object_timerange or seg.timerange.shift(-(seg.ts_offset or 0))
+        out["object_timerange"] = str(otr)
+    if seg.init_object_id is not None:
+        out["init_object"] = {"object_id": seg.init_object_id, "get_urls": []}
+    out["get_urls"] = uncontrolled_urls(seg.uncontrolled_urls, flt)
+    return out
+
+
+async def get_segments(request: Request) -> Response:
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    q = request.query_params
+    reverse = bool(params.get_bool(q, "reverse_order", False))
+    query = SegmentQuery(params.get_timerange(q), q.get("object_id"), reverse)
+    flt = url_filter(q)
+    include_otr = bool(params.get_bool(q, "include_object_timerange", False))
+    limit = page_limit(request)
+    page = await catalog(request).query_segments(flow_id, query, q.get("page"), limit)
+    items = [render_segment(seg, flt, include_otr) for seg in page.items]
+    envelope = TimeRange.never()
+    if page.items:
+        envelope = page.items[0].timerange.envelope(page.items[-1].timerange)
+    return paged_response(request, items, page.next_key, limit, reverse=reverse,
+                          extra={"X-Paging-Timerange": str(envelope)})
+
+
+async def post_segments(request: Request) -> Response:
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    body = await read_json(request)
+    if isinstance(body, list):
+        return await _post_many(request, flow_id, body)
+    segment = models.validate_segment_post(body)
+    failures = await catalog(request).add_segments(flow_id, [segment])
+    if failures:
+        raise HTTPError(400, failures[0].summary)
+    return empty(201)
+
+
+async def _post_many(request: Request, flow_id: str, body: list[Any]) -> Response:
+    valid: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    for item in body:
+        try:
+            valid.append(models.validate_segment_post(item))
+        except models.ValidationError as exc:
+            failed.append(_failure(item, str(exc)))
+    failures = await catalog(request).add_segments(flow_id, valid) if valid else []
+    failed.extend(_failure(valid[f.index], f.summary) for f in failures)
+    if failed:
+        return json_response({"failed_segments": failed}, status=200)
+    return empty(201)
+
+
+def _failure(item: Any, summary: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"object_id": "", "error": error_body(400, summary)}
+    if isinstance(item, dict):
+        if isinstance(item.get("object_id"), str):
+            entry["object_id"] = item["object_id"]
+        if isinstance(item.get("timerange"), str):
+            entry["timerange"] = item["timerange"]
+    return entry
+
+
+async def delete_segments(request: Request) -> Response:
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    q = request.query_params
+    timerange = params.get_timerange(q) or TimeRange.eternity()
+    await catalog(request).delete_segments(flow_id, timerange, q.get("object_id"))
+    return empty()
+
+
+routes = [
+    Route("/flows/{flowId}/segments", get_segments, methods=["GET", "HEAD"]),
+    Route("/flows/{flowId}/segments", post_segments, methods=["POST"]),
+    Route("/flows/{flowId}/segments", delete_segments, methods=["DELETE"]),
+]
