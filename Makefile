@@ -1,0 +1,40 @@
+# Two commands from a fresh clone: `make run` serves, `make test` tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## Start the gateway on the embedded defaults (SQLite + local disk under ./data) at http://127.0.0.1:8000/
+run: $(STAMP)
+	$(BIN)/tams-gateway serve
+
+## Install the test extras and run the whole suite (tests start any servers they need themselves)
+test: $(TEST_STAMP)
+	$(BIN)/ruff check catalog streaming gateway bench tests
+	$(BIN)/python -m pytest -q
+
+## Benchmarks that print figures (see docs/PERFORMANCE.md)
+bench: $(TEST_STAMP)
+	$(BIN)/python -m pytest bench -q --benchmark-enable -p no:cacheprovider
+	$(BIN)/python bench/load.py
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check catalog streaming gateway bench tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,114 @@
+"""Shared fixtures: an app on a fresh SQLite file, a client, and a real gateway process on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", default_limit=100, max_limit=1000)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def video_flow(flow_id: str, source_id: str, **extra: object) -> dict:
+    body = {
+        "id": flow_id,
+        "source_id": source_id,
+        "format": "urn:x-nmos:format:video",
+        "codec": "video/h264",
+        "container": "video/mp2t",
+        "essence_parameters": {"frame_width": 1920, "frame_height": 1080,
+                               "frame_rate": {"numerator": 25, "denominator": 1}},
+    }
+    body.update(extra)
+    return body
+
+
+def audio_flow(flow_id: str, source_id: str, **extra: object) -> dict:
+    body = {
+        "id": flow_id,
+        "source_id": source_id,
+        "format": "urn:x-nmos:format:audio",
+        "codec": "audio/aac",
+        "container": "video/mp2t",
+        "essence_parameters": {"sample_rate": 48000, "channels": 2},
+    }
+    body.update(extra)
+    return body
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class GatewayProcess:
+    """``tams-gateway serve`` as a real process on 127.0.0.1, restartable on the same data dir."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1,localhost", **(env or {})}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir)],
+            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.proc.stdout.read().decode()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("gateway did not become healthy in 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def gateway_process(tmp_path: Path) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(tmp_path / "data")
+    process.start()
+    yield process
+    process.stop()
