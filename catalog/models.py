@@ -1,0 +1,200 @@
+"""Request-body models written from the TAMS 8.2 JSON schemas, validated with msgspec.
+
+Each ``validate_*`` takes already-decoded JSON and returns the normalised document as plain
+Python data, or raises ``ValidationError`` naming the offending field. Absent optional fields
+stay absent; unknown top-level keys are dropped; closed objects (``essence_parameters`` and the
+like) refuse unknown keys, as the schemas do.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from catalog.flow_models import (
+    TECHNICAL_FIELDS,
+    FlowCommon,
+    FlowMetadataAudio,
+    FlowMetadataData,
+    FlowMetadataImage,
+    FlowMetadataMulti,
+    FlowMetadataVideo,
+    ProfileFlow,
+)
+from catalog.flow_models import CollectionItem as CollectionItem
+from catalog.flow_models import Mime as Mime
+from catalog.flow_models import TagValue as TagValue
+from catalog.flow_models import Uuid as Uuid
+
+TIMESTAMP = r"^-?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8})$"
+TIMERANGE = (
+    r"^(\[|\()?(-?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8}))?(_(-?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8}))?)?(\]|\))?$"
+)
+Timestamp = Annotated[str, Meta(pattern=TIMESTAMP)]
+TimeRangeText = Annotated[str, Meta(pattern=TIMERANGE)]
+NonNegative = Annotated[int, Meta(ge=0)]
+
+
+class ValidationError(ValueError):
+    """A request body that does not match its schema; the message names the field."""
+
+
+def _convert(data: Any, model: Any) -> Any:
+    try:
+        return msgspec.convert(data, model, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(_describe(str(exc))) from None
+
+
+def _describe(message: str) -> str:
+    # msgspec says "Expected `int`, got `str` - at `$.a.b`"; lead with the path, as clients scan for it
+    if " - at `" in message:
+        text, path = message.rsplit(" - at `", 1)
+        return f"{path.rstrip('`')}: {text}"
+    return message
+
+
+def _plain(struct: Any) -> Any:
+    return msgspec.to_builtins(struct)
+
+
+# -- flows ----------------------------------------------------------------------------------------------
+_FLOW_FORMATS = {
+    "urn:x-nmos:format:video": FlowMetadataVideo,
+    "urn:x-nmos:format:audio": FlowMetadataAudio,
+    "urn:x-tam:format:image": FlowMetadataImage,
+    "urn:x-nmos:format:data": FlowMetadataData,
+    "urn:x-nmos:format:multi": FlowMetadataMulti,
+}
+_PROFILE_FORMATS = {
+    "urn:x-nmos:format:video": FlowMetadataVideo,
+    "urn:x-nmos:format:audio": FlowMetadataAudio,
+    "urn:x-tam:format:image": FlowMetadataImage,
+    "urn:x-nmos:format:data": FlowMetadataData,
+}
+SERVER_MANAGED = ("created", "metadata_updated", "segments_updated", "collected_by", "timerange")
+
+
+def validate_flow_put(data: Any) -> dict[str, Any]:
+    """flow-put.json: flow-common plus one of the Profile branch or a format's technical fields."""
+    if not isinstance(data, dict):
+        raise ValidationError("$: a flow must be a JSON object")
+    body = {k: v for k, v in data.items() if k not in SERVER_MANAGED}
+    if body.get("profile_id"):
+        present = [k for k in TECHNICAL_FIELDS if k in body]
+        if present:
+            raise ValidationError(
+                f"$: a flow with profile_id takes its technical metadata from the profile; remove {', '.join(present)}"
+            )
+        return _plain(_convert(body, ProfileFlow))
+    fmt = body.get("format")
+    model = _FLOW_FORMATS.get(fmt) if isinstance(fmt, str) else None
+    if model is None:
+        raise ValidationError(f"$.format: expected one of {', '.join(_FLOW_FORMATS)}, got {fmt!r}")
+    # flow-common and the format's technical fields are two schemas over one object (allOf)
+    flow = {**_plain(_convert(body, FlowCommon)), **_plain(_convert(body, model))}
+    if flow.get("profile_id") == "":
+        del flow["profile_id"]
+    _check_frame_rate(flow)
+    return flow
+
+
+def _check_frame_rate(flow: dict[str, Any]) -> None:
+    essence = flow.get("essence_parameters") or {}
+    if flow.get("format") != "urn:x-nmos:format:video":
+        return
+    if essence.get("vfr") and "frame_rate" in essence:
+        raise ValidationError("$.essence_parameters.frame_rate: must be absent when vfr is true")
+    if not essence.get("vfr") and "frame_rate" not in essence:
+        raise ValidationError("$.essence_parameters.frame_rate: required unless vfr is true")
+
+
+def flow_technical_fields(flow_doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in flow_doc.items() if k in TECHNICAL_FIELDS}
+
+
+# -- profiles -------------------------------------------------------------------------------------------
+class Profile(Struct, omit_defaults=True):
+    id: Uuid
+    flow_metadata: dict[str, Any]
+    label: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    created_by: str | UnsetType = UNSET
+    tags: dict[str, TagValue] | UnsetType = UNSET
+
+
+def validate_profile(data: Any) -> dict[str, Any]:
+    """profile.json; ``flow_metadata`` is one of the single-essence technical schemas (not multi)."""
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "created"}
+    profile = _plain(_convert(data, Profile))
+    meta = profile["flow_metadata"]
+    fmt = meta.get("format")
+    model = _PROFILE_FORMATS.get(fmt) if isinstance(fmt, str) else None
+    if model is None:
+        raise ValidationError(f"$.flow_metadata.format: expected one of {', '.join(_PROFILE_FORMATS)}, got {fmt!r}")
+    try:
+        profile["flow_metadata"] = _plain(_convert(meta, model))
+    except ValidationError as exc:
+        raise ValidationError(str(exc).replace("$", "$.flow_metadata", 1)) from None
+    _check_frame_rate(profile["flow_metadata"])
+    return profile
+
+
+# -- segments -----------------------------------------------------------------------------------------
+class GetUrl(Struct, forbid_unknown_fields=False):
+    url: str
+    label: str
+
+
+class SegmentPost(Struct, omit_defaults=True):
+    object_id: str
+    timerange: TimeRangeText
+    init_object_id: str | UnsetType = UNSET
+    ts_offset: Timestamp | UnsetType = UNSET
+    object_timerange: TimeRangeText | UnsetType = UNSET
+    last_duration: Timestamp | UnsetType = UNSET
+    sample_offset: int | UnsetType = UNSET
+    sample_count: NonNegative | UnsetType = UNSET
+    get_urls: list[GetUrl] | UnsetType = UNSET
+    key_frame_count: NonNegative | UnsetType = UNSET
+
+
+def validate_segment_post(data: Any) -> dict[str, Any]:
+    return _plain(_convert(data, SegmentPost))
+
+
+# -- service and small values ---------------------------------------------------------------------
+class ServicePost(Struct, omit_defaults=True):
+    name: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+
+
+def validate_service_post(data: Any) -> dict[str, str]:
+    return _plain(_convert(data, ServicePost))
+
+
+def validate_tags(data: Any) -> dict[str, str | list[str]]:
+    return _convert(data, dict[str, TagValue])
+
+
+def validate_tag_value(data: Any) -> str | list[str]:
+    return _convert(data, TagValue)
+
+
+def validate_flow_collection(data: Any) -> list[dict[str, Any]]:
+    return _plain(_convert(data, list[CollectionItem]))
+
+
+def validate_string(data: Any) -> str:
+    return _convert(data, str)
+
+
+def validate_bool(data: Any) -> bool:
+    return _convert(data, bool)
+
+
+def validate_bit_rate(data: Any) -> int:
+    return _convert(data, NonNegative)
