@@ -184,7 +184,7 @@ def test_flow_filters(client):
     assert ids("timerange=[5:0_20:0)") == {hd}
     assert ids("timerange=[10:0_20:0)") == set()
     assert ids("init_segments=false") == {hd, sd, sound}
-    for bad in ("format=video", "codec=nope", "source_id=x", "frame_width=abc", "timerange=[", "sort_by=size",
+    for bad in ("format=video", "codec=nope", "source_id=x", "frame_width=abc", "timerange=[0:0_1:0))", "sort_by=size",
                 "reverse_order=maybe", "status=done", "tag_exists.genre=perhaps"):
         assert client.get(f"/flows?{bad}").status_code == 400, bad
 

@@ -79,7 +79,7 @@ def test_negative_times(client):
     assert ranges(client, flow_id, "?timerange=[-1:500000000]") == ["[-1:500000000_0:0)"]
 
 
-@pytest.mark.parametrize("bad", ["[0:0_10:0", "1:05", "abc", "[1:1000000000_2:0)", "[0:0_1:0)x"])
+@pytest.mark.parametrize("bad", ["[0:0_10:0))", "1:05", "abc", "[1:1000000000_2:0)", "[0:0_1:0)x"])
 def test_malformed_timerange_is_400_naming_the_value(client, three, bad):
     response = client.get(f"/flows/{three}/segments", params={"timerange": bad})
     assert response.status_code == 400

@@ -99,9 +99,18 @@ def _failure(item: Any, summary: str) -> dict[str, Any]:
     if isinstance(item, dict):
         if isinstance(item.get("object_id"), str):
             entry["object_id"] = item["object_id"]
-        if isinstance(item.get("timerange"), str):
-            entry["timerange"] = item["timerange"]
+        timerange = item.get("timerange")
+        if isinstance(timerange, str) and _parses(timerange):
+            entry["timerange"] = timerange
     return entry
+
+
+def _parses(timerange: str) -> bool:
+    try:
+        TimeRange.parse(timerange)
+    except ValueError:
+        return False
+    return True
 
 
 async def delete_segments(request: Request) -> Response:
