@@ -84,6 +84,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
         Route("/oauth/token", token_endpoint, methods=["POST"]),
         *api_routes(),
     ]
+    observability.bind_routes(routes)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

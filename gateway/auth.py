@@ -1,0 +1,371 @@
+"""Authentication and coarse authorisation (TAMS ADR 0028, AppNote 0016) as one ASGI middleware.
+
+Methods, any combination of which may be enabled:
+- HTTP Basic against users with scrypt-hashed passwords (``TAMS_AUTH_USERS_FILE``);
+- static bearer tokens (``TAMS_AUTH_TOKENS_FILE``), also accepted as ``?access_token=``;
+- JWTs issued by the built-in OAuth2 client-credentials endpoint ``POST /oauth/token``
+  (``TAMS_AUTH_OAUTH2_CLIENTS_FILE``, HS256 with ``TAMS_AUTH_JWT_SECRET`` or a generated key);
+- JWTs from an external OIDC issuer verified with its JWKS (``TAMS_AUTH_OIDC_*``).
+
+Scopes: ``tams-api/read`` (GET/HEAD), ``tams-api/write`` (POST/PUT, and DELETE of a property),
+``tams-api/delete`` (DELETE), ``tams-api/admin`` (everything; ``POST /service`` needs it).
+No credentials or bad ones → 401 with ``WWW-Authenticate``; a missing scope → 403.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio.to_thread
+import jwt
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.errors import error_response
+
+READ, WRITE, DELETE, ADMIN = "tams-api/read", "tams-api/write", "tams-api/delete", "tams-api/admin"
+ALL_SCOPES = frozenset({READ, WRITE, DELETE, ADMIN})
+ISSUER = "tams-gateway"
+_PROPERTY_PATH = re.compile(r"/(tags/[^/]+|label|description|flow_collection|max_bit_rate|avg_bit_rate)$")
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    scopes: frozenset[str]
+
+
+ANONYMOUS = Principal("anonymous", ALL_SCOPES)
+
+
+@dataclass(frozen=True)
+class BasicUser:
+    password_hash: str
+    scopes: frozenset[str] = ALL_SCOPES
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    secret_hash: str
+    scopes: frozenset[str] = ALL_SCOPES
+
+
+# -- password hashing ----------------------------------------------------------------------------------
+def hash_password(password: str) -> str:
+    """A self-describing scrypt hash: ``scrypt$n$r$p$salt$hash`` (base64)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = hashed.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# -- settings -------------------------------------------------------------------------------------------
+def _scopes(value: Any, where: str) -> frozenset[str]:
+    if value is None:
+        return ALL_SCOPES
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ValueError(f"{where}: scopes must be a list of strings")
+    unknown = set(value) - ALL_SCOPES
+    if unknown:
+        raise ValueError(f"{where}: unknown scopes {sorted(unknown)}")
+    return frozenset(value)
+
+
+def _json_file(env: Mapping[str, str], name: str) -> dict[str, Any]:
+    path = env.get(name)
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{name}={path}: cannot read JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}={path}: expected a JSON object")
+    return data
+
+
+def _secret_file(data_dir: Path) -> bytes:
+    """A random HS256 key made once, stored with mode 0600 and reused after restarts."""
+    path = data_dir / "jwt-secret"
+    if path.exists():
+        return path.read_bytes()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(tmp, path)  # atomic, and never replaces a key another process made first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    basic_users: Mapping[str, BasicUser] = field(default_factory=dict)
+    static_tokens: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    oauth2_clients: Mapping[str, OAuthClient] = field(default_factory=dict)
+    jwt_secret: bytes | None = None
+    token_lifetime_s: int = 3600
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = None
+    scope_claim: str = "scope"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.basic_users or self.static_tokens or self.oauth2_clients or self.oidc_jwks_url)
+
+    def schemes(self) -> list[str]:
+        schemes = []
+        if self.static_tokens or self.oauth2_clients or self.oidc_jwks_url:
+            schemes.append('Bearer realm="tams"')
+        if self.basic_users:
+            schemes.append('Basic realm="tams"')
+        return schemes
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], data_dir: Path) -> AuthSettings:
+        users = {
+            name: BasicUser(str(entry["password_hash"]), _scopes(entry.get("scopes"), f"user {name}"))
+            for name, entry in _json_file(env, "TAMS_AUTH_USERS_FILE").items()
+        }
+        tokens = {
+            token: _scopes(scopes, "TAMS_AUTH_TOKENS_FILE")
+            for token, scopes in _json_file(env, "TAMS_AUTH_TOKENS_FILE").items()
+        }
+        clients = {
+            client_id: OAuthClient(str(entry["secret_hash"]), _scopes(entry.get("scopes"), f"client {client_id}"))
+            for client_id, entry in _json_file(env, "TAMS_AUTH_OAUTH2_CLIENTS_FILE").items()
+        }
+        secret = env.get("TAMS_AUTH_JWT_SECRET")
+        jwt_secret = secret.encode() if secret else (_secret_file(data_dir) if clients else None)
+        if (env.get("TAMS_AUTH_OIDC_JWKS_URL") is None) != (env.get("TAMS_AUTH_OIDC_ISSUER") is None):
+            raise ValueError("TAMS_AUTH_OIDC_ISSUER and TAMS_AUTH_OIDC_JWKS_URL must be set together")
+        lifetime = env.get("TAMS_AUTH_TOKEN_LIFETIME", "3600")
+        if not lifetime.isdigit() or int(lifetime) < 1:
+            raise ValueError(f"TAMS_AUTH_TOKEN_LIFETIME={lifetime!r} must be a positive integer of seconds")
+        return cls(users, tokens, clients, jwt_secret, int(lifetime), env.get("TAMS_AUTH_OIDC_ISSUER"),
+                   env.get("TAMS_AUTH_OIDC_JWKS_URL"), env.get("TAMS_AUTH_OIDC_AUDIENCE"),
+                   env.get("TAMS_AUTH_SCOPE_CLAIM", "scope"))
+
+
+# -- authorisation rule --------------------------------------------------------------------------------
+def required_scope(method: str, path: str) -> str:
+    if method in ("GET", "HEAD"):
+        return READ
+    if method == "POST" and path.rstrip("/") == "/service":
+        return ADMIN
+    if method == "DELETE":
+        return WRITE if _PROPERTY_PATH.search(path) else DELETE
+    return WRITE
+
+
+def permits(principal: Principal, scope_needed: str) -> bool:
+    return ADMIN in principal.scopes or scope_needed in principal.scopes
+
+
+# -- credential checks ---------------------------------------------------------------------------------
+class _Unauthenticated(Exception):
+    pass
+
+
+class Authenticator:
+    """Checks credentials against settings; caches Basic verifications briefly (scrypt is slow on purpose)."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self._basic_cache: dict[bytes, tuple[float, Principal]] = {}
+        self._jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True) if settings.oidc_jwks_url else None
+
+    async def basic(self, encoded: str) -> Principal:
+        try:
+            username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise _Unauthenticated("malformed Basic credentials") from None
+        key = hashlib.sha256(f"{username}\0{password}".encode()).digest()
+        cached = self._basic_cache.get(key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        user = self.settings.basic_users.get(username)
+        if user is None or not await anyio.to_thread.run_sync(verify_password, password, user.password_hash):
+            raise _Unauthenticated("unknown user or wrong password")
+        principal = Principal(username, user.scopes)
+        if len(self._basic_cache) > 1024:
+            self._basic_cache.clear()
+        self._basic_cache[key] = (time.monotonic() + 60, principal)
+        return principal
+
+    async def bearer(self, token: str) -> Principal:
+        for known, scopes in self.settings.static_tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                return Principal(f"token:{hashlib.sha256(token.encode()).hexdigest()[:8]}", scopes)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _Unauthenticated("the bearer token is not a known token or a JWT") from None
+        if header.get("alg") == "HS256" and self.settings.jwt_secret:
+            return self._claims_principal(self._decode(token, self.settings.jwt_secret, ["HS256"], ISSUER, None))
+        if self._jwks is not None and header.get("alg") in ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256"):
+            try:
+                key = await anyio.to_thread.run_sync(self._jwks.get_signing_key_from_jwt, token)
+            except jwt.PyJWTError as exc:
+                raise _Unauthenticated(f"cannot find the token's signing key: {exc}") from None
+            claims = self._decode(token, key.key, [header["alg"]], self.settings.oidc_issuer,
+                                  self.settings.oidc_audience)
+            return self._claims_principal(claims)
+        raise _Unauthenticated("the bearer token's algorithm or issuer is not accepted")
+
+    def _decode(self, token: str, key: Any, algorithms: list[str], issuer: str | None,
+                audience: str | None) -> dict[str, Any]:
+        try:
+            return jwt.decode(token, key, algorithms=algorithms, issuer=issuer, audience=audience,
+                              options={"require": ["exp"], "verify_aud": audience is not None})
+        except jwt.PyJWTError as exc:
+            raise _Unauthenticated(f"invalid token: {exc}") from None
+
+    def _claims_principal(self, claims: Mapping[str, Any]) -> Principal:
+        raw = claims.get(self.settings.scope_claim, "")
+        scopes = raw.split() if isinstance(raw, str) else [s for s in raw if isinstance(s, str)]
+        return Principal(str(claims.get("sub", "jwt")), frozenset(scopes) & ALL_SCOPES)
+
+
+# -- middleware ------------------------------------------------------------------------------------------
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, settings: AuthSettings,
+                 public_paths: Collection[str] = ("/healthz", "/readyz", "/metrics", "/oauth/token")) -> None:
+        self.app = app
+        self.settings = settings
+        self.public_paths = frozenset(public_paths)
+        self.authenticator = Authenticator(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        if not self.settings.enabled:
+            state["principal"] = ANONYMOUS
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in self.public_paths or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self._authenticate(scope)
+        except _Unauthenticated as exc:
+            headers = {"WWW-Authenticate": ", ".join(self.settings.schemes())}
+            await self._reject(scope, receive, send, 401, f"authentication required: {exc}", headers)
+            return
+        needed = required_scope(scope["method"], scope["path"])
+        if not permits(principal, needed):
+            await self._reject(scope, receive, send, 403, f"{principal.name} lacks the {needed} scope")
+            return
+        state["principal"] = principal
+        await self.app(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope) -> Principal:
+        authorization = ""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        kind, _, credentials = authorization.partition(" ")
+        if kind.lower() == "basic" and self.settings.basic_users:
+            return await self.authenticator.basic(credentials.strip())
+        if kind.lower() == "bearer" and credentials.strip():
+            return await self.authenticator.bearer(credentials.strip())
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "access_token" in query:
+            return await self.authenticator.bearer(query["access_token"][0])
+        raise _Unauthenticated("no credentials")
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, summary: str,
+                      headers: dict[str, str] | None = None) -> None:
+        response = error_response(status, summary, headers=headers)
+        if scope["method"] == "HEAD":
+            response.body = b""
+        await response(scope, receive, send)
+
+
+# -- built-in OAuth2 client-credentials token endpoint -----------------------------------------------------
+def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": error, "error_description": description})
+    return Response(body, status_code=status, media_type="application/json",
+                    headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+async def token_endpoint(request: Request) -> Response:
+    """OAuth2 client-credentials token endpoint (RFC 6749 §4.4) issuing HS256 JWTs."""
+    settings: AuthSettings = request.app.state.auth_settings
+    if not settings.oauth2_clients or not settings.jwt_secret:
+        return _oauth_error(404, "unsupported", "this gateway has no OAuth2 clients configured")
+    form = await request.form()
+    if form.get("grant_type") != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "only grant_type=client_credentials is supported")
+    client_id, client_secret = form.get("client_id"), form.get("client_secret")
+    kind, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if kind.lower() == "basic":
+        try:
+            client_id, _, client_secret = base64.b64decode(encoded).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            client_id = client_secret = None
+    client = settings.oauth2_clients.get(str(client_id)) if client_id else None
+    if client is None or not isinstance(client_secret, str) or not await anyio.to_thread.run_sync(
+        verify_password, client_secret, client.secret_hash
+    ):
+        return _oauth_error(401, "invalid_client", "unknown client or wrong secret",
+                            {"WWW-Authenticate": 'Basic realm="tams"'})
+    requested = str(form.get("scope") or "").split()
+    scopes = frozenset(requested) if requested else client.scopes
+    if not scopes <= client.scopes:
+        return _oauth_error(400, "invalid_scope", f"allowed scopes: {' '.join(sorted(client.scopes))}")
+    now = int(time.time())
+    token = jwt.encode({"iss": ISSUER, "sub": str(client_id), "scope": " ".join(sorted(scopes)), "iat": now,
+                        "exp": now + settings.token_lifetime_s}, settings.jwt_secret, algorithm="HS256")
+    return Response(json.dumps({"access_token": token, "token_type": "Bearer",
+                                "expires_in": settings.token_lifetime_s, "scope": " ".join(sorted(scopes))}),
+                    media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["hash-password"]:
+        print("usage: python -m gateway.auth hash-password", file=sys.stderr)
+        sys.exit(2)
+    import getpass
+
+    print(hash_password(getpass.getpass("password: ")))
