@@ -25,7 +25,7 @@ run: $(STAMP)
 
 ## Install the test extras and run the whole suite (tests start any servers they need themselves)
 test: $(TEST_STAMP)
-	$(BIN)/ruff check catalog streaming gateway bench tests
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 ## Benchmarks that print figures (see docs/PERFORMANCE.md)
@@ -34,7 +34,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/load.py
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check catalog streaming gateway bench tests
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
