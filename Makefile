@@ -31,7 +31,7 @@ test: $(TEST_STAMP)
 ## Benchmarks that print figures (see docs/PERFORMANCE.md)
 bench: $(TEST_STAMP)
 	$(BIN)/python -m pytest bench -q --benchmark-enable -p no:cacheprovider
-	$(BIN)/python bench/load.py
+	$(BIN)/python -m bench.load
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

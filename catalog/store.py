@@ -68,18 +68,24 @@ class SegmentQuery:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A segment as stored, joined with the object-level properties TAMS returns with it."""
+    """A segment as stored, joined with the object-level properties TAMS returns with it.
 
-    timerange: TimeRange
+    Timeranges stay in their stored canonical text: rendering a page needs no parsing at all.
+    """
+
+    timerange: str
     object_id: str
     ts_offset: int | None = None  # ns
     last_duration: int | None = None  # ns
     sample_offset: int | None = None
     sample_count: int | None = None
-    object_timerange: TimeRange | None = None
+    object_timerange: str | None = None
     key_frame_count: int | None = None
     init_object_id: str | None = None
     uncontrolled_urls: tuple[tuple[str, str], ...] = ()  # (url, label) registered with the object
+
+    def range(self) -> TimeRange:
+        return TimeRange.parse(self.timerange)
 
 
 @dataclass(frozen=True, slots=True)

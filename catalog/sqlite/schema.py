@@ -52,6 +52,9 @@ MIGRATIONS: list[str] = [
         flow_id TEXT NOT NULL, ts_lo INTEGER NOT NULL, ts_hi INTEGER NOT NULL,
         timerange TEXT NOT NULL, object_id TEXT NOT NULL,
         ts_offset INTEGER, last_duration INTEGER, sample_offset INTEGER, sample_count INTEGER,
+        -- copies of the object's immutable properties (fixed at its first registration), so a
+        -- page needs no per-segment lookup into objects
+        object_timerange TEXT, key_frame_count INTEGER, init_object_id TEXT,
         created_ns INTEGER NOT NULL,
         PRIMARY KEY (flow_id, ts_lo)
     ) WITHOUT ROWID;

@@ -24,8 +24,8 @@ from catalog.store import DeleteResult, ObjectRecord, Segment, SegmentFailure, S
 from catalog.timing import TimeRange, Timestamp
 
 SEGMENT_COLUMNS = (
-    "s.timerange, s.object_id, s.ts_offset, s.last_duration, s.sample_offset, s.sample_count, "
-    "o.timerange, o.key_frame_count, o.init_object_id"
+    "timerange, object_id, ts_offset, last_duration, sample_offset, sample_count, "
+    "object_timerange, key_frame_count, init_object_id"
 )
 
 
@@ -49,24 +49,23 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
     if tr is not None and tr.is_empty():
         return [], None
     where = Where()
-    where.add("s.flow_id=?", flow_id)
+    where.add("flow_id=?", flow_id)
     if tr is not None and tr.lo is not None:
         # ts_lo >= QL - maxdur lets the primary key skip every segment that ends before QL
-        where.add("s.ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?)", tr.lo, flow_id)
-        where.add("s.ts_hi >= ?", tr.lo)
+        where.add("ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?)", tr.lo, flow_id)
+        where.add("ts_hi >= ?", tr.lo)
     if tr is not None and tr.hi is not None:
-        where.add("s.ts_lo <= ?", tr.hi)
+        where.add("ts_lo <= ?", tr.hi)
     if query.object_id is not None:
-        where.add("s.object_id=?", query.object_id)
+        where.add("object_id=?", query.object_id)
     if page is not None:
         (after,) = decode_key("segments", page, 1)
         if not isinstance(after, int):
             raise Invalid(f"invalid page key {page!r}")
-        where.add("s.ts_lo < ?" if query.reverse else "s.ts_lo > ?", after)
+        where.add("ts_lo < ?" if query.reverse else "ts_lo > ?", after)
     order = "DESC" if query.reverse else "ASC"
     rows = conn.execute(
-        f"SELECT s.ts_lo, {SEGMENT_COLUMNS} FROM segments s LEFT JOIN objects o ON o.id = s.object_id "
-        f"WHERE {where.sql()} ORDER BY s.ts_lo {order} LIMIT ?",
+        f"SELECT ts_lo, {SEGMENT_COLUMNS} FROM segments WHERE {where.sql()} ORDER BY ts_lo {order} LIMIT ?",
         (*where.params, limit + 1),
     ).fetchall()
     next_key = None
@@ -76,9 +75,8 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
     urls = _urls(conn, [row[2] for row in rows])
     return [
         Segment(
-            timerange=TimeRange.parse(row[1]), object_id=row[2], ts_offset=row[3], last_duration=row[4],
-            sample_offset=row[5], sample_count=row[6],
-            object_timerange=TimeRange.parse(row[7]) if row[7] else None,
+            timerange=row[1], object_id=row[2], ts_offset=row[3], last_duration=row[4],
+            sample_offset=row[5], sample_count=row[6], object_timerange=row[7],
             key_frame_count=row[8], init_object_id=row[9], uncontrolled_urls=urls.get(row[2], ()),
         )
         for row in rows
@@ -92,6 +90,8 @@ class _Checked:
     ts_offset: int
     last_duration: int | None
     object_timerange: TimeRange
+    key_frame_count: int | None
+    init_object_id: str | None
     new_object: bool
     new_init_object: bool
 
@@ -166,7 +166,8 @@ def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
     ).fetchone()
     if prev is not None and prev[0] >= tr.lo:  # type: ignore[operator]
         raise Invalid(f"segment {tr} overlaps existing segment {prev[1]} of flow {flow_id}")
-    return _Checked(tr, ts_offset, last_duration, object_tr, obj is None, new_init)
+    key_frame_count = obj[1] if obj is not None else seg.get("key_frame_count")
+    return _Checked(tr, ts_offset, last_duration, object_tr, key_frame_count, init_id, obj is None, new_init)
 
 
 def add_segments(conn: sqlite3.Connection, flow_id: str,
@@ -203,9 +204,11 @@ def add_segments(conn: sqlite3.Connection, flow_id: str,
             )
         conn.execute(
             "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, ts_offset, last_duration, "
-            "sample_offset, sample_count, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "sample_offset, sample_count, object_timerange, key_frame_count, init_object_id, created_ns) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (flow_id, tr.lo, tr.hi, str(tr), object_id, checked.ts_offset if "ts_offset" in seg else None,
-             checked.last_duration, seg.get("sample_offset"), seg.get("sample_count"), now),
+             checked.last_duration, seg.get("sample_offset"), seg.get("sample_count"),
+             str(checked.object_timerange), checked.key_frame_count, checked.init_object_id, now),
         )
         added += 1
         lo_min = tr.lo if lo_min is None else min(lo_min, tr.lo)  # type: ignore[type-var]

@@ -49,7 +49,7 @@ async def flow_timerange(request: Request, flow_id: str, window: TimeRange | Non
     if not first.items:
         return TimeRange.never()
     last = await store.query_segments(flow_id, SegmentQuery(window, reverse=True), None, 1)
-    return first.items[0].timerange.envelope(last.items[0].timerange).intersect(window)
+    return first.items[0].range().envelope(last.items[0].range()).intersect(window)
 
 
 async def get_flow(request: Request) -> Response:

@@ -30,7 +30,7 @@ def url_filter(q: QueryParams) -> UrlFilter:
 
 
 def render_segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"object_id": seg.object_id, "timerange": str(seg.timerange)}
+    out: dict[str, Any] = {"object_id": seg.object_id, "timerange": seg.timerange}
     if seg.ts_offset is not None:
         out["ts_offset"] = str(Timestamp(seg.ts_offset))
     if seg.last_duration is not None:
@@ -42,8 +42,7 @@ def render_segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool)
     if seg.key_frame_count is not None:
         out["key_frame_count"] = seg.key_frame_count
     if include_object_timerange:
-        otr = seg.object_timerange or seg.timerange.shift(-(seg.ts_offset or 0))
-        out["object_timerange"] = str(otr)
+        out["object_timerange"] = seg.object_timerange or str(seg.range().shift(-(seg.ts_offset or 0)))
     if seg.init_object_id is not None:
         out["init_object"] = {"object_id": seg.init_object_id, "get_urls": []}
     out["get_urls"] = uncontrolled_urls(seg.uncontrolled_urls, flt)
@@ -62,7 +61,7 @@ async def get_segments(request: Request) -> Response:
     items = [render_segment(seg, flt, include_otr) for seg in page.items]
     envelope = TimeRange.never()
     if page.items:
-        envelope = page.items[0].timerange.envelope(page.items[-1].timerange)
+        envelope = page.items[0].range().envelope(page.items[-1].range())
     return paged_response(request, items, page.next_key, limit, reverse=reverse,
                           extra={"X-Paging-Timerange": str(envelope)})
 
