@@ -67,6 +67,25 @@ class SegmentQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class Instance:
+    """A controlled copy of an object's bytes: which storage backend, under which key."""
+
+    storage_id: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """An object allocated for a flow and not yet registered, and where its bytes go."""
+
+    object_id: str
+    storage_id: str
+    key: str
+    content_type: str | None = None
+    flow_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     """A segment as stored, joined with the object-level properties TAMS returns with it.
 
@@ -83,6 +102,9 @@ class Segment:
     key_frame_count: int | None = None
     init_object_id: str | None = None
     uncontrolled_urls: tuple[tuple[str, str], ...] = ()  # (url, label) registered with the object
+    instances: tuple[Instance, ...] = ()
+    init_instances: tuple[Instance, ...] = ()
+    init_uncontrolled_urls: tuple[tuple[str, str], ...] = ()
 
     def range(self) -> TimeRange:
         return TimeRange.parse(self.timerange)
@@ -116,13 +138,17 @@ class ObjectRecord:
     init_object_id: str | None
     is_init: bool
     uncontrolled_urls: tuple[tuple[str, str], ...] = ()
+    instances: tuple[Instance, ...] = ()
+    init_instances: tuple[Instance, ...] = ()
+    init_uncontrolled_urls: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteResult:
     envelope: TimeRange  # of the deleted segments; () when none
     count: int
-    orphaned_objects: list[str]  # objects nothing references any more (their bytes may go)
+    orphaned_objects: list[str]  # objects nothing references any more, now deleted
+    orphaned_instances: list[Instance] = field(default_factory=list)  # their bytes, to delete
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,14 +185,25 @@ class Catalog(Protocol):
     async def get_flow(self, flow_id: str) -> dict[str, Any] | None: ...
     async def flow_stats(self, flow_id: str) -> FlowStats | None: ...
     async def put_flow(self, doc: dict[str, Any], principal: str | None) -> PutResult: ...
-    async def delete_flow(self, flow_id: str) -> list[str]: ...
+    async def delete_flow(self, flow_id: str) -> DeleteResult: ...
     async def set_flow_field(self, flow_id: str, name: str, value: Any) -> None: ...
     async def set_flow_tag(self, flow_id: str, name: str, value: str | list[str] | None) -> None: ...
 
     # segments and objects
-    async def add_segments(self, flow_id: str, segments: Sequence[dict[str, Any]]) -> list[SegmentFailure]: ...
+    async def add_segments(self, flow_id: str, segments: Sequence[dict[str, Any]],
+                           sizes: Mapping[str, int] | None = None,
+                           require_known_objects: bool = False) -> list[SegmentFailure]: ...
     async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None,
                              limit: int) -> Page[Segment]: ...
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult: ...
     async def get_object(self, object_id: str, page: str | None, limit: int,
                          flow_tags: TagFilter | None = None) -> tuple[ObjectRecord, str | None] | None: ...
+
+    # allocation and instances
+    async def allocate(self, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None: ...
+    async def pending_objects(self, object_ids: Sequence[str]) -> dict[str, Allocation]: ...
+    async def add_instance(self, object_id: str, storage_id: str, key: str) -> None: ...
+    async def add_uncontrolled_instance(self, object_id: str, url: str, label: str,
+                                        reserved_labels: Sequence[str]) -> None: ...
+    async def remove_instance(self, object_id: str, storage_id: str | None, label: str | None) -> Instance | None: ...
+    async def expire_allocations(self, now_ns: int) -> list[Instance]: ...

@@ -6,12 +6,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.sqlite import documents, segments
+from catalog.sqlite import documents, objects, segments
 from catalog.sqlite.db import Database
 from catalog.store import (
+    Allocation,
     DeleteResult,
     FlowQuery,
     FlowStats,
+    Instance,
     ObjectRecord,
     Page,
     PutResult,
@@ -93,13 +95,13 @@ class SQLiteCatalog:
     async def put_flow(self, doc: dict[str, Any], principal: str | None) -> PutResult:
         return await self.db.write(lambda c: documents.put_flow(c, doc, principal))
 
-    async def delete_flow(self, flow_id: str) -> list[str]:
+    async def delete_flow(self, flow_id: str) -> DeleteResult:
         """Deletes the flow, its segments and the objects nothing references any more."""
 
-        def run(conn: Any) -> list[str]:
+        def run(conn: Any) -> DeleteResult:
             result = segments.delete_segments(conn, flow_id, TimeRange.eternity(), None, check_flow=False)
             documents.delete_flow_document(conn, flow_id)
-            return result.orphaned_objects
+            return result
 
         return await self.db.write(run)
 
@@ -110,8 +112,11 @@ class SQLiteCatalog:
         await self.db.write(lambda c: documents.set_flow_field(c, flow_id, name, value, tag=True))
 
     # -- segments and objects --------------------------------------------------------------------------------
-    async def add_segments(self, flow_id: str, items: Sequence[dict[str, Any]]) -> list[SegmentFailure]:
-        return await self.db.write(lambda c: segments.add_segments(c, flow_id, items))
+    async def add_segments(self, flow_id: str, items: Sequence[dict[str, Any]],
+                           sizes: Mapping[str, int] | None = None,
+                           require_known_objects: bool = False) -> list[SegmentFailure]:
+        return await self.db.write(
+            lambda c: segments.add_segments(c, flow_id, items, sizes, require_known_objects))
 
     async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None,
                              limit: int) -> Page[Segment]:
@@ -123,3 +128,23 @@ class SQLiteCatalog:
     async def get_object(self, object_id: str, page: str | None, limit: int,
                          flow_tags: TagFilter | None = None) -> tuple[ObjectRecord, str | None] | None:
         return await self.db.read(lambda c: segments.get_object(c, object_id, page, limit, flow_tags))
+
+    # -- allocation and instances ------------------------------------------------------------------------
+    async def allocate(self, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
+        await self.db.write(lambda c: objects.allocate(c, flow_id, allocations, deadline_ns))
+
+    async def pending_objects(self, object_ids: Sequence[str]) -> dict[str, Allocation]:
+        return await self.db.read(lambda c: objects.pending(c, object_ids))
+
+    async def add_instance(self, object_id: str, storage_id: str, key: str) -> None:
+        await self.db.write(lambda c: objects.add_instance(c, object_id, storage_id, key))
+
+    async def add_uncontrolled_instance(self, object_id: str, url: str, label: str,
+                                        reserved_labels: Sequence[str]) -> None:
+        await self.db.write(lambda c: objects.add_uncontrolled(c, object_id, url, label, reserved_labels))
+
+    async def remove_instance(self, object_id: str, storage_id: str | None, label: str | None) -> Instance | None:
+        return await self.db.write(lambda c: objects.remove_instance(c, object_id, storage_id, label))
+
+    async def expire_allocations(self, now_ns: int) -> list[Instance]:
+        return await self.db.write(lambda c: objects.expire_allocations(c, now_ns))

@@ -72,4 +72,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (object_id, label)
     ) WITHOUT ROWID;
     """,
+    # 2: storage allocation and controlled instances (bytes on a storage backend, keyed by object id)
+    """
+    ALTER TABLE objects ADD COLUMN registered INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE objects ADD COLUMN allocated_flow_id TEXT;
+    ALTER TABLE objects ADD COLUMN alloc_deadline_ns INTEGER;
+    ALTER TABLE objects ADD COLUMN content_type TEXT;
+    ALTER TABLE objects ADD COLUMN size INTEGER;
+    CREATE INDEX objects_pending ON objects (alloc_deadline_ns) WHERE registered = 0;
+    CREATE TABLE object_instances (
+        object_id TEXT NOT NULL, storage_id TEXT NOT NULL, key TEXT NOT NULL, created_ns INTEGER NOT NULL,
+        PRIMARY KEY (object_id, storage_id)
+    ) WITHOUT ROWID
+    """,
 ]

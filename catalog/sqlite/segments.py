@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +19,9 @@ import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.paging import decode_key, encode_key
+from catalog.sqlite import objects
 from catalog.sqlite.listing import Where, add_tag_filters
-from catalog.store import DeleteResult, ObjectRecord, Segment, SegmentFailure, SegmentQuery, TagFilter
+from catalog.store import DeleteResult, Instance, ObjectRecord, Segment, SegmentFailure, SegmentQuery, TagFilter
 from catalog.timing import TimeRange, Timestamp
 
 SEGMENT_COLUMNS = (
@@ -72,12 +73,17 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
     if len(rows) > limit:
         rows = rows[:limit]
         next_key = encode_key("segments", rows[-1][0])
-    urls = _urls(conn, [row[2] for row in rows])
+    ids = [row[2] for row in rows]
+    init_ids = [row[9] for row in rows if row[9]]
+    urls = _urls(conn, ids + init_ids)
+    copies = objects.instances(conn, ids + init_ids)
     return [
         Segment(
             timerange=row[1], object_id=row[2], ts_offset=row[3], last_duration=row[4],
             sample_offset=row[5], sample_count=row[6], object_timerange=row[7],
             key_frame_count=row[8], init_object_id=row[9], uncontrolled_urls=urls.get(row[2], ()),
+            instances=tuple(copies.get(row[2], ())), init_instances=tuple(copies.get(row[9], ())) if row[9] else (),
+            init_uncontrolled_urls=urls.get(row[9], ()) if row[9] else (),
         )
         for row in rows
     ], next_key
@@ -92,7 +98,8 @@ class _Checked:
     object_timerange: TimeRange
     key_frame_count: int | None
     init_object_id: str | None
-    new_object: bool
+    new_object: bool  # no row yet: an external or unallocated object
+    first_registration: bool  # an allocated object registered for the first time
     new_init_object: bool
 
 
@@ -109,7 +116,7 @@ def _flow_for_write(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
 
 
 def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
-                   seg: dict[str, Any]) -> _Checked:
+                   seg: dict[str, Any], require_known: bool) -> _Checked:
     """Validates one segment against the catalog; raises Invalid naming the problem."""
     tr = TimeRange.parse(seg["timerange"])
     if not tr.is_bounded() or tr.is_empty():
@@ -122,12 +129,21 @@ def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
         raise Invalid(f"last_duration {seg['last_duration']} must not be negative")
     object_id = seg["object_id"]
     obj = conn.execute(
-        "SELECT timerange, key_frame_count, init_object_id, is_init FROM objects WHERE id=?", (object_id,)
+        "SELECT timerange, key_frame_count, init_object_id, is_init, registered, allocated_flow_id "
+        "FROM objects WHERE id=?", (object_id,)
     ).fetchone()
+    first_registration = obj is not None and not obj[4]
+    if first_registration:
+        if obj[5] != flow_id:
+            raise Invalid(f"object {object_id} was allocated for flow {obj[5]}; its first segment must be there")
+        obj = None  # from here on, a first registration is checked like a new object
+    elif obj is None and require_known and not seg.get("get_urls"):
+        raise Invalid(f"object {object_id} was never allocated (POST /flows/{flow_id}/storage) and the "
+                      "segment gives no get_urls for it")
     requested_otr = TimeRange.parse(seg["object_timerange"]) if "object_timerange" in seg else None
     init_id = seg.get("init_object_id")
     if obj is not None:
-        stored_otr, stored_kfc, stored_init, is_init = obj
+        stored_otr, stored_kfc, stored_init, is_init, _, _ = obj
         if is_init:
             raise Invalid(f"object {object_id} is registered as an init object, not a media object")
         if seg.get("get_urls"):
@@ -154,10 +170,13 @@ def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
     if not init_segments and init_id is not None:
         raise Invalid(f"flow {flow_id} does not use init segments; init_object_id is not allowed")
     if init_id is not None and obj is None:
-        init_row = conn.execute("SELECT is_init FROM objects WHERE id=?", (init_id,)).fetchone()
-        if init_row is not None and not init_row[0]:
+        init_row = conn.execute("SELECT is_init, registered, allocated_flow_id FROM objects WHERE id=?",
+                                (init_id,)).fetchone()
+        if init_row is not None and init_row[1] and not init_row[0]:
             raise Invalid(f"object {init_id} is a media object and cannot be used as an init object")
-        new_init = init_row is None
+        if init_row is not None and not init_row[1] and init_row[2] != flow_id:
+            raise Invalid(f"init object {init_id} was allocated for flow {init_row[2]}")
+        new_init = init_row is None or not init_row[1]
         if init_id == object_id:
             raise Invalid(f"object {object_id} cannot be its own init object")
     prev = conn.execute(
@@ -167,11 +186,12 @@ def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
     if prev is not None and prev[0] >= tr.lo:  # type: ignore[operator]
         raise Invalid(f"segment {tr} overlaps existing segment {prev[1]} of flow {flow_id}")
     key_frame_count = obj[1] if obj is not None else seg.get("key_frame_count")
-    return _Checked(tr, ts_offset, last_duration, object_tr, key_frame_count, init_id, obj is None, new_init)
+    return _Checked(tr, ts_offset, last_duration, object_tr, key_frame_count, init_id,
+                    obj is None and not first_registration, first_registration, new_init)
 
 
-def add_segments(conn: sqlite3.Connection, flow_id: str,
-                 segments: Sequence[dict[str, Any]]) -> list[SegmentFailure]:
+def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict[str, Any]],
+                 sizes: Mapping[str, int] | None = None, require_known: bool = False) -> list[SegmentFailure]:
     """Registers segments in order; each failure is reported and processing continues."""
     flow = _flow_for_write(conn, flow_id)
     init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
@@ -182,15 +202,25 @@ def add_segments(conn: sqlite3.Connection, flow_id: str,
     added = 0
     for index, seg in enumerate(segments):
         try:
-            checked = _check_segment(conn, flow_id, init_segments, seg)
+            checked = _check_segment(conn, flow_id, init_segments, seg, require_known)
         except (Invalid, ValueError) as exc:
             failures.append(SegmentFailure(index, seg.get("object_id", ""), seg.get("timerange"), str(exc)))
             continue
         tr = checked.timerange
         object_id = seg["object_id"]
         if checked.new_init_object:
-            conn.execute("INSERT INTO objects (id, first_flow_id, is_init, created_ns) VALUES (?, ?, 1, ?)",
-                         (seg["init_object_id"], flow_id, now))
+            conn.execute(
+                "INSERT INTO objects (id, first_flow_id, is_init, created_ns) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET first_flow_id=excluded.first_flow_id, is_init=1",
+                (seg["init_object_id"], flow_id, now))
+            objects.mark_registered(conn, seg["init_object_id"], sizes or {})
+        if checked.first_registration:
+            conn.execute(
+                "UPDATE objects SET first_flow_id=?, timerange=?, key_frame_count=?, init_object_id=? WHERE id=?",
+                (flow_id, str(checked.object_timerange), seg.get("key_frame_count"), seg.get("init_object_id"),
+                 object_id),
+            )
+            objects.mark_registered(conn, object_id, sizes or {})
         if checked.new_object:
             conn.execute(
                 "INSERT INTO objects (id, first_flow_id, timerange, key_frame_count, init_object_id, "
@@ -250,8 +280,11 @@ def _recompute_stats(conn: sqlite3.Connection, flow_id: str, removed: int, now: 
     )
 
 
-def collect_orphans(conn: sqlite3.Connection, object_ids: Sequence[str]) -> list[str]:
-    """Deletes objects no segment references (and init objects no media object uses); returns their ids."""
+def collect_orphans(conn: sqlite3.Connection, object_ids: Sequence[str]) -> tuple[list[str], list[Instance]]:
+    """Deletes objects no segment references (and init objects no media object uses).
+
+    Returns their ids and their controlled instances, whose bytes the caller deletes after commit.
+    """
     orphans: list[str] = []
     init_candidates: set[str] = set()
     for object_id in dict.fromkeys(object_ids):
@@ -267,10 +300,13 @@ def collect_orphans(conn: sqlite3.Connection, object_ids: Sequence[str]) -> list
             (init_id, _json_list(orphans)),
         ).fetchone():
             orphans.append(init_id)
+    gone: list[Instance] = []
     for object_id in orphans:
         conn.execute("DELETE FROM objects WHERE id=?", (object_id,))
         conn.execute("DELETE FROM object_urls WHERE object_id=?", (object_id,))
-    return orphans
+        gone.extend(Instance(storage_id, key) for storage_id, key in conn.execute(
+            "DELETE FROM object_instances WHERE object_id=? RETURNING storage_id, key", (object_id,)).fetchall())
+    return orphans, gone
 
 
 def _json_list(values: Sequence[str]) -> str:
@@ -301,16 +337,16 @@ def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange
     envelope = TimeRange.parse(rows[0][1]).envelope(TimeRange.parse(rows[-1][1]))
     now = time.time_ns()
     _recompute_stats(conn, flow_id, len(rows), now)
-    orphans = collect_orphans(conn, [row[2] for row in rows])
-    return DeleteResult(envelope, len(rows), orphans)
+    orphans, gone = collect_orphans(conn, [row[2] for row in rows])
+    return DeleteResult(envelope, len(rows), orphans, gone)
 
 
 # -- objects ---------------------------------------------------------------------------------------------------
 def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit: int,
                flow_tags: TagFilter | None) -> tuple[ObjectRecord, str | None] | None:
     row = conn.execute(
-        "SELECT first_flow_id, timerange, key_frame_count, init_object_id, is_init FROM objects WHERE id=?",
-        (object_id,),
+        "SELECT first_flow_id, timerange, key_frame_count, init_object_id, is_init FROM objects "
+        "WHERE id=? AND registered=1", (object_id,),
     ).fetchone()
     if row is None:
         return None
@@ -336,6 +372,8 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
     still_referenced = first_flow is not None and conn.execute(
         "SELECT 1 FROM segments WHERE flow_id=? AND object_id=? LIMIT 1", (first_flow, object_id)
     ).fetchone() is not None
+    urls = _urls(conn, [object_id, init_id] if init_id else [object_id])
+    copies = objects.instances(conn, [object_id, init_id] if init_id else [object_id])
     record = ObjectRecord(
         object_id=object_id,
         referenced_by_flows=flows,
@@ -344,7 +382,10 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
         key_frame_count=kfc,
         init_object_id=init_id,
         is_init=bool(is_init),
-        uncontrolled_urls=_urls(conn, [object_id]).get(object_id, ()),
+        uncontrolled_urls=urls.get(object_id, ()),
+        instances=tuple(copies.get(object_id, ())),
+        init_instances=tuple(copies.get(init_id, ())) if init_id else (),
+        init_uncontrolled_urls=urls.get(init_id, ()) if init_id else (),
     )
     return record, next_key
 

@@ -1,0 +1,156 @@
+"""Object allocation, instances and clean-up in SQLite: plain functions of a connection.
+
+An allocated object has a row with ``registered = 0``, the flow it was allocated for and a
+deadline; its first segment registration flips it to registered. Controlled instances (bytes on
+one of our storage backends) live in ``object_instances``; uncontrolled ones (client URLs) in
+``object_urls``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+
+import orjson
+
+from catalog.errors import Invalid, NotFound, ReadOnly
+from catalog.store import Allocation, Instance
+
+
+def _placeholders(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
+def check_flow_accepts_objects(conn: sqlite3.Connection, flow_id: str) -> dict:
+    row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    if row[1]:
+        raise ReadOnly(f"flow {flow_id} is read-only")
+    doc = orjson.loads(row[0])
+    if not doc.get("container"):
+        raise Invalid(f"flow {flow_id} has no container, so it cannot have media objects")
+    return doc
+
+
+def allocate(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
+    """Records unregistered objects with their key on one backend; any existing id refuses all."""
+    check_flow_accepts_objects(conn, flow_id)
+    ids = [a.object_id for a in allocations]
+    if len(set(ids)) != len(ids):
+        raise Invalid("object_ids must be unique")
+    existing = [r[0] for r in conn.execute(f"SELECT id FROM objects WHERE id IN ({_placeholders(ids)})", ids)]
+    if existing:
+        raise Invalid(f"objects already exist: {', '.join(existing[:10])}")
+    now = time.time_ns()
+    conn.executemany(
+        "INSERT INTO objects (id, registered, allocated_flow_id, alloc_deadline_ns, content_type, created_ns) "
+        "VALUES (?, 0, ?, ?, ?, ?)",
+        [(a.object_id, flow_id, deadline_ns, a.content_type, now) for a in allocations],
+    )
+    conn.executemany(
+        "INSERT INTO object_instances (object_id, storage_id, key, created_ns) VALUES (?, ?, ?, ?)",
+        [(a.object_id, a.storage_id, a.key, now) for a in allocations],
+    )
+
+
+def pending(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, Allocation]:
+    """Allocated-but-unregistered objects among ``object_ids``, with where their bytes should be."""
+    found: dict[str, Allocation] = {}
+    unique = list(dict.fromkeys(object_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
+        rows = conn.execute(
+            "SELECT o.id, o.allocated_flow_id, o.content_type, i.storage_id, i.key FROM objects o "
+            "JOIN object_instances i ON i.object_id = o.id "
+            f"WHERE o.registered = 0 AND o.id IN ({_placeholders(chunk)})",
+            chunk,
+        )
+        for object_id, flow_id, content_type, storage_id, key in rows:
+            found[object_id] = Allocation(object_id, storage_id, key, content_type, flow_id)
+    return found
+
+
+def instances(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, list[Instance]]:
+    """Controlled instances of each object (storage backend and key), oldest first."""
+    found: dict[str, list[Instance]] = {}
+    unique = list(dict.fromkeys(object_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start:start + 500]
+        rows = conn.execute(
+            f"SELECT object_id, storage_id, key FROM object_instances WHERE object_id IN ({_placeholders(chunk)}) "
+            "ORDER BY object_id, created_ns", chunk,
+        )
+        for object_id, storage_id, key in rows:
+            found.setdefault(object_id, []).append(Instance(storage_id, key))
+    return found
+
+
+def _registered(conn: sqlite3.Connection, object_id: str) -> None:
+    row = conn.execute("SELECT registered FROM objects WHERE id=?", (object_id,)).fetchone()
+    if row is None or not row[0]:
+        raise NotFound(f"object {object_id!r} does not exist")
+
+
+def add_instance(conn: sqlite3.Connection, object_id: str, storage_id: str, key: str) -> None:
+    _registered(conn, object_id)
+    if conn.execute("SELECT 1 FROM object_instances WHERE object_id=? AND storage_id=?",
+                    (object_id, storage_id)).fetchone():
+        raise Invalid(f"object {object_id!r} already has an instance on storage backend {storage_id}")
+    conn.execute("INSERT INTO object_instances (object_id, storage_id, key, created_ns) VALUES (?, ?, ?, ?)",
+                 (object_id, storage_id, key, time.time_ns()))
+
+
+def add_uncontrolled(conn: sqlite3.Connection, object_id: str, url: str, label: str,
+                     reserved_labels: Sequence[str]) -> None:
+    _registered(conn, object_id)
+    if label in reserved_labels:
+        raise Invalid(f"label {label!r} is the label of a storage backend")
+    if conn.execute("SELECT 1 FROM object_urls WHERE object_id=? AND label=?", (object_id, label)).fetchone():
+        raise Invalid(f"object {object_id!r} already has an instance labelled {label!r}")
+    position = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM object_urls WHERE object_id=?",
+                            (object_id,)).fetchone()[0]
+    conn.execute("INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
+                 (object_id, label, url, position))
+
+
+def remove_instance(conn: sqlite3.Connection, object_id: str, storage_id: str | None,
+                    label: str | None) -> Instance | None:
+    """Removes one instance; returns the controlled instance whose bytes should go, if any."""
+    _registered(conn, object_id)
+    controlled = conn.execute("SELECT count(*) FROM object_instances WHERE object_id=?", (object_id,)).fetchone()[0]
+    uncontrolled = conn.execute("SELECT count(*) FROM object_urls WHERE object_id=?", (object_id,)).fetchone()[0]
+    if controlled + uncontrolled <= 1:
+        raise Invalid(f"refusing to delete the last instance of object {object_id!r}")
+    if storage_id is not None:
+        row = conn.execute("DELETE FROM object_instances WHERE object_id=? AND storage_id=? RETURNING key",
+                           (object_id, storage_id)).fetchone()
+        if row is None:
+            raise NotFound(f"object {object_id!r} has no instance on storage backend {storage_id}")
+        return Instance(storage_id, row[0])
+    row = conn.execute("DELETE FROM object_urls WHERE object_id=? AND label=? RETURNING url",
+                       (object_id, label)).fetchone()
+    if row is None:
+        raise NotFound(f"object {object_id!r} has no instance labelled {label!r}")
+    return None
+
+
+def expire_allocations(conn: sqlite3.Connection, now_ns: int, limit: int = 1000) -> list[Instance]:
+    """Deletes allocations never registered before their deadline; returns their bytes' locations."""
+    rows = conn.execute(
+        "SELECT id FROM objects WHERE registered = 0 AND alloc_deadline_ns < ? LIMIT ?", (now_ns, limit)
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    if not ids:
+        return []
+    gone = [Instance(s, k) for s, k in conn.execute(
+        f"SELECT storage_id, key FROM object_instances WHERE object_id IN ({_placeholders(ids)})", ids)]
+    conn.execute(f"DELETE FROM object_instances WHERE object_id IN ({_placeholders(ids)})", ids)
+    conn.execute(f"DELETE FROM objects WHERE id IN ({_placeholders(ids)})", ids)
+    return gone
+
+
+def mark_registered(conn: sqlite3.Connection, object_id: str, sizes: Mapping[str, int]) -> None:
+    conn.execute("UPDATE objects SET registered = 1, alloc_deadline_ns = NULL, size = ? WHERE id = ?",
+                 (sizes.get(object_id), object_id))

@@ -1,0 +1,74 @@
+"""Storage backends: what an object store is (config and identity) and the interface every one implements.
+
+Object keys are a function of the object id alone (``object_key``), fixed at allocation and
+stored, so reads and deletes always look where the bytes were written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import quote
+
+
+def object_key(object_id: str, prefix: str = "objects") -> str:
+    """``objects/ab/<id percent-encoded>``: no ``/``, ``.`` or ``..`` survives, so no path traversal."""
+    shard = hashlib.sha256(object_id.encode()).hexdigest()[:2]
+    safe = quote(object_id, safe="").replace(".", "%2E")
+    return f"{prefix}/{shard}/{safe}"
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """A storage backend as ``/service/storage-backends`` describes it (storage-backend.json)."""
+
+    id: str
+    label: str
+    provider: str
+    store_product: str
+    default_storage: bool = False
+    region: str | None = None
+    availability_zone: str | None = None
+    tags: Mapping[str, str | list[str]] = field(default_factory=dict)
+    store_type: str = "http_object_store"
+
+    def describe(self) -> dict:
+        body: dict = {"id": self.id, "label": self.label, "store_type": self.store_type,
+                      "provider": self.provider, "store_product": self.store_product,
+                      "default_storage": self.default_storage}
+        if self.region:
+            body["region"] = self.region
+        if self.availability_zone:
+            body["availability_zone"] = self.availability_zone
+        if self.tags:
+            body["tags"] = dict(self.tags)
+        return body
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str
+    last_modified: float  # seconds since the epoch
+    content_type: str | None = None
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached or timed out (the gateway answers 502/503/504)."""
+
+
+class ObjectStore(Protocol):
+    info: BackendInfo
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def head(self, key: str) -> ObjectInfo | None: ...
+    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``start``..``end`` inclusive, streamed in chunks."""
+        ...
+    async def write(self, key: str, chunks: AsyncIterator[bytes], content_type: str | None) -> ObjectInfo: ...
+    async def delete(self, key: str) -> None: ...
+    def get_url(self, key: str, expires_in: int) -> str: ...
+    def put_url(self, key: str, content_type: str, expires_in: int) -> str: ...

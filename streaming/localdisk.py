@@ -1,0 +1,139 @@
+"""The local-disk object store: files under the data dir, served by the gateway through signed URLs.
+
+Writes are atomic (temporary file, fsync, rename). URLs carry an expiry and an HMAC-SHA256
+signature over method, backend, key, expiry (and content type for PUT), made with a key generated
+on first start; the gateway's ``/_store`` routes check them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import anyio
+import anyio.to_thread
+
+from streaming.backends import BackendInfo, ObjectInfo
+from streaming.keys import load_or_create_secret
+
+CHUNK = 256 * 1024
+STORE_PREFIX = "/_store"
+
+
+class UrlSigner:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def signature(self, method: str, storage_id: str, key: str, expires: int, content_type: str = "") -> str:
+        message = f"{method}\n{storage_id}\n{key}\n{expires}\n{content_type}".encode()
+        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def verify(self, method: str, storage_id: str, key: str, expires: str, signature: str,
+               content_type: str = "") -> str | None:
+        """None when valid, else the reason it is refused."""
+        if not expires.isdigit():
+            return "the URL has no valid expiry"
+        if int(expires) < time.time():
+            return "the URL has expired"
+        expected = self.signature(method, storage_id, key, int(expires), content_type)
+        if not hmac.compare_digest(expected, signature):
+            return "the URL's signature does not match"
+        return None
+
+
+class LocalDiskStore:
+    """Implements ``ObjectStore`` over a directory."""
+
+    def __init__(self, info: BackendInfo, root: Path, public_base_url: str, signing_key_path: Path,
+                 max_object_bytes: int = 5 * 1024**3) -> None:
+        self.info = info
+        self.root = root.resolve()
+        self.public_base_url = public_base_url.rstrip("/")
+        self.signing_key_path = signing_key_path
+        self.max_object_bytes = max_object_bytes
+        self.signer: UrlSigner | None = None
+
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.signer = UrlSigner(load_or_create_secret(self.signing_key_path))
+
+    async def close(self) -> None:
+        pass
+
+    def path(self, key: str) -> Path:
+        """The file of ``key``; refuses anything that would leave the store's directory."""
+        candidate = (self.root / key).resolve()
+        if self.root not in candidate.parents:
+            raise ValueError(f"key {key!r} is outside the store")
+        return candidate
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        def stat() -> ObjectInfo | None:
+            try:
+                st = self.path(key).stat()
+            except (FileNotFoundError, ValueError):
+                return None
+            return ObjectInfo(st.st_size, _etag(st), st.st_mtime)
+
+        return await anyio.to_thread.run_sync(stat)
+
+    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        async with await anyio.open_file(self.path(key), "rb") as handle:
+            await handle.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                chunk = await handle.read(min(CHUNK, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                yield chunk
+
+    async def write(self, key: str, chunks: AsyncIterator[bytes], content_type: str | None) -> ObjectInfo:
+        """Streams to a temporary file, fsyncs and renames it into place; refuses oversize objects."""
+        final = self.path(key)
+        await anyio.to_thread.run_sync(lambda: final.parent.mkdir(parents=True, exist_ok=True))
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.{time.monotonic_ns()}.part")
+        size = 0
+        try:
+            async with await anyio.open_file(tmp, "wb") as handle:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_object_bytes:
+                        raise ValueError(f"object exceeds the limit of {self.max_object_bytes} bytes")
+                    await handle.write(chunk)
+                await handle.flush()
+                await anyio.to_thread.run_sync(os.fsync, handle.wrapped.fileno())
+            await anyio.to_thread.run_sync(os.replace, tmp, final)
+        except BaseException:
+            await anyio.to_thread.run_sync(lambda: tmp.unlink(missing_ok=True))
+            raise
+        info = await self.head(key)
+        assert info is not None
+        return info
+
+    async def delete(self, key: str) -> None:
+        await anyio.to_thread.run_sync(lambda: self.path(key).unlink(missing_ok=True))
+
+    def _url(self, method: str, key: str, expires_in: int, content_type: str = "") -> str:
+        assert self.signer is not None, "LocalDiskStore.start() was not awaited"
+        expires = int(time.time()) + expires_in
+        signature = self.signer.signature(method, self.info.id, key, expires, content_type)
+        query = urlencode({"expires": expires, "signature": signature})
+        return f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/{quote(key)}?{query}"
+
+    def get_url(self, key: str, expires_in: int) -> str:
+        return self._url("GET", key, expires_in)
+
+    def put_url(self, key: str, content_type: str, expires_in: int) -> str:
+        return self._url("PUT", key, expires_in, content_type)
+
+
+def _etag(st: os.stat_result) -> str:
+    return '"' + hashlib.md5(f"{st.st_mtime}-{st.st_size}".encode(), usedforsecurity=False).hexdigest() + '"'
