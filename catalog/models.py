@@ -198,3 +198,40 @@ def validate_bool(data: Any) -> bool:
 
 def validate_bit_rate(data: Any) -> int:
     return _convert(data, NonNegative)
+
+
+# -- storage and instances ---------------------------------------------------------------------------
+class FlowStoragePost(Struct, omit_defaults=True, rename={"content_type_hyphen": "content-type"}):
+    limit: Annotated[int, Meta(gt=0)] | UnsetType = UNSET
+    object_ids: list[str] | UnsetType = UNSET
+    storage_id: Uuid | UnsetType = UNSET
+    content_type: Mime | UnsetType = UNSET
+    content_type_hyphen: Mime | UnsetType = UNSET  # the spec's prose spells it "content-type"
+    presigned: bool | UnsetType = UNSET
+
+
+def validate_storage_post(data: Any) -> dict[str, Any]:
+    """flow-storage-post.json; ``content-type`` is accepted as a spelling of ``content_type``."""
+    body = _plain(_convert({} if data is None else data, FlowStoragePost))
+    hyphen = body.pop("content-type", None)
+    if hyphen is not None:
+        body.setdefault("content_type", hyphen)
+    if "limit" in body and "object_ids" in body:
+        raise ValidationError("$: give limit or object_ids, not both")
+    return body
+
+
+class ControlledInstance(Struct, forbid_unknown_fields=True):
+    storage_id: Uuid
+
+
+class UncontrolledInstance(Struct, forbid_unknown_fields=True):
+    url: str
+    label: str
+
+
+def validate_instance_post(data: Any) -> dict[str, Any]:
+    """objects-instances-post.json: {storage_id} (a controlled copy) or {url, label} (a client URL)."""
+    if isinstance(data, dict) and "storage_id" in data:
+        return _plain(_convert(data, ControlledInstance))
+    return _plain(_convert(data, UncontrolledInstance))

@@ -26,6 +26,8 @@ from gateway.observability import Observability
 from gateway.openapi import openapi_endpoint
 from gateway.responses import HeadBodyStripper
 from gateway.routes import api_routes
+from streaming.media import MediaService, MediaSettings
+from streaming.storage import build_storage
 
 log = logging.getLogger("tams.gateway")
 
@@ -62,6 +64,11 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
                auth: AuthSettings | None = None) -> Starlette:
     """Builds the gateway. ``catalog`` defaults to the SQLite store in the data dir."""
     store: Catalog = catalog or SQLiteCatalog(settings.sqlite_path, readers=settings.sqlite_readers)
+    storage = build_storage(settings.storage_config, settings.data_dir, settings.public_base_url)
+    media = MediaService(store, storage, MediaSettings(
+        presign_expiry_s=settings.presign_expiry, object_timeout_s=settings.object_timeout,
+        require_known_objects=settings.require_allocation,
+    ))
     auth_settings = auth or AuthSettings.from_env({}, settings.data_dir)
 
     async def ready() -> bool:
@@ -73,9 +80,13 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
+        await storage.start()
+        media.start_gc()
         try:
             yield
         finally:
+            await media.stop_gc()
+            await storage.close()
             await store.close()
 
     routes = [
@@ -104,6 +115,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     )
     app.state.settings = settings
     app.state.catalog = store
+    app.state.media = media
     app.state.auth_settings = auth_settings
     app.state.observability = observability
     app.state.public_base_url = settings.public_url

@@ -14,6 +14,12 @@
 | TAMS_SQLITE_READERS | 4 | reader threads (connections) for the SQLite catalog |
 | TAMS_LOG_LEVEL | info | log level |
 | TAMS_ALLOW_OPEN | false | allow serving without auth on a non-loopback address |
+| TAMS_STORAGE_CONFIG | (none) | JSON file of storage backends (see streaming/storage.py); default: local disk |
+| TAMS_PRESIGN_EXPIRY | 3600 | seconds presigned GET/PUT URLs stay valid |
+| TAMS_OBJECT_TIMEOUT | 600 | seconds before never-registered allocations are removed (>= 300) |
+| TAMS_DELIVERY_MODE | redirect | default of the delivery endpoints: redirect or proxy |
+| TAMS_REQUIRE_ALLOCATION | true | refuse segments naming objects never allocated and without get_urls |
+| TAMS_MAX_OBJECT_BYTES | 5368709120 | largest object uploaded to the local-disk store |
 """
 
 from __future__ import annotations
@@ -39,6 +45,20 @@ class Settings:
     sqlite_readers: int = 4
     log_level: str = "info"
     allow_open: bool = False
+    storage_config: Path | None = None
+    presign_expiry: int = 3600
+    object_timeout: int = 600
+    delivery_mode: str = "redirect"
+    require_allocation: bool = True
+    max_object_bytes: int = 5 * 1024**3
+
+    @property
+    def public_base_url(self) -> str:
+        """Where clients reach this gateway: TAMS_PUBLIC_URL, else the bind address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def sqlite_path(self) -> Path:
@@ -70,6 +90,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"{name}={raw!r} must be true or false")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Reads TAMS_* variables; raises ValueError naming any bad value."""
     env = os.environ if env is None else env
@@ -85,8 +116,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "TAMS_MAX_BODY_BYTES", 16 * 1024 * 1024),
         sqlite_readers=_int(env, "TAMS_SQLITE_READERS", 4),
         log_level=env.get("TAMS_LOG_LEVEL", "info"),
-        allow_open=env.get("TAMS_ALLOW_OPEN", "false").lower() in ("1", "true", "yes"),
+        allow_open=_bool(env, "TAMS_ALLOW_OPEN", False),
+        storage_config=Path(env["TAMS_STORAGE_CONFIG"]) if env.get("TAMS_STORAGE_CONFIG") else None,
+        presign_expiry=_int(env, "TAMS_PRESIGN_EXPIRY", 3600, minimum=60),
+        object_timeout=_int(env, "TAMS_OBJECT_TIMEOUT", 600, minimum=300),
+        delivery_mode=env.get("TAMS_DELIVERY_MODE", "redirect"),
+        require_allocation=_bool(env, "TAMS_REQUIRE_ALLOCATION", True),
+        max_object_bytes=_int(env, "TAMS_MAX_OBJECT_BYTES", 5 * 1024**3),
     )
+    if settings.delivery_mode not in ("redirect", "proxy"):
+        raise ValueError(f"TAMS_DELIVERY_MODE={settings.delivery_mode!r} must be redirect or proxy")
     if settings.catalog not in ("sqlite",):
         raise ValueError(f"TAMS_CATALOG={settings.catalog!r} is not a catalog this build knows (sqlite)")
     if settings.default_limit > settings.max_limit:

@@ -56,8 +56,11 @@ def public_url(request: Request) -> Any:
     return url
 
 
-async def read_json(request: Request) -> Any:
-    """Reads and parses the body whatever its Content-Type; refuses oversize and non-JSON bodies."""
+async def read_json(request: Request, optional: bool = False) -> Any:
+    """Reads and parses the body whatever its Content-Type; refuses oversize and non-JSON bodies.
+
+    With ``optional``, an empty body reads as None instead of being refused.
+    """
     limit: int = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -71,6 +74,8 @@ async def read_json(request: Request) -> Any:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body.strip():
+        if optional:
+            return None
         raise HTTPError(400, "request body is empty; a JSON body is required")
     try:
         return orjson.loads(body)

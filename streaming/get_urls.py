@@ -1,8 +1,8 @@
-"""Building an object's ``get_urls`` for a response, with the filters of TAMS-NOTES §3.5.
+"""Building an object's ``get_urls`` for one response, with the filters of TAMS-NOTES §3.5.
 
-URLs are made per response and never stored. Uncontrolled instances (URLs registered by clients)
-are listed as they are; controlled instances on storage backends are added by the object-store
-layer.
+URLs are made per response and never stored. Controlled instances (bytes on our storage
+backends) become freshly presigned URLs; uncontrolled instances (URLs registered by clients) are
+listed as they are. URLs that a filter would drop are never signed.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from catalog.store import TagFilter
+from catalog.store import Instance, TagFilter
+from streaming.backends import BackendInfo
+from streaming.storage import Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +27,47 @@ class UrlFilter:
         return self.accept_get_urls is not None and not self.accept_get_urls
 
 
-def uncontrolled_urls(urls: Sequence[tuple[str, str]], flt: UrlFilter) -> list[dict]:
-    """get_urls entries for client-registered URLs: never presigned, on no storage backend."""
+def _tags_match(tags: dict, flt: TagFilter) -> bool:
+    for name, wanted in flt.values.items():
+        value = tags.get(name)
+        values = [value] if isinstance(value, str) else (value or [])
+        if not set(values) & set(wanted):
+            return False
+    return all((name in tags) == present for name, present in flt.exists.items())
+
+
+def _backend_accepted(info: BackendInfo, flt: UrlFilter) -> bool:
+    if flt.accept_get_urls is not None and info.label not in flt.accept_get_urls:
+        return False
+    if flt.accept_storage_ids and info.id not in flt.accept_storage_ids:
+        return False
+    return _tags_match(dict(info.tags), flt.backend_tags)
+
+
+def build_get_urls(storage: Storage, instances: Sequence[Instance], uncontrolled: Sequence[tuple[str, str]],
+                   flt: UrlFilter, expires_in: int) -> list[dict]:
+    """Controlled instances first (presigned), then client-registered URLs."""
     if flt.wants_none():
         return []
-    if flt.accept_storage_ids:  # uncontrolled URLs have no storage_id
-        return []
-    if flt.presigned is True:
+    result: list[dict] = []
+    if flt.presigned is not False:
+        for instance in instances:
+            store = storage.get(instance.storage_id)
+            if store is None or not _backend_accepted(store.info, flt):
+                continue
+            item = {"url": store.get_url(instance.key, expires_in), "presigned": True, "label": store.info.label}
+            if flt.verbose_storage:
+                item.update(controlled=True, storage_id=store.info.id)
+                item.update({k: v for k, v in store.info.describe().items()
+                             if k not in ("id", "label", "default_storage")})
+            result.append(item)
+    result.extend(uncontrolled_urls(uncontrolled, flt))
+    return result
+
+
+def uncontrolled_urls(urls: Sequence[tuple[str, str]], flt: UrlFilter) -> list[dict]:
+    """get_urls entries for client-registered URLs: never presigned, on no storage backend."""
+    if flt.wants_none() or flt.accept_storage_ids or flt.presigned is True:
         return []
     if flt.backend_tags.values or flt.backend_tags.exists:  # no backend, so no backend tags
         return []

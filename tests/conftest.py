@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", default_limit=100, max_limit=1000)
+    # the core API tests register segments for objects they never upload: allocation is tested on its own
+    return Settings(data_dir=tmp_path / "data", default_limit=100, max_limit=1000, require_allocation=False,
+                    public_url="http://testserver")
 
 
 @pytest.fixture
@@ -76,7 +78,8 @@ class GatewayProcess:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1,localhost", **(env or {})}
+        self.env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1,localhost",
+                    "TAMS_REQUIRE_ALLOCATION": "false", **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:

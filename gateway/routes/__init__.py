@@ -2,7 +2,7 @@
 
 from starlette.routing import BaseRoute
 
-from gateway.routes import flows, objects, properties, segments, service, sources
+from gateway.routes import delivery, flows, local_store, objects, properties, segments, service, sources, storage
 
 
 def api_routes() -> list[BaseRoute]:
@@ -13,5 +13,8 @@ def api_routes() -> list[BaseRoute]:
         *flows.routes,
         *properties.flow_routes,
         *segments.routes,
+        *storage.routes,
+        *delivery.routes,
         *objects.routes,
+        *local_store.routes,
     ]

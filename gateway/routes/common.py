@@ -6,10 +6,15 @@ from starlette.requests import Request
 
 from catalog.store import Catalog
 from gateway.config import Settings
+from streaming.media import MediaService
 
 
 def catalog(request: Request) -> Catalog:
     return request.app.state.catalog
+
+
+def media(request: Request) -> MediaService:
+    return request.app.state.media
 
 
 def settings(request: Request) -> Settings:

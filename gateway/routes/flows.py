@@ -12,7 +12,7 @@ from catalog.timing import TimeRange
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, read_json
-from gateway.routes.common import catalog, page_limit, principal_name
+from gateway.routes.common import catalog, media, page_limit, principal_name
 
 
 async def list_flows(request: Request) -> Response:
@@ -78,7 +78,7 @@ async def put_flow(request: Request) -> Response:
 
 async def delete_flow(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
-    await catalog(request).delete_flow(flow_id)
+    await media(request).delete_flow(flow_id)
     return empty()
 
 

@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from catalog import models
 from gateway import params
 from gateway.errors import HTTPError
-from gateway.responses import json_response, paging_headers
-from gateway.routes.common import catalog, page_limit
+from gateway.responses import empty, json_response, paging_headers, read_json
+from gateway.routes.common import catalog, media, page_limit, settings
 from gateway.routes.segments import url_filter
-from streaming.get_urls import uncontrolled_urls
+from streaming.get_urls import build_get_urls
 
 
 async def get_object(request: Request) -> Response:
@@ -33,12 +34,30 @@ async def get_object(request: Request) -> Response:
         body["timerange"] = str(record.timerange)
     if record.key_frame_count is not None:
         body["key_frame_count"] = record.key_frame_count
-    body["get_urls"] = uncontrolled_urls(record.uncontrolled_urls, flt)
+    service = media(request)
+    expiry = settings(request).presign_expiry
+    body["get_urls"] = build_get_urls(service.storage, record.instances, record.uncontrolled_urls, flt, expiry)
     if record.init_object_id:
-        body["init_object"] = {"id": record.init_object_id, "get_urls": []}
+        body["init_object"] = {"id": record.init_object_id, "get_urls": build_get_urls(
+            service.storage, record.init_instances, record.init_uncontrolled_urls, flt, expiry)}
     return json_response(body, headers=paging_headers(request, None, next_key, limit))
 
 
+async def post_instance(request: Request) -> Response:
+    """Adds a controlled copy on another backend, or registers a client URL, for an object."""
+    body = models.validate_instance_post(await read_json(request))
+    await media(request).add_instance(request.path_params["objectId"], body)
+    return empty(201)
+
+
+async def delete_instance(request: Request) -> Response:
+    q = request.query_params
+    await media(request).remove_instance(request.path_params["objectId"], q.get("storage_id"), q.get("label"))
+    return empty(204)
+
+
 routes = [
+    Route("/objects/{objectId:path}/instances", post_instance, methods=["POST"]),
+    Route("/objects/{objectId:path}/instances", delete_instance, methods=["DELETE"]),
     Route("/objects/{objectId:path}", get_object, methods=["GET", "HEAD"]),
 ]

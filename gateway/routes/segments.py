@@ -15,8 +15,9 @@ from catalog.timing import TimeRange, Timestamp
 from gateway import params
 from gateway.errors import HTTPError, error_body
 from gateway.responses import empty, json_response, paged_response, read_json
-from gateway.routes.common import catalog, page_limit
-from streaming.get_urls import UrlFilter, uncontrolled_urls
+from gateway.routes.common import catalog, media, page_limit, settings
+from streaming.get_urls import UrlFilter, build_get_urls
+from streaming.storage import Storage
 
 
 def url_filter(q: QueryParams) -> UrlFilter:
@@ -29,7 +30,8 @@ def url_filter(q: QueryParams) -> UrlFilter:
     )
 
 
-def render_segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool) -> dict[str, Any]:
+def render_segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool, storage: Storage,
+                   expiry: int) -> dict[str, Any]:
     out: dict[str, Any] = {"object_id": seg.object_id, "timerange": seg.timerange}
     if seg.ts_offset is not None:
         out["ts_offset"] = str(Timestamp(seg.ts_offset))
@@ -44,8 +46,9 @@ def render_segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool)
     if include_object_timerange:
         out["object_timerange"] = seg.object_timerange or str(seg.range().shift(-(seg.ts_offset or 0)))
     if seg.init_object_id is not None:
-        out["init_object"] = {"object_id": seg.init_object_id, "get_urls": []}
-    out["get_urls"] = uncontrolled_urls(seg.uncontrolled_urls, flt)
+        out["init_object"] = {"object_id": seg.init_object_id, "get_urls": build_get_urls(
+            storage, seg.init_instances, seg.init_uncontrolled_urls, flt, expiry)}
+    out["get_urls"] = build_get_urls(storage, seg.instances, seg.uncontrolled_urls, flt, expiry)
     return out
 
 
@@ -58,7 +61,8 @@ async def get_segments(request: Request) -> Response:
     include_otr = bool(params.get_bool(q, "include_object_timerange", False))
     limit = page_limit(request)
     page = await catalog(request).query_segments(flow_id, query, q.get("page"), limit)
-    items = [render_segment(seg, flt, include_otr) for seg in page.items]
+    storage, expiry = media(request).storage, settings(request).presign_expiry
+    items = [render_segment(seg, flt, include_otr, storage, expiry) for seg in page.items]
     envelope = TimeRange.never()
     if page.items:
         envelope = page.items[0].range().envelope(page.items[-1].range())
@@ -72,7 +76,7 @@ async def post_segments(request: Request) -> Response:
     if isinstance(body, list):
         return await _post_many(request, flow_id, body)
     segment = models.validate_segment_post(body)
-    failures = await catalog(request).add_segments(flow_id, [segment])
+    failures = await media(request).register(flow_id, [segment])
     if failures:
         raise HTTPError(400, failures[0].summary)
     return empty(201)
@@ -86,7 +90,7 @@ async def _post_many(request: Request, flow_id: str, body: list[Any]) -> Respons
             valid.append(models.validate_segment_post(item))
         except models.ValidationError as exc:
             failed.append(_failure(item, str(exc)))
-    failures = await catalog(request).add_segments(flow_id, valid) if valid else []
+    failures = await media(request).register(flow_id, valid) if valid else []
     failed.extend(_failure(valid[f.index], f.summary) for f in failures)
     if failed:
         return json_response({"failed_segments": failed}, status=200)
@@ -116,7 +120,7 @@ async def delete_segments(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
     timerange = params.get_timerange(q) or TimeRange.eternity()
-    await catalog(request).delete_segments(flow_id, timerange, q.get("object_id"))
+    await media(request).delete_segments(flow_id, timerange, q.get("object_id"))
     return empty()
 
 

@@ -12,7 +12,6 @@ from gateway.responses import json_response, paged_response, read_json
 from gateway.routes.common import catalog, page_limit, settings
 
 SERVICE_TYPE = "urn:x-tams:service.tams-gateway"
-MIN_OBJECT_TIMEOUT = "600:0"
 
 
 async def root(request: Request) -> Response:
@@ -28,7 +27,9 @@ async def get_service(request: Request) -> Response:
         "api_version": "8.2",
         "service_version": f"tams-gateway {version('tams-gateway')}",
         "name": stored.get("name", settings(request).service_name),
-        "min_object_timeout": MIN_OBJECT_TIMEOUT,
+        "min_object_timeout": f"{settings(request).object_timeout}:0",
+        # presigned URLs live presign_expiry seconds; the spec caps the advertised minimum at the object timeout
+        "min_presigned_url_timeout": f"{min(settings(request).presign_expiry, settings(request).object_timeout)}:0",
         "event_stream_mechanisms": [],
     }
     if "description" in stored:

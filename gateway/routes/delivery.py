@@ -1,0 +1,105 @@
+"""Delivery endpoints beyond the spec: an object's bytes, or the segment of a flow at a timestamp.
+
+``mode=redirect`` answers 302 to a freshly presigned URL; ``mode=proxy`` streams the bytes through
+the gateway from the pooled store client with Range pass-through (200/206/416), ETag, If-Range and
+If-None-Match. The default mode comes from TAMS_DELIVERY_MODE.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from catalog.store import Instance, SegmentQuery
+from catalog.timing import TimeFormatError, TimeRange, Timestamp
+from gateway import params
+from gateway.errors import HTTPError
+from gateway.routes.common import catalog, media, settings
+from streaming.backends import ObjectStore, StoreUnavailable
+from streaming.ranges import (
+    MultipleRanges,
+    RangeNotSatisfiable,
+    last_modified,
+    not_modified,
+    parse_range,
+    range_applies,
+)
+
+
+def _pick(request: Request, instances: tuple[Instance, ...], what: str) -> tuple[ObjectStore, str]:
+    storage = media(request).storage
+    for instance in sorted(instances, key=lambda i: storage.default is None or i.storage_id != storage.default.info.id):
+        store = storage.get(instance.storage_id)
+        if store is not None:
+            return store, instance.key
+    raise HTTPError(404, f"{what} has no bytes on this gateway's storage backends")
+
+
+async def _deliver(request: Request, store: ObjectStore, key: str, content_type: str | None) -> Response:
+    mode = params.get_choice(request.query_params, "mode", ("redirect", "proxy"), settings(request).delivery_mode)
+    expiry = settings(request).presign_expiry
+    if mode == "redirect":
+        return RedirectResponse(store.get_url(key, expiry), status_code=302,
+                                headers={"Cache-Control": f"private, max-age={min(60, expiry // 2)}"})
+    try:
+        info = await store.head(key)
+    except StoreUnavailable as exc:
+        raise HTTPError(502, f"the storage backend {store.info.label} failed: {exc}") from None
+    if info is None:
+        raise HTTPError(502, f"the bytes are missing from storage backend {store.info.label}")
+    headers = {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),
+               "Content-Type": content_type or info.content_type or "application/octet-stream"}
+    if not_modified(request.headers.get("if-none-match"), info):
+        return Response(status_code=304, headers={k: headers[k] for k in ("ETag", "Last-Modified")})
+    try:
+        wanted = parse_range(request.headers.get("range"), info.size)
+    except RangeNotSatisfiable:
+        raise HTTPError(416, f"the range is outside the object's {info.size} bytes",
+                        headers={"Content-Range": f"bytes */{info.size}"}) from None
+    except MultipleRanges:
+        raise HTTPError(416, "proxy mode serves one range per request; ask for ranges one at a time",
+                        headers={"Content-Range": f"bytes */{info.size}"}) from None
+    status, start, end = 200, 0, info.size - 1
+    if wanted is not None and range_applies(request.headers.get("if-range"), info):
+        status, start, end = 206, wanted.start, wanted.end
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    headers["Content-Length"] = str(end - start + 1)
+    if request.method == "HEAD" or info.size == 0:
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(store.read(key, start, end), status_code=status, headers=headers)
+
+
+async def object_content(request: Request) -> Response:
+    """An object's bytes: redirect to a presigned URL or proxy them (mode=redirect|proxy)."""
+    object_id = request.path_params["objectId"]
+    found = await catalog(request).get_object(object_id, None, 1)
+    if found is None:
+        raise HTTPError(404, f"object {object_id!r} does not exist")
+    store, key = _pick(request, found[0].instances, f"object {object_id!r}")
+    return await _deliver(request, store, key, None)
+
+
+async def flow_content(request: Request) -> Response:
+    """The bytes of the segment of a flow that covers the timestamp ``at``."""
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    at = request.query_params.get("at")
+    if at is None:
+        raise HTTPError(400, "give the timestamp with ?at=<seconds>:<nanoseconds>")
+    try:
+        instant = TimeRange.instant(Timestamp.parse(at).ns)
+    except TimeFormatError as exc:
+        raise HTTPError(400, f"query parameter at: {exc}") from None
+    page = await catalog(request).query_segments(flow_id, SegmentQuery(instant), None, 1)
+    if not page.items:
+        raise HTTPError(404, f"flow {flow_id} has no segment at {at}")
+    segment = page.items[0]
+    store, key = _pick(request, segment.instances, f"object {segment.object_id!r}")
+    flow = await catalog(request).get_flow(flow_id)
+    return await _deliver(request, store, key, (flow or {}).get("container"))
+
+
+routes = [
+    Route("/objects/{objectId:path}/content", object_content, methods=["GET", "HEAD"]),
+    Route("/flows/{flowId}/content", flow_content, methods=["GET", "HEAD"]),
+]

@@ -1,0 +1,65 @@
+"""``/_store/{storageId}/{key}``: the local-disk backend's bytes, behind signed, expiring URLs.
+
+GET/HEAD support single and multiple ranges, If-Range, ETag, Last-Modified and If-None-Match;
+PUT streams the body to disk atomically, up to the configured size limit.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from gateway.errors import HTTPError
+from gateway.responses import empty
+from gateway.routes.common import media
+from streaming.backends import ObjectInfo
+from streaming.localdisk import LocalDiskStore
+from streaming.ranges import not_modified
+
+
+def _store_and_key(request: Request, method: str) -> tuple[LocalDiskStore, str]:
+    store = media(request).storage.get(request.path_params["storageId"])
+    if not isinstance(store, LocalDiskStore) or store.signer is None:
+        raise HTTPError(404, "no local storage backend with that id")
+    key = request.path_params["key"]
+    q = request.query_params
+    content_type = request.headers.get("content-type", "") if method == "PUT" else ""
+    reason = store.signer.verify(method, store.info.id, key, q.get("expires", ""), q.get("signature", ""),
+                                 content_type)
+    if reason is not None:
+        raise HTTPError(403, f"{reason}; ask the gateway for a fresh URL")
+    return store, key
+
+
+async def get_bytes(request: Request) -> Response:
+    store, key = _store_and_key(request, "GET")  # a GET URL is good for HEAD too
+    try:
+        path = store.path(key)
+        stat = path.stat()
+    except (FileNotFoundError, ValueError):
+        raise HTTPError(404, "no bytes have been uploaded for this object") from None
+    response = FileResponse(path, stat_result=stat, media_type="application/octet-stream")
+    info = ObjectInfo(stat.st_size, response.headers["etag"], stat.st_mtime)
+    if not_modified(request.headers.get("if-none-match"), info):
+        return Response(status_code=304, headers={"ETag": info.etag,
+                                                  "Last-Modified": response.headers["last-modified"]})
+    return response
+
+
+async def put_bytes(request: Request) -> Response:
+    store, key = _store_and_key(request, "PUT")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > store.max_object_bytes:
+        raise HTTPError(413, f"object of {declared} bytes exceeds the limit of {store.max_object_bytes} bytes")
+    try:
+        info = await store.write(key, request.stream(), request.headers.get("content-type"))
+    except ValueError as exc:
+        raise HTTPError(413, str(exc)) from None
+    return empty(200, headers={"ETag": info.etag})
+
+
+routes = [
+    Route("/_store/{storageId}/{key:path}", get_bytes, methods=["GET", "HEAD"]),
+    Route("/_store/{storageId}/{key:path}", put_bytes, methods=["PUT"]),
+]

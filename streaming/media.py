@@ -1,0 +1,202 @@
+"""Objects and their bytes: allocation, registration checks, instances and clean-up.
+
+The one place where the catalog (what exists) meets the object stores (the bytes). Catalog writes
+happen first and bytes are deleted only after the catalog has let go of them, so a crash can leave
+unreferenced bytes (collected later) but never a segment whose bytes were deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from catalog.errors import Invalid, NotFound
+from catalog.store import Allocation, Catalog, DeleteResult, Instance, SegmentFailure
+from catalog.timing import TimeRange
+from streaming.backends import ObjectStore, StoreUnavailable, object_key
+from streaming.storage import Storage
+
+log = logging.getLogger("tams.media")
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    presign_expiry_s: int = 3600  # lifetime of presigned GET and PUT URLs
+    object_timeout_s: int = 600  # unregistered allocations are removed after this (spec minimum 300)
+    gc_grace_s: int = 60
+    allocation_limit: int = 100  # default and largest number of objects per storage request
+    check_uploads: bool = True  # HEAD the bytes of an allocated object before its first registration
+    require_known_objects: bool = True  # an object must be allocated, already known, or come with get_urls
+
+
+class MediaService:
+    def __init__(self, catalog: Catalog, storage: Storage, settings: MediaSettings) -> None:
+        self.catalog = catalog
+        self.storage = storage
+        self.settings = settings
+        self._gc_task: asyncio.Task | None = None
+
+    # -- allocation -------------------------------------------------------------------------------------------
+    def store_for(self, storage_id: str | None) -> ObjectStore:
+        if storage_id is None:
+            if self.storage.default is None:
+                raise Invalid("no default storage backend is configured; give storage_id")
+            return self.storage.default
+        store = self.storage.get(storage_id)
+        if store is None:
+            raise Invalid(f"storage_id {storage_id} names no storage backend")
+        return store
+
+    async def allocate(self, flow_id: str, *, limit: int | None, object_ids: Sequence[str] | None,
+                       storage_id: str | None, content_type: str | None, presigned: bool | None) -> list[dict]:
+        """Objects for a flow to upload into, each with a presigned PUT URL."""
+        if limit is not None and object_ids is not None:
+            raise Invalid("give either limit or object_ids, not both")
+        if presigned is False:
+            raise Invalid("this gateway hands out presigned put URLs only; omit presigned or set it to true")
+        flow = await self.catalog.get_flow(flow_id)
+        if flow is None:
+            raise NotFound(f"flow {flow_id} does not exist")
+        container = flow.get("container")
+        init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
+        mime = content_type or container
+        if content_type and container and content_type != container and not init_segments:
+            raise Invalid(f"content_type {content_type} differs from the flow's container {container}; only flows "
+                          "with init segments may allocate objects of another type")
+        store = self.store_for(storage_id)
+        if object_ids is None:
+            count = min(limit or self.settings.allocation_limit, self.settings.allocation_limit)
+            object_ids = [str(uuid.uuid4()) for _ in range(count)]
+        allocations = [Allocation(oid, store.info.id, object_key(oid), mime) for oid in object_ids]
+        deadline = time.time_ns() + (self.settings.object_timeout_s + self.settings.gc_grace_s) * 1_000_000_000
+        await self.catalog.allocate(flow_id, allocations, deadline)
+        expiry = self.settings.presign_expiry_s
+        return [
+            {"object_id": a.object_id, "presigned": True,
+             "put_url": {"url": store.put_url(a.key, mime or "application/octet-stream", expiry),
+                         "content-type": mime or "application/octet-stream"}}
+            for a in allocations
+        ]
+
+    # -- registration ------------------------------------------------------------------------------------------
+    async def register(self, flow_id: str, segments: Sequence[dict[str, Any]]) -> list[SegmentFailure]:
+        """Registers segments; an allocated object must have its bytes uploaded first (checked by HEAD)."""
+        ids = [s["object_id"] for s in segments] + [s["init_object_id"] for s in segments if "init_object_id" in s]
+        pending = await self.catalog.pending_objects(ids) if self.settings.check_uploads else {}
+        sizes, missing = await self._sizes(pending)
+        keep: list[int] = []
+        failures: list[SegmentFailure] = []
+        for index, seg in enumerate(segments):
+            absent = [oid for oid in (seg["object_id"], seg.get("init_object_id")) if oid in missing]
+            if absent:
+                failures.append(SegmentFailure(index, seg["object_id"], seg.get("timerange"),
+                                               f"object {absent[0]} has no bytes at its put_url yet; upload it "
+                                               "before registering the segment"))
+            else:
+                keep.append(index)
+        results = await self.catalog.add_segments(
+            flow_id, [segments[i] for i in keep], sizes, self.settings.require_known_objects)
+        failures.extend(SegmentFailure(keep[f.index], f.object_id, f.timerange, f.summary) for f in results)
+        return sorted(failures, key=lambda f: f.index)
+
+    async def _sizes(self, pending: dict[str, Allocation]) -> tuple[dict[str, int], set[str]]:
+        limiter = asyncio.Semaphore(16)
+        sizes: dict[str, int] = {}
+        missing: set[str] = set()
+
+        async def check(allocation: Allocation) -> None:
+            store = self.storage.get(allocation.storage_id)
+            async with limiter:
+                info = await store.head(allocation.key) if store else None
+            if info is None:
+                missing.add(allocation.object_id)
+            else:
+                sizes[allocation.object_id] = info.size
+
+        await asyncio.gather(*(check(a) for a in pending.values()))
+        return sizes, missing
+
+    # -- instances -------------------------------------------------------------------------------------------------
+    async def add_instance(self, object_id: str, body: dict[str, Any]) -> None:
+        """A controlled copy onto another backend (copied now), or a client URL (recorded)."""
+        if "storage_id" in body:
+            target = self.store_for(body["storage_id"])
+            found = await self.catalog.get_object(object_id, None, 1)
+            if found is None:
+                raise NotFound(f"object {object_id!r} does not exist")
+            record = found[0]
+            if any(i.storage_id == target.info.id for i in record.instances):
+                raise Invalid(f"object {object_id!r} already has an instance on {target.info.id}")
+            source = next((self.storage.get(i.storage_id) for i in record.instances
+                           if self.storage.get(i.storage_id)), None)
+            if source is None:
+                raise Invalid(f"object {object_id!r} has no controlled instance to copy from")
+            key = object_key(object_id)
+            source_key = next(i.key for i in record.instances if i.storage_id == source.info.id)
+            info = await source.head(source_key)
+            if info is None:
+                raise StoreUnavailable(f"the bytes of object {object_id!r} are missing from {source.info.label}")
+            await target.write(key, source.read(source_key, 0, info.size - 1), info.content_type)
+            await self.catalog.add_instance(object_id, target.info.id, key)
+        else:
+            await self.catalog.add_uncontrolled_instance(object_id, body["url"], body["label"],
+                                                         sorted(self.storage.labels))
+
+    async def remove_instance(self, object_id: str, storage_id: str | None, label: str | None) -> None:
+        if storage_id is None and label is None:
+            raise Invalid("give storage_id or label to say which instance to delete")
+        gone = await self.catalog.remove_instance(object_id, storage_id, label)
+        if gone is not None:
+            await self.delete_bytes([gone])
+
+    # -- deletion ----------------------------------------------------------------------------------------------------
+    async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult:
+        result = await self.catalog.delete_segments(flow_id, timerange, object_id)
+        await self.delete_bytes(result.orphaned_instances)
+        return result
+
+    async def delete_flow(self, flow_id: str) -> DeleteResult:
+        result = await self.catalog.delete_flow(flow_id)
+        await self.delete_bytes(result.orphaned_instances)
+        return result
+
+    # -- clean-up --------------------------------------------------------------------------------------------------
+    async def delete_bytes(self, instances: Sequence[Instance]) -> None:
+        """Deletes bytes the catalog no longer references; failures are logged, not raised."""
+        for instance in instances:
+            store = self.storage.get(instance.storage_id)
+            if store is None:
+                continue
+            try:
+                await store.delete(instance.key)
+            except Exception:  # the bytes are unreferenced either way; a later sweep may retry
+                log.warning("could not delete %s from %s", instance.key, store.info.label, exc_info=True)
+
+    async def collect_expired(self) -> int:
+        """Removes allocations never registered before their deadline: rows first, then bytes."""
+        gone = await self.catalog.expire_allocations(time.time_ns())
+        await self.delete_bytes(gone)
+        return len(gone)
+
+    def start_gc(self, interval_s: float = 60) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    removed = await self.collect_expired()
+                    if removed:
+                        log.info("removed %d expired allocations", removed)
+                except Exception:
+                    log.exception("allocation clean-up failed; retrying next round")
+
+        self._gc_task = asyncio.create_task(loop())
+
+    async def stop_gc(self) -> None:
+        if self._gc_task is not None:
+            self._gc_task.cancel()
+            await asyncio.gather(self._gc_task, return_exceptions=True)
