@@ -18,7 +18,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import sys
@@ -36,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import error_response
+from streaming.keys import load_or_create_secret
 
 READ, WRITE, DELETE, ADMIN = "tams-api/read", "tams-api/write", "tams-api/delete", "tams-api/admin"
 ALL_SCOPES = frozenset({READ, WRITE, DELETE, ADMIN})
@@ -112,28 +112,6 @@ def _json_file(env: Mapping[str, str], name: str) -> dict[str, Any]:
     return data
 
 
-def _secret_file(data_dir: Path) -> bytes:
-    """A random HS256 key made once, stored with mode 0600 and reused after restarts."""
-    path = data_dir / "jwt-secret"
-    if path.exists():
-        return path.read_bytes()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(tmp, path)  # atomic, and never replaces a key another process made first
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_bytes()
-
-
 @dataclass(frozen=True)
 class AuthSettings:
     basic_users: Mapping[str, BasicUser] = field(default_factory=dict)
@@ -173,7 +151,9 @@ class AuthSettings:
             for client_id, entry in _json_file(env, "TAMS_AUTH_OAUTH2_CLIENTS_FILE").items()
         }
         secret = env.get("TAMS_AUTH_JWT_SECRET")
-        jwt_secret = secret.encode() if secret else (_secret_file(data_dir) if clients else None)
+        jwt_secret = secret.encode() if secret else None
+        if jwt_secret is None and clients:
+            jwt_secret = load_or_create_secret(data_dir / "jwt-secret")
         if (env.get("TAMS_AUTH_OIDC_JWKS_URL") is None) != (env.get("TAMS_AUTH_OIDC_ISSUER") is None):
             raise ValueError("TAMS_AUTH_OIDC_ISSUER and TAMS_AUTH_OIDC_JWKS_URL must be set together")
         lifetime = env.get("TAMS_AUTH_TOKEN_LIFETIME", "3600")
