@@ -26,6 +26,7 @@ from gateway.observability import Observability
 from gateway.openapi import openapi_endpoint
 from gateway.responses import HeadBodyStripper
 from gateway.routes import api_routes
+from streaming.backends import StoreError, StoreTimeout, StoreUnavailable
 from streaming.media import MediaService, MediaSettings
 from streaming.storage import build_storage
 
@@ -42,6 +43,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _catalog_error(request: Request, exc: Exception) -> Response:
     status = next((code for kind, code in _CATALOG_STATUS if isinstance(exc, kind)), 400)
     return error_response(status, str(exc))
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    status = 504 if isinstance(exc, StoreTimeout) else 502 if isinstance(exc, StoreError) else 503
+    headers = {"Retry-After": "10"} if status == 503 else None
+    return error_response(status, str(exc), headers=headers)
 
 
 async def _bad_input(request: Request, exc: Exception) -> Response:
@@ -109,6 +116,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
             CatalogError: _catalog_error,
             ValidationError: _bad_input,
             TimeFormatError: _bad_input,
+            StoreUnavailable: _store_error,
             StarletteHTTPException: _starlette_error,
             Exception: _server_error,
         },

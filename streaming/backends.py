@@ -56,7 +56,15 @@ class ObjectInfo:
 
 
 class StoreUnavailable(Exception):
-    """The store could not be reached or timed out (the gateway answers 502/503/504)."""
+    """The store is known to be down (its circuit breaker is open): HTTP 503, answered fast."""
+
+
+class StoreError(StoreUnavailable):
+    """The store answered with an error or could not be reached: HTTP 502."""
+
+
+class StoreTimeout(StoreUnavailable):
+    """The store did not answer in time: HTTP 504."""
 
 
 class ObjectStore(Protocol):

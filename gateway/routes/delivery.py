@@ -16,7 +16,7 @@ from catalog.timing import TimeFormatError, TimeRange, Timestamp
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.routes.common import catalog, media, settings
-from streaming.backends import ObjectStore, StoreUnavailable
+from streaming.backends import ObjectStore
 from streaming.ranges import (
     MultipleRanges,
     RangeNotSatisfiable,
@@ -42,10 +42,7 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
     if mode == "redirect":
         return RedirectResponse(store.get_url(key, expiry), status_code=302,
                                 headers={"Cache-Control": f"private, max-age={min(60, expiry // 2)}"})
-    try:
-        info = await store.head(key)
-    except StoreUnavailable as exc:
-        raise HTTPError(502, f"the storage backend {store.info.label} failed: {exc}") from None
+    info = await store.head(key)  # store failures become 502/503/504 in the app's error handler
     if info is None:
         raise HTTPError(502, f"the bytes are missing from storage backend {store.info.label}")
     headers = {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),

@@ -1,0 +1,177 @@
+"""The S3 object store (AWS S3, VAST S3 or any S3-compatible server) over one pooled aiobotocore client.
+
+The client is created once at start-up with the configured pool size, timeouts and retry mode,
+and the bucket is checked then. The gateway's own reads use the internal endpoint; URLs handed to
+clients are presigned by ``streaming.sigv4`` for the public endpoint, without botocore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from typing import Any, TypeVar
+
+from streaming.backends import BackendInfo, ObjectInfo, StoreError, StoreTimeout, StoreUnavailable
+from streaming.breaker import CircuitBreaker
+from streaming.sigv4 import Credentials, Presigner
+
+T = TypeVar("T")
+CHUNK = 256 * 1024
+PART_SIZE = 8 * 1024 * 1024
+
+
+class S3Store:
+    """Implements ``ObjectStore`` over an S3 bucket."""
+
+    def __init__(self, info: BackendInfo, *, bucket: str, endpoint_url: str, public_endpoint_url: str | None,
+                 region: str, access_key: str, secret_key: str, session_token: str | None = None,
+                 addressing_style: str = "path", max_pool_connections: int = 64, connect_timeout: float = 5,
+                 read_timeout: float = 30, retry_mode: str = "standard", max_attempts: int = 3) -> None:
+        self.info = info
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.credentials = Credentials(access_key, secret_key, session_token)
+        self.addressing_style = addressing_style
+        self.client_options = {"max_pool_connections": max_pool_connections, "connect_timeout": connect_timeout,
+                               "read_timeout": read_timeout, "retries": {"mode": retry_mode,
+                                                                         "max_attempts": max_attempts}}
+        self.presigner = Presigner(self.credentials, region, public_endpoint_url or endpoint_url,
+                                   addressing_style=addressing_style)
+        self.breaker = CircuitBreaker(info.label)
+        self._stack: AsyncExitStack | None = None
+        self.client: Any = None
+
+    @classmethod
+    def from_config(cls, info: BackendInfo, entry: Mapping[str, Any]) -> S3Store:
+        try:
+            return cls(
+                info, bucket=entry["bucket"], endpoint_url=entry["endpoint_url"],
+                public_endpoint_url=entry.get("public_endpoint_url"), region=entry.get("region", "us-east-1"),
+                access_key=entry["access_key"], secret_key=entry["secret_key"],
+                session_token=entry.get("session_token"), addressing_style=entry.get("addressing_style", "path"),
+                max_pool_connections=int(entry.get("max_pool_connections", 64)),
+                connect_timeout=float(entry.get("connect_timeout", 5)),
+                read_timeout=float(entry.get("read_timeout", 30)), retry_mode=entry.get("retry_mode", "standard"),
+                max_attempts=int(entry.get("max_attempts", 3)),
+            )
+        except KeyError as exc:
+            raise ValueError(f"s3 storage backend {info.label!r} needs {exc.args[0]!r}") from None
+
+    async def start(self) -> None:
+        from aiobotocore.config import AioConfig
+        from aiobotocore.session import get_session
+
+        config = AioConfig(signature_version="s3v4", s3={"addressing_style": self.addressing_style},
+                           **self.client_options)
+        self._stack = AsyncExitStack()
+        self.client = await self._stack.enter_async_context(get_session().create_client(
+            "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=config,
+            aws_access_key_id=self.credentials.access_key, aws_secret_access_key=self.credentials.secret_key,
+            aws_session_token=self.credentials.session_token,
+        ))
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            await self.close()
+            raise RuntimeError(f"storage backend {self.info.label!r}: bucket {self.bucket!r} at "
+                               f"{self.endpoint_url} is not usable: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
+
+    async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """Runs one S3 call through the circuit breaker, mapping failures to store errors."""
+        from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
+
+        self.breaker.check()
+        try:
+            result = await operation()
+        except ClientError:
+            self.breaker.success()  # the store answered: it is up, the request was refused
+            raise
+        except (TimeoutError, ConnectTimeoutError, ReadTimeoutError) as exc:
+            self.breaker.failure()
+            raise StoreTimeout(f"storage backend {self.info.label} timed out: {exc}") from exc
+        except Exception as exc:
+            self.breaker.failure()
+            raise StoreError(f"storage backend {self.info.label} failed: {exc}") from exc
+        self.breaker.success()
+        return result
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = await self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StoreError(f"storage backend {self.info.label}: {exc}") from exc
+        return ObjectInfo(response["ContentLength"], response["ETag"], response["LastModified"].timestamp(),
+                          response.get("ContentType"))
+
+    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        response = await self._call(
+            lambda: self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}"))
+        body = response["Body"]
+        try:
+            while True:
+                chunk = await body.read(CHUNK)
+                if not chunk:
+                    break
+                yield chunk
+        finally:
+            body.close()  # a client that went away cancels us here, and the upstream read stops too
+
+    async def write(self, key: str, chunks: AsyncIterator[bytes], content_type: str | None) -> ObjectInfo:
+        """Uploads a stream: one PUT when it fits in a part, else a multipart upload (no whole-object buffer)."""
+        extra = {"ContentType": content_type} if content_type else {}
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[dict[str, Any]] = []
+        try:
+            async for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= PART_SIZE:
+                    if upload_id is None:
+                        created = await self._call(lambda: self.client.create_multipart_upload(
+                            Bucket=self.bucket, Key=key, **extra))
+                        upload_id = created["UploadId"]
+                    parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                    buffer.clear()
+            if upload_id is None:
+                await self._call(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer),
+                                                                **extra))
+            else:
+                if buffer:
+                    parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                await self._call(lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}))
+        except BaseException:
+            if upload_id is not None:
+                await self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        info = await self.head(key)
+        if info is None:
+            raise StoreError(f"storage backend {self.info.label}: {key} vanished after upload")
+        return info
+
+    async def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+        response = await self._call(lambda: self.client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data))
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    async def delete(self, key: str) -> None:
+        await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
+    def get_url(self, key: str, expires_in: int) -> str:
+        return self.presigner.presign("GET", self.bucket, key, expires_in)
+
+    def put_url(self, key: str, content_type: str, expires_in: int) -> str:
+        return self.presigner.presign("PUT", self.bucket, key, expires_in, signed_headers={"content-type": content_type})
+
+
+__all__ = ["S3Store", "StoreUnavailable"]
