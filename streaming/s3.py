@@ -171,7 +171,8 @@ class S3Store:
         return self.presigner.presign("GET", self.bucket, key, expires_in)
 
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
-        return self.presigner.presign("PUT", self.bucket, key, expires_in, signed_headers={"content-type": content_type})
+        headers = {"content-type": content_type}  # signed, so the upload must declare the allocated type
+        return self.presigner.presign("PUT", self.bucket, key, expires_in, signed_headers=headers)
 
 
 __all__ = ["S3Store", "StoreUnavailable"]

@@ -1,0 +1,159 @@
+"""Objects on a real S3-compatible server (moto, started on 127.0.0.1): write path, delivery, copies, outages."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import httpx
+import pytest
+from conftest import GatewayProcess, new_id, video_flow
+from spec import validate
+
+from streaming.storage import LOCAL_BACKEND_ID
+
+
+@pytest.fixture
+def s3_gateway(s3_server, tmp_path):
+    bucket = f"tams-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(bucket)
+    s3_id = str(uuid.uuid4())
+    config = {"backends": [
+        {"type": "s3", "id": s3_id, "label": "s3", "bucket": bucket, "endpoint_url": s3_server.url,
+         "region": "us-east-1", "access_key": "test", "secret_key": "test", "default": True,
+         "provider": "moto", "store_product": "moto S3", "tags": {"tier": "hot"}},
+        {"type": "local", "id": LOCAL_BACKEND_ID, "label": "local", "path": "objects"},
+    ]}
+    (tmp_path / "storage.json").write_text(json.dumps(config))
+    process = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json"),
+                                                      "TAMS_REQUIRE_ALLOCATION": "true"})
+    process.start()
+    process.s3_id = s3_id  # type: ignore[attr-defined]
+    yield process
+    process.stop()
+
+
+def upload_and_register(http: httpx.Client, payloads: list[bytes]) -> tuple[str, list[str]]:
+    flow_id = new_id()
+    assert http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id())).status_code == 201
+    allocated = http.post(f"/flows/{flow_id}/storage", json={"limit": len(payloads)}).json()["media_objects"]
+    for obj, payload in zip(allocated, payloads, strict=True):
+        put = obj["put_url"]
+        assert "X-Amz-Signature=" in put["url"]
+        response = httpx.put(put["url"], content=payload, headers={"Content-Type": put["content-type"]})
+        assert response.status_code == 200, response.text
+    ids = [o["object_id"] for o in allocated]
+    body = [{"object_id": oid, "timerange": f"[{i}:0_{i + 1}:0)"} for i, oid in enumerate(ids)]
+    response = http.post(f"/flows/{flow_id}/segments", json=body)
+    assert response.status_code == 201, response.text
+    return flow_id, ids
+
+
+def test_write_path_and_every_read_path_agree(s3_gateway):
+    payloads = [os.urandom(100_000), os.urandom(3)]
+    with httpx.Client(base_url=s3_gateway.url) as http:
+        backends = http.get("/service/storage-backends").json()
+        validate("storage-backends-list.json", backends)
+        assert [b["label"] for b in backends] == ["local", "s3"]
+        flow_id, ids = upload_and_register(http, payloads)
+        segments = http.get(f"/flows/{flow_id}/segments?verbose_storage=true").json()
+        for seg, payload in zip(segments, payloads, strict=True):
+            validate("flow-segment.json", seg)
+            (url,) = seg["get_urls"]
+            assert url["storage_id"] == s3_gateway.s3_id and url["tags"] == {"tier": "hot"}
+            assert httpx.get(url["url"]).content == payload  # presigned, straight from S3
+            assert http.get(f"/objects/{seg['object_id']}/content?mode=proxy").content == payload
+            redirected = http.get(f"/objects/{seg['object_id']}/content?mode=redirect", follow_redirects=True)
+            assert redirected.content == payload
+        tagged = http.get(f"/flows/{flow_id}/segments?storage_backend_tag.tier=cold").json()
+        assert all(seg["get_urls"] == [] for seg in tagged)
+        assert http.get(f"/flows/{flow_id}/segments?accept_storage_ids={s3_gateway.s3_id}").json()[0]["get_urls"]
+
+
+def test_proxy_ranges_from_s3(s3_gateway):
+    payload = os.urandom(300_000)
+    with httpx.Client(base_url=s3_gateway.url) as http:
+        _, (oid,) = upload_and_register(http, [payload])
+        url = f"/objects/{oid}/content?mode=proxy"
+        whole = http.get(url)
+        assert whole.status_code == 200 and whole.content == payload
+        part = http.get(url, headers={"Range": "bytes=1000-1999"})
+        assert part.status_code == 206 and part.content == payload[1000:2000]
+        assert part.headers["content-range"] == f"bytes 1000-1999/{len(payload)}"
+        assert http.get(url, headers={"Range": "bytes=-10"}).content == payload[-10:]
+        assert http.get(url, headers={"Range": f"bytes={len(payload)}-"}).status_code == 416
+        assert http.get(url, headers={"If-None-Match": whole.headers["etag"]}).status_code == 304
+        assert http.get(url, headers={"Range": "bytes=0-0", "If-Range": '"other"'}).status_code == 200
+        # a client that reads a little and goes away does not break the gateway
+        with http.stream("GET", url) as response:
+            next(response.iter_bytes(1024))
+        assert http.get("/healthz").status_code == 200
+
+
+def test_registration_needs_uploaded_bytes(s3_gateway):
+    with httpx.Client(base_url=s3_gateway.url) as http:
+        flow_id = new_id()
+        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        (obj,) = http.post(f"/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
+        response = http.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"],
+                                                                  "timerange": "[0:0_1:0)"})
+        assert response.status_code == 400 and obj["object_id"] in response.json()["summary"]
+
+
+def test_copy_to_another_backend_and_delete_instances(s3_gateway):
+    payload = os.urandom(20_000)
+    with httpx.Client(base_url=s3_gateway.url) as http:
+        flow_id, (oid,) = upload_and_register(http, [payload])
+        assert http.post(f"/objects/{oid}/instances", json={"storage_id": LOCAL_BACKEND_ID}).status_code == 201
+        assert http.post(f"/objects/{oid}/instances", json={"storage_id": LOCAL_BACKEND_ID}).status_code == 400
+        urls = http.get(f"/objects/{oid}").json()["get_urls"]
+        assert [u["label"] for u in urls] == ["s3", "local"]
+        assert all(httpx.get(u["url"]).content == payload for u in urls)
+        assert http.delete(f"/objects/{oid}/instances?storage_id={s3_gateway.s3_id}").status_code == 204
+        (only,) = http.get(f"/objects/{oid}").json()["get_urls"]
+        assert only["label"] == "local" and httpx.get(only["url"]).content == payload
+        assert http.delete(f"/objects/{oid}/instances?storage_id={LOCAL_BACKEND_ID}").status_code == 400
+
+
+def test_store_outage_answers_fast_and_recovers(s3_server, tmp_path):
+    """Stop S3 under a running gateway: errors are 502/503 JSON, then it recovers on its own."""
+    from conftest import S3Server
+
+    s3 = S3Server()
+    s3.start()
+    bucket = "outage"
+    s3.create_bucket(bucket)
+    config = {"backends": [{"type": "s3", "id": str(uuid.uuid4()), "label": "s3", "bucket": bucket,
+                            "endpoint_url": s3.url, "access_key": "t", "secret_key": "t", "default": True,
+                            "connect_timeout": 1, "read_timeout": 2, "max_attempts": 1}]}
+    (tmp_path / "storage.json").write_text(json.dumps(config))
+    gateway = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json")})
+    gateway.start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=30) as http:
+            _, (oid,) = upload_and_register(http, [b"abc"])
+            assert http.get(f"/objects/{oid}/content?mode=proxy").content == b"abc"
+            s3.stop()
+            statuses = [http.get(f"/objects/{oid}/content?mode=proxy").status_code for _ in range(8)]
+            assert set(statuses) <= {502, 503, 504} and 503 in statuses
+            started = time.monotonic()
+            fast = http.get(f"/objects/{oid}/content?mode=proxy")
+            assert fast.status_code == 503 and time.monotonic() - started < 0.5
+            assert fast.json()["type"] == "ServiceUnavailable"
+            # redirect mode needs no call to the store
+            assert http.get(f"/objects/{oid}/content", follow_redirects=False).status_code == 302
+    finally:
+        gateway.stop()
+        s3.stop()
+
+
+def test_unusable_bucket_is_a_clear_start_error(s3_server, tmp_path):
+    config = {"backends": [{"type": "s3", "id": str(uuid.uuid4()), "label": "s3", "bucket": "no-such-bucket",
+                            "endpoint_url": s3_server.url, "access_key": "t", "secret_key": "t", "default": True}]}
+    (tmp_path / "storage.json").write_text(json.dumps(config))
+    gateway = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json")})
+    with pytest.raises(RuntimeError, match="no-such-bucket"):
+        gateway.start()
+    gateway.stop()
