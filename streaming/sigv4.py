@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -30,7 +32,13 @@ def _encode(value: str) -> str:
     return quote(value, safe=_SAFE)
 
 
+_SIGNED_HEADERS = {"host": "host", "content-type;host": "content-type%3Bhost"}
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9/_.~-]*$")  # keys that URI-encoding leaves unchanged
+
+
 class Presigner:
+    """Presigns S3 requests for one endpoint and credentials; build once, call per URL."""
+
     def __init__(self, credentials: Credentials, region: str, endpoint_url: str, *,
                  addressing_style: str = "path", service: str = "s3") -> None:
         if addressing_style not in ("path", "virtual"):
@@ -45,50 +53,70 @@ class Presigner:
         self.region = region
         self.service = service
         self.addressing_style = addressing_style
+        self._token = _encode(credentials.session_token) if credentials.session_token is not None else None
         self._day = ""
-        self._signing_key = b""
+        self._signing_mac: hmac.HMAC | None = None
+        self._credential = ""
+        self._scope = ""
+        self._second = -1
+        self._stamp = ""
         self.key_derivations = 0  # how often the signing key was derived (tests check it is reused)
 
-    def _key(self, day: str) -> bytes:
-        if day != self._day:
+    def _for_day(self, day: str) -> hmac.HMAC:
+        """The HMAC keyed with the day's signing key; derived once per UTC day, copied per URL."""
+        if day != self._day or self._signing_mac is None:
             key = ("AWS4" + self.credentials.secret_key).encode()
             for part in (day, self.region, self.service, "aws4_request"):
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-            self._day, self._signing_key = day, key
+            self._day = day
+            self._signing_mac = hmac.new(key, digestmod=hashlib.sha256)
+            self._scope = f"{day}/{self.region}/{self.service}/aws4_request"
+            self._credential = _encode(f"{self.credentials.access_key}/{self._scope}")
             self.key_derivations += 1
-        return self._signing_key
+        return self._signing_mac
+
+    def _timestamp(self, now: datetime | None) -> str:
+        if now is not None:
+            return now.strftime("%Y%m%dT%H%M%SZ")
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+        return self._stamp
 
     def presign(self, method: str, bucket: str, key: str, expires_in: int, *, now: datetime | None = None,
                 signed_headers: Mapping[str, str] | None = None, query: Mapping[str, str] | None = None) -> str:
-        now = now or datetime.now(UTC)
-        stamp = now.strftime("%Y%m%dT%H%M%SZ")
-        day = stamp[:8]
-        encoded_key = quote(key, safe="/~")
+        stamp = self._timestamp(now)
+        mac = self._for_day(stamp[:8]).copy()
+        encoded_key = key if _PLAIN_KEY.match(key) else quote(key, safe="/~")
         if self.addressing_style == "virtual":
             host = f"{bucket}.{self.hostname}{self.port}"
             path = f"{self.base_path}/{encoded_key}"
         else:
             host = f"{self.hostname}{self.port}"
             path = f"{self.base_path}/{bucket}/{encoded_key}"
-        headers = {"host": host}
-        for name, value in (signed_headers or {}).items():
-            headers[name.lower()] = " ".join(value.split())
-        names = sorted(headers)
-        signed = ";".join(names)
-        scope = f"{day}/{self.region}/{self.service}/aws4_request"
-        auth = [("X-Amz-Algorithm", ALGORITHM), ("X-Amz-Credential", f"{self.credentials.access_key}/{scope}"),
-                ("X-Amz-Date", stamp), ("X-Amz-Expires", str(expires_in)), ("X-Amz-SignedHeaders", signed)]
-        if self.credentials.session_token is not None:
-            auth.append(("X-Amz-Security-Token", self.credentials.session_token))
-        pairs = [(_encode(k), _encode(str(v))) for k, v in (query or {}).items()]
-        pairs += [(_encode(k), _encode(v)) for k, v in auth]
-        canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
-        canonical_headers = "".join(f"{n}:{headers[n]}\n" for n in names)
-        canonical_request = "\n".join(
-            (method.upper(), path, canonical_query, canonical_headers, signed, UNSIGNED_PAYLOAD))
-        string_to_sign = "\n".join(
-            (ALGORITHM, stamp, scope, hashlib.sha256(canonical_request.encode()).hexdigest()))
-        signature = hmac.new(self._key(day), string_to_sign.encode(), hashlib.sha256).hexdigest()
-        # botocore's order: operation parameters first, then the auth parameters, then the signature
-        query_string = "&".join(f"{k}={v}" for k, v in pairs)
-        return f"{self.scheme}://{host}{path}?{query_string}&X-Amz-Signature={signature}"
+        if signed_headers:
+            headers = {"host": host, **{n.lower(): " ".join(v.split()) for n, v in signed_headers.items()}}
+            names = sorted(headers)
+            signed = ";".join(names)
+            canonical_headers = "".join(f"{n}:{headers[n]}\n" for n in names)
+        else:
+            signed, canonical_headers = "host", f"host:{host}\n"
+        signed_query = _SIGNED_HEADERS.get(signed) or _encode(signed)
+        if query or self._token is not None:
+            auth = [("X-Amz-Algorithm", ALGORITHM), ("X-Amz-Credential", self._credential), ("X-Amz-Date", stamp),
+                    ("X-Amz-Expires", str(expires_in)), ("X-Amz-SignedHeaders", signed_query)]
+            if self._token is not None:
+                auth.append(("X-Amz-Security-Token", self._token))
+            pairs = [(_encode(k), _encode(str(v))) for k, v in (query or {}).items()] + auth
+            canonical_query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
+            # botocore's order: operation parameters first, then the auth parameters, then the signature
+            query_string = "&".join(f"{k}={v}" for k, v in pairs)
+        else:  # the common case: the auth parameters alone, already in sorted order
+            query_string = canonical_query = (
+                f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={self._credential}&X-Amz-Date={stamp}"
+                f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders={signed_query}")
+        canonical_request = f"{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\n{UNSIGNED_PAYLOAD}"
+        digest = hashlib.sha256(canonical_request.encode()).hexdigest()
+        mac.update(f"{ALGORITHM}\n{stamp}\n{self._scope}\n{digest}".encode())
+        return f"{self.scheme}://{host}{path}?{query_string}&X-Amz-Signature={mac.hexdigest()}"
