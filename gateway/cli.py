@@ -44,6 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="bind address (TAMS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="bind port (TAMS_PORT, default 8000)")
     serve.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
+    ingest = commands.add_parser("ingest", help="cut a media file into segments and register them")
+    ingest.add_argument("file", type=Path)
+    ingest.add_argument("--flow-id", required=True)
+    ingest.add_argument("--source-id")
+    ingest.add_argument("--segment-seconds", type=float, default=2.0)
+    ingest.add_argument("--url", default=None, help="gateway URL (default: TAMS_PUBLIC_URL or the bind address)")
+    ingest.add_argument("--token", help="bearer token (or set TAMS_TOKEN)")
+    ingest.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
     args = parser.parse_args(argv)
     try:
         settings = load_settings().with_overrides(host=args.host, port=args.port, data_dir=args.data_dir)
@@ -52,7 +60,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "ingest":
+        return _ingest(args, settings)
     return 2
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import os
+
+    from gateway.ingest import ingest
+
+    token = args.token or os.environ.get("TAMS_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        report = asyncio.run(ingest(args.url or settings.public_base_url, args.file, args.flow_id, args.source_id,
+                                    args.segment_seconds, args.concurrency, headers))
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"ingest failed: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # httpx errors and the like: say what happened, no traceback
+        print(f"ingest failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"flow {report.flow_id}: {report.segments} segments registered, {report.skipped} already there, "
+          f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,139 @@
+"""``tams-gateway ingest``: cut a media file into segments and register them through the TAMS API.
+
+Talks to a running gateway over HTTP exactly as any TAMS client would: create the flow (and its
+source), allocate storage, PUT each segment to its presigned URL (a few at a time), register the
+segments with timeranges from the media's own timestamps. Cutting is deterministic, so a second
+run after an interruption skips the segments already registered and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from streaming.probe import ProbeResult, probe
+from streaming.segmenter import Chunk, cut
+
+BATCH = 20
+
+
+@dataclass
+class IngestReport:
+    flow_id: str
+    segments: int
+    skipped: int
+    bytes: int
+    seconds: float
+
+
+def flow_body(flow_id: str, source_id: str, info: ProbeResult, segment_seconds: float, label: str) -> dict[str, Any]:
+    video = info.main
+    if video.kind != "video" or not video.width or not video.height:
+        raise ValueError("ingest needs a video stream with a known frame size")
+    essence: dict[str, Any] = {"frame_width": video.width, "frame_height": video.height}
+    if video.frame_rate:
+        essence["frame_rate"] = {"numerator": video.frame_rate.numerator, "denominator": video.frame_rate.denominator}
+    else:
+        essence["vfr"] = True
+    return {
+        "id": flow_id, "source_id": source_id, "label": label, "format": "urn:x-nmos:format:video",
+        "codec": video.mime or f"video/{video.codec}", "container": "video/mp2t", "essence_parameters": essence,
+        "segment_duration": {"numerator": int(segment_seconds * 1000), "denominator": 1000},
+    }
+
+
+class Progress:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.bytes, self.started = total, 0, 0, time.monotonic()
+
+    def advance(self, count: int, size: int) -> None:
+        self.done += count
+        self.bytes += size
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        rate = self.bytes / max(time.monotonic() - self.started, 1e-6) / 1e6
+        sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {self.done}/{self.total} segments "
+                         f"{rate:.1f} MB/s")
+        sys.stderr.flush()
+
+
+async def _registered_ranges(http: httpx.AsyncClient, flow_id: str) -> set[str]:
+    ranges: set[str] = set()
+    url: str | None = f"/flows/{flow_id}/segments?limit=1000"
+    while url:
+        response = await http.get(url)
+        response.raise_for_status()
+        ranges.update(seg["timerange"] for seg in response.json())
+        link = response.headers.get("link")
+        url = link[1:link.index(">")] if link else None
+    return ranges
+
+
+async def _upload(http: httpx.AsyncClient, chunk: Chunk, target: dict[str, Any], limiter: asyncio.Semaphore) -> None:
+    put = target["put_url"]
+    async with limiter:
+        response = await http.put(put["url"], content=chunk.data, headers={"Content-Type": put["content-type"]},
+                                  timeout=120)
+    if response.status_code >= 300:
+        raise RuntimeError(f"upload of segment {chunk.index} failed: {response.status_code} {response.text[:200]}")
+
+
+async def ingest(base_url: str, path: Path, flow_id: str, source_id: str | None = None, segment_seconds: float = 2,
+                 concurrency: int = 4, headers: dict[str, str] | None = None, quiet: bool = False) -> IngestReport:
+    started = time.monotonic()
+    info = await asyncio.to_thread(probe, path)
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers or {}, timeout=60) as http:
+        existing = await http.get(f"/flows/{flow_id}")
+        if existing.status_code == 404:
+            body = flow_body(flow_id, source_id or str(uuid.uuid4()), info, segment_seconds, path.name)
+            (await http.put(f"/flows/{flow_id}", json=body)).raise_for_status()
+        else:
+            existing.raise_for_status()
+        done = await _registered_ranges(http, flow_id)
+        chunks: Iterator[Chunk] = cut(path, segment_seconds)
+        estimate = max(1, int(info.duration_ns / (segment_seconds * 1e9)) + 1)
+        progress = None if quiet else Progress(estimate)
+        limiter = asyncio.Semaphore(concurrency)
+        registered = skipped = size = 0
+        while True:
+            batch = await asyncio.to_thread(_take, chunks, BATCH)
+            if not batch:
+                break
+            todo = [c for c in batch if str(c.timerange) not in done]
+            skipped += len(batch) - len(todo)
+            if todo:
+                allocation = await http.post(f"/flows/{flow_id}/storage", json={"limit": len(todo)})
+                allocation.raise_for_status()
+                targets = allocation.json()["media_objects"]
+                await asyncio.gather(*(_upload(http, c, t, limiter) for c, t in zip(todo, targets, strict=True)))
+                segments = [{"object_id": t["object_id"], "timerange": str(c.timerange),
+                             "key_frame_count": c.key_frame_count} for c, t in zip(todo, targets, strict=True)]
+                response = await http.post(f"/flows/{flow_id}/segments", json=segments)
+                if response.status_code != 201:
+                    raise RuntimeError(f"registering segments failed: {response.status_code} {response.text[:500]}")
+                registered += len(todo)
+                size += sum(len(c.data) for c in todo)
+            if progress:
+                progress.advance(len(batch), sum(len(c.data) for c in todo))
+        if progress:
+            sys.stderr.write("\n")
+    return IngestReport(flow_id, registered, skipped, size, time.monotonic() - started)
+
+
+def _take(chunks: Iterator[Chunk], count: int) -> list[Chunk]:
+    batch: list[Chunk] = []
+    for chunk in chunks:
+        batch.append(chunk)
+        if len(batch) == count:
+            break
+    return batch
