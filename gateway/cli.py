@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ingest.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
     args = parser.parse_args(argv)
     try:
-        settings = load_settings().with_overrides(host=args.host, port=args.port, data_dir=args.data_dir)
+        settings = load_settings().with_overrides(host=getattr(args, "host", None), port=getattr(args, "port", None),
+                                                  data_dir=getattr(args, "data_dir", None))
     except ValueError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -157,3 +157,24 @@ def test_unusable_bucket_is_a_clear_start_error(s3_server, tmp_path):
     with pytest.raises(RuntimeError, match="no-such-bucket"):
         gateway.start()
     gateway.stop()
+
+
+def test_ingest_onto_s3(s3_gateway, tmp_path):
+    import asyncio
+
+    from media import make_ts
+
+    from gateway.ingest import ingest
+    from streaming.segmenter import cut
+
+    clip = make_ts(tmp_path / "clip.ts", seconds=4)
+    flow_id = new_id()
+    report = asyncio.run(ingest(s3_gateway.url, clip, flow_id, quiet=True))
+    assert report.segments == 2
+    chunks = list(cut(clip, 2))
+    with httpx.Client(base_url=s3_gateway.url) as http:
+        segments = http.get(f"/flows/{flow_id}/segments?presigned=true").json()
+        for seg, chunk in zip(segments, chunks, strict=True):
+            assert httpx.get(seg["get_urls"][0]["url"]).content == chunk.data
+            assert http.get(f"/flows/{flow_id}/content?mode=proxy&at={seg['timerange'][1:].split('_')[0]}"
+                            ).content == chunk.data

@@ -1,0 +1,85 @@
+"""PyAV probing, key-frame cutting and `tams-gateway ingest` against a running gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import httpx
+import pytest
+from conftest import ROOT, new_id
+from media import make_ts
+
+from gateway.ingest import ingest
+from streaming.probe import probe
+from streaming.segmenter import cut
+
+
+@pytest.fixture(scope="module")
+def media_file(tmp_path_factory):
+    return make_ts(tmp_path_factory.mktemp("media") / "clip.ts", seconds=8, fps=25, gop=25)
+
+
+def test_probe_reports_exact_timing(media_file):
+    info = probe(media_file)
+    assert info.container == "mpegts" and info.container_mime == "video/mp2t"
+    assert info.main.codec == "h264" and info.main.frame_rate == 25 and (info.main.width, info.main.height) == (160, 90)
+    assert info.packet_count == 200 and info.key_frame_count == 8 and info.starts_with_key_frame
+    assert info.duration_ns == 8_000_000_000
+    assert {s.kind for s in info.streams} == {"video", "audio"}
+    with pytest.raises(Exception):  # noqa: B017 - PyAV raises its own error types for garbage
+        probe(b"not media at all")
+
+
+def test_cut_on_key_frames_with_exact_contiguous_timeranges(media_file):
+    chunks = list(cut(media_file, 2))
+    assert len(chunks) == 4
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        assert before.timerange.end == after.timerange.start
+    for chunk in chunks:
+        info = probe(chunk.data)
+        assert info.timerange == chunk.timerange and info.starts_with_key_frame
+        assert chunk.key_frame_count == info.key_frame_count == 2
+        assert {s.kind for s in info.streams} == {"video", "audio"}
+
+
+def test_ingest_then_every_read_path_returns_the_same_bytes(gateway_process, media_file):
+    flow_id = new_id()
+    report = asyncio.run(ingest(gateway_process.url, media_file, flow_id, quiet=True))
+    assert report.segments == 4 and report.skipped == 0
+    chunks = list(cut(media_file, 2))
+    with httpx.Client(base_url=gateway_process.url) as http:
+        flow = http.get(f"/flows/{flow_id}?include_timerange=true").json()
+        assert flow["codec"] == "video/h264" and flow["essence_parameters"]["frame_rate"] == {"numerator": 25,
+                                                                                            "denominator": 1}
+        assert flow["timerange"] == f"{chunks[0].timerange}".split("_")[0] + "_" + str(chunks[-1].timerange).split("_")[1]
+        segments = http.get(f"/flows/{flow_id}/segments").json()
+        assert [s["timerange"] for s in segments] == [str(c.timerange) for c in chunks]
+        for seg, chunk in zip(segments, chunks, strict=True):
+            assert seg["key_frame_count"] == 2
+            assert httpx.get(seg["get_urls"][0]["url"]).content == chunk.data
+            assert http.get(f"/objects/{seg['object_id']}/content?mode=redirect",
+                            follow_redirects=True).content == chunk.data
+            assert http.get(f"/objects/{seg['object_id']}/content?mode=proxy").content == chunk.data
+        # resume: lose the last two segments, ingest again, only those are uploaded
+        http.delete(f"/flows/{flow_id}/segments?timerange={chunks[2].timerange.start // 10**9}:"
+                    f"{chunks[2].timerange.start % 10**9}_")
+        assert len(http.get(f"/flows/{flow_id}/segments").json()) == 2
+    again = asyncio.run(ingest(gateway_process.url, media_file, flow_id, quiet=True))
+    assert (again.segments, again.skipped) == (2, 2)
+
+
+def test_ingest_command_line(gateway_process, media_file):
+    flow_id = new_id()
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "ingest", str(media_file), "--flow-id", flow_id,
+         "--url", gateway_process.url, "--segment-seconds", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 segments registered" in result.stdout and "segments" in result.stderr  # progress bar
+    assert len(httpx.get(f"{gateway_process.url}/flows/{flow_id}/segments").json()) == 2
+    bad = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "/no/such/file.ts", "--flow-id", flow_id,
+                          "--url", gateway_process.url], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "ingest failed" in bad.stderr
