@@ -71,10 +71,11 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
                auth: AuthSettings | None = None) -> Starlette:
     """Builds the gateway. ``catalog`` defaults to the SQLite store in the data dir."""
     store: Catalog = catalog or SQLiteCatalog(settings.sqlite_path, readers=settings.sqlite_readers)
-    storage = build_storage(settings.storage_config, settings.data_dir, settings.public_base_url)
+    storage = build_storage(settings.storage_config, settings.data_dir, settings.public_base_url,
+                            settings.max_object_bytes)
     media = MediaService(store, storage, MediaSettings(
         presign_expiry_s=settings.presign_expiry, object_timeout_s=settings.object_timeout,
-        require_known_objects=settings.require_allocation,
+        require_known_objects=settings.require_allocation, probe_on_register=settings.probe_on_register,
     ))
     auth_settings = auth or AuthSettings.from_env({}, settings.data_dir)
 

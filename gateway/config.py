@@ -20,6 +20,7 @@
 | TAMS_DELIVERY_MODE | redirect | default of the delivery endpoints: redirect or proxy |
 | TAMS_REQUIRE_ALLOCATION | true | refuse segments naming objects never allocated and without get_urls |
 | TAMS_MAX_OBJECT_BYTES | 5368709120 | largest object uploaded to the local-disk store |
+| TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Settings:
     delivery_mode: str = "redirect"
     require_allocation: bool = True
     max_object_bytes: int = 5 * 1024**3
+    probe_on_register: bool = False
 
     @property
     def public_base_url(self) -> str:
@@ -123,6 +125,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         delivery_mode=env.get("TAMS_DELIVERY_MODE", "redirect"),
         require_allocation=_bool(env, "TAMS_REQUIRE_ALLOCATION", True),
         max_object_bytes=_int(env, "TAMS_MAX_OBJECT_BYTES", 5 * 1024**3),
+        probe_on_register=_bool(env, "TAMS_PROBE_ON_REGISTER", False),
     )
     if settings.delivery_mode not in ("redirect", "proxy"):
         raise ValueError(f"TAMS_DELIVERY_MODE={settings.delivery_mode!r} must be redirect or proxy")

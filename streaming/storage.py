@@ -69,7 +69,8 @@ def _info(entry: Mapping[str, Any], provider: str, product: str) -> BackendInfo:
     )
 
 
-def build_storage(config_path: Path | None, data_dir: Path, public_base_url: str) -> Storage:
+def build_storage(config_path: Path | None, data_dir: Path, public_base_url: str,
+                  max_object_bytes: int = 5 * 1024**3) -> Storage:
     """Stores from the JSON config (or the local-disk default); raises ValueError on bad config."""
     if config_path is None:
         entries: list[dict[str, Any]] = [{"type": "local", "id": LOCAL_BACKEND_ID, "label": "local",
@@ -90,7 +91,7 @@ def build_storage(config_path: Path | None, data_dir: Path, public_base_url: str
             root = Path(entry.get("path", "objects"))
             stores.append(LocalDiskStore(
                 _info(entry, "tams-gateway", "local disk"), root if root.is_absolute() else data_dir / root,
-                public_base_url, data_dir / "url-signing-key",
+                public_base_url, data_dir / "url-signing-key", max_object_bytes,
             ))
         elif kind == "s3":
             from streaming.s3 import S3Store

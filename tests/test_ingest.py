@@ -83,3 +83,32 @@ def test_ingest_command_line(gateway_process, media_file):
     bad = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "/no/such/file.ts", "--flow-id", flow_id,
                           "--url", gateway_process.url], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "ingest failed" in bad.stderr
+
+
+def test_probe_on_register_fills_key_frames_and_checks_duration(tmp_path, media_file):
+    from dataclasses import replace
+
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+    from gateway.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", public_url="http://testserver", probe_on_register=True)
+    chunks = list(cut(media_file, 2))
+    with TestClient(create_app(replace(settings))) as client:
+        flow_id = new_id()
+        from conftest import video_flow
+
+        client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        objects = client.post(f"/flows/{flow_id}/storage", json={"limit": 3}).json()["media_objects"]
+        for obj, chunk in zip(objects, chunks, strict=False):
+            url = obj["put_url"]["url"].removeprefix("http://testserver")
+            client.put(url, content=chunk.data, headers={"Content-Type": "video/mp2t"})
+        good = {"object_id": objects[0]["object_id"], "timerange": str(chunks[0].timerange)}
+        assert client.post(f"/flows/{flow_id}/segments", json=good).status_code == 201
+        assert client.get(f"/flows/{flow_id}/segments").json()[0]["key_frame_count"] == 2
+        wrong = {"object_id": objects[1]["object_id"], "timerange": "[100:0_110:0)"}
+        response = client.post(f"/flows/{flow_id}/segments", json=wrong)
+        assert response.status_code == 400
+        summary = response.json()["summary"]
+        assert "10:0" in summary and "2:0" in summary  # both durations named
