@@ -32,6 +32,7 @@ test: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python -m pytest bench -q --benchmark-enable -p no:cacheprovider
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.bytes
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

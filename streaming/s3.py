@@ -16,7 +16,7 @@ from streaming.breaker import CircuitBreaker
 from streaming.sigv4 import Credentials, Presigner
 
 T = TypeVar("T")
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024  # large reads: fewer event-loop turns per MiB proxied
 PART_SIZE = 8 * 1024 * 1024
 
 
@@ -118,10 +118,7 @@ class S3Store:
             lambda: self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}"))
         body = response["Body"]
         try:
-            while True:
-                chunk = await body.read(CHUNK)
-                if not chunk:
-                    break
+            async for chunk in body.iter_chunks(CHUNK):
                 yield chunk
         finally:
             body.close()  # a client that went away cancels us here, and the upstream read stops too

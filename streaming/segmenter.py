@@ -57,7 +57,7 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
         index = 0
         last_end = 0
         for packet in source.demux(streams):
-            if packet.dts is None and packet.pts is None:
+            if packet.size == 0 or (packet.dts is None and packet.pts is None):
                 continue  # flush packets carry no data
             is_video = packet.stream_index == video.index
             if is_video and packet.pts is not None:

@@ -7,16 +7,20 @@ from pathlib import Path
 
 import av
 
+AUDIO_RATE = 48000
+AUDIO_FRAME = 1024
+
 
 def make_ts(path: Path, seconds: int = 6, fps: int = 25, gop: int = 25, width: int = 160, height: int = 90,
             audio: bool = True) -> Path:
-    """An MPEG-TS file of ``seconds`` of H.264 video (a key frame every ``gop`` frames) and AAC audio."""
+    """MPEG-TS with ``seconds`` of H.264 video (a key frame every ``gop`` frames) and AAC audio, interleaved."""
     with av.open(str(path), "w", format="mpegts") as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.gop_size = gop
-        video.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0", "bframes": "0"}
-        sound = out.add_stream("aac", rate=48000) if audio else None
+        video.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
+        sound = out.add_stream("aac", rate=AUDIO_RATE) if audio else None
+        audio_frames = 0
         for i in range(seconds * fps):
             frame = av.VideoFrame(width, height, "yuv420p")
             for plane in frame.planes:
@@ -24,16 +28,17 @@ def make_ts(path: Path, seconds: int = 6, fps: int = 25, gop: int = 25, width: i
             frame.pts, frame.time_base = i, Fraction(1, fps)
             for packet in video.encode(frame):
                 out.mux(packet)
-        for packet in video.encode():
-            out.mux(packet)
-        if sound is not None:
-            samples = 1024
-            for n in range(seconds * 48000 // samples):
-                frame = av.AudioFrame(format="fltp", layout="mono", samples=samples)
-                frame.planes[0].update(bytes(frame.planes[0].buffer_size))
-                frame.sample_rate, frame.pts, frame.time_base = 48000, n * samples, Fraction(1, 48000)
-                for packet in sound.encode(frame):
+            # audio up to the end of this video frame, so the streams interleave as real media does
+            while sound is not None and audio_frames * AUDIO_FRAME * fps < (i + 1) * AUDIO_RATE:
+                samples = av.AudioFrame(format="fltp", layout="mono", samples=AUDIO_FRAME)
+                samples.planes[0].update(bytes(samples.planes[0].buffer_size))
+                samples.sample_rate, samples.time_base = AUDIO_RATE, Fraction(1, AUDIO_RATE)
+                samples.pts = audio_frames * AUDIO_FRAME
+                audio_frames += 1
+                for packet in sound.encode(samples):
                     out.mux(packet)
-            for packet in sound.encode():
-                out.mux(packet)
+        for stream in (video, sound):
+            if stream is not None:
+                for packet in stream.encode():
+                    out.mux(packet)
     return path
