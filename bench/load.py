@@ -38,7 +38,8 @@ end
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1"}
+    # registration here measures the catalog path: objects are named, not uploaded (see bench/bytes.py)
+    env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1", "TAMS_REQUIRE_ALLOCATION": "false"}
     proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
                              "--data-dir", str(data_dir)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
