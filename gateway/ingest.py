@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from catalog.timing import Timestamp
 from streaming.probe import ProbeResult, probe
 from streaming.segmenter import Chunk, cut
 
@@ -116,8 +117,7 @@ async def ingest(base_url: str, path: Path, flow_id: str, source_id: str | None 
                 allocation.raise_for_status()
                 targets = allocation.json()["media_objects"]
                 await asyncio.gather(*(_upload(http, c, t, limiter) for c, t in zip(todo, targets, strict=True)))
-                segments = [{"object_id": t["object_id"], "timerange": str(c.timerange),
-                             "key_frame_count": c.key_frame_count} for c, t in zip(todo, targets, strict=True)]
+                segments = [_segment(c, t["object_id"]) for c, t in zip(todo, targets, strict=True)]
                 response = await http.post(f"/flows/{flow_id}/segments", json=segments)
                 if response.status_code != 201:
                     raise RuntimeError(f"registering segments failed: {response.status_code} {response.text[:500]}")
@@ -128,6 +128,14 @@ async def ingest(base_url: str, path: Path, flow_id: str, source_id: str | None 
         if progress:
             sys.stderr.write("\n")
     return IngestReport(flow_id, registered, skipped, size, time.monotonic() - started)
+
+
+def _segment(chunk: Chunk, object_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"object_id": object_id, "timerange": str(chunk.timerange),
+                            "key_frame_count": chunk.key_frame_count}
+    if chunk.ts_offset:
+        body["ts_offset"] = str(Timestamp(chunk.ts_offset))
+    return body
 
 
 def _take(chunks: Iterator[Chunk], count: int) -> list[Chunk]:

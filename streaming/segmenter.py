@@ -15,15 +15,23 @@ from pathlib import Path
 import av
 
 from catalog.timing import NS_PER_SECOND, TimeRange
-from streaming.probe import to_ns
+from streaming.probe import probe, to_ns
 
 
 @dataclass(frozen=True)
 class Chunk:
     index: int
     data: bytes
-    timerange: TimeRange
+    timerange: TimeRange  # on the source's timeline
     key_frame_count: int
+    ts_offset: int = 0  # source time minus the object's own time, when the muxer had to shift it
+
+    def _with_offset(self) -> Chunk:
+        """Reads the written object's own first timestamp: TS cannot hold negative times, so the
+        muxer may shift a segment that starts with a decode delay; ts_offset records the shift."""
+        own = probe(self.data).timerange.start
+        offset = 0 if own is None else (self.timerange.start or 0) - own
+        return Chunk(self.index, self.data, self.timerange, self.key_frame_count, offset)
 
 
 class _Writer:
@@ -65,7 +73,8 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
                 cut_here = packet.is_keyframe and (
                     writer is None or writer.first_ns is None or start_ns - writer.first_ns >= target_ns)
                 if cut_here and writer is not None and writer.first_ns is not None:
-                    yield Chunk(index, writer.close(), TimeRange.make(writer.first_ns, start_ns), writer.key_frames)
+                    yield Chunk(index, writer.close(), TimeRange.make(writer.first_ns, start_ns),
+                                writer.key_frames)._with_offset()
                     index += 1
                     writer = None
                 if writer is None:
@@ -78,4 +87,5 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
                 continue  # audio before the first video key frame has no segment to go in
             writer.mux(packet)
         if writer is not None and writer.first_ns is not None:
-            yield Chunk(index, writer.close(), TimeRange.make(writer.first_ns, last_end), writer.key_frames)
+            final = Chunk(index, writer.close(), TimeRange.make(writer.first_ns, last_end), writer.key_frames)
+            yield final._with_offset()

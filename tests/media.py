@@ -12,9 +12,10 @@ AUDIO_FRAME = 1024
 
 
 def make_ts(path: Path, seconds: int = 6, fps: int = 25, gop: int = 25, width: int = 160, height: int = 90,
-            audio: bool = True) -> Path:
-    """MPEG-TS with ``seconds`` of H.264 video (a key frame every ``gop`` frames) and AAC audio, interleaved."""
-    with av.open(str(path), "w", format="mpegts") as out:
+            audio: bool = True, container: str = "mpegts") -> Path:
+    """``seconds`` of H.264 video (a key frame every ``gop`` frames) and AAC audio, interleaved, in
+    MPEG-TS (or another ``container``, e.g. "mp4")."""
+    with av.open(str(path), "w", format=container) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.gop_size = gop

@@ -112,3 +112,16 @@ def test_probe_on_register_fills_key_frames_and_checks_duration(tmp_path, media_
         assert response.status_code == 400
         summary = response.json()["summary"]
         assert "10:0" in summary and "2:0" in summary  # both durations named
+
+
+def test_ingest_of_mp4_records_the_muxers_shift_as_ts_offset(gateway_process, tmp_path):
+    clip = make_ts(tmp_path / "clip.mp4", seconds=4, container="mp4")
+    flow_id = new_id()
+    report = asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))
+    assert report.segments == 2
+    with httpx.Client(base_url=gateway_process.url) as http:
+        segments = http.get(f"/flows/{flow_id}/segments?include_object_timerange=true").json()
+        assert [s["timerange"] for s in segments] == ["[0:0_2:0)", "[2:0_4:0)"]
+        for seg in segments:
+            data = httpx.get(seg["get_urls"][0]["url"]).content
+            assert str(probe(data).timerange) == seg["object_timerange"]  # the bytes' own timeline
