@@ -235,3 +235,24 @@ def validate_instance_post(data: Any) -> dict[str, Any]:
     if isinstance(data, dict) and "storage_id" in data:
         return _plain(_convert(data, ControlledInstance))
     return _plain(_convert(data, UncontrolledInstance))
+
+
+class MultipartStart(Struct, forbid_unknown_fields=True):
+    parts: Annotated[int, Meta(ge=1, le=10_000)]
+
+
+class CompletedPart(Struct, forbid_unknown_fields=True):
+    part_number: Annotated[int, Meta(ge=1, le=10_000)]
+    etag: str
+
+
+class MultipartComplete(Struct, forbid_unknown_fields=True):
+    parts: Annotated[list[CompletedPart], Meta(min_length=1)]
+
+
+def validate_multipart_start(data: Any) -> int:
+    return _convert(data, MultipartStart).parts
+
+
+def validate_multipart_complete(data: Any) -> list[tuple[int, str]]:
+    return [(p.part_number, p.etag) for p in _convert(data, MultipartComplete).parts]

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -24,6 +25,8 @@ from streaming.probe import ProbeResult, probe
 from streaming.segmenter import Chunk, cut
 
 BATCH = 20
+MULTIPART_THRESHOLD = 64 * 1024 * 1024  # objects larger than this go up in parts
+PART_SIZE = 16 * 1024 * 1024  # S3 needs >= 5 MiB for every part but the last
 
 
 @dataclass
@@ -80,8 +83,18 @@ async def _registered_ranges(http: httpx.AsyncClient, flow_id: str) -> set[str]:
     return ranges
 
 
-async def _upload(http: httpx.AsyncClient, chunk: Chunk, target: dict[str, Any], limiter: asyncio.Semaphore) -> None:
+@dataclass(frozen=True)
+class UploadPlan:
+    multipart_threshold: int = MULTIPART_THRESHOLD
+    part_size: int = PART_SIZE
+
+
+async def _upload(http: httpx.AsyncClient, flow_id: str, chunk: Chunk, target: dict[str, Any],
+                  limiter: asyncio.Semaphore, plan: UploadPlan) -> None:
     put = target["put_url"]
+    if len(chunk.data) > plan.multipart_threshold:
+        await _upload_parts(http, flow_id, chunk, target["object_id"], limiter, plan.part_size)
+        return
     async with limiter:
         response = await http.put(put["url"], content=chunk.data, headers={"Content-Type": put["content-type"]},
                                   timeout=120)
@@ -89,8 +102,35 @@ async def _upload(http: httpx.AsyncClient, chunk: Chunk, target: dict[str, Any],
         raise RuntimeError(f"upload of segment {chunk.index} failed: {response.status_code} {response.text[:200]}")
 
 
+async def _upload_parts(http: httpx.AsyncClient, flow_id: str, chunk: Chunk, object_id: str,
+                        limiter: asyncio.Semaphore, part_size: int) -> None:
+    """A large object in parts: presigned part URLs, parallel PUTs, then completion."""
+    count = -(-len(chunk.data) // part_size)
+    base = f"/flows/{flow_id}/storage/{quote(object_id, safe='')}/multipart"
+    started = await http.post(base, json={"parts": count})
+    started.raise_for_status()
+    plan = started.json()
+
+    async def put_part(part: dict[str, Any]) -> tuple[int, str]:
+        number = part["part_number"]
+        data = chunk.data[(number - 1) * part_size:number * part_size]
+        async with limiter:
+            response = await http.put(part["url"], content=data, timeout=120)
+        if response.status_code >= 300:
+            raise RuntimeError(f"upload of part {number} failed: {response.status_code} {response.text[:200]}")
+        return number, response.headers["etag"]
+
+    parts = await asyncio.gather(*(put_part(p) for p in plan["parts"]))
+    done = await http.post(f"{base}/{plan['upload_id']}",
+                           json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(parts)]})
+    if done.status_code != 200:
+        raise RuntimeError(f"completing the upload of segment {chunk.index} failed: {done.text[:200]}")
+
+
 async def ingest(base_url: str, path: Path, flow_id: str, source_id: str | None = None, segment_seconds: float = 2,
-                 concurrency: int = 4, headers: dict[str, str] | None = None, quiet: bool = False) -> IngestReport:
+                 concurrency: int = 4, headers: dict[str, str] | None = None, quiet: bool = False,
+                 plan: UploadPlan | None = None) -> IngestReport:
+    plan = plan or UploadPlan()
     started = time.monotonic()
     info = await asyncio.to_thread(probe, path)
     async with httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers or {}, timeout=60) as http:
@@ -116,7 +156,8 @@ async def ingest(base_url: str, path: Path, flow_id: str, source_id: str | None 
                 allocation = await http.post(f"/flows/{flow_id}/storage", json={"limit": len(todo)})
                 allocation.raise_for_status()
                 targets = allocation.json()["media_objects"]
-                await asyncio.gather(*(_upload(http, c, t, limiter) for c, t in zip(todo, targets, strict=True)))
+                await asyncio.gather(*(_upload(http, flow_id, c, t, limiter, plan)
+                                       for c, t in zip(todo, targets, strict=True)))
                 segments = [_segment(c, t["object_id"]) for c, t in zip(todo, targets, strict=True)]
                 response = await http.post(f"/flows/{flow_id}/segments", json=segments)
                 if response.status_code != 201:

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -121,12 +122,63 @@ class LocalDiskStore:
     async def delete(self, key: str) -> None:
         await anyio.to_thread.run_sync(lambda: self.path(key).unlink(missing_ok=True))
 
-    def _url(self, method: str, key: str, expires_in: int, content_type: str = "") -> str:
+    def _url(self, method: str, key: str, expires_in: int, content_type: str = "",
+             part: dict[str, str] | None = None) -> str:
         assert self.signer is not None, "LocalDiskStore.start() was not awaited"
         expires = int(time.time()) + expires_in
-        signature = self.signer.signature(method, self.info.id, key, expires, content_type)
-        query = urlencode({"expires": expires, "signature": signature})
+        signed_key = key if part is None else f"{key}?uploadId={part['uploadId']}&partNumber={part['partNumber']}"
+        signature = self.signer.signature(method, self.info.id, signed_key, expires, content_type)
+        query = urlencode({**(part or {}), "expires": expires, "signature": signature})
         return f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/{quote(key)}?{query}"
+
+    # -- multipart: parts are files under .multipart/<upload id>/, joined atomically on completion --
+    def part_path(self, upload_id: str, part_number: int) -> Path:
+        if not upload_id.isalnum() or not 1 <= part_number <= 10_000:
+            raise ValueError("invalid upload id or part number")
+        return self.root / ".multipart" / upload_id / f"{part_number:05d}"
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        upload_id = secrets.token_hex(16)
+        await anyio.to_thread.run_sync(lambda: (self.root / ".multipart" / upload_id).mkdir(parents=True))
+        return upload_id
+
+    def part_url(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        return self._url("PUT", key, expires_in, "", {"uploadId": upload_id, "partNumber": str(part_number)})
+
+    async def write_part(self, upload_id: str, part_number: int, chunks: AsyncIterator[bytes]) -> str:
+        path = self.part_path(upload_id, part_number)
+        if not path.parent.is_dir():
+            raise ValueError(f"no multipart upload {upload_id}")
+        digest = hashlib.md5(usedforsecurity=False)
+        async with await anyio.open_file(path, "wb") as handle:
+            async for chunk in chunks:
+                digest.update(chunk)
+                await handle.write(chunk)
+        return f'"{digest.hexdigest()}"'
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
+        numbers = [n for n, _ in parts]
+        if not numbers or numbers != sorted(set(numbers)):
+            raise ValueError("parts must be listed once each, in ascending order")
+        paths = [self.part_path(upload_id, n) for n in numbers]
+        missing = [n for n, p in zip(numbers, paths, strict=True) if not p.exists()]
+        if missing:
+            raise ValueError(f"parts never uploaded: {missing[:10]}")
+
+        async def joined() -> AsyncIterator[bytes]:
+            for path in paths:
+                async with await anyio.open_file(path, "rb") as handle:
+                    while chunk := await handle.read(CHUNK):
+                        yield chunk
+
+        info = await self.write(key, joined(), None)
+        await self.abort_multipart(key, upload_id)
+        return info
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        import shutil
+
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(self.root / ".multipart" / upload_id, ignore_errors=True))
 
     def get_url(self, key: str, expires_in: int) -> str:
         return self._url("GET", key, expires_in)

@@ -86,6 +86,34 @@ class MediaService:
             for a in allocations
         ]
 
+    # -- multipart uploads of large objects ------------------------------------------------------------------
+    async def _allocation(self, flow_id: str, object_id: str) -> tuple[Allocation, ObjectStore]:
+        allocation = (await self.catalog.pending_objects([object_id])).get(object_id)
+        if allocation is None or allocation.flow_id != flow_id:
+            raise NotFound(f"object {object_id!r} is not an unregistered allocation of flow {flow_id}")
+        store = self.storage.get(allocation.storage_id)
+        if store is None:
+            raise Invalid(f"object {object_id!r} was allocated on a storage backend that is gone")
+        return allocation, store
+
+    async def start_multipart(self, flow_id: str, object_id: str, parts: int) -> dict[str, Any]:
+        """An upload in ``parts`` pieces (for objects too large for one PUT), each with a presigned URL."""
+        allocation, store = await self._allocation(flow_id, object_id)
+        upload_id = await store.create_multipart(allocation.key, allocation.content_type or "application/octet-stream")
+        expiry = self.settings.presign_expiry_s
+        return {"object_id": object_id, "upload_id": upload_id,
+                "parts": [{"part_number": n, "url": store.part_url(allocation.key, upload_id, n, expiry)}
+                          for n in range(1, parts + 1)]}
+
+    async def complete_multipart(self, flow_id: str, object_id: str, upload_id: str,
+                                 parts: list[tuple[int, str]]) -> dict[str, Any]:
+        allocation, store = await self._allocation(flow_id, object_id)
+        try:
+            info = await store.complete_multipart(allocation.key, upload_id, parts)
+        except ValueError as exc:
+            raise Invalid(f"cannot complete the upload of object {object_id!r}: {exc}") from None
+        return {"object_id": object_id, "size": info.size}
+
     # -- registration ------------------------------------------------------------------------------------------
     async def register(self, flow_id: str, segments: Sequence[dict[str, Any]]) -> list[SegmentFailure]:
         """Registers segments; an allocated object must have its bytes uploaded first (checked by HEAD)."""

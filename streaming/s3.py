@@ -164,6 +164,32 @@ class S3Store:
     async def delete(self, key: str) -> None:
         await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
 
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        created = await self._call(lambda: self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type))
+        return created["UploadId"]
+
+    def part_url(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        return self.presigner.presign("PUT", self.bucket, key, expires_in,
+                                      query={"partNumber": str(part_number), "uploadId": upload_id})
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
+        from botocore.exceptions import ClientError
+
+        listing = {"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]}
+        try:
+            await self._call(lambda: self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=listing))
+        except ClientError as exc:
+            raise ValueError(f"the store refused to complete the upload: {exc}") from None
+        info = await self.head(key)
+        if info is None:
+            raise StoreError(f"storage backend {self.info.label}: {key} missing after completing its upload")
+        return info
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await self._call(lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id))
+
     def get_url(self, key: str, expires_in: int) -> str:
         return self.presigner.presign("GET", self.bucket, key, expires_in)
 

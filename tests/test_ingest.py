@@ -125,3 +125,47 @@ def test_ingest_of_mp4_records_the_muxers_shift_as_ts_offset(gateway_process, tm
         for seg in segments:
             data = httpx.get(seg["get_urls"][0]["url"]).content
             assert str(probe(data).timerange) == seg["object_timerange"]  # the bytes' own timeline
+
+
+def test_ingest_uploads_large_objects_in_parts(gateway_process, media_file):
+    from gateway.ingest import UploadPlan
+
+    flow_id = new_id()
+    plan = UploadPlan(multipart_threshold=10_000, part_size=7_000)  # every segment goes up in parts
+    report = asyncio.run(ingest(gateway_process.url, media_file, flow_id, quiet=True, plan=plan))
+    assert report.segments == 4
+    chunks = list(cut(media_file, 2))
+    segments = httpx.get(f"{gateway_process.url}/flows/{flow_id}/segments").json()
+    for seg, chunk in zip(segments, chunks, strict=True):
+        assert len(chunk.data) > 10_000
+        assert httpx.get(seg["get_urls"][0]["url"]).content == chunk.data
+
+
+def test_multipart_rules(gateway_process):
+    from conftest import video_flow
+
+    with httpx.Client(base_url=gateway_process.url) as http:
+        flow_id = new_id()
+        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        (obj,) = http.post(f"/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
+        base = f"/flows/{flow_id}/storage/{obj['object_id']}/multipart"
+        assert http.post(base, json={"parts": 0}).status_code == 400
+        assert http.post(f"/flows/{new_id()}/storage/{obj['object_id']}/multipart", json={"parts": 1}).status_code \
+            == 404
+        started = http.post(base, json={"parts": 2}).json()
+        first = httpx.put(started["parts"][0]["url"], content=b"a" * 10)
+        assert first.status_code == 200
+        tampered = started["parts"][1]["url"].replace("partNumber=2", "partNumber=3")
+        assert httpx.put(tampered, content=b"b").status_code == 403
+        missing = http.post(f"{base}/{started['upload_id']}",
+                            json={"parts": [{"part_number": 1, "etag": first.headers["etag"]},
+                                            {"part_number": 2, "etag": "x"}]})
+        assert missing.status_code == 400 and "never uploaded" in missing.json()["summary"]
+        second = httpx.put(started["parts"][1]["url"], content=b"b" * 5)
+        done = http.post(f"{base}/{started['upload_id']}",
+                         json={"parts": [{"part_number": 1, "etag": first.headers["etag"]},
+                                         {"part_number": 2, "etag": second.headers["etag"]}]})
+        assert done.status_code == 200 and done.json()["size"] == 15
+        assert http.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"],
+                                                              "timerange": "[0:0_1:0)"}).status_code == 201
+        assert http.get(f"/objects/{obj['object_id']}/content?mode=proxy").content == b"a" * 10 + b"b" * 5

@@ -178,3 +178,26 @@ def test_ingest_onto_s3(s3_gateway, tmp_path):
             assert httpx.get(seg["get_urls"][0]["url"]).content == chunk.data
             assert http.get(f"/flows/{flow_id}/content?mode=proxy&at={seg['timerange'][1:].split('_')[0]}"
                             ).content == chunk.data
+
+
+def test_multipart_upload_to_s3_with_presigned_part_urls(s3_gateway):
+    payload = os.urandom(5 * 1024 * 1024 + 1234)  # S3 wants >= 5 MiB for every part but the last
+    with httpx.Client(base_url=s3_gateway.url, timeout=60) as http:
+        flow_id = new_id()
+        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        (obj,) = http.post(f"/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
+        base = f"/flows/{flow_id}/storage/{obj['object_id']}/multipart"
+        started = http.post(base, json={"parts": 2}).json()
+        assert all("partNumber=" in p["url"] and "X-Amz-Signature=" in p["url"] for p in started["parts"])
+        split = 5 * 1024 * 1024
+        etags = []
+        for part, data in zip(started["parts"], (payload[:split], payload[split:]), strict=True):
+            response = httpx.put(part["url"], content=data)
+            assert response.status_code == 200, response.text
+            etags.append({"part_number": part["part_number"], "etag": response.headers["etag"]})
+        done = http.post(f"{base}/{started['upload_id']}", json={"parts": etags})
+        assert done.status_code == 200 and done.json()["size"] == len(payload)
+        body = {"object_id": obj["object_id"], "timerange": "[0:0_1:0)"}
+        assert http.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
+        url = http.get(f"/flows/{flow_id}/segments").json()[0]["get_urls"][0]["url"]
+        assert httpx.get(url).content == payload

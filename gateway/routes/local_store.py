@@ -24,8 +24,10 @@ def _store_and_key(request: Request, method: str) -> tuple[LocalDiskStore, str]:
         raise HTTPError(404, "no local storage backend with that id")
     key = request.path_params["key"]
     q = request.query_params
-    content_type = request.headers.get("content-type", "") if method == "PUT" else ""
-    reason = store.signer.verify(method, store.info.id, key, q.get("expires", ""), q.get("signature", ""),
+    is_part = "uploadId" in q or "partNumber" in q
+    content_type = request.headers.get("content-type", "") if method == "PUT" and not is_part else ""
+    signed_key = f"{key}?uploadId={q.get('uploadId')}&partNumber={q.get('partNumber')}" if is_part else key
+    reason = store.signer.verify(method, store.info.id, signed_key, q.get("expires", ""), q.get("signature", ""),
                                  content_type)
     if reason is not None:
         raise HTTPError(403, f"{reason}; ask the gateway for a fresh URL")
@@ -50,6 +52,13 @@ async def get_bytes(request: Request) -> Response:
 
 async def put_bytes(request: Request) -> Response:
     store, key = _store_and_key(request, "PUT")
+    if "uploadId" in request.query_params:
+        q = request.query_params
+        try:
+            etag = await store.write_part(q["uploadId"], int(q.get("partNumber", "0")), request.stream())
+        except ValueError as exc:
+            raise HTTPError(400, str(exc)) from None
+        return empty(200, headers={"ETag": etag})
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > store.max_object_bytes:
         raise HTTPError(413, f"object of {declared} bytes exceeds the limit of {store.max_object_bytes} bytes")

@@ -43,7 +43,26 @@ async def allocate_storage(request: Request) -> Response:
     return json_response({"media_objects": objects}, status=201)
 
 
+async def start_multipart(request: Request) -> Response:
+    """Presigned part URLs for uploading one allocated object in pieces (an extension of TAMS)."""
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    parts = models.validate_multipart_start(await read_json(request))
+    body = await media(request).start_multipart(flow_id, request.path_params["objectId"], parts)
+    return json_response(body, status=201)
+
+
+async def complete_multipart(request: Request) -> Response:
+    """Joins the uploaded parts into the object; then it can be registered like any other."""
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    parts = models.validate_multipart_complete(await read_json(request))
+    body = await media(request).complete_multipart(flow_id, request.path_params["objectId"],
+                                                   request.path_params["uploadId"], parts)
+    return json_response(body)
+
+
 routes = [
+    Route("/flows/{flowId}/storage/{objectId:path}/multipart/{uploadId}", complete_multipart, methods=["POST"]),
+    Route("/flows/{flowId}/storage/{objectId:path}/multipart", start_multipart, methods=["POST"]),
     Route("/service/storage-backends", list_storage_backends, methods=["GET", "HEAD"]),
     Route("/flows/{flowId}/storage", allocate_storage, methods=["POST"]),
 ]
