@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from catalog.errors import Invalid, ReadOnly
+from catalog.errors import Invalid, NotFound, ReadOnly
 
 # Fields a Profile supplies to a Flow created from it (flow-technical.json plus format/essence).
 TECHNICAL_FIELDS = (
@@ -108,3 +108,14 @@ def tag_rows(tags: Mapping[str, str | list[str]]) -> list[tuple[str, int, str]]:
         else:
             rows.extend((name, i, item) for i, item in enumerate(value))
     return rows
+
+
+def set_or_remove(doc: dict[str, Any], name: str, value: Any, tag: bool, what: str) -> None:
+    """Sets a property (or tag) of a document; value None removes it. A missing tag is NotFound."""
+    container = doc.setdefault("tags", {}) if tag else doc
+    if value is None:
+        if tag and name not in container:
+            raise NotFound(f"{what} has no tag {name!r}")
+        container.pop(name, None)
+    else:
+        container[name] = value

@@ -154,13 +154,7 @@ def set_source_field(conn: sqlite3.Connection, source_id: str, name: str, value:
     if row is None:
         raise NotFound(f"source {source_id} does not exist")
     doc = _load(row[0])
-    container = doc.setdefault("tags", {}) if tag else doc
-    if value is None:
-        if tag and name not in container:
-            raise NotFound(f"source {source_id} has no tag {name!r}")
-        container.pop(name, None)
-    else:
-        container[name] = value
+    rules.set_or_remove(doc, name, value, tag, f"source {source_id}")
     now = time.time_ns()
     doc["updated"] = rules.iso_from_ns(now)
     _save_source(conn, doc, now)
@@ -315,13 +309,7 @@ def set_flow_field(conn: sqlite3.Connection, flow_id: str, name: str, value: Any
         missing = _missing_flows(conn, [item["id"] for item in value or []], flow_id)
         if missing:
             raise Invalid(f"flow_collection names unknown flows: {', '.join(missing)}")
-    container = doc.setdefault("tags", {}) if tag else doc
-    if value is None:
-        if tag and name not in container:
-            raise NotFound(f"flow {flow_id} has no tag {name!r}")
-        container.pop(name, None)
-    else:
-        container[name] = value
+    rules.set_or_remove(doc, name, value, tag, f"flow {flow_id}")
     now = time.time_ns()
     doc["metadata_updated"] = rules.iso_from_ns(now)
     doc["metadata_version"] = rules.new_metadata_version(None, None)

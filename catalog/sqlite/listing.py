@@ -30,6 +30,16 @@ def placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
+def rows_for_ids(conn: sqlite3.Connection, sql: str, ids: Sequence[str], chunk: int = 500) -> list[tuple]:
+    """Runs ``sql`` (with one ``{ids}`` placeholder list) over the unique ``ids`` in bounded chunks."""
+    unique = list(dict.fromkeys(ids))
+    rows: list[tuple] = []
+    for start in range(0, len(unique), chunk):
+        part = unique[start:start + chunk]
+        rows.extend(conn.execute(sql.format(ids=placeholders(part)), part).fetchall())
+    return rows
+
+
 def add_tag_filters(where: Where, kind: str, id_column: str, tags: TagFilter) -> None:
     for name, values in tags.values.items():
         where.add(

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
+from catalog.sqlite.listing import rows_for_ids
 from catalog.store import Allocation, Instance
 
 
@@ -57,33 +58,19 @@ def allocate(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Alloc
 
 def pending(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, Allocation]:
     """Allocated-but-unregistered objects among ``object_ids``, with where their bytes should be."""
-    found: dict[str, Allocation] = {}
-    unique = list(dict.fromkeys(object_ids))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start:start + 500]
-        rows = conn.execute(
-            "SELECT o.id, o.allocated_flow_id, o.content_type, i.storage_id, i.key FROM objects o "
-            "JOIN object_instances i ON i.object_id = o.id "
-            f"WHERE o.registered = 0 AND o.id IN ({_placeholders(chunk)})",
-            chunk,
-        )
-        for object_id, flow_id, content_type, storage_id, key in rows:
-            found[object_id] = Allocation(object_id, storage_id, key, content_type, flow_id)
-    return found
+    sql = ("SELECT o.id, o.allocated_flow_id, o.content_type, i.storage_id, i.key FROM objects o "
+           "JOIN object_instances i ON i.object_id = o.id WHERE o.registered = 0 AND o.id IN ({ids})")
+    return {object_id: Allocation(object_id, storage_id, key, content_type, flow_id)
+            for object_id, flow_id, content_type, storage_id, key in rows_for_ids(conn, sql, object_ids)}
 
 
 def instances(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, list[Instance]]:
     """Controlled instances of each object (storage backend and key), oldest first."""
     found: dict[str, list[Instance]] = {}
-    unique = list(dict.fromkeys(object_ids))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start:start + 500]
-        rows = conn.execute(
-            f"SELECT object_id, storage_id, key FROM object_instances WHERE object_id IN ({_placeholders(chunk)}) "
-            "ORDER BY object_id, created_ns", chunk,
-        )
-        for object_id, storage_id, key in rows:
-            found.setdefault(object_id, []).append(Instance(storage_id, key))
+    sql = ("SELECT object_id, storage_id, key FROM object_instances WHERE object_id IN ({ids}) "
+           "ORDER BY object_id, created_ns")
+    for object_id, storage_id, key in rows_for_ids(conn, sql, object_ids):
+        found.setdefault(object_id, []).append(Instance(storage_id, key))
     return found
 
 

@@ -20,7 +20,7 @@ import orjson
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.paging import decode_key, encode_key
 from catalog.sqlite import objects
-from catalog.sqlite.listing import Where, add_tag_filters
+from catalog.sqlite.listing import Where, add_tag_filters, rows_for_ids
 from catalog.store import DeleteResult, Instance, ObjectRecord, Segment, SegmentFailure, SegmentQuery, TagFilter
 from catalog.timing import TimeRange, Timestamp
 
@@ -32,15 +32,9 @@ SEGMENT_COLUMNS = (
 
 def _urls(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
     found: dict[str, list[tuple[str, str]]] = {}
-    unique = list(dict.fromkeys(object_ids))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start:start + 500]
-        rows = conn.execute(
-            f"SELECT object_id, url, label FROM object_urls WHERE object_id IN ({','.join('?' * len(chunk))}) "
-            "ORDER BY object_id, position", chunk,
-        )
-        for object_id, url, label in rows:
-            found.setdefault(object_id, []).append((url, label))
+    sql = "SELECT object_id, url, label FROM object_urls WHERE object_id IN ({ids}) ORDER BY object_id, position"
+    for object_id, url, label in rows_for_ids(conn, sql, object_ids):
+        found.setdefault(object_id, []).append((url, label))
     return {k: tuple(v) for k, v in found.items()}
 
 
