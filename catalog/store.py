@@ -126,6 +126,7 @@ class FlowStats:
     envelope: TimeRange = field(default_factory=TimeRange.never)
     max_duration_ns: int = 0
     segments_updated: str | None = None
+    added_total: int = 0  # segments ever added (never decreases; deletions do not lower it)
 
 
 @dataclass(frozen=True, slots=True)

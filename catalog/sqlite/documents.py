@@ -163,13 +163,14 @@ def set_source_field(conn: sqlite3.Connection, source_id: str, name: str, value:
 
 
 # -- flows -------------------------------------------------------------------------------------------
-FLOW_COLUMNS = "doc, seg_count, seg_lo_min, seg_end_max, seg_end_incl, seg_maxdur, segments_updated_ns"
+STATS_COLUMNS = "seg_count, seg_lo_min, seg_end_max, seg_end_incl, seg_maxdur, segments_updated_ns, seg_added_total"
+FLOW_COLUMNS = f"doc, {STATS_COLUMNS}"
 
 
 def _stats(row: tuple) -> FlowStats:
-    count, lo_min, end_max, end_incl, maxdur, updated_ns = row
+    count, lo_min, end_max, end_incl, maxdur, updated_ns, added_total = row
     envelope = TimeRange.make(lo_min, end_max, True, bool(end_incl)) if count else TimeRange.never()
-    return FlowStats(count, envelope, maxdur, rules.iso_from_ns(updated_ns) if updated_ns else None)
+    return FlowStats(count, envelope, maxdur, rules.iso_from_ns(updated_ns) if updated_ns else None, added_total)
 
 
 def _render_flow(conn: sqlite3.Connection, row: tuple) -> dict[str, Any]:
@@ -227,10 +228,7 @@ def get_flow(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any] | None:
 
 
 def flow_stats(conn: sqlite3.Connection, flow_id: str) -> FlowStats | None:
-    row = conn.execute(
-        "SELECT seg_count, seg_lo_min, seg_end_max, seg_end_incl, seg_maxdur, segments_updated_ns "
-        "FROM flows WHERE id=?", (flow_id,)
-    ).fetchone()
+    row = conn.execute(f"SELECT {STATS_COLUMNS} FROM flows WHERE id=?", (flow_id,)).fetchone()
     return _stats(row) if row else None
 
 

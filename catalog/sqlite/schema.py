@@ -85,4 +85,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (object_id, storage_id)
     ) WITHOUT ROWID
     """,
+    # 3: segments ever added to each flow (never decreases): a stable live-playlist media sequence
+    """
+    ALTER TABLE flows ADD COLUMN seg_added_total INTEGER NOT NULL DEFAULT 0;
+    UPDATE flows SET seg_added_total = seg_count
+    """,
 ]

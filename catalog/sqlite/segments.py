@@ -247,13 +247,13 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
 def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: Any, hi_max: Any,
                  end_max: Any, end_incl: Any, maxdur: int, now: int) -> None:
     conn.execute(
-        "UPDATE flows SET seg_count = seg_count + ?, "
+        "UPDATE flows SET seg_count = seg_count + ?, seg_added_total = seg_added_total + ?, "
         "seg_lo_min = min(coalesce(seg_lo_min, ?), ?), "
         "seg_end_max = CASE WHEN seg_hi_max IS NULL OR ? > seg_hi_max THEN ? ELSE seg_end_max END, "
         "seg_end_incl = CASE WHEN seg_hi_max IS NULL OR ? > seg_hi_max THEN ? ELSE seg_end_incl END, "
         "seg_hi_max = max(coalesce(seg_hi_max, ?), ?), "
         "seg_maxdur = max(seg_maxdur, ?), segments_updated_ns = ? WHERE id = ?",
-        (added, lo_min, lo_min, hi_max, end_max, hi_max, end_incl, hi_max, hi_max, maxdur, now, flow_id),
+        (added, added, lo_min, lo_min, hi_max, end_max, hi_max, end_incl, hi_max, hi_max, maxdur, now, flow_id),
     )
 
 
