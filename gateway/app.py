@@ -28,6 +28,7 @@ from gateway.responses import HeadBodyStripper
 from gateway.routes import api_routes
 from streaming.backends import StoreError, StoreTimeout, StoreUnavailable
 from streaming.media import MediaService, MediaSettings
+from streaming.playlists import PlaylistService, PlaylistSettings
 from streaming.storage import build_storage
 
 log = logging.getLogger("tams.gateway")
@@ -125,6 +126,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     app.state.settings = settings
     app.state.catalog = store
     app.state.media = media
+    app.state.playlists = PlaylistService(media, PlaylistSettings(
+        live_window=settings.live_window, uri_mode=settings.playlist_uris))
     app.state.auth_settings = auth_settings
     app.state.observability = observability
     app.state.public_base_url = settings.public_url

@@ -20,6 +20,8 @@
 | TAMS_DELIVERY_MODE | redirect | default of the delivery endpoints: redirect or proxy |
 | TAMS_REQUIRE_ALLOCATION | true | refuse segments naming objects never allocated and without get_urls |
 | TAMS_MAX_OBJECT_BYTES | 5368709120 | largest object uploaded to the local-disk store |
+| TAMS_LIVE_WINDOW | 6 | segments in a live HLS playlist |
+| TAMS_PLAYLIST_URIS | presigned | segment URIs in playlists: presigned, proxy or redirect |
 | TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
 """
 
@@ -53,6 +55,8 @@ class Settings:
     require_allocation: bool = True
     max_object_bytes: int = 5 * 1024**3
     probe_on_register: bool = False
+    live_window: int = 6
+    playlist_uris: str = "presigned"
 
     @property
     def public_base_url(self) -> str:
@@ -126,7 +130,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         require_allocation=_bool(env, "TAMS_REQUIRE_ALLOCATION", True),
         max_object_bytes=_int(env, "TAMS_MAX_OBJECT_BYTES", 5 * 1024**3),
         probe_on_register=_bool(env, "TAMS_PROBE_ON_REGISTER", False),
+        live_window=_int(env, "TAMS_LIVE_WINDOW", 6, minimum=3),
+        playlist_uris=env.get("TAMS_PLAYLIST_URIS", "presigned"),
     )
+    if settings.playlist_uris not in ("presigned", "proxy", "redirect"):
+        raise ValueError(f"TAMS_PLAYLIST_URIS={settings.playlist_uris!r} must be presigned, proxy or redirect")
     if settings.delivery_mode not in ("redirect", "proxy"):
         raise ValueError(f"TAMS_DELIVERY_MODE={settings.delivery_mode!r} must be redirect or proxy")
     if settings.catalog not in ("sqlite",):

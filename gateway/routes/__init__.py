@@ -2,7 +2,18 @@
 
 from starlette.routing import BaseRoute
 
-from gateway.routes import delivery, flows, local_store, objects, properties, segments, service, sources, storage
+from gateway.routes import (
+    delivery,
+    flows,
+    local_store,
+    objects,
+    playlists,
+    properties,
+    segments,
+    service,
+    sources,
+    storage,
+)
 
 
 def api_routes() -> list[BaseRoute]:
@@ -15,6 +26,7 @@ def api_routes() -> list[BaseRoute]:
         *segments.routes,
         *storage.routes,
         *delivery.routes,
+        *playlists.routes,
         *objects.routes,
         *local_store.routes,
     ]

@@ -1,0 +1,44 @@
+"""Playlists for players: ``/flows/{flowId}/playlist.m3u8`` (HLS media playlist)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway import params
+from gateway.responses import public_url
+from streaming.playlists import URI_MODES, PlaylistService
+
+HLS_TYPE = "application/vnd.apple.mpegurl"
+
+
+def playlists(request: Request) -> PlaylistService:
+    return request.app.state.playlists
+
+
+def base_url(request: Request) -> str:
+    url = public_url(request)
+    return f"{url.scheme}://{url.netloc}{request.scope.get('root_path', '')}"
+
+
+async def hls_media_playlist(request: Request) -> Response:
+    """An HLS media playlist of a flow: VOD for a closed timerange or a finished flow, else live."""
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    q = request.query_params
+    mode = params.get_choice(q, "uris", URI_MODES)
+    playlist = await playlists(request).media_playlist(flow_id, params.get_timerange(q), mode, base_url(request))
+    body = playlist.text.encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={playlist.max_age}" if playlist.ended
+               else f"max-age={playlist.max_age}"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=HLS_TYPE, headers=headers)
+
+
+routes = [
+    Route("/flows/{flowId}/playlist.m3u8", hls_media_playlist, methods=["GET", "HEAD"]),
+]
