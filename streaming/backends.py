@@ -12,12 +12,25 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
 
+EXTENSIONS = {  # file extensions players and ffmpeg expect to see in segment URLs
+    "video/mp2t": "ts", "video/mp4": "mp4", "audio/mp4": "m4a", "video/iso.segment": "m4s",
+    "audio/aac": "aac", "audio/mpeg": "mp3", "application/mp4": "mp4", "video/webm": "webm",
+    "application/mxf": "mxf", "text/vtt": "vtt",
+}
 
-def object_key(object_id: str, prefix: str = "objects") -> str:
-    """``objects/ab/<id percent-encoded>``: no ``/``, ``.`` or ``..`` survives, so no path traversal."""
+
+def extension(content_type: str | None) -> str | None:
+    return EXTENSIONS.get((content_type or "").split(";")[0].strip().lower())
+
+
+def object_key(object_id: str, content_type: str | None = None, prefix: str = "objects") -> str:
+    """``objects/ab/<id percent-encoded>[.ts]``: no ``/``, ``.`` or ``..`` of the id survives, so no
+    path traversal; the extension (from the content type, fixed at allocation) lets players that
+    check URLs, such as ffmpeg's HLS reader, accept the object's URL."""
     shard = hashlib.sha256(object_id.encode()).hexdigest()[:2]
     safe = quote(object_id, safe="").replace(".", "%2E")
-    return f"{prefix}/{shard}/{safe}"
+    ext = extension(content_type)
+    return f"{prefix}/{shard}/{safe}" + (f".{ext}" if ext else "")
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class MediaService:
         if object_ids is None:
             count = min(limit or self.settings.allocation_limit, self.settings.allocation_limit)
             object_ids = [str(uuid.uuid4()) for _ in range(count)]
-        allocations = [Allocation(oid, store.info.id, object_key(oid), mime) for oid in object_ids]
+        allocations = [Allocation(oid, store.info.id, object_key(oid, mime), mime) for oid in object_ids]
         deadline = time.time_ns() + (self.settings.object_timeout_s + self.settings.gc_grace_s) * 1_000_000_000
         await self.catalog.allocate(flow_id, allocations, deadline)
         expiry = self.settings.presign_expiry_s
@@ -194,8 +194,8 @@ class MediaService:
                            if self.storage.get(i.storage_id)), None)
             if source is None:
                 raise Invalid(f"object {object_id!r} has no controlled instance to copy from")
-            key = object_key(object_id)
             source_key = next(i.key for i in record.instances if i.storage_id == source.info.id)
+            key = source_key  # the same key on every backend: a function of the object alone
             info = await source.head(source_key)
             if info is None:
                 raise StoreUnavailable(f"the bytes of object {object_id!r} are missing from {source.info.label}")

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from catalog.errors import NotFound
 from catalog.store import Segment, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
+from streaming.backends import extension
 from streaming.hls import PlaylistEntry, media_playlist, target_duration
 from streaming.media import MediaService
 
@@ -53,9 +54,9 @@ class PlaylistService:
             key = page.next_key
 
     def _uri(self, object_id: str, instances: Sequence, uncontrolled: Sequence[tuple[str, str]], mode: str,
-             base_url: str, expiry: int) -> str:
+             base_url: str, expiry: int, suffix: str = "") -> str:
         if mode != "presigned":
-            return f"{base_url}/objects/{quote(object_id, safe='')}/content?mode={mode}"
+            return f"{base_url}/objects/{quote(object_id, safe='')}/content{suffix}?mode={mode}"
         storage = self.media.storage
         for instance in instances:
             store = storage.get(instance.storage_id)
@@ -63,7 +64,7 @@ class PlaylistService:
                 return store.get_url(instance.key, expiry)
         if uncontrolled:
             return uncontrolled[0][0]
-        return f"{base_url}/objects/{quote(object_id, safe='')}/content?mode=proxy"
+        return f"{base_url}/objects/{quote(object_id, safe='')}/content{suffix}?mode=proxy"
 
     async def media_playlist(self, flow_id: str, window: TimeRange | None, mode: str | None,
                              base_url: str) -> Playlist:
@@ -86,12 +87,14 @@ class PlaylistService:
         span = (bounds[-1].hi - bounds[0].lo) // NS_PER_SECOND if bounds else 0
         # presigned URLs must outlive the playlist: a VOD player may still be fetching at its end
         expiry = min(MAX_PRESIGN_S, self.media.settings.presign_expiry_s + (span if ended else 0))
+        ext = extension(flow.get("container"))
+        suffix = f".{ext}" if ext else ""
         entries = [
             PlaylistEntry(
                 b.lo, b.hi + 1,
-                self._uri(s.object_id, s.instances, s.uncontrolled_urls, mode, base_url, expiry),
-                self._uri(s.init_object_id, s.init_instances, s.init_uncontrolled_urls, mode, base_url, expiry)
-                if s.init_object_id else None,
+                self._uri(s.object_id, s.instances, s.uncontrolled_urls, mode, base_url, expiry, suffix),
+                self._uri(s.init_object_id, s.init_instances, s.init_uncontrolled_urls, mode, base_url, expiry,
+                          ".mp4") if s.init_object_id else None,
             )
             for s, b in zip(segments, bounds, strict=True)
         ]

@@ -97,6 +97,8 @@ async def flow_content(request: Request) -> Response:
 
 
 routes = [
+    # ".ts" (or another extension) may end the path: some players only fetch URLs that look like media
+    Route("/objects/{objectId:path}/content.{ext}", object_content, methods=["GET", "HEAD"]),
     Route("/objects/{objectId:path}/content", object_content, methods=["GET", "HEAD"]),
     Route("/flows/{flowId}/content", flow_content, methods=["GET", "HEAD"]),
 ]

@@ -1,0 +1,116 @@
+"""HLS playlists: parsed with the m3u8 package tag by tag, and played by ffprobe/ffmpeg from a real gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+
+import httpx
+import m3u8
+import pytest
+from conftest import new_id, video_flow
+from media import make_ts
+
+from gateway.ingest import ingest
+from streaming.hls import PlaylistEntry, media_playlist, seconds_text
+from streaming.leapseconds import tai_to_utc_ns
+
+S = 1_000_000_000
+
+
+def test_exact_durations_and_rendering():
+    assert seconds_text(2 * S) == "2" and seconds_text(40_000_000) == "0.04" and seconds_text(1_001_000_000) == "1.001"
+    entries = [PlaylistEntry(0, 2 * S, "a.ts"), PlaylistEntry(2 * S, 4 * S + 1, "b.ts"),
+               PlaylistEntry(10 * S, 12 * S, "c.ts")]
+    text = media_playlist(entries, media_sequence=7, ended=True)
+    playlist = m3u8.loads(text)
+    assert playlist.is_endlist and playlist.media_sequence == 7 and playlist.target_duration == 3
+    assert [s.duration for s in playlist.segments] == [2, 2.000000001, 2]
+    assert [s.discontinuity for s in playlist.segments] == [False, False, True]
+    assert playlist.segments[0].program_date_time is not None and playlist.segments[2].program_date_time is not None
+    assert playlist.version == 3
+
+
+def test_tai_to_utc():
+    import calendar
+
+    utc = calendar.timegm((2026, 1, 1, 0, 0, 0))
+    assert tai_to_utc_ns((utc + 37) * S) == utc * S
+    y2k = calendar.timegm((2000, 1, 1, 0, 0, 0))
+    assert tai_to_utc_ns((y2k + 32) * S) == y2k * S
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_ts(tmp_path_factory.mktemp("hls") / "clip.ts", seconds=8, fps=25, gop=25)
+
+
+def ffprobe_frames(url: str) -> tuple[float, int]:
+    """Duration and decoded video frame count of a playlist, as ffprobe reads it."""
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe is not installed (make test installs Debian's ffmpeg)")
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+         "stream=nb_read_frames:format=duration", "-of", "json", "-protocol_whitelist",
+         "file,http,https,tcp,tls,crypto", url],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    return float(data["format"]["duration"]), int(data["streams"][0]["nb_read_frames"])
+
+
+@pytest.mark.parametrize("uris", ["presigned", "proxy", "redirect"])
+def test_vod_playlist_plays_in_ffprobe(gateway_process, clip, uris):
+    flow_id = new_id()
+    asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))
+    url = f"{gateway_process.url}/flows/{flow_id}/playlist.m3u8?timerange=_0:0)&uris={uris}"
+    closed = f"{gateway_process.url}/flows/{flow_id}/playlist.m3u8?uris={uris}&timerange=[0:0_100:0)"
+    response = httpx.get(closed)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert "max-age" in response.headers["cache-control"] and response.headers["etag"]
+    playlist = m3u8.loads(response.text)
+    assert playlist.is_endlist and len(playlist.segments) == 4 and playlist.target_duration == 2
+    assert all(s.duration == 2 for s in playlist.segments)
+    duration, frames = ffprobe_frames(closed)
+    assert frames == 200 and abs(duration - 8) < 0.1
+    assert m3u8.loads(httpx.get(url).text).segments == []  # nothing before 0:0
+
+
+def test_live_playlist_window_and_sequence(gateway_process, clip):
+    flow_id = new_id()
+    with httpx.Client(base_url=gateway_process.url) as http:
+        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))
+        first = m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text)
+        assert not first.is_endlist and first.media_sequence == 0 and len(first.segments) == 4
+        assert "max-age=1" in http.get(f"/flows/{flow_id}/playlist.m3u8").headers["cache-control"]
+        # segments keep arriving: the window slides, the sequence moves forward by exactly as many
+        objects = http.post(f"/flows/{flow_id}/storage", json={"limit": 6}).json()["media_objects"]
+        data = httpx.get(http.get(f"/flows/{flow_id}/segments").json()[0]["get_urls"][0]["url"]).content
+        previous = first
+        for i, obj in enumerate(objects):
+            httpx.put(obj["put_url"]["url"], content=data, headers={"Content-Type": "video/mp2t"})
+            start = 8 + 2 * i
+            body = {"object_id": obj["object_id"], "timerange": f"[{start}:80000000_{start + 2}:80000000)"}
+            assert http.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
+            current = m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text)
+            assert current.media_sequence >= previous.media_sequence
+            assert len(current.segments) == min(6, 5 + i)
+            shared = {s.uri.split("?")[0] for s in previous.segments} & {s.uri.split("?")[0] for s in current.segments}
+            for seg in current.segments:  # the same segment keeps its sequence number
+                if seg.uri.split("?")[0] in shared:
+                    old = [s.uri.split("?")[0] for s in previous.segments].index(seg.uri.split("?")[0])
+                    new = [s.uri.split("?")[0] for s in current.segments].index(seg.uri.split("?")[0])
+                    assert previous.media_sequence + old == current.media_sequence + new
+            previous = current
+        assert previous.media_sequence == 10 - 6
+        http.put(f"/flows/{flow_id}/read_only", json=True)
+        assert m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text).is_endlist  # finished: VOD
+
+
+def test_playlist_errors(gateway_process):
+    assert httpx.get(f"{gateway_process.url}/flows/{new_id()}/playlist.m3u8").status_code == 404
+    assert httpx.get(f"{gateway_process.url}/flows/{new_id()}/playlist.m3u8?uris=ftp").status_code == 400
