@@ -25,6 +25,7 @@ run: $(STAMP)
 
 ## Install the test extras and run the whole suite (tests start any servers they need themselves)
 test: $(TEST_STAMP)
+	bash scripts/test-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
