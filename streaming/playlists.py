@@ -43,7 +43,8 @@ class PlaylistService:
         self.catalog = media.catalog
         self.settings = settings
 
-    async def _all(self, flow_id: str, window: TimeRange | None) -> list[Segment]:
+    async def segments(self, flow_id: str, window: TimeRange | None) -> list[Segment]:
+        """Every segment of the flow in the window, in time order."""
         segments: list[Segment] = []
         key: str | None = None
         while True:
@@ -76,7 +77,7 @@ class PlaylistService:
         ended = bool(flow.get("read_only")) or flow.get("status") == "closed_complete" or (
             window is not None and window.hi is not None)
         if ended:
-            segments = await self._all(flow_id, window)
+            segments = await self.segments(flow_id, window)
             sequence = 0
         else:
             page = await self.catalog.query_segments(flow_id, SegmentQuery(window, reverse=True), None,

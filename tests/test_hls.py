@@ -114,3 +114,33 @@ def test_live_playlist_window_and_sequence(gateway_process, clip):
 def test_playlist_errors(gateway_process):
     assert httpx.get(f"{gateway_process.url}/flows/{new_id()}/playlist.m3u8").status_code == 404
     assert httpx.get(f"{gateway_process.url}/flows/{new_id()}/playlist.m3u8?uris=ftp").status_code == 400
+
+
+def test_timerange_as_one_seekable_file(gateway_process, clip):
+    from streaming.segmenter import cut
+
+    flow_id = new_id()
+    asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))
+    chunks = list(cut(clip, 2))
+    whole = b"".join(c.data for c in chunks)
+    url = f"{gateway_process.url}/flows/{flow_id}/media.ts"
+    response = httpx.get(url)
+    assert response.status_code == 200 and response.content == whole
+    assert response.headers["content-length"] == str(len(whole)) and response.headers["accept-ranges"] == "bytes"
+    assert response.headers["content-type"] == "video/mp2t"
+    # a window: the middle two segments only
+    window = chunks[1].timerange.envelope(chunks[2].timerange)
+    middle = httpx.get(url, params={"timerange": str(window)})
+    assert middle.content == chunks[1].data + chunks[2].data
+    # ranges that span object boundaries map onto the right bytes
+    boundary = len(chunks[0].data)
+    for start, end in ((0, 99), (boundary - 50, boundary + 49), (len(whole) - 10, len(whole) - 1)):
+        part = httpx.get(url, headers={"Range": f"bytes={start}-{end}"})
+        assert part.status_code == 206 and part.content == whole[start:end + 1]
+    assert httpx.get(url, headers={"Range": f"bytes={len(whole)}-"}).status_code == 416
+    assert httpx.get(url, headers={"If-None-Match": response.headers["etag"]}).status_code == 304
+    head = httpx.head(url)
+    assert head.status_code == 200 and head.content == b""
+    duration, frames = ffprobe_frames(url)
+    assert frames == 200 and abs(duration - 8) < 0.1
+    assert httpx.get(f"{gateway_process.url}/flows/{flow_id}/media.ts?timerange=[100:0_200:0)").status_code == 404

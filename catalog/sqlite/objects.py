@@ -141,3 +141,9 @@ def expire_allocations(conn: sqlite3.Connection, now_ns: int, limit: int = 1000)
 def mark_registered(conn: sqlite3.Connection, object_id: str, sizes: Mapping[str, int]) -> None:
     conn.execute("UPDATE objects SET registered = 1, alloc_deadline_ns = NULL, size = ? WHERE id = ?",
                  (sizes.get(object_id), object_id))
+
+
+def sizes(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, int]:
+    """Byte sizes recorded at first registration (objects uploaded through allocation)."""
+    sql = "SELECT id, size FROM objects WHERE id IN ({ids}) AND size IS NOT NULL"
+    return dict(rows_for_ids(conn, sql, object_ids))

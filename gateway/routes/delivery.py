@@ -7,6 +7,8 @@ If-None-Match. The default mode comes from TAMS_DELIVERY_MODE.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -16,7 +18,8 @@ from catalog.timing import TimeFormatError, TimeRange, Timestamp
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.routes.common import catalog, media, settings
-from streaming.backends import ObjectStore
+from streaming import concat
+from streaming.backends import ObjectInfo, ObjectStore
 from streaming.ranges import (
     MultipleRanges,
     RangeNotSatisfiable,
@@ -45,17 +48,23 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
     info = await store.head(key)  # store failures become 502/503/504 in the app's error handler
     if info is None:
         raise HTTPError(502, f"the bytes are missing from storage backend {store.info.label}")
+    return ranged(request, info, content_type or info.content_type, lambda a, b: store.read(key, a, b))
+
+
+def ranged(request: Request, info: ObjectInfo, content_type: str | None,
+           read: Callable[[int, int], AsyncIterator[bytes]]) -> Response:
+    """A streamed answer with Range (one range: 206; past the end: 416), If-Range and If-None-Match."""
     headers = {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),
-               "Content-Type": content_type or info.content_type or "application/octet-stream"}
+               "Content-Type": content_type or "application/octet-stream"}
     if not_modified(request.headers.get("if-none-match"), info):
         return Response(status_code=304, headers={k: headers[k] for k in ("ETag", "Last-Modified")})
     try:
         wanted = parse_range(request.headers.get("range"), info.size)
     except RangeNotSatisfiable:
-        raise HTTPError(416, f"the range is outside the object's {info.size} bytes",
+        raise HTTPError(416, f"the range is outside the {info.size} bytes",
                         headers={"Content-Range": f"bytes */{info.size}"}) from None
     except MultipleRanges:
-        raise HTTPError(416, "proxy mode serves one range per request; ask for ranges one at a time",
+        raise HTTPError(416, "one range per request, please; ask for ranges one at a time",
                         headers={"Content-Range": f"bytes */{info.size}"}) from None
     status, start, end = 200, 0, info.size - 1
     if wanted is not None and range_applies(request.headers.get("if-range"), info):
@@ -64,7 +73,7 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
     headers["Content-Length"] = str(end - start + 1)
     if request.method == "HEAD" or info.size == 0:
         return Response(status_code=status, headers=headers)
-    return StreamingResponse(store.read(key, start, end), status_code=status, headers=headers)
+    return StreamingResponse(read(start, end), status_code=status, headers=headers)
 
 
 async def object_content(request: Request) -> Response:
@@ -96,7 +105,17 @@ async def flow_content(request: Request) -> Response:
     return await _deliver(request, store, key, (flow or {}).get("container"))
 
 
+async def timerange_file(request: Request) -> Response:
+    """A flow's segments over a timerange as one seekable file (init segment first for fMP4)."""
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    window = params.get_timerange(request.query_params)
+    file = await concat.timerange_file(media(request), request.app.state.playlists, flow_id, window)
+    info = ObjectInfo(file.size, file.etag, file.last_modified)
+    return ranged(request, info, file.content_type, file.read)
+
+
 routes = [
+    Route("/flows/{flowId}/media.{ext}", timerange_file, methods=["GET", "HEAD"]),
     # ".ts" (or another extension) may end the path: some players only fetch URLs that look like media
     Route("/objects/{objectId:path}/content.{ext}", object_content, methods=["GET", "HEAD"]),
     Route("/objects/{objectId:path}/content", object_content, methods=["GET", "HEAD"]),
