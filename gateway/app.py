@@ -10,6 +10,7 @@ from importlib.metadata import version
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -68,6 +69,21 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal server error; see the gateway's log")
 
 
+EXPOSED_HEADERS = ["Link", "X-Paging-Limit", "X-Paging-NextKey", "X-Paging-Count", "X-Paging-Reverse-Order",
+                   "X-Paging-Timerange", "Content-Range", "Accept-Ranges", "ETag", "Content-Length", "Location",
+                   "X-Request-ID"]
+
+
+def cors(settings: Settings) -> list[Middleware]:
+    """CORS for browsers (players, web clients) when origins are configured; preflights answered."""
+    if not settings.cors_origins:
+        return []
+    return [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                       allow_methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"],
+                       allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600,
+                       allow_credentials="*" not in settings.cors_origins)]
+
+
 def create_app(settings: Settings, catalog: Catalog | None = None,
                auth: AuthSettings | None = None) -> Starlette:
     """Builds the gateway. ``catalog`` defaults to the SQLite store in the data dir."""
@@ -109,6 +125,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            *cors(settings),
             Middleware(HeadBodyStripper),
             Middleware(observability.wrap),
             Middleware(AuthMiddleware, settings=auth_settings),

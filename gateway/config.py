@@ -20,6 +20,7 @@
 | TAMS_DELIVERY_MODE | redirect | default of the delivery endpoints: redirect or proxy |
 | TAMS_REQUIRE_ALLOCATION | true | refuse segments naming objects never allocated and without get_urls |
 | TAMS_MAX_OBJECT_BYTES | 5368709120 | largest object uploaded to the local-disk store |
+| TAMS_CORS_ORIGINS | (none) | browser origins allowed to call the gateway: comma list, or * |
 | TAMS_LIVE_WINDOW | 6 | segments in a live HLS playlist |
 | TAMS_PLAYLIST_URIS | presigned | segment URIs in playlists: presigned, proxy or redirect |
 | TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
@@ -57,6 +58,7 @@ class Settings:
     probe_on_register: bool = False
     live_window: int = 6
     playlist_uris: str = "presigned"
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def public_base_url(self) -> str:
@@ -132,6 +134,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         probe_on_register=_bool(env, "TAMS_PROBE_ON_REGISTER", False),
         live_window=_int(env, "TAMS_LIVE_WINDOW", 6, minimum=3),
         playlist_uris=env.get("TAMS_PLAYLIST_URIS", "presigned"),
+        cors_origins=tuple(o.strip() for o in env.get("TAMS_CORS_ORIGINS", "").split(",") if o.strip()),
     )
     if settings.playlist_uris not in ("presigned", "proxy", "redirect"):
         raise ValueError(f"TAMS_PLAYLIST_URIS={settings.playlist_uris!r} must be presigned, proxy or redirect")

@@ -95,3 +95,22 @@ def test_openapi_document_lists_every_route(client):
     assert "put" in doc["paths"]["/flows/{flowId}"]
     assert "get" in doc["paths"]["/flows/{flowId}/segments"]
     assert "post" in doc["paths"]["/service/profiles/{profileId}"]
+
+
+def test_cors_when_configured(settings):
+    from dataclasses import replace
+
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+
+    with TestClient(create_app(replace(settings, cors_origins=("https://player.example",)))) as client:
+        preflight = client.options("/flows", headers={"Origin": "https://player.example",
+                                                      "Access-Control-Request-Method": "GET"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://player.example"
+        response = client.get("/flows", headers={"Origin": "https://player.example"})
+        exposed = response.headers["access-control-expose-headers"]
+        assert all(h in exposed for h in ("Link", "X-Paging-NextKey", "Content-Range", "ETag"))
+        other = client.get("/flows", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
