@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from catalog.timing import TimeRange
 
@@ -66,8 +66,7 @@ class SegmentQuery:
     reverse: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Instance:
+class Instance(NamedTuple):
     """A controlled copy of an object's bytes: which storage backend, under which key."""
 
     storage_id: str
@@ -94,6 +93,8 @@ class Segment:
 
     timerange: str
     object_id: str
+    lo: int = 0  # first nanosecond of the segment (inclusive bounds, as stored)
+    hi: int = 0  # last nanosecond
     ts_offset: int | None = None  # ns
     last_duration: int | None = None  # ns
     sample_offset: int | None = None
@@ -108,6 +109,17 @@ class Segment:
 
     def range(self) -> TimeRange:
         return TimeRange.parse(self.timerange)
+
+
+class SegmentLocation(NamedTuple):
+    """The least a player needs of a segment: its time and where its bytes are (for playlists)."""
+
+    lo: int
+    hi: int
+    object_id: str
+    init_object_id: str | None
+    instances: tuple[Instance, ...]
+    external_url: str | None = None  # the first client-registered URL, when there is no controlled copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +221,7 @@ class Catalog(Protocol):
     async def remove_instance(self, object_id: str, storage_id: str | None, label: str | None) -> Instance | None: ...
     async def expire_allocations(self, now_ns: int) -> list[Instance]: ...
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]: ...
+    async def segment_locations(self, flow_id: str, timerange: TimeRange | None, limit: int | None,
+                                reverse: bool = False) -> list[SegmentLocation]:
+        """Segments in time order with their preferred controlled instance only (for playlists)."""
+        ...

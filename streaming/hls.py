@@ -51,18 +51,24 @@ def media_playlist(entries: Sequence[PlaylistEntry], *, media_sequence: int, end
         lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
     previous_end: int | None = None
     current_map: str | None = None
+    extinf: dict[int, str] = {}  # most segments share a duration: format each once
+    append = lines.append
     for entry in entries:
-        gap = previous_end is not None and entry.start_ns != previous_end
-        if gap:
-            lines.append("#EXT-X-DISCONTINUITY")
+        start, end = entry.start_ns, entry.end_ns
+        if previous_end != start:
+            if previous_end is not None:
+                append("#EXT-X-DISCONTINUITY")
+            append(f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}")
         if entry.init_uri and entry.init_uri != current_map:
-            lines.append(f'#EXT-X-MAP:URI="{entry.init_uri}"')
+            append(f'#EXT-X-MAP:URI="{entry.init_uri}"')
             current_map = entry.init_uri
-        if previous_end is None or gap:
-            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(entry.start_ns)}")
-        lines.append(f"#EXTINF:{seconds_text(entry.end_ns - entry.start_ns)},")
-        lines.append(entry.uri)
-        previous_end = entry.end_ns
+        length = end - start
+        tag = extinf.get(length)
+        if tag is None:
+            tag = extinf[length] = f"#EXTINF:{seconds_text(length)},"
+        append(tag)
+        append(entry.uri)
+        previous_end = end
     if ended:
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"

@@ -183,6 +183,9 @@ class LocalDiskStore:
     def get_url(self, key: str, expires_in: int) -> str:
         return self._url("GET", key, expires_in)
 
+    def get_urls(self, keys: list[str], expires_in: int) -> list[str]:
+        return [self._url("GET", key, expires_in) for key in keys]
+
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
         return self._url("PUT", key, expires_in, content_type)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from catalog.errors import NotFound
-from catalog.store import Segment, SegmentQuery
+from catalog.store import Segment, SegmentLocation, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.backends import extension
 from streaming.hls import PlaylistEntry, media_playlist, target_duration
@@ -54,18 +54,41 @@ class PlaylistService:
                 return segments
             key = page.next_key
 
-    def _uri(self, object_id: str, instances: Sequence, uncontrolled: Sequence[tuple[str, str]], mode: str,
-             base_url: str, expiry: int, suffix: str = "") -> str:
+    def _uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int,
+              suffix: str) -> list[str]:
+        """Each segment's URI; presigned URLs are signed in bulk per storage backend."""
         if mode != "presigned":
-            return f"{base_url}/objects/{quote(object_id, safe='')}/content{suffix}?mode={mode}"
-        storage = self.media.storage
-        for instance in instances:
-            store = storage.get(instance.storage_id)
-            if store is not None:
-                return store.get_url(instance.key, expiry)
-        if uncontrolled:
-            return uncontrolled[0][0]
-        return f"{base_url}/objects/{quote(object_id, safe='')}/content{suffix}?mode=proxy"
+            return [f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode={mode}"
+                    for loc in locations]
+        uris: list[str | None] = [None] * len(locations)
+        by_store: dict[str, list[int]] = {}
+        for index, loc in enumerate(locations):
+            usable = next((i for i in loc.instances if self.media.storage.get(i.storage_id)), None)
+            if usable is not None:
+                by_store.setdefault(usable.storage_id, []).append(index)
+            else:
+                uris[index] = loc.external_url or (
+                    f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode=proxy")
+        for storage_id, indexes in by_store.items():
+            store = self.media.storage.get(storage_id)
+            assert store is not None
+            keys = [next(i.key for i in locations[n].instances if i.storage_id == storage_id) for n in indexes]
+            for n, url in zip(indexes, store.get_urls(keys, expiry), strict=True):
+                uris[n] = url
+        return [u or "" for u in uris]
+
+    async def _init_uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str,
+                         expiry: int) -> dict[str, str]:
+        """URIs of the (few) distinct init objects, for #EXT-X-MAP."""
+        ids = list(dict.fromkeys(loc.init_object_id for loc in locations if loc.init_object_id))
+        uris: dict[str, str] = {}
+        for init_id in ids:
+            found = await self.catalog.get_object(init_id, None, 1)
+            instances = found[0].instances if found else ()
+            external = found[0].uncontrolled_urls[0][0] if found and found[0].uncontrolled_urls else None
+            location = SegmentLocation(0, 0, init_id, None, instances, external)
+            uris[init_id] = self._uris([location], mode, base_url, expiry, ".mp4")[0]
+        return uris
 
     async def media_playlist(self, flow_id: str, window: TimeRange | None, mode: str | None,
                              base_url: str) -> Playlist:
@@ -77,28 +100,19 @@ class PlaylistService:
         ended = bool(flow.get("read_only")) or flow.get("status") == "closed_complete" or (
             window is not None and window.hi is not None)
         if ended:
-            segments = await self.segments(flow_id, window)
+            locations = await self.catalog.segment_locations(flow_id, window, None)
             sequence = 0
         else:
-            page = await self.catalog.query_segments(flow_id, SegmentQuery(window, reverse=True), None,
-                                                     self.settings.live_window)
-            segments = page.items[::-1]
-            sequence = max(0, stats.added_total - len(segments))
-        bounds = [s.range() for s in segments]
-        span = (bounds[-1].hi - bounds[0].lo) // NS_PER_SECOND if bounds else 0
+            locations = await self.catalog.segment_locations(flow_id, window, self.settings.live_window, True)
+            sequence = max(0, stats.added_total - len(locations))
+        span = (locations[-1].hi - locations[0].lo) // NS_PER_SECOND if locations else 0
         # presigned URLs must outlive the playlist: a VOD player may still be fetching at its end
         expiry = min(MAX_PRESIGN_S, self.media.settings.presign_expiry_s + (span if ended else 0))
         ext = extension(flow.get("container"))
-        suffix = f".{ext}" if ext else ""
-        entries = [
-            PlaylistEntry(
-                b.lo, b.hi + 1,
-                self._uri(s.object_id, s.instances, s.uncontrolled_urls, mode, base_url, expiry, suffix),
-                self._uri(s.init_object_id, s.init_instances, s.init_uncontrolled_urls, mode, base_url, expiry,
-                          ".mp4") if s.init_object_id else None,
-            )
-            for s, b in zip(segments, bounds, strict=True)
-        ]
+        uris = self._uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
+        init_uris = await self._init_uris(locations, mode, base_url, expiry)
+        entries = [PlaylistEntry(loc.lo, loc.hi + 1, uri, init_uris.get(loc.init_object_id or ""))
+                   for loc, uri in zip(locations, uris, strict=True)]
         target = target_duration(entries)
         text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target)
         return Playlist(text, ended, self._max_age(ended, mode, expiry, target))

@@ -193,6 +193,9 @@ class S3Store:
     def get_url(self, key: str, expires_in: int) -> str:
         return self.presigner.presign("GET", self.bucket, key, expires_in)
 
+    def get_urls(self, keys: list[str], expires_in: int) -> list[str]:
+        return self.presigner.presign_get_many(self.bucket, keys, expires_in)
+
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
         headers = {"content-type": content_type}  # signed, so the upload must declare the allocated type
         return self.presigner.presign("PUT", self.bucket, key, expires_in, signed_headers=headers)

@@ -19,6 +19,7 @@ from catalog.store import (
     PutResult,
     Segment,
     SegmentFailure,
+    SegmentLocation,
     SegmentQuery,
     SourceQuery,
     TagFilter,
@@ -151,3 +152,7 @@ class SQLiteCatalog:
 
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]:
         return await self.db.read(lambda c: objects.sizes(c, object_ids))
+
+    async def segment_locations(self, flow_id: str, timerange: TimeRange | None, limit: int | None,
+                                reverse: bool = False) -> list[SegmentLocation]:
+        return await self.db.read(lambda c: segments.segment_locations(c, flow_id, timerange, limit, reverse))

@@ -87,6 +87,7 @@ def add_instance(conn: sqlite3.Connection, object_id: str, storage_id: str, key:
         raise Invalid(f"object {object_id!r} already has an instance on storage backend {storage_id}")
     conn.execute("INSERT INTO object_instances (object_id, storage_id, key, created_ns) VALUES (?, ?, ?, ?)",
                  (object_id, storage_id, key, time.time_ns()))
+    refresh_home(conn, object_id)
 
 
 def add_uncontrolled(conn: sqlite3.Connection, object_id: str, url: str, label: str,
@@ -115,6 +116,7 @@ def remove_instance(conn: sqlite3.Connection, object_id: str, storage_id: str | 
                            (object_id, storage_id)).fetchone()
         if row is None:
             raise NotFound(f"object {object_id!r} has no instance on storage backend {storage_id}")
+        refresh_home(conn, object_id)
         return Instance(storage_id, row[0])
     row = conn.execute("DELETE FROM object_urls WHERE object_id=? AND label=? RETURNING url",
                        (object_id, label)).fetchone()
@@ -147,3 +149,11 @@ def sizes(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, int]
     """Byte sizes recorded at first registration (objects uploaded through allocation)."""
     sql = "SELECT id, size FROM objects WHERE id IN ({ids}) AND size IS NOT NULL"
     return dict(rows_for_ids(conn, sql, object_ids))
+
+
+def refresh_home(conn: sqlite3.Connection, object_id: str) -> None:
+    """Copies the object's first controlled instance into its segments' rows (see migration 4)."""
+    first = conn.execute("SELECT storage_id, key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1",
+                         (object_id,)).fetchone()
+    conn.execute("UPDATE segments SET home_storage_id=?, home_key=? WHERE object_id=?",
+                 (*(first or (None, None)), object_id))

@@ -90,4 +90,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE flows ADD COLUMN seg_added_total INTEGER NOT NULL DEFAULT 0;
     UPDATE flows SET seg_added_total = seg_count
     """,
+    # 4: each segment row carries its object's preferred controlled instance (kept in step with the
+    # instances), so a playlist of a whole day reads one index range and joins nothing
+    """
+    ALTER TABLE segments ADD COLUMN home_storage_id TEXT;
+    ALTER TABLE segments ADD COLUMN home_key TEXT;
+    UPDATE segments SET (home_storage_id, home_key) = (
+        SELECT storage_id, key FROM object_instances i WHERE i.object_id = segments.object_id
+        ORDER BY created_ns LIMIT 1)
+    """,
 ]

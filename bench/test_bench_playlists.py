@@ -1,0 +1,107 @@
+"""Playlist generation: a 24-hour VOD playlist with presigned URLs, and live playlists as flows grow."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+from bench.dataset import BIG_FLOW, ensure_dataset, flow_doc
+from catalog.sqlite import SQLiteCatalog
+from catalog.store import Allocation
+from catalog.timing import TimeRange
+from streaming.backends import BackendInfo, object_key
+from streaming.media import MediaService, MediaSettings
+from streaming.playlists import PlaylistService, PlaylistSettings
+from streaming.s3 import S3Store
+from streaming.storage import Storage
+
+S3_ID = "5b2d0c8e-4b8f-4f0e-9a53-0d1f5a3c2b10"
+
+
+def s3_storage() -> Storage:
+    """An S3 backend used only for presigning (no bucket is contacted)."""
+    info = BackendInfo(S3_ID, "s3", "bench", "S3", default_storage=True)
+    return Storage([S3Store(info, bucket="media", endpoint_url="http://127.0.0.1:9000", public_endpoint_url=None,
+                            region="us-east-1", access_key="AKID", secret_key="SECRET")])
+
+
+async def build_flow(catalog: SQLiteCatalog, count: int) -> str:
+    flow_id = str(uuid.uuid4())
+    await catalog.put_flow(flow_doc(flow_id), None)
+    for start in range(0, count, 5000):
+        ids = [str(uuid.uuid4()) for _ in range(min(5000, count - start))]
+        await catalog.allocate(flow_id, [Allocation(i, S3_ID, object_key(i, "video/mp2t"), "video/mp2t") for i in ids],
+                               time.time_ns() + 10**12)
+        segments = [{"object_id": oid, "timerange": f"[{(start + n) * 2}:0_{(start + n + 1) * 2}:0)"}
+                    for n, oid in enumerate(ids)]
+        assert not await catalog.add_segments(flow_id, segments, None, True)
+    return flow_id
+
+
+def timed(call, repeat: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000, max(samples) * 1000
+
+
+def test_vod_playlist_for_a_day(benchmark, tmp_path: Path):
+    async def run() -> dict[str, float]:
+        catalog = SQLiteCatalog(tmp_path / "c.sqlite3")
+        await catalog.start()
+        try:
+            flow_id = await build_flow(catalog, 43_200)
+            service = PlaylistService(MediaService(catalog, s3_storage(), MediaSettings()), PlaylistSettings())
+            window = TimeRange.parse("[0:0_86400:0)")
+            samples = []
+            for _ in range(5):
+                started = time.perf_counter()
+                playlist = await service.media_playlist(flow_id, window, "presigned", "http://gw")
+                samples.append(time.perf_counter() - started)
+            assert playlist.text.count("#EXTINF") == 43_200 and "X-Amz-Signature" in playlist.text
+            return {"median_ms": statistics.median(samples) * 1000, "max_ms": max(samples) * 1000}
+        finally:
+            await catalog.close()
+
+    result = benchmark.pedantic(lambda: asyncio.run(run()), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    print(f"\nVOD playlist, 43,200 two-second segments, presigned S3 URLs: median {result['median_ms']:.0f} ms, "
+          f"max {result['max_ms']:.0f} ms (5 runs)")
+
+
+def test_live_playlist_stays_flat(benchmark, tmp_path: Path):
+    async def run() -> dict[str, float]:
+        results = {}
+        catalog = SQLiteCatalog(tmp_path / "live.sqlite3")
+        await catalog.start()
+        try:
+            flows = {n: await build_flow(catalog, n) for n in (1_000, 100_000)}
+        finally:
+            await catalog.close()
+        big = await ensure_dataset(quiet=True)
+        for label, path, flow_id in [("1,000", tmp_path / "live.sqlite3", flows[1_000]),
+                                     ("100,000", tmp_path / "live.sqlite3", flows[100_000]),
+                                     ("1,000,000", big / "catalog.sqlite3", BIG_FLOW)]:
+            catalog = SQLiteCatalog(path)
+            await catalog.start()
+            try:
+                service = PlaylistService(MediaService(catalog, s3_storage(), MediaSettings()), PlaylistSettings())
+                samples = []
+                for _ in range(200):
+                    started = time.perf_counter()
+                    await service.media_playlist(flow_id, None, "presigned", "http://gw")
+                    samples.append(time.perf_counter() - started)
+                results[label] = statistics.median(samples) * 1000
+            finally:
+                await catalog.close()
+        return results
+
+    result = benchmark.pedantic(lambda: asyncio.run(run()), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    print("\nlive playlist (6-segment window), median of 200: " +
+          ", ".join(f"{k} segments {v:.2f} ms" for k, v in result.items()))
