@@ -144,3 +144,41 @@ def test_timerange_as_one_seekable_file(gateway_process, clip):
     duration, frames = ffprobe_frames(url)
     assert frames == 200 and abs(duration - 8) < 0.1
     assert httpx.get(f"{gateway_process.url}/flows/{flow_id}/media.ts?timerange=[100:0_200:0)").status_code == 404
+
+
+def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
+    video_source, audio_source, multi_source = new_id(), new_id(), new_id()
+    hd, sd, sound, multi = new_id(), new_id(), new_id(), new_id()
+    with httpx.Client(base_url=gateway_process.url) as http:
+        body = video_flow(hd, video_source, label="hd", max_bit_rate=5000, avg_bit_rate=4000)
+        body["essence_parameters"]["avc_parameters"] = {"profile": 100, "level": 40, "flags": 0}
+        http.put(f"/flows/{hd}", json=body)
+        sd_body = video_flow(sd, video_source, label="sd")
+        sd_body["essence_parameters"].update(frame_width=160, frame_height=90)
+        http.put(f"/flows/{sd}", json=sd_body)
+        asyncio.run(ingest(gateway_process.url, clip, sd, quiet=True))
+        audio = {"id": sound, "source_id": audio_source, "format": "urn:x-nmos:format:audio", "codec": "audio/aac",
+                 "container": "video/mp2t", "label": "english",
+                 "essence_parameters": {"sample_rate": 48000, "channels": 2}}
+        assert http.put(f"/flows/{sound}", json=audio).status_code == 201
+        collection = [{"id": hd, "role": "hd"}, {"id": sd, "role": "sd"}, {"id": sound, "role": "audio"}]
+        http.put(f"/flows/{multi}", json={"id": multi, "source_id": multi_source,
+                                          "format": "urn:x-nmos:format:multi", "flow_collection": collection})
+        response = http.get(f"/sources/{multi_source}/playlist.m3u8?uris=proxy&timerange=[0:0_100:0)")
+        assert response.status_code == 200
+        playlist = m3u8.loads(response.text)
+        assert playlist.is_variant and len(playlist.playlists) == 2
+        by_flow = {p.uri.split("/flows/")[1].split("/")[0]: p.stream_info for p in playlist.playlists}
+        assert by_flow[hd].bandwidth == 5_000_000 and by_flow[hd].average_bandwidth == 4_000_000
+        assert by_flow[hd].resolution == (1920, 1080) and by_flow[hd].frame_rate == 25
+        assert by_flow[hd].codecs == "avc1.640028" and by_flow[hd].audio == "audio"
+        assert by_flow[sd].bandwidth > 1000 and by_flow[sd].codecs is None  # measured, not guessed
+        (rendition,) = playlist.media
+        assert rendition.type == "AUDIO" and rendition.name == "english" and sound in rendition.uri
+        assert all("uris=proxy" in p.uri and "timerange=" in p.uri for p in playlist.playlists)
+        # a player follows it down to the media
+        variant = next(p.uri for p in playlist.playlists if sd in p.uri)
+        assert ffprobe_frames(variant)[1] == 200
+        video_only = m3u8.loads(http.get(f"/sources/{video_source}/playlist.m3u8").text)
+        assert len(video_only.playlists) == 2 and not video_only.media
+        assert http.get(f"/sources/{new_id()}/playlist.m3u8").status_code == 404

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import params
+from gateway.errors import HTTPError
 from gateway.responses import public_url
+from streaming import variants
 from streaming.playlists import URI_MODES, PlaylistService
 
 HLS_TYPE = "application/vnd.apple.mpegurl"
@@ -39,6 +42,19 @@ async def hls_media_playlist(request: Request) -> Response:
     return Response(body, media_type=HLS_TYPE, headers=headers)
 
 
+async def hls_multivariant_playlist(request: Request) -> Response:
+    """An HLS multivariant playlist of a source: video flows as variants, audio flows as renditions."""
+    source_id = params.path_uuid(request.path_params["sourceId"], "source")
+    q = request.query_params
+    extra = "&".join(f"{k}={quote(v, safe='[]():_')}" for k, v in q.items() if k in ("timerange", "uris"))
+    template = f"{base_url(request)}/flows/{{flow_id}}/playlist.m3u8" + (f"?{extra}" if extra else "")
+    text = await variants.multivariant(request.app.state.catalog, source_id, template)
+    if text is None:
+        raise HTTPError(404, f"source {source_id} has no audio or video flow with segments to play")
+    return Response(text, media_type=HLS_TYPE, headers={"Cache-Control": "max-age=10"})
+
+
 routes = [
+    Route("/sources/{sourceId}/playlist.m3u8", hls_multivariant_playlist, methods=["GET", "HEAD"]),
     Route("/flows/{flowId}/playlist.m3u8", hls_media_playlist, methods=["GET", "HEAD"]),
 ]

@@ -1,0 +1,103 @@
+"""HLS multivariant playlists for a source: its video flows as variants, its audio flows as renditions.
+
+Attributes come from flow metadata: BANDWIDTH / AVERAGE-BANDWIDTH from ``max_bit_rate`` /
+``avg_bit_rate`` (kbit/s), else measured from the sizes and durations of the flow's latest
+segments; RESOLUTION and FRAME-RATE from ``essence_parameters``; CODECS (RFC 6381) only when the
+metadata determines it (e.g. H.264 with ``avc_parameters``): omitted rather than guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from catalog.store import Catalog, FlowQuery, SegmentQuery
+
+VIDEO = "urn:x-nmos:format:video"
+AUDIO = "urn:x-nmos:format:audio"
+SAMPLE = 10  # segments used to measure a bit rate the metadata does not give
+
+
+def rfc6381(flow: dict[str, Any]) -> str | None:
+    """The CODECS string of a flow when its metadata pins it down, else None."""
+    essence = flow.get("essence_parameters") or {}
+    codec = flow.get("codec")
+    avc = essence.get("avc_parameters")
+    if codec == "video/h264" and avc:
+        return f"avc1.{avc['profile']:02X}{avc['flags']:02X}{avc['level']:02X}"
+    oti = (essence.get("codec_parameters") or {}).get("mp4_oti")
+    if codec == "audio/aac" and oti:
+        return f"mp4a.40.{oti}"
+    return None
+
+
+async def measured_bandwidth(catalog: Catalog, flow_id: str) -> int | None:
+    """Bits per second over the flow's latest segments, from their objects' recorded sizes."""
+    page = await catalog.query_segments(flow_id, SegmentQuery(reverse=True), None, SAMPLE)
+    if not page.items:
+        return None
+    sizes = await catalog.object_sizes([s.object_id for s in page.items])
+    known = [(sizes[s.object_id], s.hi - s.lo + 1) for s in page.items if s.object_id in sizes]
+    duration = sum(d for _, d in known)
+    return int(sum(b for b, _ in known) * 8 * 1_000_000_000 / duration) if duration else None
+
+
+def _frame_rate(essence: dict[str, Any]) -> str | None:
+    rate = essence.get("frame_rate")
+    if not rate:
+        return None
+    return f"{rate['numerator'] / rate.get('denominator', 1):.3f}"
+
+
+async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> str | None:
+    """The playlist text, or None when the source has no playable flow.
+
+    ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI.
+    """
+    own: list[dict[str, Any]] = []
+    page_key: str | None = None
+    while True:
+        page = await catalog.list_flows(FlowQuery(source_id=source_id, sort_by="label"), page_key, 1000)
+        own.extend(page.items)
+        if page.next_key is None:
+            break
+        page_key = page.next_key
+    # a multi source's flows collect the renditions (video and audio flows of other sources)
+    collected = [item["id"] for flow in own for item in flow.get("flow_collection") or []]
+    members = [f for f in [await catalog.get_flow(fid) for fid in dict.fromkeys(collected)] if f]
+    flows = [f for f in {f["id"]: f for f in own + members}.values() if f.get("container")]
+    videos = [f for f in flows if f.get("format") == VIDEO]
+    audios = [f for f in flows if f.get("format") == AUDIO]
+    if not videos and not audios:
+        return None
+    lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for index, audio in enumerate(audios):
+        name = (audio.get("label") or f"audio {index + 1}").replace('"', "'")
+        default = "YES" if index == 0 else "NO"
+        lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="{name}",DEFAULT={default},'
+                     f'AUTOSELECT=YES,URI="{variant_uri.format(flow_id=audio["id"])}"')
+    for video in videos or audios:
+        attributes = await _variant_attributes(catalog, video, has_audio=bool(audios and videos))
+        lines.append("#EXT-X-STREAM-INF:" + ",".join(attributes))
+        lines.append(variant_uri.format(flow_id=video["id"]))
+    return "\n".join(lines) + "\n"
+
+
+async def _variant_attributes(catalog: Catalog, flow: dict[str, Any], has_audio: bool) -> Sequence[str]:
+    essence = flow.get("essence_parameters") or {}
+    peak = flow.get("max_bit_rate")
+    average = flow.get("avg_bit_rate")
+    measured = None if (peak or average) else await measured_bandwidth(catalog, flow["id"])
+    bandwidth = (peak or average) * 1000 if (peak or average) else (measured or 1)
+    attributes = [f"BANDWIDTH={bandwidth}"]
+    if average:
+        attributes.append(f"AVERAGE-BANDWIDTH={average * 1000}")
+    if essence.get("frame_width") and essence.get("frame_height"):
+        attributes.append(f"RESOLUTION={essence['frame_width']}x{essence['frame_height']}")
+    if rate := _frame_rate(essence):
+        attributes.append(f"FRAME-RATE={rate}")
+    if codecs := rfc6381(flow):
+        attributes.append(f'CODECS="{codecs}"')
+    if has_audio:
+        attributes.append('AUDIO="audio"')
+    return attributes
