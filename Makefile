@@ -19,12 +19,19 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+PLAYER_JS := gateway/player/node_modules/hls.js/dist/hls.min.js
+
+# hls.js for /player, from npm (not committed); skipped with a note when npm is missing
+$(PLAYER_JS): gateway/player/package.json
+	@if command -v npm >/dev/null 2>&1; then npm install --prefix gateway/player --no-audit --no-fund --silent; \
+	else echo "npm not found: /player will not have hls.js"; fi
+
 ## Start the gateway on the embedded defaults (SQLite + local disk under ./data) at http://127.0.0.1:8000/
-run: $(STAMP)
+run: $(STAMP) $(PLAYER_JS)
 	$(BIN)/tams-gateway serve
 
 ## Install the test extras and run the whole suite (tests start any servers they need themselves)
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) $(PLAYER_JS)
 	bash scripts/test-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q

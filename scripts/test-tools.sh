@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the system tools the test suite drives (Debian's ffmpeg for ffprobe/ffmpeg) when missing.
+# Installs the system tools the test suite drives (Debian's ffmpeg and chromium) when missing.
 # Runs as part of `make test`; tests that need a tool still skip, with the reason, if it cannot be had.
 set -uo pipefail
 need=()
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""

@@ -7,6 +7,7 @@ from gateway.routes import (
     flows,
     local_store,
     objects,
+    player,
     playlists,
     properties,
     segments,
@@ -27,6 +28,7 @@ def api_routes() -> list[BaseRoute]:
         *storage.routes,
         *delivery.routes,
         *playlists.routes,
+        *player.routes,
         *objects.routes,
         *local_store.routes,
     ]
