@@ -54,7 +54,7 @@ class PlaylistService:
                 return segments
             key = page.next_key
 
-    def _uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int,
+    def uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int,
               suffix: str) -> list[str]:
         """Each segment's URI; presigned URLs are signed in bulk per storage backend."""
         if mode != "presigned":
@@ -77,7 +77,7 @@ class PlaylistService:
                 uris[n] = url
         return [u or "" for u in uris]
 
-    async def _init_uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str,
+    async def init_uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str,
                          expiry: int) -> dict[str, str]:
         """URIs of the (few) distinct init objects, for #EXT-X-MAP."""
         ids = list(dict.fromkeys(loc.init_object_id for loc in locations if loc.init_object_id))
@@ -87,7 +87,7 @@ class PlaylistService:
             instances = found[0].instances if found else ()
             external = found[0].uncontrolled_urls[0][0] if found and found[0].uncontrolled_urls else None
             location = SegmentLocation(0, 0, init_id, None, instances, external)
-            uris[init_id] = self._uris([location], mode, base_url, expiry, ".mp4")[0]
+            uris[init_id] = self.uris([location], mode, base_url, expiry, ".mp4")[0]
         return uris
 
     async def media_playlist(self, flow_id: str, window: TimeRange | None, mode: str | None,
@@ -97,25 +97,32 @@ class PlaylistService:
         if flow is None or stats is None:
             raise NotFound(f"flow {flow_id} does not exist")
         mode = mode or self.settings.uri_mode
-        ended = bool(flow.get("read_only")) or flow.get("status") == "closed_complete" or (
-            window is not None and window.hi is not None)
+        ended = self.finished(flow) or (window is not None and window.hi is not None)
         if ended:
             locations = await self.catalog.segment_locations(flow_id, window, None)
             sequence = 0
         else:
             locations = await self.catalog.segment_locations(flow_id, window, self.settings.live_window, True)
             sequence = max(0, stats.added_total - len(locations))
-        span = (locations[-1].hi - locations[0].lo) // NS_PER_SECOND if locations else 0
-        # presigned URLs must outlive the playlist: a VOD player may still be fetching at its end
-        expiry = min(MAX_PRESIGN_S, self.media.settings.presign_expiry_s + (span if ended else 0))
+        expiry = self.expiry(locations, ended)
         ext = extension(flow.get("container"))
-        uris = self._uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
-        init_uris = await self._init_uris(locations, mode, base_url, expiry)
+        uris = self.uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
+        init_uris = await self.init_uris(locations, mode, base_url, expiry)
         entries = [PlaylistEntry(loc.lo, loc.hi + 1, uri, init_uris.get(loc.init_object_id or ""))
                    for loc, uri in zip(locations, uris, strict=True)]
         target = target_duration(entries)
         text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target)
         return Playlist(text, ended, self._max_age(ended, mode, expiry, target))
+
+    @staticmethod
+    def finished(flow: dict) -> bool:
+        """A flow that will get no more segments: its playlists are VOD."""
+        return bool(flow.get("read_only")) or flow.get("status") == "closed_complete"
+
+    def expiry(self, locations: Sequence[SegmentLocation], ended: bool) -> int:
+        """Presigned URLs must outlive the playlist: a VOD player may still be fetching at its end."""
+        span = (locations[-1].hi - locations[0].lo) // NS_PER_SECOND if locations else 0
+        return min(MAX_PRESIGN_S, self.media.settings.presign_expiry_s + (span if ended else 0))
 
     @staticmethod
     def _max_age(ended: bool, mode: str, expiry: int, target: int) -> int:

@@ -42,18 +42,8 @@ async def measured_bandwidth(catalog: Catalog, flow_id: str) -> int | None:
     return int(sum(b for b, _ in known) * 8 * 1_000_000_000 / duration) if duration else None
 
 
-def _frame_rate(essence: dict[str, Any]) -> str | None:
-    rate = essence.get("frame_rate")
-    if not rate:
-        return None
-    return f"{rate['numerator'] / rate.get('denominator', 1):.3f}"
-
-
-async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> str | None:
-    """The playlist text, or None when the source has no playable flow.
-
-    ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI.
-    """
+async def source_flows(catalog: Catalog, source_id: str) -> list[dict[str, Any]]:
+    """The flows with segments that play a source: its own, and those its multi flows collect."""
     own: list[dict[str, Any]] = []
     page_key: str | None = None
     while True:
@@ -65,7 +55,30 @@ async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> st
     # a multi source's flows collect the renditions (video and audio flows of other sources)
     collected = [item["id"] for flow in own for item in flow.get("flow_collection") or []]
     members = [f for f in [await catalog.get_flow(fid) for fid in dict.fromkeys(collected)] if f]
-    flows = [f for f in {f["id"]: f for f in own + members}.values() if f.get("container")]
+    return [f for f in {f["id"]: f for f in own + members}.values() if f.get("container")]
+
+
+async def bandwidth(catalog: Catalog, flow: dict[str, Any]) -> int:
+    """Peak bits per second: max_bit_rate, else avg_bit_rate, else measured, else 1 (unknown)."""
+    rate = flow.get("max_bit_rate") or flow.get("avg_bit_rate")
+    if rate:
+        return rate * 1000
+    return await measured_bandwidth(catalog, flow["id"]) or 1
+
+
+def frame_rate(essence: dict[str, Any]) -> str | None:
+    rate = essence.get("frame_rate")
+    if not rate:
+        return None
+    return f"{rate['numerator'] / rate.get('denominator', 1):.3f}"
+
+
+async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> str | None:
+    """The playlist text, or None when the source has no playable flow.
+
+    ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI.
+    """
+    flows = await source_flows(catalog, source_id)
     videos = [f for f in flows if f.get("format") == VIDEO]
     audios = [f for f in flows if f.get("format") == AUDIO]
     if not videos and not audios:
@@ -85,16 +98,13 @@ async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> st
 
 async def _variant_attributes(catalog: Catalog, flow: dict[str, Any], has_audio: bool) -> Sequence[str]:
     essence = flow.get("essence_parameters") or {}
-    peak = flow.get("max_bit_rate")
     average = flow.get("avg_bit_rate")
-    measured = None if (peak or average) else await measured_bandwidth(catalog, flow["id"])
-    bandwidth = (peak or average) * 1000 if (peak or average) else (measured or 1)
-    attributes = [f"BANDWIDTH={bandwidth}"]
+    attributes = [f"BANDWIDTH={await bandwidth(catalog, flow)}"]
     if average:
         attributes.append(f"AVERAGE-BANDWIDTH={average * 1000}")
     if essence.get("frame_width") and essence.get("frame_height"):
         attributes.append(f"RESOLUTION={essence['frame_width']}x{essence['frame_height']}")
-    if rate := _frame_rate(essence):
+    if rate := frame_rate(essence):
         attributes.append(f"FRAME-RATE={rate}")
     if codecs := rfc6381(flow):
         attributes.append(f'CODECS="{codecs}"')

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import public_url
-from streaming import variants
+from streaming import manifests, variants
 from streaming.playlists import URI_MODES, PlaylistService
 
 HLS_TYPE = "application/vnd.apple.mpegurl"
@@ -54,7 +54,34 @@ async def hls_multivariant_playlist(request: Request) -> Response:
     return Response(text, media_type=HLS_TYPE, headers={"Cache-Control": "max-age=10"})
 
 
+DASH_TYPE = "application/dash+xml"
+
+
+async def dash_flow_manifest(request: Request) -> Response:
+    """A DASH MPD of a flow (fMP4 flows): static for a closed timerange or a finished flow, else dynamic."""
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    flow = await request.app.state.catalog.get_flow(flow_id)
+    if flow is None:
+        raise HTTPError(404, f"flow {flow_id} does not exist")
+    return await _dash(request, [flow])
+
+
+async def dash_source_manifest(request: Request) -> Response:
+    """A DASH MPD of a source: an adaptation set for its video flows and one for its audio flows."""
+    source_id = params.path_uuid(request.path_params["sourceId"], "source")
+    return await _dash(request, await variants.source_flows(request.app.state.catalog, source_id))
+
+
+async def _dash(request: Request, flows: list) -> Response:
+    q = request.query_params
+    text = await manifests.manifest(playlists(request), flows, params.get_timerange(q),
+                                    params.get_choice(q, "uris", URI_MODES), base_url(request))
+    return Response(text, media_type=DASH_TYPE, headers={"Cache-Control": "max-age=2"})
+
+
 routes = [
+    Route("/flows/{flowId}/manifest.mpd", dash_flow_manifest, methods=["GET", "HEAD"]),
+    Route("/sources/{sourceId}/manifest.mpd", dash_source_manifest, methods=["GET", "HEAD"]),
     Route("/sources/{sourceId}/playlist.m3u8", hls_multivariant_playlist, methods=["GET", "HEAD"]),
     Route("/flows/{flowId}/playlist.m3u8", hls_media_playlist, methods=["GET", "HEAD"]),
 ]
