@@ -167,15 +167,34 @@ def local_figures(work: Path) -> list[tuple[str, str, str]]:
         clip = make_ts(work / "clip.ts", seconds=60, fps=25, gop=25, width=640, height=360)
         from gateway.ingest import ingest
 
-        report = asyncio.run(ingest(gateway.url, clip, str(uuid.uuid4()), quiet=True))
+        flow_id = str(uuid.uuid4())
+        report = asyncio.run(ingest(gateway.url, clip, flow_id, quiet=True))
         rows.append(("ingest of a 60 s 640x360 H.264/AAC clip (2 s segments)",
                      f"{report.segments} segments in {report.seconds:.2f} s",
                      f"{report.bytes / MIB / report.seconds:.1f} MiB/s, {60 / report.seconds:.0f}x real time"))
+        rows.append(timerange_file_row(gateway.url, flow_id))
     finally:
         if nginx_proc is not None:
             nginx_proc.terminate()
         gateway.stop()
     return rows
+
+
+def timerange_file_row(base: str, flow_id: str, repeat: int = 5) -> tuple[str, str, str]:
+    """The whole flow as one file vs fetching the same objects one by one from their URLs."""
+    urls = [s["get_urls"][0]["url"] for s in httpx.get(f"{base}/flows/{flow_id}/segments?limit=1000").json()]
+    size = 0
+    best_direct = best_file = 0.0
+    with httpx.Client(timeout=60) as http:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            size = sum(len(http.get(url).content) for url in urls)
+            best_direct = max(best_direct, size / MIB / (time.perf_counter() - started))
+            started = time.perf_counter()
+            assert len(http.get(f"{base}/flows/{flow_id}/media.ts").content) == size
+            best_file = max(best_file, size / MIB / (time.perf_counter() - started))
+    return (f"timerange as one file ({len(urls)} objects, {size / MIB:.1f} MiB) vs the objects one by one",
+            f"{best_file:.0f} vs {best_direct:.0f} MiB/s", f"{100 * best_file / best_direct:.0f} %")
 
 
 def main() -> None:
