@@ -33,13 +33,8 @@ async def hls_media_playlist(request: Request) -> Response:
     q = request.query_params
     mode = params.get_choice(q, "uris", URI_MODES)
     playlist = await playlists(request).media_playlist(flow_id, params.get_timerange(q), mode, base_url(request))
-    body = playlist.text.encode()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={playlist.max_age}" if playlist.ended
-               else f"max-age={playlist.max_age}"}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=HLS_TYPE, headers=headers)
+    cache = f"public, max-age={playlist.max_age}" if playlist.ended else f"max-age={playlist.max_age}"
+    return _conditional(request, playlist.text.encode(), HLS_TYPE, cache)
 
 
 async def hls_multivariant_playlist(request: Request) -> Response:
@@ -51,7 +46,7 @@ async def hls_multivariant_playlist(request: Request) -> Response:
     text = await variants.multivariant(request.app.state.catalog, source_id, template)
     if text is None:
         raise HTTPError(404, f"source {source_id} has no audio or video flow with segments to play")
-    return Response(text, media_type=HLS_TYPE, headers={"Cache-Control": "max-age=10"})
+    return _conditional(request, text.encode(), HLS_TYPE, "max-age=10")
 
 
 DASH_TYPE = "application/dash+xml"
@@ -76,7 +71,16 @@ async def _dash(request: Request, flows: list) -> Response:
     q = request.query_params
     text = await manifests.manifest(playlists(request), flows, params.get_timerange(q),
                                     params.get_choice(q, "uris", URI_MODES), base_url(request))
-    return Response(text, media_type=DASH_TYPE, headers={"Cache-Control": "max-age=2"})
+    return _conditional(request, text.encode(), DASH_TYPE, "max-age=2")
+
+
+def _conditional(request: Request, body: bytes, media_type: str, cache_control: str) -> Response:
+    """A playlist or manifest with an ETag of its bytes; If-None-Match → 304."""
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 routes = [
