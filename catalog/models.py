@@ -8,7 +8,7 @@ like) refuse unknown keys, as the schemas do.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -256,3 +256,36 @@ def validate_multipart_start(data: Any) -> int:
 
 def validate_multipart_complete(data: Any) -> list[tuple[int, str]]:
     return [(p.part_number, p.etag) for p in _convert(data, MultipartComplete).parts]
+
+
+
+EVENT_TYPES = ("flows/created", "flows/updated", "flows/deleted", "flows/segments_added", "flows/segments_deleted",
+               "sources/created", "sources/updated", "sources/deleted")
+
+
+class Webhook(Struct, omit_defaults=True, forbid_unknown_fields=False):
+    url: Annotated[str, Meta(pattern=r"^https?://")]
+    events: list[Literal["flows/created", "flows/updated", "flows/deleted", "flows/segments_added",
+                         "flows/segments_deleted", "sources/created", "sources/updated", "sources/deleted"]]
+    api_key_name: str | UnsetType = UNSET
+    api_key_value: str | UnsetType = UNSET
+    flow_ids: list[Uuid] | UnsetType = UNSET
+    source_ids: list[Uuid] | UnsetType = UNSET
+    flow_collected_by_ids: list[Uuid] | UnsetType = UNSET
+    source_collected_by_ids: list[Uuid] | UnsetType = UNSET
+    accept_get_urls: list[str] | UnsetType = UNSET
+    accept_storage_ids: list[Uuid] | UnsetType = UNSET
+    presigned: bool | UnsetType = UNSET
+    verbose_storage: bool | UnsetType = UNSET
+    include_object_timerange: bool | UnsetType = UNSET
+    tags: dict[str, TagValue] | UnsetType = UNSET
+    status: Literal["created", "disabled"] | UnsetType = UNSET
+    id: Uuid | UnsetType = UNSET
+
+
+def validate_webhook(data: Any, put: bool = False) -> dict[str, Any]:
+    """webhook-post.json / webhook-put.json (PUT needs id and status)."""
+    doc = _plain(_convert(data, Webhook))
+    if put and ("id" not in doc or "status" not in doc):
+        raise ValidationError("$: a webhook PUT needs its id and a status (created or disabled)")
+    return doc

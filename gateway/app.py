@@ -31,6 +31,7 @@ from streaming.backends import StoreError, StoreTimeout, StoreUnavailable
 from streaming.media import MediaService, MediaSettings
 from streaming.playlists import PlaylistService, PlaylistSettings
 from streaming.storage import build_storage
+from streaming.webhooks import Dispatcher, WebhookSettings
 
 log = logging.getLogger("tams.gateway")
 
@@ -99,6 +100,9 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     async def ready() -> bool:
         return await store.ping()
 
+    webhook_settings = WebhookSettings(allow_private=settings.webhooks_allow_private,
+                                       max_failures=settings.webhook_max_failures, backoff_s=settings.webhook_backoff)
+    dispatcher = Dispatcher(store, media, webhook_settings)
     observability = Observability(sizes=store.sizes, ready=ready,
                                   service_version=version("tams-gateway"))
 
@@ -107,9 +111,11 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
         await store.start()
         await storage.start()
         media.start_gc()
+        await dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.close()
             await media.stop_gc()
             await storage.close()
             await store.close()
@@ -143,6 +149,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     app.state.settings = settings
     app.state.catalog = store
     app.state.media = media
+    app.state.webhook_settings = webhook_settings
     app.state.playlists = PlaylistService(media, PlaylistSettings(
         live_window=settings.live_window, uri_mode=settings.playlist_uris))
     app.state.auth_settings = auth_settings

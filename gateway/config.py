@@ -21,6 +21,9 @@
 | TAMS_REQUIRE_ALLOCATION | true | refuse segments naming objects never allocated and without get_urls |
 | TAMS_MAX_OBJECT_BYTES | 5368709120 | largest object uploaded to the local-disk store |
 | TAMS_CORS_ORIGINS | (none) | browser origins allowed to call the gateway: comma list, or * |
+| TAMS_WEBHOOKS_ALLOW_PRIVATE | false | let webhooks target loopback/private addresses (SSRF guard off) |
+| TAMS_WEBHOOK_MAX_FAILURES | 5 | consecutive failed deliveries before a webhook goes to error |
+| TAMS_WEBHOOK_BACKOFF | 0.5 | first retry delay in seconds (doubles each retry, with jitter, up to 30 s) |
 | TAMS_LIVE_WINDOW | 6 | segments in a live HLS playlist |
 | TAMS_PLAYLIST_URIS | presigned | segment URIs in playlists: presigned, proxy or redirect |
 | TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
@@ -59,6 +62,9 @@ class Settings:
     live_window: int = 6
     playlist_uris: str = "presigned"
     cors_origins: tuple[str, ...] = ()
+    webhooks_allow_private: bool = False
+    webhook_max_failures: int = 5
+    webhook_backoff: float = 0.5
 
     @property
     def public_base_url(self) -> str:
@@ -134,6 +140,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         probe_on_register=_bool(env, "TAMS_PROBE_ON_REGISTER", False),
         live_window=_int(env, "TAMS_LIVE_WINDOW", 6, minimum=3),
         playlist_uris=env.get("TAMS_PLAYLIST_URIS", "presigned"),
+        webhooks_allow_private=_bool(env, "TAMS_WEBHOOKS_ALLOW_PRIVATE", False),
+        webhook_max_failures=_int(env, "TAMS_WEBHOOK_MAX_FAILURES", 5),
+        webhook_backoff=float(env.get("TAMS_WEBHOOK_BACKOFF", "0.5")),
         cors_origins=tuple(o.strip() for o in env.get("TAMS_CORS_ORIGINS", "").split(",") if o.strip()),
     )
     if settings.playlist_uris not in ("presigned", "proxy", "redirect"):

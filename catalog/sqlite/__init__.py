@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.sqlite import documents, objects, segments
+from catalog.sqlite import documents, events, objects, segments
 from catalog.sqlite.db import Database
 from catalog.store import (
     Allocation,
@@ -156,3 +156,24 @@ class SQLiteCatalog:
     async def segment_locations(self, flow_id: str, timerange: TimeRange | None, limit: int | None,
                                 reverse: bool = False) -> list[SegmentLocation]:
         return await self.db.read(lambda c: segments.segment_locations(c, flow_id, timerange, limit, reverse))
+
+    # -- webhooks and the outbox -----------------------------------------------------------------------------
+    async def list_webhooks(self, tags: TagFilter, reverse: bool, page: str | None,
+                            limit: int) -> Page[dict[str, Any]]:
+        return Page(*await self.db.read(lambda c: events.list_webhooks(c, tags, reverse, page, limit)))
+
+    async def get_webhook(self, webhook_id: str, secret: bool = False) -> dict[str, Any] | None:
+        return await self.db.read(lambda c: events.get_webhook(c, webhook_id, secret))
+
+    async def save_webhook(self, doc: dict[str, Any], webhook_id: str | None = None) -> dict[str, Any]:
+        return await self.db.write(lambda c: events.save_webhook(c, dict(doc), webhook_id))
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self.db.write(lambda c: events.delete_webhook(c, webhook_id))
+
+    async def events_after(self, seq: int, limit: int) -> list[tuple]:
+        return await self.db.read(lambda c: events.events_after(c, seq, limit))
+
+    async def webhook_delivered(self, webhook_id: str, seq: int, status: str | None = None,
+                                error: dict[str, Any] | None = None) -> None:
+        await self.db.write(lambda c: events.delivered(c, webhook_id, seq, status, error))

@@ -14,6 +14,7 @@ import orjson
 
 from catalog import rules
 from catalog.errors import Invalid, NotFound
+from catalog.sqlite import events
 from catalog.sqlite.listing import Where, add_tag_filters, keyset_page, placeholders
 from catalog.store import FlowQuery, FlowStats, PutResult, SourceQuery
 from catalog.timing import TimeRange
@@ -160,6 +161,7 @@ def set_source_field(conn: sqlite3.Connection, source_id: str, name: str, value:
     _save_source(conn, doc, now)
     if tag:
         _replace_tags(conn, "source", source_id, doc["tags"])
+    _source_event(conn, "sources/updated", source_id)
 
 
 # -- flows -------------------------------------------------------------------------------------------
@@ -273,6 +275,19 @@ def _drop_source_if_unused(conn: sqlite3.Connection, source_id: str) -> None:
     if conn.execute("SELECT 1 FROM flows WHERE source_id=? LIMIT 1", (source_id,)).fetchone() is None:
         conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
         conn.execute("DELETE FROM tags WHERE kind='source' AND entity_id=?", (source_id,))
+        events.emit(conn, "sources/deleted", {"source_id": source_id}, source_id=source_id)
+
+
+def _flow_event(conn: sqlite3.Connection, event_type: str, flow_id: str) -> None:
+    flow = get_flow(conn, flow_id)
+    if flow is not None:
+        events.emit(conn, event_type, {"flow": flow}, flow_id=flow_id, source_id=flow["source_id"])
+
+
+def _source_event(conn: sqlite3.Connection, event_type: str, source_id: str) -> None:
+    source = get_source(conn, source_id)
+    if source is not None:
+        events.emit(conn, event_type, {"source": source}, source_id=source_id)
 
 
 def put_flow(conn: sqlite3.Connection, body: dict[str, Any], principal: str | None) -> PutResult:
@@ -289,7 +304,9 @@ def put_flow(conn: sqlite3.Connection, body: dict[str, Any], principal: str | No
     )
     if source is None:
         _save_source(conn, rules.new_source(doc["source_id"], doc["format"], principal, now), now)
+        _source_event(conn, "sources/created", doc["source_id"])
     _save_flow(conn, doc, now)
+    _flow_event(conn, "flows/created" if existing is None else "flows/updated", doc["id"])
     if existing is not None and existing["source_id"] != doc["source_id"]:
         _drop_source_if_unused(conn, existing["source_id"])
     return PutResult(created=existing is None, flow=get_flow(conn, doc["id"]) or doc,
@@ -312,6 +329,7 @@ def set_flow_field(conn: sqlite3.Connection, flow_id: str, name: str, value: Any
     doc["metadata_updated"] = rules.iso_from_ns(now)
     doc["metadata_version"] = rules.new_metadata_version(None, None)
     _save_flow(conn, doc, now)
+    _flow_event(conn, "flows/updated", flow_id)
 
 
 def delete_flow_document(conn: sqlite3.Connection, flow_id: str) -> str:
@@ -323,6 +341,7 @@ def delete_flow_document(conn: sqlite3.Connection, flow_id: str) -> str:
     if read_only:
         rules.check_flow_field_write("delete", doc, read_only)
     conn.execute("DELETE FROM flows WHERE id=?", (flow_id,))
+    events.emit(conn, "flows/deleted", {"flow_id": flow_id}, flow_id=flow_id, source_id=doc["source_id"])
     conn.execute("DELETE FROM tags WHERE kind='flow' AND entity_id=?", (flow_id,))
     conn.execute("DELETE FROM flow_collections WHERE parent_id=?", (flow_id,))
     # the flow also leaves every collection that named it

@@ -99,4 +99,16 @@ MIGRATIONS: list[str] = [
         SELECT storage_id, key FROM object_instances i WHERE i.object_id = segments.object_id
         ORDER BY created_ns LIMIT 1)
     """,
+    # 5: the transactional outbox (events written with the change that causes them) and webhooks
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, flow_id TEXT, source_id TEXT,
+        body TEXT NOT NULL, created_ns INTEGER NOT NULL
+    );
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, doc TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+        last_seq INTEGER NOT NULL, created_ns INTEGER NOT NULL
+    );
+    CREATE INDEX webhooks_by_url ON webhooks (url, id)
+    """,
 ]

@@ -19,7 +19,7 @@ import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.paging import decode_key, encode_key
-from catalog.sqlite import objects
+from catalog.sqlite import events, objects
 from catalog.sqlite.listing import Where, add_tag_filters, rows_for_ids
 from catalog.store import (
     DeleteResult,
@@ -233,6 +233,7 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
     lo_min = hi_max = end_max = end_incl = None
     maxdur = 0
     added = 0
+    registered: list[dict[str, Any]] = []
     for index, seg in enumerate(segments):
         try:
             checked = _check_segment(conn, flow_id, init_segments, seg, require_known)
@@ -277,13 +278,30 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
              object_id, object_id),
         )
         added += 1
+        registered.append(_event_segment(seg, tr, checked))
         lo_min = tr.lo if lo_min is None else min(lo_min, tr.lo)  # type: ignore[type-var]
         if hi_max is None or tr.hi > hi_max:  # type: ignore[operator]
             hi_max, end_max, end_incl = tr.hi, tr.end, int(tr.include_end)
         maxdur = max(maxdur, tr.hi - tr.lo)  # type: ignore[operator]
     if added:
         _widen_stats(conn, flow_id, added, lo_min, hi_max, end_max, end_incl, maxdur, now)
+        events.emit(conn, "flows/segments_added", {"flow_id": flow_id, "segments": registered},
+                    flow_id=flow_id, source_id=flow["source_id"])
     return failures
+
+
+def _event_segment(seg: dict[str, Any], tr: TimeRange, checked: _Checked) -> dict[str, Any]:
+    """The segment as the event carries it; get_urls are added per webhook when it is sent."""
+    out: dict[str, Any] = {"object_id": seg["object_id"], "timerange": str(tr),
+                           "object_timerange": str(checked.object_timerange)}
+    for name in ("ts_offset", "last_duration", "sample_offset", "sample_count"):
+        if name in seg:
+            out[name] = seg[name]
+    if checked.key_frame_count is not None:
+        out["key_frame_count"] = checked.key_frame_count
+    if checked.init_object_id:
+        out["init_object_id"] = checked.init_object_id
+    return out
 
 
 def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: Any, hi_max: Any,
@@ -374,6 +392,7 @@ def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange
     now = time.time_ns()
     _recompute_stats(conn, flow_id, len(rows), now)
     orphans, gone = collect_orphans(conn, [row[2] for row in rows])
+    events.emit(conn, "flows/segments_deleted", {"flow_id": flow_id, "timerange": str(envelope)}, flow_id=flow_id)
     return DeleteResult(envelope, len(rows), orphans, gone)
 
 

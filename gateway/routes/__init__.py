@@ -14,12 +14,14 @@ from gateway.routes import (
     service,
     sources,
     storage,
+    webhooks,
 )
 
 
 def api_routes() -> list[BaseRoute]:
     return [
         *service.routes,
+        *webhooks.routes,
         *sources.routes,
         *properties.source_routes,
         *flows.routes,

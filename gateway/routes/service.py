@@ -30,7 +30,7 @@ async def get_service(request: Request) -> Response:
         "min_object_timeout": f"{settings(request).object_timeout}:0",
         # presigned URLs live presign_expiry seconds; the spec caps the advertised minimum at the object timeout
         "min_presigned_url_timeout": f"{min(settings(request).presign_expiry, settings(request).object_timeout)}:0",
-        "event_stream_mechanisms": [],
+        "event_stream_mechanisms": [{"name": "webhooks", "docs": "https://github.com/bbc/tams"}],
     }
     if "description" in stored:
         body["description"] = stored["description"]
