@@ -108,7 +108,7 @@ class Dispatcher:
                 await asyncio.sleep(self.settings.poll_s)
                 continue
             for seq, event_type, flow_id, source_id, body, created_ns in events:
-                if await self._wanted(hook, event_type, flow_id, source_id):
+                if await wanted(self.catalog, hook, event_type, flow_id, source_id):
                     while True:
                         problem = await self._post(hook, event_type, body, created_ns)
                         if problem is None:
@@ -137,7 +137,7 @@ class Dispatcher:
         seconds, nanos = divmod(created_ns, 1_000_000_000)
         stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
         payload = {"event_timestamp": stamp, "event_type": event_type,
-                   "event": await self._transform(hook, event_type, body)}
+                   "event": await transform(self.catalog, self.media, hook, event_type, body)}
         assert self.client is not None
         try:
             response = await self.client.post(hook["url"], json=payload, headers=headers)
@@ -147,47 +147,50 @@ class Dispatcher:
             return f"POST {hook['url']} answered {response.status_code}"
         return None
 
-    async def _wanted(self, hook: dict[str, Any], event_type: str, flow_id: str | None,
-                      source_id: str | None) -> bool:
-        """The webhook's event types and filters (AND-ed; an unset filter has no effect)."""
-        if event_type not in hook.get("events", []):
-            return False
-        is_flow_event = event_type in FLOW_EVENTS
-        if is_flow_event and "flow_ids" in hook and flow_id not in hook["flow_ids"]:
-            return False
-        if "source_ids" in hook and source_id not in hook["source_ids"]:
-            return False
-        if is_flow_event and "flow_collected_by_ids" in hook:
-            flow = await self.catalog.get_flow(flow_id) if flow_id else None
-            parents = set((flow or {}).get("collected_by", []))
-            wanted = set(hook["flow_collected_by_ids"])
-            if (wanted and not parents & wanted) or (not wanted and parents):
-                return False
-        if "source_collected_by_ids" in hook:
-            source = await self.catalog.get_source(source_id) if source_id else None
-            parents = set((source or {}).get("collected_by", []))
-            wanted = set(hook["source_collected_by_ids"])
-            if (wanted and not parents & wanted) or (not wanted and parents):
-                return False
-        return True
 
-    async def _transform(self, hook: dict[str, Any], event_type: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Segments get get_urls (fresh, filtered as the webhook asks); object_timerange only on request."""
-        if event_type != "flows/segments_added":
-            return body
-        flt = UrlFilter(accept_get_urls=hook.get("accept_get_urls"), accept_storage_ids=hook.get("accept_storage_ids"),
-                        presigned=hook.get("presigned"), verbose_storage=bool(hook.get("verbose_storage")))
-        segments = []
-        for seg in body["segments"]:
-            out = {k: v for k, v in seg.items() if k not in ("object_timerange", "init_object_id")}
-            if hook.get("include_object_timerange") and "object_timerange" in seg:
-                out["object_timerange"] = seg["object_timerange"]
-            found = await self.catalog.get_object(seg["object_id"], None, 1)
-            instances: tuple[Instance, ...] = found[0].instances if found else ()
-            uncontrolled = found[0].uncontrolled_urls if found else ()
-            out["get_urls"] = build_get_urls(self.media.storage, instances, uncontrolled, flt,
-                                             self.media.settings.presign_expiry_s)
-            if seg.get("init_object_id"):
-                out["init_object"] = {"object_id": seg["init_object_id"]}
-            segments.append(out)
-        return {**body, "segments": segments}
+async def wanted(catalog: Catalog, hook: dict[str, Any], event_type: str, flow_id: str | None,
+                 source_id: str | None) -> bool:
+    """The webhook's event types and filters (AND-ed; an unset filter has no effect)."""
+    if event_type not in hook.get("events", []):
+        return False
+    is_flow_event = event_type in FLOW_EVENTS
+    if is_flow_event and "flow_ids" in hook and flow_id not in hook["flow_ids"]:
+        return False
+    if "source_ids" in hook and source_id not in hook["source_ids"]:
+        return False
+    if is_flow_event and "flow_collected_by_ids" in hook:
+        flow = await catalog.get_flow(flow_id) if flow_id else None
+        parents = set((flow or {}).get("collected_by", []))
+        want = set(hook["flow_collected_by_ids"])
+        if (want and not parents & want) or (not want and parents):
+            return False
+    if "source_collected_by_ids" in hook:
+        source = await catalog.get_source(source_id) if source_id else None
+        parents = set((source or {}).get("collected_by", []))
+        want = set(hook["source_collected_by_ids"])
+        if (want and not parents & want) or (not want and parents):
+            return False
+    return True
+
+
+async def transform(catalog: Catalog, media: MediaService, hook: dict[str, Any], event_type: str,
+                    body: dict[str, Any]) -> dict[str, Any]:
+    """Segments get get_urls (fresh, filtered as the webhook asks); object_timerange only on request."""
+    if event_type != "flows/segments_added":
+        return body
+    flt = UrlFilter(accept_get_urls=hook.get("accept_get_urls"), accept_storage_ids=hook.get("accept_storage_ids"),
+                    presigned=hook.get("presigned"), verbose_storage=bool(hook.get("verbose_storage")))
+    segments = []
+    for seg in body["segments"]:
+        out = {k: v for k, v in seg.items() if k not in ("object_timerange", "init_object_id")}
+        if hook.get("include_object_timerange") and "object_timerange" in seg:
+            out["object_timerange"] = seg["object_timerange"]
+        found = await catalog.get_object(seg["object_id"], None, 1)
+        instances: tuple[Instance, ...] = found[0].instances if found else ()
+        uncontrolled = found[0].uncontrolled_urls if found else ()
+        out["get_urls"] = build_get_urls(media.storage, instances, uncontrolled, flt,
+                                         media.settings.presign_expiry_s)
+        if seg.get("init_object_id"):
+            out["init_object"] = {"object_id": seg["init_object_id"]}
+        segments.append(out)
+    return {**body, "segments": segments}

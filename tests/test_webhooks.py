@@ -188,3 +188,39 @@ def test_backlog_survives_sigkill(gateway, receiver):
         events = receiver.wait(1000, seconds=60)
     labels = [e["event"]["flow"]["label"] for e in events]
     assert labels[:1000] == [f"take {n}" for n in range(1000)]  # all of them, in order, none invented
+
+
+def read_events(response, count: int) -> list[dict]:
+    """Parses ``count`` Server-Sent Events from a streaming httpx response."""
+    events, current = [], {}
+    for line in response.iter_lines():
+        if line.startswith(("id:", "event:", "data:")):
+            key, _, value = line.partition(":")
+            current[key] = value.strip()
+        elif line == "" and "data" in current:
+            events.append({"id": int(current["id"]), "type": current["event"], "data": json.loads(current["data"])})
+            current = {}
+            if len(events) == count:
+                return events
+    return events
+
+
+def test_event_stream_resumes_without_a_gap(gateway):
+    with httpx.Client(base_url=gateway.url, timeout=30) as http:
+        flow_id = new_id()
+        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        with http.stream("GET", f"/events?events=flows/updated&flow_ids={flow_id}") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            for n in range(3):
+                http.put(f"/flows/{flow_id}/label", json=f"first {n}")
+            first = read_events(stream, 2)
+        assert [e["data"]["flow"]["label"] for e in first] == ["first 0", "first 1"]
+        for n in range(2):  # while nobody listens
+            http.put(f"/flows/{flow_id}/label", json=f"second {n}")
+        headers = {"Last-Event-ID": str(first[-1]["id"])}
+        with http.stream("GET", f"/events?events=flows/updated&flow_ids={flow_id}", headers=headers) as stream:
+            rest = read_events(stream, 3)
+        assert [e["data"]["flow"]["label"] for e in rest] == ["first 2", "second 0", "second 1"]
+        assert [e["id"] for e in first + rest] == sorted(e["id"] for e in first + rest)
+        assert http.get("/events?events=nope").status_code == 400
+        assert http.get("/events", headers={"Last-Event-ID": "abc"}).status_code == 400

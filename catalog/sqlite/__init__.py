@@ -171,6 +171,9 @@ class SQLiteCatalog:
     async def delete_webhook(self, webhook_id: str) -> None:
         await self.db.write(lambda c: events.delete_webhook(c, webhook_id))
 
+    async def last_event_seq(self) -> int:
+        return await self.db.read(events.last_seq)
+
     async def events_after(self, seq: int, limit: int) -> list[tuple]:
         return await self.db.read(lambda c: events.events_after(c, seq, limit))
 

@@ -4,6 +4,7 @@ from starlette.routing import BaseRoute
 
 from gateway.routes import (
     delivery,
+    events,
     flows,
     local_store,
     objects,
@@ -22,6 +23,7 @@ def api_routes() -> list[BaseRoute]:
     return [
         *service.routes,
         *webhooks.routes,
+        *events.routes,
         *sources.routes,
         *properties.source_routes,
         *flows.routes,
