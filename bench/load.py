@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a file: python bench/load.py
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 
+from bench.cleanup import delete_flow, wait_for_deletions  # noqa: E402
 from bench.dataset import BIG_FLOW, SEGMENT_SECONDS, SEGMENTS, ensure_dataset, flow_doc, segment_batch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,30 +178,40 @@ class BulkLoad:
     seconds: float
     p50_ms: float
     max_ms: float
+    delete_s: float
 
     @property
     def rate(self) -> float:
         return self.segments / self.seconds
 
 
-def bulk_over_http(url: str, batches: int, batch: int) -> BulkLoad:
+async def bulk_over_http(url: str, batches: int, batch: int) -> BulkLoad:
     flow_id = str(uuid.uuid4())
     bodies = [orjson.dumps(segment_batch(b * batch, batch)) for b in range(batches)]  # encoded before timing
     times: list[float] = []
-    with httpx.Client(base_url=url, timeout=60, headers={"content-type": "application/json"}) as client:
-        response = client.put(f"/flows/{flow_id}", json=flow_doc(flow_id))
+    async with httpx.AsyncClient(base_url=url, timeout=60, headers={"content-type": "application/json"}) as client:
+        response = await client.put(f"/flows/{flow_id}", json=flow_doc(flow_id))
         assert response.status_code in (200, 201), response.text
         try:
             for body in bodies:
                 started = time.perf_counter()
-                response = client.post(f"/flows/{flow_id}/segments", content=body)
+                response = await client.post(f"/flows/{flow_id}/segments", content=body)
                 times.append(time.perf_counter() - started)
                 if response.status_code != 201:
                     raise RuntimeError(f"bulk POST answered {response.status_code}: {response.text[:500]}")
         finally:
-            client.delete(f"/flows/{flow_id}", timeout=300)  # leaves the benchmark catalog as it was
+            started = time.perf_counter()
+            await delete_flow(client, flow_id)  # leaves the benchmark catalog as it was
+            delete_s = time.perf_counter() - started
     ordered = sorted(times)
-    return BulkLoad(batches * batch, sum(times), ordered[len(ordered) // 2] * 1e3, ordered[-1] * 1e3)
+    return BulkLoad(batches * batch, sum(times), ordered[len(ordered) // 2] * 1e3, ordered[-1] * 1e3, delete_s)
+
+
+async def settle(url: str) -> None:
+    """Lets deletions left by an interrupted earlier run finish before anything is measured."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        if pending := await wait_for_deletions(client):
+            print(f"waited for {pending} flow deletion(s) left by an earlier run", flush=True)
 
 
 def main() -> None:
@@ -226,11 +237,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tams-load-") as scratch:
         proc = start_server(data_dir, port, Path(scratch) / "gateway.log")
         try:
+            asyncio.run(settle(url))
             print(f"gateway pid {proc.pid} on {url}; {args.duration} s of page load ...", flush=True)
             pages = (with_wrk(url, args.duration, args.connections) if use_wrk
                      else asyncio.run(with_httpx(url, args.duration, args.connections)))
             print(f"bulk registration: {args.batches} POSTs of {args.batch:,} segments ...", flush=True)
-            bulk = bulk_over_http(url, args.batches, args.batch)
+            bulk = asyncio.run(bulk_over_http(url, args.batches, args.batch))
         finally:
             stop_server(proc)
 
@@ -242,6 +254,8 @@ def main() -> None:
         ("bulk registration over HTTP, 1,000-segment POSTs", f"{bulk.rate:,.0f} seg/s", ">= 5,000 seg/s",
          f"{bulk.segments:,} segments in {bulk.seconds:.1f} s; per POST p50 {bulk.p50_ms:.0f} ms, "
          f"max {bulk.max_ms:.0f} ms"),
+        (f"then deleting that {bulk.segments:,}-segment flow (not a goal)", f"{bulk.delete_s:,.1f} s", "-",
+         "DELETE /flows/{id} until the flow is gone"),
     ]
     print()
     print(f"{'figure':58}  {'measured':>14}  {'goal':>15}  details")

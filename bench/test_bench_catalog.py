@@ -28,6 +28,7 @@ import httpx
 import orjson
 import pytest
 
+from bench.cleanup import delete_flow, wait_for_deletions
 from bench.dataset import BIG_FLOW, SEGMENT_SECONDS, SEGMENTS, ensure_dataset, flow_doc, segment_batch
 from catalog.sqlite import SQLiteCatalog
 from catalog.store import SegmentQuery
@@ -90,8 +91,10 @@ def asgi_client(loop: asyncio.AbstractEventLoop, settings: Settings) -> Iterator
 
     async def enter() -> httpx.AsyncClient:
         await stack.enter_async_context(app.router.lifespan_context(app))
-        return await stack.enter_async_context(
+        client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench"))
+        await wait_for_deletions(client)  # left by an interrupted run: never in the background of a measurement
+        return client
 
     client = loop.run_until_complete(enter())
     try:
@@ -160,7 +163,7 @@ def test_bulk_registration(benchmark, loop, tmp_path, where, report_figure, requ
             response = benchmark.pedantic(post, setup=setup, rounds=BULK_ROUNDS, warmup_rounds=1)
             assert response.status_code == 201, response.text
         finally:
-            loop.run_until_complete(client.delete(f"/flows/{flow_id}", timeout=120))
+            loop.run_until_complete(delete_flow(client, flow_id))
     if benchmark.disabled:
         return
     data_points = benchmark.stats.stats.data

@@ -8,6 +8,7 @@ unreferenced bytes (collected later) but never a segment whose bytes were delete
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -43,6 +44,8 @@ class MediaService:
         self.storage = storage
         self.settings = settings
         self._gc_task: asyncio.Task | None = None
+        self._deletion_task: asyncio.Task | None = None
+        self._deletions_due = asyncio.Event()
 
     # -- allocation -------------------------------------------------------------------------------------------
     def store_for(self, storage_id: str | None) -> ObjectStore:
@@ -218,10 +221,28 @@ class MediaService:
         await self.delete_bytes(result.orphaned_instances)
         return result
 
-    async def delete_flow(self, flow_id: str) -> DeleteResult:
-        result = await self.catalog.delete_flow(flow_id)
-        await self.delete_bytes(result.orphaned_instances)
-        return result
+    async def delete_flow(self, flow_id: str, principal: str | None = None) -> dict[str, Any] | None:
+        """Deletes an empty flow now (None); a flow with segments gets a deletion request worked in the
+        background, batch by batch (bytes go only when no segment of any flow refers to them)."""
+        request = await self.catalog.request_flow_deletion(flow_id, principal)
+        if request is not None:
+            self._deletions_due.set()
+        return request
+
+    async def work_deletions(self, batch: int = 2000) -> int:
+        """Works every pending deletion request to the end; returns how many segments went."""
+        removed = 0
+        for request_id in await self.catalog.pending_deletions():
+            try:
+                done = False
+                while not done:
+                    result, done = await self.catalog.work_deletion(request_id, batch)
+                    await self.delete_bytes(result.orphaned_instances)
+                    removed += result.count
+            except Exception as exc:  # recorded on the request; the next request still runs
+                log.exception("deletion request %s failed", request_id)
+                await self.catalog.fail_deletion(request_id, str(exc))
+        return removed
 
     # -- clean-up --------------------------------------------------------------------------------------------------
     async def delete_bytes(self, instances: Sequence[Instance]) -> None:
@@ -242,6 +263,18 @@ class MediaService:
         return len(gone)
 
     def start_gc(self, interval_s: float = 60) -> None:
+        async def deletions() -> None:
+            while True:  # pending requests from before a restart run at once; new ones when signalled
+                try:
+                    await self.work_deletions()
+                except Exception:
+                    log.exception("deletion worker failed; retrying")
+                self._deletions_due.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._deletions_due.wait(), timeout=interval_s)
+
+        self._deletion_task = asyncio.create_task(deletions())
+
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval_s)
@@ -255,6 +288,7 @@ class MediaService:
         self._gc_task = asyncio.create_task(loop())
 
     async def stop_gc(self) -> None:
-        if self._gc_task is not None:
-            self._gc_task.cancel()
-            await asyncio.gather(self._gc_task, return_exceptions=True)
+        tasks = [t for t in (self._gc_task, self._deletion_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -220,9 +220,24 @@ def test_delete_flow_removes_segments_and_lonely_source(client):
     put(client, video_flow(flow_id, source_id))
     object_id = new_id()
     client.post(f"/flows/{flow_id}/segments", json={"object_id": object_id, "timerange": "[0:0_1:0)"})
-    assert client.delete(f"/flows/{flow_id}").status_code == 204
+    response = client.delete(f"/flows/{flow_id}")
+    assert response.status_code == 202  # a flow with segments goes in the background
+    validate("deletion-request.json", response.json())
+    location = response.headers["Location"]
+    assert location.endswith(f"/flow-delete-requests/{response.json()['id']}")
+    import time
+
+    deadline = time.monotonic() + 10
+    while client.get(location).json()["status"] != "done":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    validate("deletion-request.json", client.get(location).json())
+    assert [r["id"] for r in client.get("/flow-delete-requests").json()] == [response.json()["id"]]
     assert client.get(f"/flows/{flow_id}").status_code == 404
     assert client.get(f"/flows/{flow_id}/segments").json() == []
     assert client.get(f"/sources/{source_id}").status_code == 404
     assert client.get(f"/objects/{object_id}").status_code == 404
     assert client.delete(f"/flows/{flow_id}").status_code == 404
+    empty_flow = new_id()
+    put(client, video_flow(empty_flow, new_id()))
+    assert client.delete(f"/flows/{empty_flow}").status_code == 204  # nothing to wait for

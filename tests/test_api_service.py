@@ -7,7 +7,7 @@ from spec import validate
 
 
 def test_root_and_service(client):
-    assert client.get("/").json() == ["service", "flows", "sources"]
+    assert client.get("/").json() == ["service", "flows", "sources", "flow-delete-requests"]
     service = client.get("/service").json()
     validate("service.json", service)
     assert service["api_version"] == "8.2" and service["type"].startswith("urn:x-tams:service")

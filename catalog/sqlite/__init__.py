@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from catalog.sqlite import documents, events, objects, segments
+from catalog.sqlite import deletions, documents, events, objects, segments
 from catalog.sqlite.db import Database
 from catalog.store import (
     Allocation,
@@ -180,3 +180,22 @@ class SQLiteCatalog:
     async def webhook_delivered(self, webhook_id: str, seq: int, status: str | None = None,
                                 error: dict[str, Any] | None = None) -> None:
         await self.db.write(lambda c: events.delivered(c, webhook_id, seq, status, error))
+
+    # -- flow deletion requests -----------------------------------------------------------------------------
+    async def request_flow_deletion(self, flow_id: str, principal: str | None) -> dict[str, Any] | None:
+        return await self.db.write(lambda c: deletions.request_flow_deletion(c, flow_id, principal))
+
+    async def pending_deletions(self) -> list[str]:
+        return await self.db.read(deletions.pending)
+
+    async def work_deletion(self, request_id: str, batch: int) -> tuple[DeleteResult, bool]:
+        return await self.db.write(lambda c: deletions.work(c, request_id, batch))
+
+    async def fail_deletion(self, request_id: str, summary: str) -> None:
+        await self.db.write(lambda c: deletions.fail(c, request_id, summary))
+
+    async def get_deletion(self, request_id: str) -> dict[str, Any] | None:
+        return await self.db.read(lambda c: deletions.get_request(c, request_id))
+
+    async def list_deletions(self, sort_by: str, reverse: bool, page: str | None, limit: int) -> Page[dict[str, Any]]:
+        return Page(*await self.db.read(lambda c: deletions.list_requests(c, sort_by, reverse, page, limit)))

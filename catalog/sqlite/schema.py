@@ -111,4 +111,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX webhooks_by_url ON webhooks (url, id)
     """,
+    # 6: flow deletion requests, worked through in bounded batches (resumed after a restart)
+    """
+    CREATE TABLE delete_requests (
+        id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL,
+        created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL
+    );
+    CREATE INDEX delete_requests_by_status ON delete_requests (status, created_ns)
+    """,
 ]

@@ -11,7 +11,7 @@ from catalog.store import FlowQuery, SegmentQuery
 from catalog.timing import TimeRange
 from gateway import params
 from gateway.errors import HTTPError
-from gateway.responses import empty, json_response, paged_response, read_json
+from gateway.responses import empty, json_response, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name
 
 
@@ -78,8 +78,28 @@ async def put_flow(request: Request) -> Response:
 
 async def delete_flow(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
-    await media(request).delete_flow(flow_id)
-    return empty()
+    deletion = await media(request).delete_flow(flow_id, principal_name(request))
+    if deletion is None:
+        return empty()
+    location = f"{public_url(request).scheme}://{public_url(request).netloc}/flow-delete-requests/{deletion['id']}"
+    return json_response(deletion, status=202, headers={"Location": location})
+
+
+async def list_deletions(request: Request) -> Response:
+    q = request.query_params
+    reverse = bool(params.get_bool(q, "reverse_order", False))
+    sort_by = params.get_choice(q, "sort_by", ("created", "expiry"), "created") or "created"
+    limit = page_limit(request)
+    page = await catalog(request).list_deletions(sort_by, reverse, q.get("page"), limit)
+    return paged_response(request, page.items, page.next_key, limit, reverse=reverse)
+
+
+async def get_deletion(request: Request) -> Response:
+    request_id = params.path_uuid(request.path_params["requestId"], "flow delete request")
+    found = await catalog(request).get_deletion(request_id)
+    if found is None:
+        raise HTTPError(404, f"flow delete request {request_id} does not exist")
+    return json_response(found)
 
 
 routes = [
@@ -87,4 +107,6 @@ routes = [
     Route("/flows/{flowId}", get_flow, methods=["GET", "HEAD"]),
     Route("/flows/{flowId}", put_flow, methods=["PUT"]),
     Route("/flows/{flowId}", delete_flow, methods=["DELETE"]),
+    Route("/flow-delete-requests", list_deletions, methods=["GET", "HEAD"]),
+    Route("/flow-delete-requests/{requestId}", get_deletion, methods=["GET", "HEAD"]),
 ]

@@ -15,7 +15,7 @@ SERVICE_TYPE = "urn:x-tams:service.tams-gateway"
 
 
 async def root(request: Request) -> Response:
-    return json_response(["service", "flows", "sources"])
+    return json_response(["service", "flows", "sources", "flow-delete-requests"])
 
 
 async def get_service(request: Request) -> Response:
