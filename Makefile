@@ -41,6 +41,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m pytest bench -q --benchmark-enable -p no:cacheprovider
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.bytes
+	$(BIN)/python -m bench.events
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

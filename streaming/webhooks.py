@@ -14,18 +14,21 @@ import ipaddress
 import logging
 import random
 import socket
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
-from catalog.store import Catalog, Instance, TagFilter
+from catalog.store import Catalog, TagFilter
 from streaming.get_urls import UrlFilter, build_get_urls
 from streaming.media import MediaService
 
 log = logging.getLogger("tams.webhooks")
+RECORD_EVERY = 50
 FLOW_EVENTS = ("flows/created", "flows/updated", "flows/deleted", "flows/segments_added", "flows/segments_deleted")
 
 
@@ -66,6 +69,7 @@ class Dispatcher:
         self.client: httpx.AsyncClient | None = None
         self.tasks: dict[str, asyncio.Task] = {}
         self._supervisor: asyncio.Task | None = None
+        self._targets: dict[str, tuple[float, str | None]] = {}
 
     async def start(self) -> None:
         self.client = httpx.AsyncClient(timeout=self.settings.timeout_s,
@@ -107,6 +111,9 @@ class Dispatcher:
             if not events:
                 await asyncio.sleep(self.settings.poll_s)
                 continue
+            unrecorded = 0
+            ids = [seg["object_id"] for e in events if e[1] == "flows/segments_added" for seg in e[4]["segments"]]
+            hook["_locations"] = await self.catalog.object_locations(ids) if ids else {}
             for seq, event_type, flow_id, source_id, body, created_ns in events:
                 if await wanted(self.catalog, hook, event_type, flow_id, source_id):
                     while True:
@@ -123,12 +130,26 @@ class Dispatcher:
                             return
                         delay = min(self.settings.max_backoff_s, self.settings.backoff_s * 2 ** (failures - 1))
                         await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # jitter: no thundering herd
-                await self.catalog.webhook_delivered(webhook_id, seq)
                 hook["last_seq"] = seq
+                unrecorded += 1
+                # progress is written every RECORD_EVERY events: a crash repeats at most that many (at least once)
+                if unrecorded >= RECORD_EVERY:
+                    await self.catalog.webhook_delivered(webhook_id, seq)
+                    unrecorded = 0
+            await self.catalog.webhook_delivered(webhook_id, hook["last_seq"])
+
+    async def _target_problem(self, url: str) -> str | None:
+        """The SSRF check, resolved off the event loop and remembered for a minute per URL."""
+        cached = self._targets.get(url)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        problem = await asyncio.to_thread(check_target, url, self.settings.allow_private)
+        self._targets[url] = (time.monotonic() + 60, problem)
+        return problem
 
     async def _post(self, hook: dict[str, Any], event_type: str, body: dict[str, Any], created_ns: int) -> str | None:
         """One delivery attempt; the reason it failed, or None."""
-        problem = check_target(hook["url"], self.settings.allow_private)
+        problem = await self._target_problem(hook["url"])
         if problem:
             return problem
         headers = {"Content-Type": "application/json"}
@@ -140,7 +161,7 @@ class Dispatcher:
                    "event": await transform(self.catalog, self.media, hook, event_type, body)}
         assert self.client is not None
         try:
-            response = await self.client.post(hook["url"], json=payload, headers=headers)
+            response = await self.client.post(hook["url"], content=orjson.dumps(payload), headers=headers)
         except httpx.HTTPError as exc:
             return f"POST {hook['url']} failed: {type(exc).__name__} {exc}"
         if not 200 <= response.status_code < 300:
@@ -185,9 +206,13 @@ async def transform(catalog: Catalog, media: MediaService, hook: dict[str, Any],
         out = {k: v for k, v in seg.items() if k not in ("object_timerange", "init_object_id")}
         if hook.get("include_object_timerange") and "object_timerange" in seg:
             out["object_timerange"] = seg["object_timerange"]
-        found = await catalog.get_object(seg["object_id"], None, 1)
-        instances: tuple[Instance, ...] = found[0].instances if found else ()
-        uncontrolled = found[0].uncontrolled_urls if found else ()
+        known = hook.get("_locations")
+        if known is not None:  # prefetched for a batch of events
+            instances, uncontrolled = known.get(seg["object_id"], ((), ()))
+        else:
+            found = await catalog.get_object(seg["object_id"], None, 1)
+            instances = found[0].instances if found else ()
+            uncontrolled = found[0].uncontrolled_urls if found else ()
         out["get_urls"] = build_get_urls(media.storage, instances, uncontrolled, flt,
                                          media.settings.presign_expiry_s)
         if seg.get("init_object_id"):

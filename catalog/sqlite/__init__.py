@@ -199,3 +199,12 @@ class SQLiteCatalog:
 
     async def list_deletions(self, sort_by: str, reverse: bool, page: str | None, limit: int) -> Page[dict[str, Any]]:
         return Page(*await self.db.read(lambda c: deletions.list_requests(c, sort_by, reverse, page, limit)))
+
+    async def object_locations(self, object_ids: Sequence[str]) -> dict[str, tuple[tuple[Instance, ...],
+                                                                                 tuple[tuple[str, str], ...]]]:
+        def run(conn: Any) -> dict:
+            copies = objects.instances(conn, object_ids)
+            urls = segments.urls_of(conn, object_ids)
+            return {oid: (tuple(copies.get(oid, ())), urls.get(oid, ())) for oid in set(copies) | set(urls)}
+
+        return await self.db.read(run)

@@ -39,7 +39,7 @@ SEGMENT_COLUMNS = (
 )
 
 
-def _urls(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+def urls_of(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
     found: dict[str, list[tuple[str, str]]] = {}
     sql = "SELECT object_id, url, label FROM object_urls WHERE object_id IN ({ids}) ORDER BY object_id, position"
     for object_id, url, label in rows_for_ids(conn, sql, object_ids):
@@ -78,7 +78,7 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
         next_key = encode_key("segments", rows[-1][0])
     ids = [row[2] for row in rows]
     init_ids = [row[10] for row in rows if row[10]]
-    urls = _urls(conn, ids + init_ids)
+    urls = urls_of(conn, ids + init_ids)
     copies = objects.instances(conn, ids + init_ids)
     return [
         Segment(
@@ -114,7 +114,7 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
     if reverse:
         rows.reverse()
     homeless = [row[2] for row in rows if row[4] is None]
-    external = {oid: urls[0][0] for oid, urls in _urls(conn, homeless).items()} if homeless else {}
+    external = {oid: urls[0][0] for oid, urls in urls_of(conn, homeless).items()} if homeless else {}
     return [
         SegmentLocation(lo, hi, object_id, init_id, (Instance(storage_id, key),) if storage_id else (),
                         external.get(object_id))
@@ -427,7 +427,7 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
     still_referenced = first_flow is not None and conn.execute(
         "SELECT 1 FROM segments WHERE flow_id=? AND object_id=? LIMIT 1", (first_flow, object_id)
     ).fetchone() is not None
-    urls = _urls(conn, [object_id, init_id] if init_id else [object_id])
+    urls = urls_of(conn, [object_id, init_id] if init_id else [object_id])
     copies = objects.instances(conn, [object_id, init_id] if init_id else [object_id])
     record = ObjectRecord(
         object_id=object_id,

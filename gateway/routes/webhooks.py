@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,8 +16,8 @@ from gateway.routes.common import catalog, page_limit
 from streaming.webhooks import check_target
 
 
-def _validated(request: Request, doc: dict) -> dict:
-    problem = check_target(doc["url"], request.app.state.webhook_settings.allow_private)
+async def _validated(request: Request, doc: dict) -> dict:
+    problem = await asyncio.to_thread(check_target, doc["url"], request.app.state.webhook_settings.allow_private)
     if problem:
         raise HTTPError(400, f"webhook url refused: {problem}")
     return doc
@@ -30,7 +32,7 @@ async def list_webhooks(request: Request) -> Response:
 
 
 async def create_webhook(request: Request) -> Response:
-    doc = _validated(request, models.validate_webhook(await read_json(request)))
+    doc = await _validated(request, models.validate_webhook(await read_json(request)))
     doc.pop("id", None)
     return json_response(await catalog(request).save_webhook(doc), status=201)
 
@@ -45,7 +47,7 @@ async def get_webhook(request: Request) -> Response:
 
 async def replace_webhook(request: Request) -> Response:
     webhook_id = params.path_uuid(request.path_params["webhookId"], "webhook")
-    doc = _validated(request, models.validate_webhook(await read_json(request), put=True))
+    doc = await _validated(request, models.validate_webhook(await read_json(request), put=True))
     if doc.pop("id") != webhook_id:
         raise HTTPError(404, "the webhook id in the path does not match the body's id")
     return json_response(await catalog(request).save_webhook(doc, webhook_id), status=201)
