@@ -101,7 +101,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
         return await store.ping()
 
     webhook_settings = WebhookSettings(allow_private=settings.webhooks_allow_private,
-                                       max_failures=settings.webhook_max_failures, backoff_s=settings.webhook_backoff)
+                                       max_failures=settings.webhook_max_failures, backoff_s=settings.webhook_backoff,
+                                       retention_s=settings.event_retention)
     dispatcher = Dispatcher(store, media, webhook_settings)
     observability = Observability(sizes=store.sizes, ready=ready,
                                   service_version=version("tams-gateway"))

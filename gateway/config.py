@@ -24,6 +24,7 @@
 | TAMS_WEBHOOKS_ALLOW_PRIVATE | false | let webhooks target loopback/private addresses (SSRF guard off) |
 | TAMS_WEBHOOK_MAX_FAILURES | 5 | consecutive failed deliveries before a webhook goes to error |
 | TAMS_WEBHOOK_BACKOFF | 0.5 | first retry delay in seconds (doubles each retry, with jitter, up to 30 s) |
+| TAMS_EVENT_RETENTION | 86400 | seconds events stay in the outbox for /events resumption once delivered |
 | TAMS_LIVE_WINDOW | 6 | segments in a live HLS playlist |
 | TAMS_PLAYLIST_URIS | presigned | segment URIs in playlists: presigned, proxy or redirect |
 | TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
@@ -65,6 +66,7 @@ class Settings:
     webhooks_allow_private: bool = False
     webhook_max_failures: int = 5
     webhook_backoff: float = 0.5
+    event_retention: int = 86_400
 
     @property
     def public_base_url(self) -> str:
@@ -143,6 +145,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhooks_allow_private=_bool(env, "TAMS_WEBHOOKS_ALLOW_PRIVATE", False),
         webhook_max_failures=_int(env, "TAMS_WEBHOOK_MAX_FAILURES", 5),
         webhook_backoff=float(env.get("TAMS_WEBHOOK_BACKOFF", "0.5")),
+        event_retention=_int(env, "TAMS_EVENT_RETENTION", 86_400, minimum=60),
         cors_origins=tuple(o.strip() for o in env.get("TAMS_CORS_ORIGINS", "").split(",") if o.strip()),
     )
     if settings.playlist_uris not in ("presigned", "proxy", "redirect"):

@@ -10,6 +10,7 @@ the webhook goes to ``error`` with the reason and stops until a client re-enable
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import random
@@ -41,6 +42,7 @@ class WebhookSettings:
     max_backoff_s: float = 30.0
     poll_s: float = 0.2
     batch: int = 200
+    retention_s: int = 86_400  # events are kept this long for /events resumption (and disabled webhooks)
 
 
 def check_target(url: str, allow_private: bool) -> str | None:
@@ -85,8 +87,13 @@ class Dispatcher:
             await self.client.aclose()
 
     async def _supervise(self) -> None:
-        """Keeps one delivery task per active webhook (created or started)."""
+        """Keeps one delivery task per active webhook (created or started), and prunes old events."""
+        next_prune = 0.0
         while True:
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + 60
+                with contextlib.suppress(Exception):
+                    await self.catalog.prune_events(time.time_ns() - self.settings.retention_s * 1_000_000_000)
             try:
                 page = await self.catalog.list_webhooks(TagFilter(), False, None, 10_000)
                 active = {w["id"] for w in page.items if w["status"] in ("created", "started")}

@@ -226,3 +226,26 @@ def test_event_stream_resumes_without_a_gap(gateway):
         assert [e["id"] for e in first + rest] == sorted(e["id"] for e in first + rest)
         assert http.get("/events?events=nope").status_code == 400
         assert http.get("/events", headers={"Last-Event-ID": "abc"}).status_code == 400
+
+
+def test_outbox_retention_keeps_what_active_webhooks_still_need(tmp_path):
+    import asyncio
+
+    from catalog.sqlite import SQLiteCatalog
+
+    async def run() -> tuple[int, int]:
+        catalog = SQLiteCatalog(tmp_path / "c.sqlite3")
+        await catalog.start()
+        try:
+            hook = await catalog.save_webhook({"url": "http://127.0.0.1:9/h", "events": ALL_EVENTS})
+            for _ in range(5):
+                flow_id = new_id()
+                await catalog.put_flow(video_flow(flow_id, new_id()), None)  # 2 events each
+            await catalog.webhook_delivered(hook["id"], 4)  # delivered the first 4
+            pruned = await catalog.prune_events(time.time_ns() + 1)  # everything is "old"
+            left = len(await catalog.events_after(0, 100))
+            return pruned, left
+        finally:
+            await catalog.close()
+
+    assert asyncio.run(run()) == (4, 6)

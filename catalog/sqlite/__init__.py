@@ -171,6 +171,9 @@ class SQLiteCatalog:
     async def delete_webhook(self, webhook_id: str) -> None:
         await self.db.write(lambda c: events.delete_webhook(c, webhook_id))
 
+    async def prune_events(self, older_than_ns: int) -> int:
+        return await self.db.write(lambda c: events.prune(c, older_than_ns))
+
     async def last_event_seq(self) -> int:
         return await self.db.read(events.last_seq)
 

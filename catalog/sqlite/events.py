@@ -103,3 +103,11 @@ def delivered(conn: sqlite3.Connection, webhook_id: str, seq: int, status: str |
     if status is not None:
         conn.execute("UPDATE webhooks SET status=?, error=? WHERE id=?",
                      (status, orjson.dumps(error).decode() if error else None, webhook_id))
+
+
+def prune(conn: sqlite3.Connection, older_than_ns: int) -> int:
+    """Drops events older than the retention that every active webhook has already delivered."""
+    return conn.execute(
+        "DELETE FROM events WHERE created_ns < ? AND seq <= coalesce((SELECT min(last_seq) FROM webhooks "
+        "WHERE status IN ('created', 'started')), (SELECT max(seq) FROM events))", (older_than_ns,)
+    ).rowcount
