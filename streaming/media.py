@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.errors import Invalid, NotFound
-from catalog.store import Allocation, Catalog, DeleteResult, Instance, SegmentFailure
+from catalog.store import Allocation, Catalog, Instance, SegmentFailure
 from catalog.timing import TimeRange, Timestamp
 from streaming.backends import ObjectStore, StoreUnavailable, object_key
 from streaming.probe import probe
@@ -36,6 +36,7 @@ class MediaSettings:
     require_known_objects: bool = True  # an object must be allocated, already known, or come with get_urls
     probe_on_register: bool = False  # probe first registrations with PyAV: fill key_frame_count, check duration
     probe_max_bytes: int = 256 * 1024 * 1024
+    sync_delete_limit: int = 10_000  # segment deletes larger than this run in the background
 
 
 class MediaService:
@@ -216,10 +217,20 @@ class MediaService:
             await self.delete_bytes([gone])
 
     # -- deletion ----------------------------------------------------------------------------------------------------
-    async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult:
-        result = await self.catalog.delete_segments(flow_id, timerange, object_id)
+    async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None,
+                              principal: str | None = None) -> dict[str, Any] | None:
+        """Deletes now (None), or — above ``sync_delete_limit`` segments — returns a deletion request."""
+        if object_id is not None:
+            result = await self.catalog.delete_segments(flow_id, timerange, object_id)
+        else:
+            result, request = await self.catalog.request_segment_deletion(
+                flow_id, timerange, self.settings.sync_delete_limit, principal)
+            if request is not None:
+                self._deletions_due.set()
+                return request
+        assert result is not None
         await self.delete_bytes(result.orphaned_instances)
-        return result
+        return None
 
     async def delete_flow(self, flow_id: str, principal: str | None = None) -> dict[str, Any] | None:
         """Deletes an empty flow now (None); a flow with segments gets a deletion request worked in the

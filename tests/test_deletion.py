@@ -84,3 +84,23 @@ def test_deletion_resumes_after_a_crash(gateway_process):
         state = wait_done(http, location.replace(location.split("/flow-delete")[0], gateway_process.url))
         assert state["status"] == "done"
         assert http.get(f"/flows/{flow_id}").status_code == 404
+
+
+def test_large_segment_deletes_run_in_the_background(gateway_process):
+    flow_id = new_id()
+    with httpx.Client(base_url=gateway_process.url, timeout=60) as http:
+        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        for batch in range(25):
+            body = [{"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
+                    for n in range(batch * 1000, batch * 1000 + 1000)]
+            http.post(f"/flows/{flow_id}/segments", json=body)
+        assert http.delete(f"/flows/{flow_id}/segments?timerange=[0:0_100:0)").status_code == 204  # small: now
+        response = http.delete(f"/flows/{flow_id}/segments?timerange=[100:0_24000:0)")
+        assert response.status_code == 202
+        validate("deletion-request.json", response.json())
+        assert response.json()["delete_flow"] is False
+        state = wait_done(http, response.headers["Location"])
+        assert state["status"] == "done"
+        remaining = http.get(f"/flows/{flow_id}/segments?limit=1000").json()
+        assert [s["timerange"] for s in remaining] == [f"[{n}:0_{n + 1}:0)" for n in range(24000, 25000)]
+        assert http.get(f"/flows/{flow_id}").status_code == 200  # the flow stays

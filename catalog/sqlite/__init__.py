@@ -188,6 +188,11 @@ class SQLiteCatalog:
     async def request_flow_deletion(self, flow_id: str, principal: str | None) -> dict[str, Any] | None:
         return await self.db.write(lambda c: deletions.request_flow_deletion(c, flow_id, principal))
 
+    async def request_segment_deletion(self, flow_id: str, timerange: TimeRange, threshold: int,
+                                       principal: str | None) -> tuple[DeleteResult | None, dict[str, Any] | None]:
+        return await self.db.write(
+            lambda c: deletions.request_segment_deletion(c, flow_id, timerange, threshold, principal))
+
     async def pending_deletions(self) -> list[str]:
         return await self.db.read(deletions.pending)
 

@@ -40,15 +40,9 @@ def request_flow_deletion(conn: sqlite3.Connection, flow_id: str, principal: str
                             "('created', 'started')", (flow_id,)).fetchone()
     if existing:
         return _render(*existing)
-    now = time.time_ns()
-    doc = {"id": str(uuid.uuid4()), "flow_id": flow_id, "timerange_to_delete": "_", "timerange_remaining": "_",
-           "delete_flow": True, "created": rules.iso_from_ns(now)}
-    if principal:
-        doc["created_by"] = principal
-    conn.execute("INSERT INTO delete_requests (id, flow_id, status, doc, created_ns, updated_ns) "
-                 "VALUES (?, ?, 'created', ?, ?, ?)", (doc["id"], flow_id, orjson.dumps(doc).decode(), now, now))
+    request = _new_request(conn, flow_id, "_", True, principal)
     events.emit(conn, "flows/deleted", {"flow_id": flow_id}, flow_id=flow_id)  # "deleted or scheduled for deletion"
-    return {**doc, "status": "created"}
+    return request
 
 
 def pending(conn: sqlite3.Connection) -> list[str]:
@@ -57,30 +51,66 @@ def pending(conn: sqlite3.Connection) -> list[str]:
 
 
 def work(conn: sqlite3.Connection, request_id: str, batch: int) -> tuple[DeleteResult, bool]:
-    """Deletes the next ``batch`` segments of the request's flow; True when the request is done."""
+    """Deletes the next ``batch`` segments of the request; True when the request is done."""
     doc, status = conn.execute("SELECT doc, status FROM delete_requests WHERE id=?", (request_id,)).fetchone()
     request = orjson.loads(doc)
     flow_id = request["flow_id"]
-    edge = conn.execute("SELECT ts_lo, ts_hi FROM segments WHERE flow_id=? ORDER BY ts_lo LIMIT 1 OFFSET ?",
-                        (flow_id, batch - 1)).fetchone()
-    window = TimeRange.from_inclusive(None, edge[1]) if edge else TimeRange.eternity()
+    whole = TimeRange.parse(request["timerange_to_delete"])
+    inside = Where()
+    inside.add("flow_id=?", flow_id)
+    if whole.lo is not None:
+        inside.add("ts_lo>=?", whole.lo)
+    if whole.hi is not None:
+        inside.add("ts_hi<=?", whole.hi)
+    edge = conn.execute(f"SELECT ts_hi FROM segments WHERE {inside.sql()} ORDER BY ts_lo LIMIT 1 OFFSET ?",
+                        (*inside.params, batch - 1)).fetchone()
+    window = whole.intersect(TimeRange.from_inclusive(None, edge[0])) if edge else whole
     result = segments.delete_segments(conn, flow_id, window, None, check_flow=False)
     done = edge is None
     now = time.time_ns()
+    remaining = conn.execute(f"SELECT ts_lo FROM segments WHERE {inside.sql()} ORDER BY ts_lo LIMIT 1",
+                             inside.params).fetchone()
     if done:
-        if conn.execute("SELECT 1 FROM flows WHERE id=?", (flow_id,)).fetchone():
+        if request["delete_flow"] and conn.execute("SELECT 1 FROM flows WHERE id=?", (flow_id,)).fetchone():
             documents.delete_flow_document(conn, flow_id)
-        request["timerange_remaining"] = "()"
         status = "done"
     else:
-        remaining = conn.execute("SELECT ts_lo FROM segments WHERE flow_id=? ORDER BY ts_lo LIMIT 1",
-                                 (flow_id,)).fetchone()
-        request["timerange_remaining"] = str(TimeRange.from_inclusive(remaining[0], None)) if remaining else "()"
         status = "started"
+    request["timerange_remaining"] = (
+        str(TimeRange.make(remaining[0], whole.end, True, whole.include_end)) if remaining and not done else "()")
     request["updated"] = rules.iso_from_ns(now)
     conn.execute("UPDATE delete_requests SET doc=?, status=?, updated_ns=? WHERE id=?",
                  (orjson.dumps(request).decode(), status, now, request_id))
     return result, done
+
+
+def request_segment_deletion(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange, threshold: int,
+                             principal: str | None) -> tuple[DeleteResult | None, dict[str, Any] | None]:
+    """Deletes up to ``threshold`` segments at once; more become a background deletion request."""
+    segments.flow_for_write(conn, flow_id)
+    inside = Where()
+    inside.add("flow_id=?", flow_id)
+    if timerange.lo is not None:
+        inside.add("ts_lo>=?", timerange.lo)
+    if timerange.hi is not None:
+        inside.add("ts_hi<=?", timerange.hi)
+    count = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM segments WHERE {inside.sql()} LIMIT ?)",
+                         (*inside.params, threshold + 1)).fetchone()[0]
+    if count <= threshold:
+        return segments.delete_segments(conn, flow_id, timerange, None, check_flow=False), None
+    return None, _new_request(conn, flow_id, str(timerange), False, principal)
+
+
+def _new_request(conn: sqlite3.Connection, flow_id: str, timerange: str, delete_flow: bool,
+                 principal: str | None) -> dict[str, Any]:
+    now = time.time_ns()
+    doc = {"id": str(uuid.uuid4()), "flow_id": flow_id, "timerange_to_delete": timerange,
+           "timerange_remaining": timerange, "delete_flow": delete_flow, "created": rules.iso_from_ns(now)}
+    if principal:
+        doc["created_by"] = principal
+    conn.execute("INSERT INTO delete_requests (id, flow_id, status, doc, created_ns, updated_ns) "
+                 "VALUES (?, ?, 'created', ?, ?, ?)", (doc["id"], flow_id, orjson.dumps(doc).decode(), now, now))
+    return {**doc, "status": "created"}
 
 
 def fail(conn: sqlite3.Connection, request_id: str, summary: str) -> None:

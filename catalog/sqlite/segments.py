@@ -136,7 +136,7 @@ class _Checked:
     new_init_object: bool
 
 
-def _flow_for_write(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
+def flow_for_write(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
     if row is None:
         raise NotFound(f"flow {flow_id} does not exist")
@@ -226,7 +226,7 @@ def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
 def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict[str, Any]],
                  sizes: Mapping[str, int] | None = None, require_known: bool = False) -> list[SegmentFailure]:
     """Registers segments in order; each failure is reported and processing continues."""
-    flow = _flow_for_write(conn, flow_id)
+    flow = flow_for_write(conn, flow_id)
     init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
     now = time.time_ns()
     failures: list[SegmentFailure] = []
@@ -371,7 +371,7 @@ def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange
                     object_id: str | None, check_flow: bool = True) -> DeleteResult:
     """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
     if check_flow:
-        _flow_for_write(conn, flow_id)
+        flow_for_write(conn, flow_id)
     if timerange.is_empty():
         return DeleteResult(TimeRange.never(), 0, [])
     where = Where()

@@ -14,8 +14,8 @@ from catalog.store import Segment, SegmentQuery
 from catalog.timing import TimeRange, Timestamp
 from gateway import params
 from gateway.errors import HTTPError, error_body
-from gateway.responses import empty, json_response, paged_response, read_json
-from gateway.routes.common import catalog, media, page_limit, settings
+from gateway.responses import empty, json_response, paged_response, public_url, read_json
+from gateway.routes.common import catalog, media, page_limit, principal_name, settings
 from streaming.get_urls import UrlFilter, build_get_urls
 from streaming.storage import Storage
 
@@ -120,8 +120,12 @@ async def delete_segments(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
     timerange = params.get_timerange(q) or TimeRange.eternity()
-    await media(request).delete_segments(flow_id, timerange, q.get("object_id"))
-    return empty()
+    deletion = await media(request).delete_segments(flow_id, timerange, q.get("object_id"), principal_name(request))
+    if deletion is None:
+        return empty()
+    url = public_url(request)
+    return json_response(deletion, status=202,
+                         headers={"Location": f"{url.scheme}://{url.netloc}/flow-delete-requests/{deletion['id']}"})
 
 
 routes = [
