@@ -249,3 +249,39 @@ def test_outbox_retention_keeps_what_active_webhooks_still_need(tmp_path):
             await catalog.close()
 
     assert asyncio.run(run()) == (4, 6)
+
+
+def test_filters_select_correctly(gateway):
+    receivers = {name: Receiver() for name in ("source", "collected", "top", "disabled")}
+    try:
+        with httpx.Client(base_url=gateway.url) as http:
+            source_a, parent = new_id(), new_id()
+            hooks = {
+                "source": {"source_ids": [source_a]},
+                "collected": {"flow_collected_by_ids": [parent]},
+                "top": {"flow_collected_by_ids": []},
+                "disabled": {"status": "disabled"},
+            }
+            for name, extra in hooks.items():
+                http.post("/service/webhooks", json={"url": receivers[name].url, "events": ["flows/created",
+                                                                                          "flows/updated"], **extra})
+            # filters are evaluated when an event is sent: let each one go before the next change
+            in_a, child = new_id(), new_id()
+            http.put(f"/flows/{in_a}", json=video_flow(in_a, source_a))
+            receivers["top"].wait(1)
+            http.put(f"/flows/{child}", json=video_flow(child, new_id()))
+            receivers["top"].wait(2)
+            http.put(f"/flows/{parent}", json={"id": parent, "source_id": new_id(), "format": "urn:x-nmos:format:multi",
+                                               "flow_collection": [{"id": child}]})
+            receivers["top"].wait(3)
+            http.put(f"/flows/{child}/label", json="now collected")
+            receivers["collected"].wait(1)
+            time.sleep(0.5)
+        flows = {name: [e["event"]["flow"]["id"] for e in r.events] for name, r in receivers.items()}
+        assert flows["source"] == [in_a]
+        assert flows["collected"] == [child]  # only once it was collected by the parent
+        assert flows["top"] == [in_a, child, parent]  # collected by nobody when sent; not the collected update
+        assert flows["disabled"] == []
+    finally:
+        for r in receivers.values():
+            r.server.shutdown()
