@@ -9,14 +9,13 @@ converted from TAI to UTC.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from catalog.timing import NS_PER_SECOND
 from streaming.leapseconds import utc_iso
 
 
-@dataclass(frozen=True, slots=True)
-class PlaylistEntry:
+class PlaylistEntry(NamedTuple):
     start_ns: int  # inclusive start on the flow's timeline (TAI)
     end_ns: int  # exclusive end
     uri: str

@@ -60,22 +60,26 @@ class PlaylistService:
         if mode != "presigned":
             return [f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode={mode}"
                     for loc in locations]
-        uris: list[str | None] = [None] * len(locations)
-        by_store: dict[str, list[int]] = {}
+        uris: list[str] = [""] * len(locations)
+        stores = self.media.storage.stores
+        by_store: dict[str, tuple[list[int], list[str]]] = {}
         for index, loc in enumerate(locations):
-            usable = next((i for i in loc.instances if self.media.storage.get(i.storage_id)), None)
+            usable = None
+            for instance in loc.instances:  # the first instance on a backend we have
+                if instance.storage_id in stores:
+                    usable = instance
+                    break
             if usable is not None:
-                by_store.setdefault(usable.storage_id, []).append(index)
+                indexes, keys = by_store.setdefault(usable.storage_id, ([], []))
+                indexes.append(index)
+                keys.append(usable.key)
             else:
                 uris[index] = loc.external_url or (
                     f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode=proxy")
-        for storage_id, indexes in by_store.items():
-            store = self.media.storage.get(storage_id)
-            assert store is not None
-            keys = [next(i.key for i in locations[n].instances if i.storage_id == storage_id) for n in indexes]
-            for n, url in zip(indexes, store.get_urls(keys, expiry), strict=True):
+        for storage_id, (indexes, keys) in by_store.items():
+            for n, url in zip(indexes, stores[storage_id].get_urls(keys, expiry), strict=True):
                 uris[n] = url
-        return [u or "" for u in uris]
+        return uris
 
     async def init_uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str,
                          expiry: int) -> dict[str, str]:
@@ -108,8 +112,8 @@ class PlaylistService:
         ext = extension(flow.get("container"))
         uris = self.uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
         init_uris = await self.init_uris(locations, mode, base_url, expiry)
-        entries = [PlaylistEntry(loc.lo, loc.hi + 1, uri, init_uris.get(loc.init_object_id or ""))
-                   for loc, uri in zip(locations, uris, strict=True)]
+        entries = [PlaylistEntry(loc.lo, loc.hi + 1, uri, init_uris.get(loc.init_object_id) if loc.init_object_id
+                                 else None) for loc, uri in zip(locations, uris, strict=True)]
         target = target_duration(entries)
         text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target)
         return Playlist(text, ended, self._max_age(ended, mode, expiry, target))

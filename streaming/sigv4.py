@@ -56,6 +56,7 @@ class Presigner:
         self._token = _encode(credentials.session_token) if credentials.session_token is not None else None
         self._day = ""
         self._signing_mac: hmac.HMAC | None = None
+        self._pads: tuple = ()
         self._credential = ""
         self._scope = ""
         self._second = -1
@@ -70,6 +71,8 @@ class Presigner:
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             self._day = day
             self._signing_mac = hmac.new(key, digestmod=hashlib.sha256)
+            self._pads = (hashlib.sha256(bytes(b ^ 0x36 for b in key.ljust(64, b"\0"))),
+                          hashlib.sha256(bytes(b ^ 0x5C for b in key.ljust(64, b"\0"))))
             self._scope = f"{day}/{self.region}/{self.service}/aws4_request"
             self._credential = _encode(f"{self.credentials.access_key}/{self._scope}")
             self.key_derivations += 1
@@ -127,7 +130,8 @@ class Presigner:
         if self._token is not None:
             return [self.presign("GET", bucket, key, expires_in) for key in keys]
         stamp = self._timestamp(None)
-        mac = self._for_day(stamp[:8])
+        self._for_day(stamp[:8])
+        inner, outer = self._pads
         query = (f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={self._credential}&X-Amz-Date={stamp}"
                  f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders=host")
         if self.addressing_style == "virtual":
@@ -141,7 +145,10 @@ class Presigner:
         urls = []
         for key in keys:
             path = f"{prefix}/{key if plain(key) else quote(key, safe='/~')}"
-            signer = mac.copy()
-            signer.update(sts + sha256(b"GET\n" + path.encode() + tail).hexdigest().encode())
-            urls.append(f"{origin}{path}?{query}&X-Amz-Signature={signer.hexdigest()}")
+            # HMAC-SHA256 by hand from pre-padded hash states: hashlib copies are C, hmac.HMAC's are Python
+            first = inner.copy()
+            first.update(sts + sha256(b"GET\n" + path.encode() + tail).hexdigest().encode())
+            second = outer.copy()
+            second.update(first.digest())
+            urls.append(f"{origin}{path}?{query}&X-Amz-Signature={second.hexdigest()}")
         return urls

@@ -73,3 +73,14 @@ def test_signing_key_is_derived_once_per_day():
     assert ours.key_derivations == 1
     ours.presign("GET", "b", "k", 60, now=NOW + dt.timedelta(days=1))
     assert ours.key_derivations == 2
+
+
+@pytest.mark.parametrize(("endpoint", "style"), CASES)
+def test_bulk_presigning_matches_one_by_one(endpoint, style):
+    ours = Presigner(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "eu-west-2",
+                     endpoint, addressing_style=style)
+    keys = ["objects/ab/plain.ts", "a b+c%d~e/é/ü", "x?y#z&w=v", "trailing/"]
+    client = botocore_client(endpoint, style)
+    with mock.patch("streaming.sigv4.time.time", return_value=NOW.timestamp()):
+        bulk = ours.presign_get_many("media", keys, 900)
+    assert bulk == [reference(client, "get_object", {"Bucket": "media", "Key": k}, 900) for k in keys]
