@@ -247,10 +247,14 @@ class Authenticator:
 # -- middleware ------------------------------------------------------------------------------------------
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, settings: AuthSettings,
-                 public_paths: Collection[str] = ("/healthz", "/readyz", "/metrics", "/oauth/token")) -> None:
+                 public_paths: Collection[str] = ("/healthz", "/readyz", "/metrics", "/oauth/token", "/player",
+                                                  "/player/hls.min.js"),
+                 public_prefixes: tuple[str, ...] = ("/_store/",)) -> None:
         self.app = app
         self.settings = settings
         self.public_paths = frozenset(public_paths)
+        # URLs that carry their own proof (the local store's signed URLs) need no credentials
+        self.public_prefixes = public_prefixes
         self.authenticator = Authenticator(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -262,7 +266,8 @@ class AuthMiddleware:
             state["principal"] = ANONYMOUS
             await self.app(scope, receive, send)
             return
-        if scope["path"] in self.public_paths or scope["method"] == "OPTIONS":
+        path = scope["path"]
+        if path in self.public_paths or path.startswith(self.public_prefixes) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         try:

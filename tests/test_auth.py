@@ -188,3 +188,39 @@ def test_external_oidc_tokens(settings, jwks_server):
         assert client.get("/flows", headers=token(aud="other")).status_code == 401
         assert client.get("/flows", headers=token(iss="https://evil.example")).status_code == 401
         assert client.post("/service", json={}, headers=token()).status_code == 403
+
+
+def test_signed_store_urls_need_no_credentials(secured):
+    auth = basic("admin", "pw")
+    flow_id = new_id()
+    secured.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()), headers=auth)
+    (obj,) = secured.post(f"/flows/{flow_id}/storage", json={"limit": 1}, headers=auth).json()["media_objects"]
+    put_url = obj["put_url"]["url"].split("//", 1)[1].split("/", 1)[1]
+    assert secured.put("/" + put_url, content=b"bytes", headers={"Content-Type": "video/mp2t"}).status_code == 200
+    assert secured.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"},
+                        headers=auth).status_code == 201
+    url = secured.get(f"/flows/{flow_id}/segments", headers=auth).json()[0]["get_urls"][0]["url"]
+    path = "/" + url.split("//", 1)[1].split("/", 1)[1]
+    assert secured.get(path).content == b"bytes"  # the signature is the credential
+    assert secured.get(path.replace("signature=", "signature=x")).status_code == 403
+    assert secured.get(f"/objects/{obj['object_id']}/content?mode=proxy").status_code == 401
+    assert secured.get("/player").status_code == 200
+
+
+def test_playlists_carry_the_access_token_to_gateway_urls(secured):
+    auth = basic("admin", "pw")
+    flow_id, source_id = new_id(), new_id()
+    secured.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id), headers=auth)
+    (obj,) = secured.post(f"/flows/{flow_id}/storage", json={"limit": 1}, headers=auth).json()["media_objects"]
+    secured.put("/" + obj["put_url"]["url"].split("//", 1)[1].split("/", 1)[1], content=b"ts",
+                headers={"Content-Type": "video/mp2t"})
+    secured.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"},
+                 headers=auth)
+    text = secured.get(f"/flows/{flow_id}/playlist.m3u8?uris=proxy&timerange=[0:0_1:0)&access_token=tok-read").text
+    uri = next(line for line in text.splitlines() if line.startswith("http"))
+    assert "access_token=tok-read" in uri and "mode=proxy" in uri
+    assert secured.get(uri.split("testserver", 1)[1]).content == b"ts"
+    variants = secured.get(f"/sources/{source_id}/playlist.m3u8?access_token=tok-read").text
+    assert all("access_token=tok-read" in line for line in variants.splitlines() if line.startswith("http"))
+    mpd = secured.get(f"/flows/{flow_id}/manifest.mpd?uris=proxy&access_token=tok-read").text
+    assert "&amp;access_token=tok-read" in mpd

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -34,7 +35,7 @@ async def hls_media_playlist(request: Request) -> Response:
     mode = params.get_choice(q, "uris", URI_MODES)
     playlist = await playlists(request).media_playlist(flow_id, params.get_timerange(q), mode, base_url(request))
     cache = f"public, max-age={playlist.max_age}" if playlist.ended else f"max-age={playlist.max_age}"
-    return _conditional(request, playlist.text.encode(), HLS_TYPE, cache)
+    return _conditional(request, _with_token(request, playlist.text).encode(), HLS_TYPE, cache)
 
 
 async def hls_multivariant_playlist(request: Request) -> Response:
@@ -46,7 +47,7 @@ async def hls_multivariant_playlist(request: Request) -> Response:
     text = await variants.multivariant(request.app.state.catalog, source_id, template)
     if text is None:
         raise HTTPError(404, f"source {source_id} has no audio or video flow with segments to play")
-    return _conditional(request, text.encode(), HLS_TYPE, "max-age=10")
+    return _conditional(request, _with_token(request, text).encode(), HLS_TYPE, "max-age=10")
 
 
 DASH_TYPE = "application/dash+xml"
@@ -71,7 +72,23 @@ async def _dash(request: Request, flows: list) -> Response:
     q = request.query_params
     text = await manifests.manifest(playlists(request), flows, params.get_timerange(q),
                                     params.get_choice(q, "uris", URI_MODES), base_url(request))
-    return _conditional(request, text.encode(), DASH_TYPE, "max-age=2")
+    return _conditional(request, _with_token(request, text, xml=True).encode(), DASH_TYPE, "max-age=2")
+
+
+def _with_token(request: Request, text: str, xml: bool = False) -> str:
+    """A client that authenticates with ?access_token= gets it on every gateway URL in the playlist, so
+    a player can follow them (presigned store URLs carry their own signature and are left alone)."""
+    token = request.query_params.get("access_token")
+    if not token:
+        return text
+    base = re.escape(base_url(request))
+    amp = "&amp;" if xml else "&"
+
+    def add(match: re.Match) -> str:
+        url = match.group(0)
+        return f"{url}{amp if '?' in url else '?'}access_token={quote(token, safe='')}"
+
+    return re.sub(base + r"/(?:flows|sources|objects)/[^\s\"<]*", add, text)
 
 
 def _conditional(request: Request, body: bytes, media_type: str, cache_control: str) -> Response:
