@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ingest.add_argument("--url", default=None, help="gateway URL (default: TAMS_PUBLIC_URL or the bind address)")
     ingest.add_argument("--token", help="bearer token (or set TAMS_TOKEN)")
     ingest.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
+    backup = commands.add_parser("backup", help="copy the SQLite catalog to a file while the gateway runs")
+    backup.add_argument("target", type=Path, help="file to write (replaced atomically)")
+    backup.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings().with_overrides(host=getattr(args, "host", None), port=getattr(args, "port", None),
@@ -63,6 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "ingest":
         return _ingest(args, settings)
+    if args.command == "backup":
+        from catalog.sqlite.db import backup as backup_catalog
+
+        try:
+            backup_catalog(settings.sqlite_path, args.target)
+        except (OSError, RuntimeError) as exc:
+            print(f"backup failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"catalog {settings.sqlite_path} copied to {args.target}")
+        return 0
     return 2
 
 

@@ -123,3 +123,23 @@ class Database:
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
         self._reader_pool.shutdown(wait=True)
         self._writer_pool.shutdown(wait=True)
+
+
+def backup(source: Path, target: Path, pages_per_step: int = 1024) -> None:
+    """A consistent copy of a live catalog file (SQLite's online backup: writers keep going meanwhile).
+
+    Written to a temporary file and renamed, so ``target`` is either the old file or a complete copy.
+    """
+    if not source.exists():
+        raise FileNotFoundError(f"no catalog at {source}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    with sqlite3.connect(source) as live, sqlite3.connect(partial) as copy:
+        live.backup(copy, pages=pages_per_step)
+        copy.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+        if copy.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise RuntimeError("the backup copy failed its integrity check")
+    live.close()
+    copy.close()
+    partial.replace(target)
