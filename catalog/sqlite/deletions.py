@@ -56,12 +56,7 @@ def work(conn: sqlite3.Connection, request_id: str, batch: int) -> tuple[DeleteR
     request = orjson.loads(doc)
     flow_id = request["flow_id"]
     whole = TimeRange.parse(request["timerange_to_delete"])
-    inside = Where()
-    inside.add("flow_id=?", flow_id)
-    if whole.lo is not None:
-        inside.add("ts_lo>=?", whole.lo)
-    if whole.hi is not None:
-        inside.add("ts_hi<=?", whole.hi)
+    inside = _inside(flow_id, whole)
     edge = conn.execute(f"SELECT ts_hi FROM segments WHERE {inside.sql()} ORDER BY ts_lo LIMIT 1 OFFSET ?",
                         (*inside.params, batch - 1)).fetchone()
     window = whole.intersect(TimeRange.from_inclusive(None, edge[0])) if edge else whole
@@ -88,17 +83,23 @@ def request_segment_deletion(conn: sqlite3.Connection, flow_id: str, timerange: 
                              principal: str | None) -> tuple[DeleteResult | None, dict[str, Any] | None]:
     """Deletes up to ``threshold`` segments at once; more become a background deletion request."""
     segments.flow_for_write(conn, flow_id)
+    inside = _inside(flow_id, timerange)
+    count = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM segments WHERE {inside.sql()} LIMIT ?)",
+                         (*inside.params, threshold + 1)).fetchone()[0]
+    if count <= threshold:
+        return segments.delete_segments(conn, flow_id, timerange, None, check_flow=False), None
+    return None, _new_request(conn, flow_id, str(timerange), False, principal)
+
+
+def _inside(flow_id: str, timerange: TimeRange) -> Where:
+    """Segments of the flow wholly inside the timerange (what a TAMS delete removes)."""
     inside = Where()
     inside.add("flow_id=?", flow_id)
     if timerange.lo is not None:
         inside.add("ts_lo>=?", timerange.lo)
     if timerange.hi is not None:
         inside.add("ts_hi<=?", timerange.hi)
-    count = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM segments WHERE {inside.sql()} LIMIT ?)",
-                         (*inside.params, threshold + 1)).fetchone()[0]
-    if count <= threshold:
-        return segments.delete_segments(conn, flow_id, timerange, None, check_flow=False), None
-    return None, _new_request(conn, flow_id, str(timerange), False, principal)
+    return inside
 
 
 def _new_request(conn: sqlite3.Connection, flow_id: str, timerange: str, delete_flow: bool,
