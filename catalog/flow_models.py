@@ -10,16 +10,14 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from catalog.rules import TECHNICAL_FIELDS as TECHNICAL_FIELDS
+
 Uuid = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
 Mime = Annotated[str, Meta(pattern=r"^[^\s/]+/[^\s/]+$")]
 Positive = Annotated[int, Meta(gt=0)]
 NonNegative = Annotated[int, Meta(ge=0)]
 TagValue = str | list[str]
 
-TECHNICAL_FIELDS = (
-    "format", "codec", "container", "essence_parameters", "avg_bit_rate",
-    "segment_duration", "container_mapping",
-)
 
 
 class Rational(Struct, omit_defaults=True):

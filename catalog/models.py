@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from catalog import rules
 from catalog.flow_models import (
     TECHNICAL_FIELDS,
     FlowCommon,
@@ -74,7 +75,7 @@ _PROFILE_FORMATS = {
     "urn:x-tam:format:image": FlowMetadataImage,
     "urn:x-nmos:format:data": FlowMetadataData,
 }
-SERVER_MANAGED = ("created", "metadata_updated", "segments_updated", "collected_by", "timerange")
+SERVER_MANAGED = rules.SERVER_FIELDS
 
 
 def validate_flow_put(data: Any) -> dict[str, Any]:
@@ -109,10 +110,6 @@ def _check_frame_rate(flow: dict[str, Any]) -> None:
         raise ValidationError("$.essence_parameters.frame_rate: must be absent when vfr is true")
     if not essence.get("vfr") and "frame_rate" not in essence:
         raise ValidationError("$.essence_parameters.frame_rate: required unless vfr is true")
-
-
-def flow_technical_fields(flow_doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in flow_doc.items() if k in TECHNICAL_FIELDS}
 
 
 # -- profiles -------------------------------------------------------------------------------------------
@@ -174,10 +171,6 @@ class ServicePost(Struct, omit_defaults=True):
 
 def validate_service_post(data: Any) -> dict[str, str]:
     return _plain(_convert(data, ServicePost))
-
-
-def validate_tags(data: Any) -> dict[str, str | list[str]]:
-    return _convert(data, dict[str, TagValue])
 
 
 def validate_tag_value(data: Any) -> str | list[str]:

@@ -27,10 +27,6 @@ def path_uuid(value: str, what: str) -> str:
     return value
 
 
-def get_str(params: QueryParams, name: str) -> str | None:
-    return params.get(name)
-
-
 def get_uuid(params: QueryParams, name: str) -> str | None:
     value = params.get(name)
     if value is not None and not UUID_RE.match(value):

@@ -15,7 +15,7 @@ import orjson
 
 from catalog import rules
 from catalog.errors import NotFound
-from catalog.sqlite import documents, events, segments
+from catalog.sqlite import documents, events, objects, segments
 from catalog.sqlite.listing import Where, keyset_page
 from catalog.store import DeleteResult
 from catalog.timing import TimeRange
@@ -82,7 +82,7 @@ def work(conn: sqlite3.Connection, request_id: str, batch: int) -> tuple[DeleteR
 def request_segment_deletion(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange, threshold: int,
                              principal: str | None) -> tuple[DeleteResult | None, dict[str, Any] | None]:
     """Deletes up to ``threshold`` segments at once; more become a background deletion request."""
-    segments.flow_for_write(conn, flow_id)
+    objects.writable_flow(conn, flow_id)
     inside = _inside(flow_id, timerange)
     count = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM segments WHERE {inside.sql()} LIMIT ?)",
                          (*inside.params, threshold + 1)).fetchone()[0]

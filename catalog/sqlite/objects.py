@@ -23,7 +23,8 @@ def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def check_flow_accepts_objects(conn: sqlite3.Connection, flow_id: str) -> dict:
+def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict:
+    """The flow's document, when it exists, is not read-only and has a container (so it takes segments)."""
     row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
     if row is None:
         raise NotFound(f"flow {flow_id} does not exist")
@@ -31,13 +32,13 @@ def check_flow_accepts_objects(conn: sqlite3.Connection, flow_id: str) -> dict:
         raise ReadOnly(f"flow {flow_id} is read-only")
     doc = orjson.loads(row[0])
     if not doc.get("container"):
-        raise Invalid(f"flow {flow_id} has no container, so it cannot have media objects")
+        raise Invalid(f"flow {flow_id} has no container, so it cannot have segments or media objects")
     return doc
 
 
 def allocate(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
     """Records unregistered objects with their key on one backend; any existing id refuses all."""
-    check_flow_accepts_objects(conn, flow_id)
+    writable_flow(conn, flow_id)
     ids = [a.object_id for a in allocations]
     if len(set(ids)) != len(ids):
         raise Invalid("object_ids must be unique")

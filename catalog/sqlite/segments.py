@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from catalog.errors import Invalid, NotFound, ReadOnly
+from catalog.errors import Invalid
 from catalog.paging import decode_key, encode_key
 from catalog.sqlite import events, objects
 from catalog.sqlite.listing import Where, add_tag_filters, rows_for_ids
@@ -136,18 +136,6 @@ class _Checked:
     new_init_object: bool
 
 
-def flow_for_write(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"flow {flow_id} does not exist")
-    doc = orjson.loads(row[0])
-    if row[1]:
-        raise ReadOnly(f"flow {flow_id} is read-only")
-    if not doc.get("container"):
-        raise Invalid(f"flow {flow_id} has no container, so it cannot have segments")
-    return doc
-
-
 def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
                    seg: dict[str, Any], require_known: bool) -> _Checked:
     """Validates one segment against the catalog; raises Invalid naming the problem."""
@@ -226,7 +214,7 @@ def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
 def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict[str, Any]],
                  sizes: Mapping[str, int] | None = None, require_known: bool = False) -> list[SegmentFailure]:
     """Registers segments in order; each failure is reported and processing continues."""
-    flow = flow_for_write(conn, flow_id)
+    flow = objects.writable_flow(conn, flow_id)
     init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
     now = time.time_ns()
     failures: list[SegmentFailure] = []
@@ -371,7 +359,7 @@ def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange
                     object_id: str | None, check_flow: bool = True) -> DeleteResult:
     """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
     if check_flow:
-        flow_for_write(conn, flow_id)
+        objects.writable_flow(conn, flow_id)
     if timerange.is_empty():
         return DeleteResult(TimeRange.never(), 0, [])
     where = Where()
