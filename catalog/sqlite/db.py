@@ -64,6 +64,9 @@ class Database:
 
         def open_writer() -> None:
             self._writer = _connect(self.path)
+            # bulk registrations on a big catalog touch ~2,000 index pages per commit; the default
+            # checkpoint at 1,000 WAL pages then runs after every commit (docs/PERFORMANCE.md)
+            self._writer.execute("PRAGMA wal_autocheckpoint=20000")
             migrate(self._writer)
 
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, open_writer)
