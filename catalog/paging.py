@@ -25,3 +25,25 @@ def decode_key(kind: str, key: str, arity: int) -> list[Any]:
     if not isinstance(decoded, list) or len(decoded) != arity + 1 or decoded[0] != kind:
         raise BadPageKey(f"page key {key!r} does not belong to this listing")
     return decoded[1:]
+
+
+def page_sorted(keyed: list[tuple[tuple, Any]], *, kind: str, arity: int, descending: bool, page: str | None,
+                limit: int) -> tuple[list[Any], str | None]:
+    """Keyset paging in memory: ``keyed`` holds (unique sort key of ``arity`` values, item) in any order.
+
+    For stores that cannot sort (VAST DB has no ORDER BY): the caller fetches the candidates with
+    pushed-down filters, and this orders them and cuts one page after the page key.
+    """
+    keyed = sorted(keyed, key=lambda pair: pair[0], reverse=descending)
+    if page is not None:
+        after = tuple(decode_key(kind, page, arity))
+        try:
+            keyed = [p for p in keyed if (p[0] < after if descending else p[0] > after)]
+        except TypeError:
+            raise BadPageKey(f"page key {page!r} does not belong to this listing") from None
+    items = keyed[:limit + 1]
+    next_key = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_key = encode_key(kind, *items[-1][0])
+    return [item for _, item in items], next_key

@@ -119,3 +119,16 @@ def set_or_remove(doc: dict[str, Any], name: str, value: Any, tag: bool, what: s
         container.pop(name, None)
     else:
         container[name] = value
+
+
+def tags_match(tags: Mapping[str, str | list[str]], values: Mapping[str, Any], exists: Mapping[str, bool]) -> bool:
+    """The TAMS tag filters on one document's tags: ``tag.NAME=v1,v2`` and ``tag_exists.NAME=bool``.
+
+    A value filter matches a scalar tag equal to one of the values, or an array tag holding one.
+    """
+    for name, wanted in values.items():
+        have = tags.get(name)
+        items = [have] if isinstance(have, str) else (have or [])
+        if not any(item in wanted for item in items):
+            return False
+    return all((name in tags) == present for name, present in exists.items())

@@ -17,10 +17,10 @@ from starlette.routing import Route
 
 from catalog.errors import CatalogError, Invalid, NotFound, ReadOnly
 from catalog.models import ValidationError
-from catalog.sqlite import SQLiteCatalog
 from catalog.store import Catalog
 from catalog.timing import TimeFormatError
 from gateway.auth import AuthMiddleware, AuthSettings, token_endpoint
+from gateway.catalogs import build_catalog
 from gateway.config import Settings
 from gateway.errors import HTTPError, error_response
 from gateway.observability import Observability
@@ -87,8 +87,8 @@ def cors(settings: Settings) -> list[Middleware]:
 
 def create_app(settings: Settings, catalog: Catalog | None = None,
                auth: AuthSettings | None = None) -> Starlette:
-    """Builds the gateway. ``catalog`` defaults to the SQLite store in the data dir."""
-    store: Catalog = catalog or SQLiteCatalog(settings.sqlite_path, readers=settings.sqlite_readers)
+    """Builds the gateway. ``catalog`` defaults to the configured store (SQLite in the data dir)."""
+    store: Catalog = catalog or build_catalog(settings)
     storage = build_storage(settings.storage_config, settings.data_dir, settings.public_base_url,
                             settings.max_object_bytes)
     media = MediaService(store, storage, MediaSettings(

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, check_catalog, load_settings
 
 
 def _serve(settings: Settings) -> int:
@@ -30,11 +30,19 @@ def _serve(settings: Settings) -> int:
     app = create_app(settings, auth=auth)
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"TAMS gateway on http://{host}:{settings.port}/  (catalog: {settings.sqlite_path}, "
+    print(f"TAMS gateway on http://{host}:{settings.port}/  (catalog: {_describe(settings)}, "
           f"auth: {'on' if auth.enabled else 'off'})", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=False, proxy_headers=True)
     return 0
+
+
+def _describe(settings: Settings) -> str:
+    if settings.catalog == "vast":
+        return f"VAST DB {settings.vast_endpoint} bucket {settings.vast_bucket}/{settings.vast_schema}"
+    if settings.catalog == "vast-fake":
+        return "in-memory fake VAST DB (tests only: nothing is kept)"
+    return str(settings.sqlite_path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="bind address (TAMS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="bind port (TAMS_PORT, default 8000)")
     serve.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
+    serve.add_argument("--catalog", choices=("sqlite", "vast", "vast-fake"),
+                       help="catalog store (TAMS_CATALOG, default sqlite; vast: see docs/VAST.md)")
     ingest = commands.add_parser("ingest", help="cut a media file into segments and register them")
     ingest.add_argument("file", type=Path)
     ingest.add_argument("--flow-id", required=True)
@@ -58,7 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings().with_overrides(host=getattr(args, "host", None), port=getattr(args, "port", None),
-                                                  data_dir=getattr(args, "data_dir", None))
+                                                  data_dir=getattr(args, "data_dir", None),
+                                                  catalog=getattr(args, "catalog", None))
+        check_catalog(settings)
     except ValueError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

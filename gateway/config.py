@@ -5,7 +5,13 @@
 | TAMS_HOST | 127.0.0.1 | bind address |
 | TAMS_PORT | 8000 | bind port |
 | TAMS_DATA_DIR | ./data | SQLite catalog, local objects, generated keys |
-| TAMS_CATALOG | sqlite | catalog store (sqlite) |
+| TAMS_CATALOG | sqlite | catalog store: sqlite, vast (VAST DB, docs/VAST.md) or vast-fake (in-memory, tests only) |
+| TAMS_VAST_ENDPOINT | (none) | VAST VIP pool URL for the catalog, e.g. http://vip-pool.example |
+| TAMS_VAST_ACCESS_KEY / TAMS_VAST_SECRET_KEY | (none) | S3 keys of an identity with a Tabular identity policy |
+| TAMS_VAST_BUCKET | (none) | the Database-enabled bucket (created by an admin in VMS) |
+| TAMS_VAST_SCHEMA | tams | schema inside that bucket (created at start if missing) |
+| TAMS_VAST_DATA_ENDPOINTS | (discovered) | comma list of data VIPs for selects |
+| TAMS_VAST_SESSIONS | 8 | SDK sessions = worker threads for catalog calls |
 | TAMS_PUBLIC_URL | (from the request) | externally visible base URL for Link headers, e.g. https://media.example/tams |
 | TAMS_SERVICE_NAME | TAMS Gateway | /service name (until changed with POST /service) |
 | TAMS_DEFAULT_LIMIT | 100 | page size when a client gives no limit |
@@ -67,6 +73,13 @@ class Settings:
     webhook_max_failures: int = 5
     webhook_backoff: float = 0.5
     event_retention: int = 86_400
+    vast_endpoint: str | None = None
+    vast_access_key: str | None = None
+    vast_secret_key: str | None = None
+    vast_bucket: str | None = None
+    vast_schema: str = "tams"
+    vast_data_endpoints: tuple[str, ...] = ()
+    vast_sessions: int = 8
 
     @property
     def public_base_url(self) -> str:
@@ -91,6 +104,22 @@ class Settings:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+CATALOGS = ("sqlite", "vast", "vast-fake")
+
+
+def check_catalog(settings: Settings) -> None:
+    """The catalog choice is known and, for VAST, fully configured."""
+    if settings.catalog not in CATALOGS:
+        raise ValueError(f"TAMS_CATALOG={settings.catalog!r} must be one of {', '.join(CATALOGS)}")
+    if settings.catalog == "vast":
+        missing = [name for name, value in (("TAMS_VAST_ENDPOINT", settings.vast_endpoint),
+                                            ("TAMS_VAST_ACCESS_KEY", settings.vast_access_key),
+                                            ("TAMS_VAST_SECRET_KEY", settings.vast_secret_key),
+                                            ("TAMS_VAST_BUCKET", settings.vast_bucket)) if not value]
+        if missing:
+            raise ValueError(f"TAMS_CATALOG=vast needs {', '.join(missing)}")
 
 
 def default_readers() -> int:
@@ -154,13 +183,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhook_backoff=float(env.get("TAMS_WEBHOOK_BACKOFF", "0.5")),
         event_retention=_int(env, "TAMS_EVENT_RETENTION", 86_400, minimum=60),
         cors_origins=tuple(o.strip() for o in env.get("TAMS_CORS_ORIGINS", "").split(",") if o.strip()),
+        vast_endpoint=env.get("TAMS_VAST_ENDPOINT") or None,
+        vast_access_key=env.get("TAMS_VAST_ACCESS_KEY") or None,
+        vast_secret_key=env.get("TAMS_VAST_SECRET_KEY") or None,
+        vast_bucket=env.get("TAMS_VAST_BUCKET") or None,
+        vast_schema=env.get("TAMS_VAST_SCHEMA", "tams"),
+        vast_data_endpoints=tuple(e.strip() for e in env.get("TAMS_VAST_DATA_ENDPOINTS", "").split(",") if e.strip()),
+        vast_sessions=_int(env, "TAMS_VAST_SESSIONS", 8),
     )
     if settings.playlist_uris not in ("presigned", "proxy", "redirect"):
         raise ValueError(f"TAMS_PLAYLIST_URIS={settings.playlist_uris!r} must be presigned, proxy or redirect")
     if settings.delivery_mode not in ("redirect", "proxy"):
         raise ValueError(f"TAMS_DELIVERY_MODE={settings.delivery_mode!r} must be redirect or proxy")
-    if settings.catalog not in ("sqlite",):
-        raise ValueError(f"TAMS_CATALOG={settings.catalog!r} is not a catalog this build knows (sqlite)")
+    check_catalog(settings)
     if settings.default_limit > settings.max_limit:
         raise ValueError("TAMS_DEFAULT_LIMIT must not exceed TAMS_MAX_LIMIT")
     return settings

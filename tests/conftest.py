@@ -1,4 +1,8 @@
-"""Shared fixtures: an app on a fresh SQLite file, a client, and a real gateway process on loopback."""
+"""Shared fixtures: an app on a fresh catalog, a client, and a real gateway process on loopback.
+
+The catalog is SQLite unless TAMS_TEST_CATALOG names another store: ``make test`` runs the API
+suite a second time with TAMS_TEST_CATALOG=vast-fake (the VAST DB store on the in-memory fake).
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,16 @@ from gateway.app import create_app
 from gateway.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST_CATALOG = os.environ.get("TAMS_TEST_CATALOG", "sqlite")
+sqlite_only = pytest.mark.skipif(TEST_CATALOG != "sqlite",
+                                 reason=f"needs a catalog that outlives its process (this run: {TEST_CATALOG})")
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # the core API tests register segments for objects they never upload: allocation is tested on its own
     return Settings(data_dir=tmp_path / "data", default_limit=100, max_limit=1000, require_allocation=False,
-                    public_url="http://testserver")
+                    public_url="http://testserver", catalog=TEST_CATALOG)
 
 
 @pytest.fixture
@@ -79,7 +86,7 @@ class GatewayProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1,localhost",
-                    "TAMS_REQUIRE_ALLOCATION": "false", **(env or {})}
+                    "TAMS_REQUIRE_ALLOCATION": "false", "TAMS_CATALOG": TEST_CATALOG, **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:

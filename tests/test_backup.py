@@ -8,9 +8,10 @@ import sys
 import threading
 
 import httpx
-from conftest import ROOT, GatewayProcess, new_id, video_flow
+from conftest import ROOT, GatewayProcess, new_id, sqlite_only, video_flow
 
 
+@sqlite_only
 def test_backup_while_writing_then_restore(gateway_process, tmp_path):
     flow_id = new_id()
     with httpx.Client(base_url=gateway_process.url, timeout=30) as http:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from catalog import registration
 from catalog.errors import Invalid
 from catalog.paging import decode_key, encode_key
 from catalog.sqlite import events, objects
@@ -31,7 +31,7 @@ from catalog.store import (
     SegmentQuery,
     TagFilter,
 )
-from catalog.timing import TimeRange, Timestamp
+from catalog.timing import TimeRange
 
 SEGMENT_COLUMNS = (
     "timerange, object_id, ts_hi, ts_offset, last_duration, sample_offset, sample_count, "
@@ -123,92 +123,20 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
 
 
 # -- registration -------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class _Checked:
-    timerange: TimeRange
-    ts_offset: int
-    last_duration: int | None
-    object_timerange: TimeRange
-    key_frame_count: int | None
-    init_object_id: str | None
-    new_object: bool  # no row yet: an external or unallocated object
-    first_registration: bool  # an allocated object registered for the first time
-    new_init_object: bool
-
-
-def _check_segment(conn: sqlite3.Connection, flow_id: str, init_segments: bool,
-                   seg: dict[str, Any], require_known: bool) -> _Checked:
-    """Validates one segment against the catalog; raises Invalid naming the problem."""
-    tr = TimeRange.parse(seg["timerange"])
-    if not tr.is_bounded() or tr.is_empty():
-        raise Invalid(f"segment timerange {seg['timerange']} must be bounded and non-empty")
-    if not tr.include_start:
-        raise Invalid(f"segment timerange {seg['timerange']} must have an inclusive start '['")
-    ts_offset = Timestamp.parse(seg["ts_offset"]).ns if "ts_offset" in seg else 0
-    last_duration = Timestamp.parse(seg["last_duration"]).ns if "last_duration" in seg else None
-    if last_duration is not None and last_duration < 0:
-        raise Invalid(f"last_duration {seg['last_duration']} must not be negative")
-    object_id = seg["object_id"]
-    obj = conn.execute(
+def _object_row(conn: sqlite3.Connection, object_id: str) -> registration.ObjectRow | None:
+    return conn.execute(
         "SELECT timerange, key_frame_count, init_object_id, is_init, registered, allocated_flow_id "
         "FROM objects WHERE id=?", (object_id,)
     ).fetchone()
-    first_registration = obj is not None and not obj[4]
-    if first_registration:
-        if obj[5] != flow_id:
-            raise Invalid(f"object {object_id} was allocated for flow {obj[5]}; its first segment must be there")
-        obj = None  # from here on, a first registration is checked like a new object
-    elif obj is None and require_known and not seg.get("get_urls"):
-        raise Invalid(f"object {object_id} was never allocated (POST /flows/{flow_id}/storage) and the "
-                      "segment gives no get_urls for it")
-    requested_otr = TimeRange.parse(seg["object_timerange"]) if "object_timerange" in seg else None
-    init_id = seg.get("init_object_id")
-    if obj is not None:
-        stored_otr, stored_kfc, stored_init, is_init, _, _ = obj
-        if is_init:
-            raise Invalid(f"object {object_id} is registered as an init object, not a media object")
-        if seg.get("get_urls"):
-            raise Invalid(f"object {object_id} is already registered; add instances with "
-                          f"POST /objects/{object_id}/instances instead of get_urls")
-        if "key_frame_count" in seg and seg["key_frame_count"] != stored_kfc:
-            raise Invalid(f"object {object_id} has key_frame_count {stored_kfc}, not {seg['key_frame_count']}")
-        if requested_otr is not None and str(requested_otr) != stored_otr:
-            raise Invalid(f"object {object_id} has object_timerange {stored_otr}, not {requested_otr}")
-        if init_id is not None and init_id != stored_init:
-            raise Invalid(f"object {object_id} has init object {stored_init}, not {init_id}")
-        init_id = stored_init
-        object_tr = TimeRange.parse(stored_otr) if stored_otr else tr.shift(-ts_offset)
-    else:
-        object_tr = requested_otr if requested_otr is not None else tr.shift(-ts_offset)
-        if object_tr.is_empty():
-            raise Invalid(f"object_timerange {seg.get('object_timerange')} is empty")
-        labels = [u["label"] for u in seg.get("get_urls", [])]
-        if len(labels) != len(set(labels)):
-            raise Invalid(f"get_urls labels for object {object_id} must be unique")
-    new_init = False
-    if init_segments and init_id is None:
-        raise Invalid(f"flow {flow_id} uses init segments, so the segment needs an init_object_id")
-    if not init_segments and init_id is not None:
-        raise Invalid(f"flow {flow_id} does not use init segments; init_object_id is not allowed")
-    if init_id is not None and obj is None:
-        init_row = conn.execute("SELECT is_init, registered, allocated_flow_id FROM objects WHERE id=?",
-                                (init_id,)).fetchone()
-        if init_row is not None and init_row[1] and not init_row[0]:
-            raise Invalid(f"object {init_id} is a media object and cannot be used as an init object")
-        if init_row is not None and not init_row[1] and init_row[2] != flow_id:
-            raise Invalid(f"init object {init_id} was allocated for flow {init_row[2]}")
-        new_init = init_row is None or not init_row[1]
-        if init_id == object_id:
-            raise Invalid(f"object {object_id} cannot be its own init object")
+
+
+def _overlap(conn: sqlite3.Connection, flow_id: str, tr: TimeRange) -> str | None:
+    """The only segment that can overlap ``tr``: the last one starting at or before its end."""
     prev = conn.execute(
         "SELECT ts_hi, timerange FROM segments WHERE flow_id=? AND ts_lo<=? ORDER BY ts_lo DESC LIMIT 1",
         (flow_id, tr.hi),
     ).fetchone()
-    if prev is not None and prev[0] >= tr.lo:  # type: ignore[operator]
-        raise Invalid(f"segment {tr} overlaps existing segment {prev[1]} of flow {flow_id}")
-    key_frame_count = obj[1] if obj is not None else seg.get("key_frame_count")
-    return _Checked(tr, ts_offset, last_duration, object_tr, key_frame_count, init_id,
-                    obj is None and not first_registration, first_registration, new_init)
+    return prev[1] if prev is not None and prev[0] >= tr.lo else None
 
 
 def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict[str, Any]],
@@ -224,7 +152,9 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
     registered: list[dict[str, Any]] = []
     for index, seg in enumerate(segments):
         try:
-            checked = _check_segment(conn, flow_id, init_segments, seg, require_known)
+            checked = registration.check_segment(
+                flow_id, init_segments, seg, require_known,
+                lambda object_id: _object_row(conn, object_id), lambda tr: _overlap(conn, flow_id, tr))
         except (Invalid, ValueError) as exc:
             failures.append(SegmentFailure(index, seg.get("object_id", ""), seg.get("timerange"), str(exc)))
             continue
@@ -266,7 +196,7 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
              object_id, object_id),
         )
         added += 1
-        registered.append(_event_segment(seg, tr, checked))
+        registered.append(registration.event_segment(seg, tr, checked))
         lo_min = tr.lo if lo_min is None else min(lo_min, tr.lo)  # type: ignore[type-var]
         if hi_max is None or tr.hi > hi_max:  # type: ignore[operator]
             hi_max, end_max, end_incl = tr.hi, tr.end, int(tr.include_end)
@@ -276,20 +206,6 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
         events.emit(conn, "flows/segments_added", {"flow_id": flow_id, "segments": registered},
                     flow_id=flow_id, source_id=flow["source_id"])
     return failures
-
-
-def _event_segment(seg: dict[str, Any], tr: TimeRange, checked: _Checked) -> dict[str, Any]:
-    """The segment as the event carries it; get_urls are added per webhook when it is sent."""
-    out: dict[str, Any] = {"object_id": seg["object_id"], "timerange": str(tr),
-                           "object_timerange": str(checked.object_timerange)}
-    for name in ("ts_offset", "last_duration", "sample_offset", "sample_count"):
-        if name in seg:
-            out[name] = seg[name]
-    if checked.key_frame_count is not None:
-        out["key_frame_count"] = checked.key_frame_count
-    if checked.init_object_id:
-        out["init_object_id"] = checked.init_object_id
-    return out
 
 
 def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: Any, hi_max: Any,

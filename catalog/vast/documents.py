@@ -1,0 +1,333 @@
+"""Service info, profiles, sources and flows in VAST DB: plain functions of one transaction.
+
+Documents are JSON with their filter columns beside them. Equality filters are pushed down; tag
+filters, collection filters and the ordering of a listing are done here on the (small) candidate
+set, because VAST has no joins, no ORDER BY and cannot push ``tag_exists=false`` down.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ibis import _
+
+from catalog import rules
+from catalog.errors import Invalid, NotFound
+from catalog.paging import page_sorted
+from catalog.store import FlowQuery, FlowStats, PutResult, SourceQuery, TagFilter
+from catalog.timing import TimeRange
+from catalog.vast import events
+from catalog.vast.connection import Tx
+from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where, upsert, where_in
+
+SortKey = Callable[[dict[str, Any]], tuple]
+SORTS: dict[str, tuple[SortKey, bool]] = {
+    # sort_by -> (unique sort key of a row, newest first by default)
+    "created": (lambda r: (r["created_ns"], r["id"]), True),
+    "updated": (lambda r: (r.get("updated_ns") or 0, r["id"]), True),
+    "metadata_updated": (lambda r: (r.get("metadata_updated_ns") or 0, r["id"]), True),
+    "label": (lambda r: (r["label"] is None, r["label"] or "", r["id"]), False),
+}
+
+
+def _matches(doc: Mapping[str, Any], tags: TagFilter) -> bool:
+    return rules.tags_match(doc.get("tags") or {}, tags.values, tags.exists)
+
+
+def _and(*terms: Any) -> Any:
+    """AND of the given per-column conditions (None terms skipped); None when there are none."""
+    result = None
+    for term in terms:
+        if term is not None:
+            result = term if result is None else result & term
+    return result
+
+
+def equal_filters(pairs: Sequence[tuple[str, Any]]) -> Any:
+    return _and(*(getattr(_, column) == value for column, value in pairs if value is not None))
+
+
+# -- service and profiles ------------------------------------------------------------------------
+def get_service(tx: Tx) -> dict[str, str]:
+    return {row["key"]: row["value"] for row in select(tx, "service")}
+
+
+def update_service(tx: Tx, changes: Mapping[str, str]) -> None:
+    for key, value in changes.items():
+        upsert(tx, "service", _.key == key, {"key": key, "value": value})
+
+
+def list_profiles(tx: Tx, format_: str | None, codec: str | None, label: str | None, page: str | None,
+                  limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    found = select(tx, "profiles", equal_filters([("format", format_), ("codec", codec), ("label", label)]),
+                   ["id", "doc"])
+    docs, next_key = page_sorted([((r["id"],), r["doc"]) for r in found], kind="profiles", arity=1,
+                                 descending=False, page=page, limit=limit)
+    return [load(d) for d in docs], next_key
+
+
+def get_profile(tx: Tx, profile_id: str) -> dict[str, Any] | None:
+    row = one(tx, "profiles", _.id == profile_id, ["doc"])
+    return load(row["doc"]) if row else None
+
+
+def create_profile(tx: Tx, doc: dict[str, Any]) -> dict[str, Any]:
+    if get_profile(tx, doc["id"]) is not None:
+        raise Invalid(f"profile {doc['id']} already exists; profiles are immutable")
+    now = time.time_ns()
+    doc = {**doc, "created": rules.iso_from_ns(now)}
+    meta = doc["flow_metadata"]
+    insert(tx, "profiles", [{"id": doc["id"], "label": doc.get("label"), "format": meta["format"],
+                             "codec": meta.get("codec"), "created_ns": now, "doc": dump(doc)}])
+    return doc
+
+
+# -- collections -------------------------------------------------------------------------------------
+def parents_of(tx: Tx, flow_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The flows whose flow_collection names each flow (its ``collected_by``), sorted."""
+    found: dict[str, set[str]] = {}
+    for row in where_in(tx, "flow_collections", "child_id", flow_ids, ["child_id", "parent_id"]):
+        found.setdefault(row["child_id"], set()).add(row["parent_id"])
+    return {child: sorted(parents) for child, parents in found.items()}
+
+
+def _source_of(tx: Tx, flow_ids: Sequence[str]) -> dict[str, str]:
+    return {r["id"]: r["source_id"] for r in where_in(tx, "flows", "id", flow_ids, ["id", "source_id"])}
+
+
+def _source_relations(tx: Tx, source: dict[str, Any]) -> dict[str, Any]:
+    """Adds the inferred source_collection and collected_by (from the flows' collections)."""
+    own = sorted(r["id"] for r in select(tx, "flows", _.source_id == source["id"], ["id"]))
+    if not own:
+        return source
+    members = where_in(tx, "flow_collections", "parent_id", own, ["parent_id", "position", "child_id", "role"])
+    members.sort(key=lambda r: (r["parent_id"], r["position"]))
+    parents = parents_of(tx, own)
+    sources = _source_of(tx, [m["child_id"] for m in members] + [p for ps in parents.values() for p in ps])
+    collection: list[dict[str, str]] = []
+    seen: set[tuple[str, str | None]] = set()
+    for member in members:
+        key = (sources.get(member["child_id"]), member["role"])
+        if key[0] is not None and key not in seen:
+            seen.add(key)  # type: ignore[arg-type]
+            collection.append({"id": key[0], "role": key[1]} if key[1] else {"id": key[0]})
+    collected_by = sorted({sources[p] for ps in parents.values() for p in ps if p in sources})
+    if collection:
+        source["source_collection"] = collection
+    if collected_by:
+        source["collected_by"] = collected_by
+    return source
+
+
+# -- sources ---------------------------------------------------------------------------------------
+def list_sources(tx: Tx, query: SourceQuery, page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    found = select(tx, "sources", equal_filters([("label", query.label), ("format", query.format)]))
+    found = [r for r in found if _matches(load(r["doc"]), query.tags)]
+    if query.collected_by_ids is not None:
+        wanted = set(query.collected_by_ids)
+        kept = []
+        for row in found:
+            parents = set(_source_relations(tx, {"id": row["id"]}).get("collected_by", []))
+            if (parents & wanted) if wanted else not parents:
+                kept.append(row)
+        found = kept
+    key, newest_first = SORTS[query.sort_by]
+    rows, next_key = page_sorted([(key(r), r) for r in found], kind=f"sources:{query.sort_by}",
+                                 arity=_arity(query.sort_by), descending=newest_first != query.reverse,
+                                 page=page, limit=limit)
+    return [_source_relations(tx, load(r["doc"])) for r in rows], next_key
+
+
+def _arity(sort_by: str) -> int:
+    return 3 if sort_by == "label" else 2
+
+
+def get_source(tx: Tx, source_id: str) -> dict[str, Any] | None:
+    row = one(tx, "sources", _.id == source_id, ["doc"])
+    return _source_relations(tx, load(row["doc"])) if row else None
+
+
+def _save_source(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
+    upsert(tx, "sources", _.id == doc["id"],
+           {"id": doc["id"], "format": doc["format"], "label": doc.get("label"), "created_ns": now_ns,
+            "updated_ns": now_ns, "doc": dump(doc)}, keep=("created_ns", "format"))
+
+
+def set_source_field(tx: Tx, source_id: str, name: str, value: Any, tag: bool = False) -> None:
+    row = one(tx, "sources", _.id == source_id, ["doc"])
+    if row is None:
+        raise NotFound(f"source {source_id} does not exist")
+    doc = load(row["doc"])
+    rules.set_or_remove(doc, name, value, tag, f"source {source_id}")
+    now = time.time_ns()
+    doc["updated"] = rules.iso_from_ns(now)
+    _save_source(tx, doc, now)
+    _source_event(tx, "sources/updated", source_id)
+
+
+# -- flows -------------------------------------------------------------------------------------------
+def stats_of(row: Mapping[str, Any]) -> FlowStats:
+    count = row["seg_count"] or 0
+    envelope = TimeRange.make(row["seg_lo_min"], row["seg_end_max"], True, bool(row["seg_end_incl"])) \
+        if count else TimeRange.never()
+    updated = row["segments_updated_ns"]
+    return FlowStats(count, envelope, row["seg_maxdur"] or 0, rules.iso_from_ns(updated) if updated else None,
+                     row["seg_added_total"] or 0)
+
+
+def _render_flows(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    parents = parents_of(tx, [r["id"] for r in rows])
+    out = []
+    for row in rows:
+        doc = load(row["doc"])
+        if row["id"] in parents:
+            doc["collected_by"] = parents[row["id"]]
+        if row["segments_updated_ns"]:
+            doc["segments_updated"] = rules.iso_from_ns(row["segments_updated_ns"])
+        out.append(doc)
+    return out
+
+
+def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    pairs = [(c, getattr(query, c)) for c in ("source_id", "format", "codec", "label", "profile_id", "status",
+                                               "frame_width", "frame_height", "init_segments")]
+    terms = [equal_filters(pairs)]
+    tr = query.timerange
+    if tr is not None:
+        if tr.is_empty():
+            terms.append(_.seg_count == 0)
+        else:
+            terms.append(_.seg_count > 0)
+            if tr.hi is not None:
+                terms.append(_.seg_lo_min <= tr.hi)
+            if tr.lo is not None:
+                terms.append(_.seg_hi_max >= tr.lo)
+    found = [r for r in select(tx, "flows", _and(*terms)) if _matches(load(r["doc"]), query.tags)]
+    if query.collected_by_ids is not None:
+        parents = parents_of(tx, [r["id"] for r in found])
+        wanted = set(query.collected_by_ids)
+        found = [r for r in found if (set(parents.get(r["id"], ())) & wanted if wanted else r["id"] not in parents)]
+    key, newest_first = SORTS[query.sort_by]
+    rows, next_key = page_sorted([(key(r), r) for r in found], kind=f"flows:{query.sort_by}",
+                                 arity=_arity(query.sort_by), descending=newest_first != query.reverse,
+                                 page=page, limit=limit)
+    return _render_flows(tx, rows), next_key
+
+
+def flow_row(tx: Tx, flow_id: str) -> dict[str, Any] | None:
+    return one(tx, "flows", _.id == flow_id)
+
+
+def get_flow(tx: Tx, flow_id: str) -> dict[str, Any] | None:
+    row = flow_row(tx, flow_id)
+    return _render_flows(tx, [row])[0] if row else None
+
+
+def flow_stats(tx: Tx, flow_id: str) -> FlowStats | None:
+    row = flow_row(tx, flow_id)
+    return stats_of(row) if row else None
+
+
+def _save_flow(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
+    essence = doc.get("essence_parameters") or {}
+    columns = {
+        "id": doc["id"], "source_id": doc["source_id"], "format": doc["format"], "codec": doc.get("codec"),
+        "label": doc.get("label"), "container": doc.get("container"), "profile_id": doc.get("profile_id"),
+        "status": doc.get("status"), "frame_width": essence.get("frame_width"),
+        "frame_height": essence.get("frame_height"), "init_segments": bool(essence.get("init_segments")),
+        "read_only": bool(doc.get("read_only")), "metadata_updated_ns": now_ns, "doc": dump(doc),
+    }
+    if not update_where(tx, "flows", _.id == doc["id"], columns):
+        insert(tx, "flows", [{**columns, "created_ns": now_ns, "seg_count": 0, "seg_maxdur": 0, "seg_dur_sum": 0,
+                              "seg_added_total": 0}])
+    delete_where(tx, "flow_collections", _.parent_id == doc["id"])
+    insert(tx, "flow_collections", [{"parent_id": doc["id"], "position": i, "child_id": item["id"],
+                                     "role": item.get("role")}
+                                    for i, item in enumerate(doc.get("flow_collection") or [])])
+
+
+def _missing_flows(tx: Tx, ids: list[str], self_id: str) -> list[str]:
+    wanted = [i for i in dict.fromkeys(ids) if i != self_id]
+    found = {r["id"] for r in where_in(tx, "flows", "id", wanted, ["id"])}
+    return [i for i in wanted if i not in found]
+
+
+def _drop_source_if_unused(tx: Tx, source_id: str) -> None:
+    if one(tx, "flows", _.source_id == source_id, ["id"]) is None:
+        delete_where(tx, "sources", _.id == source_id)
+        events.emit(tx, "sources/deleted", {"source_id": source_id}, source_id=source_id)
+
+
+def _flow_event(tx: Tx, event_type: str, flow_id: str) -> None:
+    flow = get_flow(tx, flow_id)
+    if flow is not None:
+        events.emit(tx, event_type, {"flow": flow}, flow_id=flow_id, source_id=flow["source_id"])
+
+
+def _source_event(tx: Tx, event_type: str, source_id: str) -> None:
+    source = get_source(tx, source_id)
+    if source is not None:
+        events.emit(tx, event_type, {"source": source}, source_id=source_id)
+
+
+def put_flow(tx: Tx, body: dict[str, Any], principal: str | None) -> PutResult:
+    now = time.time_ns()
+    current = flow_row(tx, body["id"])
+    existing = load(current["doc"]) if current else None
+    profile = get_profile(tx, body["profile_id"]) if body.get("profile_id") else None
+    source_row = one(tx, "sources", _.id == body["source_id"], ["doc"])
+    source = load(source_row["doc"]) if source_row else None
+    collection_ids = [item["id"] for item in body.get("flow_collection") or []]
+    doc = rules.flow_from_put(
+        body, existing, bool(current and current["read_only"]), profile, source["format"] if source else None,
+        _missing_flows(tx, collection_ids, body["id"]), principal, now,
+    )
+    if source is None:
+        _save_source(tx, rules.new_source(doc["source_id"], doc["format"], principal, now), now)
+        _source_event(tx, "sources/created", doc["source_id"])
+    _save_flow(tx, doc, now)
+    _flow_event(tx, "flows/created" if existing is None else "flows/updated", doc["id"])
+    if existing is not None and existing["source_id"] != doc["source_id"]:
+        _drop_source_if_unused(tx, existing["source_id"])
+    return PutResult(created=existing is None, flow=get_flow(tx, doc["id"]) or doc, source_created=source is None)
+
+
+def set_flow_field(tx: Tx, flow_id: str, name: str, value: Any, tag: bool = False) -> None:
+    current = flow_row(tx, flow_id)
+    if current is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    doc = load(current["doc"])
+    rules.check_flow_field_write("tags" if tag else name, doc, bool(current["read_only"]))
+    if name == "flow_collection" and not tag:
+        missing = _missing_flows(tx, [item["id"] for item in value or []], flow_id)
+        if missing:
+            raise Invalid(f"flow_collection names unknown flows: {', '.join(missing)}")
+    rules.set_or_remove(doc, name, value, tag, f"flow {flow_id}")
+    now = time.time_ns()
+    doc["metadata_updated"] = rules.iso_from_ns(now)
+    doc["metadata_version"] = rules.new_metadata_version(None, None)
+    _save_flow(tx, doc, now)
+    _flow_event(tx, "flows/updated", flow_id)
+
+
+def delete_flow_document(tx: Tx, flow_id: str) -> str:
+    """Removes the flow row and its collections; returns its source id. Segments go separately."""
+    current = flow_row(tx, flow_id)
+    if current is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    doc = load(current["doc"])
+    if current["read_only"]:
+        rules.check_flow_field_write("delete", doc, True)
+    delete_where(tx, "flows", _.id == flow_id)
+    events.emit(tx, "flows/deleted", {"flow_id": flow_id}, flow_id=flow_id, source_id=doc["source_id"])
+    delete_where(tx, "flow_collections", _.parent_id == flow_id)
+    for parent_id in {r["parent_id"] for r in select(tx, "flow_collections", _.child_id == flow_id, ["parent_id"])}:
+        parent = flow_row(tx, parent_id)
+        if parent is not None:
+            parent_doc = load(parent["doc"])
+            parent_doc["flow_collection"] = [i for i in parent_doc.get("flow_collection", []) if i["id"] != flow_id]
+            _save_flow(tx, parent_doc, time.time_ns())
+    _drop_source_if_unused(tx, doc["source_id"])
+    return doc["source_id"]

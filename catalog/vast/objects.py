@@ -1,0 +1,157 @@
+"""Object allocation, instances and clean-up in VAST DB: plain functions of one transaction.
+
+Same model as the SQLite store: an allocated object has ``registered = false``, the flow it was
+allocated for and a deadline; controlled instances live in ``object_instances`` and client URLs in
+``object_urls``. Instances are looked up per page with one ``isin`` select instead of a join.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ibis import _
+
+from catalog.errors import Invalid, NotFound, ReadOnly
+from catalog.store import Allocation, Instance
+from catalog.vast.connection import Tx
+from catalog.vast.rows import delete_where, insert, load, one, select, where_in
+
+
+def writable_flow(tx: Tx, flow_id: str) -> dict[str, Any]:
+    """The flow's catalog row, when it exists, is not read-only and has a container."""
+    row = one(tx, "flows", _.id == flow_id)
+    if row is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    if row["read_only"]:
+        raise ReadOnly(f"flow {flow_id} is read-only")
+    if not row["container"]:
+        raise Invalid(f"flow {flow_id} has no container, so it cannot have segments or media objects")
+    return row
+
+
+def allocate(tx: Tx, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
+    writable_flow(tx, flow_id)
+    ids = [a.object_id for a in allocations]
+    if len(set(ids)) != len(ids):
+        raise Invalid("object_ids must be unique")
+    existing = [r["id"] for r in where_in(tx, "objects", "id", ids, ["id"])]
+    if existing:
+        raise Invalid(f"objects already exist: {', '.join(existing[:10])}")
+    now = time.time_ns()
+    insert(tx, "objects", [{"id": a.object_id, "is_init": False, "registered": False, "allocated_flow_id": flow_id,
+                            "alloc_deadline_ns": deadline_ns, "content_type": a.content_type, "created_ns": now}
+                           for a in allocations])
+    insert(tx, "object_instances", [{"object_id": a.object_id, "storage_id": a.storage_id, "key": a.key,
+                                     "created_ns": now} for a in allocations])
+
+
+def pending(tx: Tx, object_ids: Sequence[str]) -> dict[str, Allocation]:
+    rows = {r["id"]: r for r in where_in(tx, "objects", "id", object_ids, ["id", "allocated_flow_id", "content_type"],
+                                         also=_.registered == False)}  # noqa: E712 - an ibis predicate
+    found = {}
+    for inst in where_in(tx, "object_instances", "object_id", list(rows), ["object_id", "storage_id", "key"]):
+        row = rows[inst["object_id"]]
+        found[row["id"]] = Allocation(row["id"], inst["storage_id"], inst["key"], row["content_type"],
+                                      row["allocated_flow_id"])
+    return found
+
+
+def instances(tx: Tx, object_ids: Sequence[str]) -> dict[str, list[Instance]]:
+    """Controlled instances of each object, oldest first."""
+    rows = where_in(tx, "object_instances", "object_id", object_ids, ["object_id", "storage_id", "key", "created_ns"])
+    rows.sort(key=lambda r: (r["object_id"], r["created_ns"], r["storage_id"]))
+    found: dict[str, list[Instance]] = {}
+    for row in rows:
+        found.setdefault(row["object_id"], []).append(Instance(row["storage_id"], row["key"]))
+    return found
+
+
+def urls_of(tx: Tx, object_ids: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+    rows = where_in(tx, "object_urls", "object_id", object_ids, ["object_id", "url", "label", "position"])
+    rows.sort(key=lambda r: (r["object_id"], r["position"]))
+    found: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        found.setdefault(row["object_id"], []).append((row["url"], row["label"]))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _registered(tx: Tx, object_id: str) -> None:
+    row = one(tx, "objects", _.id == object_id, ["registered"])
+    if row is None or not row["registered"]:
+        raise NotFound(f"object {object_id!r} does not exist")
+
+
+def add_instance(tx: Tx, object_id: str, storage_id: str, key: str) -> None:
+    _registered(tx, object_id)
+    if one(tx, "object_instances", (_.object_id == object_id) & (_.storage_id == storage_id), ["key"]):
+        raise Invalid(f"object {object_id!r} already has an instance on storage backend {storage_id}")
+    insert(tx, "object_instances", [{"object_id": object_id, "storage_id": storage_id, "key": key,
+                                     "created_ns": time.time_ns()}])
+
+
+def add_uncontrolled(tx: Tx, object_id: str, url: str, label: str, reserved_labels: Sequence[str]) -> None:
+    _registered(tx, object_id)
+    if label in reserved_labels:
+        raise Invalid(f"label {label!r} is the label of a storage backend")
+    existing = select(tx, "object_urls", _.object_id == object_id, ["label", "position"])
+    if any(r["label"] == label for r in existing):
+        raise Invalid(f"object {object_id!r} already has an instance labelled {label!r}")
+    position = max((r["position"] for r in existing), default=-1) + 1
+    insert(tx, "object_urls", [{"object_id": object_id, "label": label, "url": url, "position": position}])
+
+
+def remove_instance(tx: Tx, object_id: str, storage_id: str | None, label: str | None) -> Instance | None:
+    _registered(tx, object_id)
+    controlled = select(tx, "object_instances", _.object_id == object_id, ["storage_id"])
+    uncontrolled = select(tx, "object_urls", _.object_id == object_id, ["label"])
+    if len(controlled) + len(uncontrolled) <= 1:
+        raise Invalid(f"refusing to delete the last instance of object {object_id!r}")
+    if storage_id is not None:
+        gone = delete_where(tx, "object_instances", (_.object_id == object_id) & (_.storage_id == storage_id),
+                            ["key"])
+        if not gone:
+            raise NotFound(f"object {object_id!r} has no instance on storage backend {storage_id}")
+        return Instance(storage_id, gone[0]["key"])
+    if not delete_where(tx, "object_urls", (_.object_id == object_id) & (_.label == label)):
+        raise NotFound(f"object {object_id!r} has no instance labelled {label!r}")
+    return None
+
+
+def expire_allocations(tx: Tx, now_ns: int, limit: int = 1000) -> list[Instance]:
+    rows = select(tx, "objects", (_.registered == False) & (_.alloc_deadline_ns < now_ns),  # noqa: E712
+                  ["id"], limit=limit)
+    ids = [r["id"] for r in rows]
+    if not ids:
+        return []
+    gone = [Instance(r["storage_id"], r["key"])
+            for r in _delete_in(tx, "object_instances", "object_id", ids, ["storage_id", "key"])]
+    _delete_in(tx, "objects", "id", ids)
+    return gone
+
+
+def _delete_in(tx: Tx, table: str, column: str, values: Sequence[str], columns: Sequence[str] = ()) -> list[dict]:
+    gone: list[dict] = []
+    for start in range(0, len(values), 10_000):
+        gone.extend(delete_where(tx, table, getattr(_, column).isin(list(values[start:start + 10_000])), columns))
+    return gone
+
+
+def delete_objects(tx: Tx, object_ids: Sequence[str]) -> list[Instance]:
+    """Removes objects with their URLs and instances; returns the instances (bytes to delete)."""
+    if not object_ids:
+        return []
+    _delete_in(tx, "objects", "id", object_ids)
+    _delete_in(tx, "object_urls", "object_id", object_ids)
+    return [Instance(r["storage_id"], r["key"])
+            for r in _delete_in(tx, "object_instances", "object_id", object_ids, ["storage_id", "key"])]
+
+
+def sizes(tx: Tx, object_ids: Sequence[str]) -> dict[str, int]:
+    return {r["id"]: r["size"] for r in where_in(tx, "objects", "id", object_ids, ["id", "size"])
+            if r["size"] is not None}
+
+
+def flow_doc(row: Mapping[str, Any]) -> dict[str, Any]:
+    return load(row["doc"])
