@@ -35,6 +35,9 @@ test: $(TEST_STAMP) $(PLAYER_JS)
 	bash scripts/test-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	@echo "== the API suite again on the VAST DB store (in-memory fake; docs/VAST.md) =="
+	TAMS_TEST_CATALOG=vast-fake $(BIN)/python -m pytest -q -p no:cacheprovider \
+		--ignore=tests/test_player.py --ignore=tests/test_catalog_contract.py --ignore=tests/test_vast_store.py
 
 ## Benchmarks that print figures (see docs/PERFORMANCE.md)
 bench: $(TEST_STAMP)
