@@ -89,10 +89,10 @@ def test_write_write_conflicts_fail_the_second_committer() -> None:
     fake = FakeVast()
     with fake.transaction() as tx:
         _segments(tx, "f", 1)
-    with pytest.raises(Conflict), fake.transaction() as late:  # noqa: PT012 - the conflict shows at commit
-        with fake.transaction() as early:
-            update_where(early, "segments", _.object_id == "o0", {"ts_hi": 5})
-            update_where(late, "segments", _.object_id == "o0", {"ts_hi": 6})
+    # early commits first (contexts exit in reverse), so late's commit is the one that conflicts
+    with pytest.raises(Conflict), fake.transaction() as late, fake.transaction() as early:
+        update_where(early, "segments", _.object_id == "o0", {"ts_hi": 5})
+        update_where(late, "segments", _.object_id == "o0", {"ts_hi": 6})
     with fake.transaction() as tx:
         assert select(tx, "segments", _.object_id == "o0", ["ts_hi"]) == [{"ts_hi": 5}]
 
