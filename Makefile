@@ -45,6 +45,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.bytes
 	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench.vast
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -65,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     backup = commands.add_parser("backup", help="copy the SQLite catalog to a file while the gateway runs")
     backup.add_argument("target", type=Path, help="file to write (replaced atomically)")
     backup.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
+    check = commands.add_parser("reconcile", help="after a restore: report segments whose bytes are missing "
+                                                  "and objects on storage the catalog does not know")
+    check.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
+    check.add_argument("--catalog", choices=("sqlite", "vast"), help="catalog store (TAMS_CATALOG)")
+    check.add_argument("--delete-orphans", action="store_true", help="delete the unknown objects' bytes")
+    check.add_argument("--min-age", type=float, default=3600,
+                       help="only treat objects older than this many seconds as orphans (default 3600)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings().with_overrides(host=getattr(args, "host", None), port=getattr(args, "port", None),
@@ -78,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings)
     if args.command == "ingest":
         return _ingest(args, settings)
+    if args.command == "reconcile":
+        return _reconcile(args, settings)
     if args.command == "backup":
         from catalog.sqlite.db import backup as backup_catalog
 
@@ -89,6 +98,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"catalog {settings.sqlite_path} copied to {args.target}")
         return 0
     return 2
+
+
+def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    """Runs streaming.reconcile against the configured catalog and storage; prints a JSON report."""
+    import asyncio
+    import json
+
+    from gateway.catalogs import build_catalog
+    from streaming.reconcile import reconcile
+    from streaming.storage import build_storage
+
+    async def run() -> dict:
+        catalog = build_catalog(settings)
+        storage = build_storage(settings.storage_config, settings.data_dir, settings.public_base_url)
+        await catalog.start()
+        await storage.start()
+        try:
+            report = await reconcile(catalog, storage, delete_orphans=args.delete_orphans, min_age_s=args.min_age)
+        finally:
+            await storage.close()
+            await catalog.close()
+        return report.as_dict()
+
+    try:
+        report = asyncio.run(run())
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"reconcile failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2))
+    return 1 if report["missing_bytes"] else 0
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:

@@ -122,6 +122,20 @@ class LocalDiskStore:
     async def delete(self, key: str) -> None:
         await anyio.to_thread.run_sync(lambda: self.path(key).unlink(missing_ok=True))
 
+    async def list_keys(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        def scan() -> list[tuple[str, float]]:
+            base = self.root / prefix
+            if not base.is_dir():
+                return []
+            found = []
+            for path in base.rglob("*"):
+                if path.is_file() and not path.name.startswith("."):  # skip in-flight .part files
+                    found.append((path.relative_to(self.root).as_posix(), path.stat().st_mtime))
+            return found
+
+        for item in await anyio.to_thread.run_sync(scan):
+            yield item
+
     def _url(self, method: str, key: str, expires_in: int, content_type: str = "",
              part: dict[str, str] | None = None) -> str:
         assert self.signer is not None, "LocalDiskStore.start() was not awaited"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any, TypeVar
 
 from streaming.backends import BackendInfo, ObjectInfo, StoreError, StoreTimeout, StoreUnavailable
@@ -163,6 +164,19 @@ class S3Store:
 
     async def delete(self, key: str) -> None:
         await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
+    async def list_keys(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
+        token: str | None = None
+        while True:
+            request = {"Bucket": self.bucket, "Prefix": prefix.rstrip("/") + "/"}
+            if token:
+                request["ContinuationToken"] = token
+            response = await self._call(partial(self.client.list_objects_v2, **request))
+            for item in response.get("Contents", []):
+                yield item["Key"], item["LastModified"].timestamp()
+            if not response.get("IsTruncated"):
+                return
+            token = response["NextContinuationToken"]
 
     async def create_multipart(self, key: str, content_type: str) -> str:
         created = await self._call(lambda: self.client.create_multipart_upload(

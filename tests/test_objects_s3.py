@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 
 import httpx
 import pytest
-from conftest import GatewayProcess, new_id, video_flow
+from conftest import ROOT, GatewayProcess, new_id, sqlite_only, video_flow
 from spec import validate
 
 from streaming.storage import LOCAL_BACKEND_ID
@@ -201,3 +203,27 @@ def test_multipart_upload_to_s3_with_presigned_part_urls(s3_gateway):
         assert http.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
         url = http.get(f"/flows/{flow_id}/segments").json()[0]["get_urls"][0]["url"]
         assert httpx.get(url).content == payload
+
+
+@sqlite_only
+def test_reconcile_on_s3_finds_deleted_bytes_and_unknown_objects(s3_gateway, s3_server, tmp_path):
+    import boto3
+
+    with httpx.Client(base_url=s3_gateway.url, timeout=30) as http:
+        flow_id, (kept, lost) = upload_and_register(http, [b"a" * 1000, b"b" * 1000])
+    config = json.loads((tmp_path / "storage.json").read_text())
+    bucket = config["backends"][0]["bucket"]
+    s3 = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1", aws_access_key_id="test",
+                      aws_secret_access_key="test")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    s3.delete_object(Bucket=bucket, Key=next(k for k in keys if lost in k))
+    s3.put_object(Bucket=bucket, Key="objects/zz/unknown.ts", Body=b"orphan")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "reconcile", "--data-dir", str(s3_gateway.data_dir), "--min-age", "0",
+         "--delete-orphans"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json"), "TAMS_CATALOG": "sqlite"})
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert [(m["object_id"], m["flows"]) for m in report["missing_bytes"]] == [(lost, [flow_id])]
+    assert report["orphan_objects"] == [{"storage_id": s3_gateway.s3_id, "key": "objects/zz/unknown.ts"}]
+    assert "objects/zz/unknown.ts" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]

@@ -150,6 +150,10 @@ class SQLiteCatalog:
     async def expire_allocations(self, now_ns: int) -> list[Instance]:
         return await self.db.write(lambda c: objects.expire_allocations(c, now_ns))
 
+    async def all_instances(self) -> list[tuple[str, str, str]]:
+        return await self.db.read(
+            lambda c: c.execute("SELECT object_id, storage_id, key FROM object_instances").fetchall())
+
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]:
         return await self.db.read(lambda c: objects.sizes(c, object_ids))
 

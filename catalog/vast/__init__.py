@@ -190,6 +190,13 @@ class VastCatalog:
     async def expire_allocations(self, now_ns: int) -> list[Instance]:
         return await self._write(lambda tx: objects.expire_allocations(tx, now_ns))
 
+    async def all_instances(self) -> list[tuple[str, str, str]]:
+        def scan(tx: Tx) -> list[tuple[str, str, str]]:
+            rows = select(tx, "object_instances", None, ["object_id", "storage_id", "key"])
+            return [(r["object_id"], r["storage_id"], r["key"]) for r in rows]
+
+        return await self._read(scan)
+
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]:
         return await self._read(lambda tx: objects.sizes(tx, object_ids))
 
