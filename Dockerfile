@@ -13,7 +13,8 @@ COPY pyproject.toml README.md ./
 COPY catalog ./catalog
 COPY streaming ./streaming
 COPY gateway ./gateway
-RUN pip install . \
+# the vast extra: the production catalog (TAMS_CATALOG=vast) needs the vastdb SDK
+RUN pip install '.[vast]' \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin tams \
  && mkdir -p /data && chown tams:tams /data
 
