@@ -108,17 +108,17 @@ class VastConnection:
 
     def start(self) -> None:
         from vastdb.config import QueryConfig
-        from vastdb.table_metadata import TableMetadata, TableRef, TableType
+        from vastdb.table_metadata import TableMetadata, TableRef
 
         session = self._connect()
-        elysium = _supports_elysium(session)
         with session.transaction() as tx:
-            ensure_tables(tx, self.settings.bucket, self.settings.schema, elysium)
-        kind = TableType.Elysium if elysium else TableType.Regular
-        for name, schema in TABLES.items():
-            table_type = kind if name in SORTING_KEYS else TableType.Regular
-            self._metadata[name] = TableMetadata(TableRef(self.settings.bucket, self.settings.schema, name),
-                                                 arrow_schema=schema, table_type=table_type)
+            ensure_tables(tx, self.settings.bucket, self.settings.schema, _supports_elysium(session))
+        with session.transaction() as tx:
+            # once per process: each table's schema and type (a sorted table has another row-id type)
+            for name in TABLES:
+                metadata = TableMetadata(TableRef(self.settings.bucket, self.settings.schema, name))
+                metadata.load(tx)
+                self._metadata[name] = metadata
         self._config = QueryConfig(num_splits=1)  # OLTP-sized reads: one split, no fan-out threads
         self._sessions.put(session)
         for _ in range(self.settings.sessions - 1):
