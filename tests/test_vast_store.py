@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pyarrow as pa
 import pytest
 from conftest import new_id, video_flow
 from ibis import _
@@ -168,3 +169,78 @@ def test_vast_catalog_needs_its_connection_settings() -> None:
                               "TAMS_VAST_SECRET_KEY": "s", "TAMS_VAST_BUCKET": "db",
                               "TAMS_VAST_DATA_ENDPOINTS": "http://v1, http://v2"})
     assert settings.vast_data_endpoints == ("http://v1", "http://v2") and settings.vast_schema == "tams"
+
+
+class _Projection:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Table:
+    """Stands in for an SDK table during DDL (no VAST server can run here; see docs/VAST.md)."""
+
+    def __init__(self, schema, sorting_key=()) -> None:
+        self.arrow_schema = schema
+        self.sorting_key = list(sorting_key)
+        self.made: list[tuple] = []
+
+    def add_column(self, columns) -> None:
+        self.arrow_schema = pa.schema(list(self.arrow_schema) + list(columns))
+
+    def projections(self):
+        return [_Projection(p[0]) for p in self.made]
+
+    def create_projection(self, name, sorted_columns, unsorted_columns) -> None:
+        self.made.append((name, sorted_columns, unsorted_columns))
+
+
+class _Schema:
+    def __init__(self) -> None:
+        self.tables: dict[str, _Table] = {}
+
+    def table(self, name, fail_if_missing=True):
+        return self.tables.get(name)
+
+    def create_table(self, name, schema, sorting_key=()):
+        self.tables[name] = _Table(schema, sorting_key)
+        return self.tables[name]
+
+
+class _Bucket:
+    def __init__(self) -> None:
+        self.schemas: dict[str, _Schema] = {}
+
+    def schema(self, name, fail_if_missing=True):
+        return self.schemas.get(name)
+
+    def create_schema(self, name):
+        return self.schemas.setdefault(name, _Schema())
+
+
+class _Tx:
+    def __init__(self) -> None:
+        self.buckets = {"db": _Bucket()}
+
+    def bucket(self, name):
+        return self.buckets[name]
+
+
+@pytest.mark.parametrize("elysium", [True, False])
+def test_start_creates_and_migrates_tables_and_projections(elysium: bool) -> None:
+    from catalog.vast.connection import ensure_tables
+    from catalog.vast.schema import TABLES
+
+    tx = _Tx()
+    ensure_tables(tx, "db", "tams", elysium)
+    schema = tx.buckets["db"].schemas["tams"]
+    assert set(schema.tables) == set(TABLES)
+    segments_table = schema.tables["segments"]
+    assert segments_table.sorting_key == (["flow_id", "ts_lo"] if elysium else [])
+    names = [p[0] for p in segments_table.made]
+    assert names == (["seg_by_object"] if elysium else ["seg_by_object", "seg_by_flow_time"])
+    # an older deployment: a table lacks a column the code now has; start adds it, and nothing twice
+    flows = schema.tables["flows"]
+    flows.arrow_schema = pa.schema([f for f in flows.arrow_schema if f.name != "seg_dur_sum"])
+    ensure_tables(tx, "db", "tams", elysium)
+    assert flows.arrow_schema.names[-1] == "seg_dur_sum"
+    assert [p[0] for p in segments_table.made] == names
