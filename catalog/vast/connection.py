@@ -32,6 +32,9 @@ class Tx(Protocol):
     def insert(self, table: str, rows: pa.Table) -> None: ...
     def update(self, table: str, rows: pa.Table, columns: Sequence[str]) -> None: ...
     def delete(self, table: str, row_ids: pa.Array | pa.ChunkedArray) -> None: ...
+    def row_estimate(self, table: str) -> int:
+        """Rows in the table from its statistics (eventually consistent: for metrics, not logic)."""
+        ...
 
 
 class Connection(Protocol):
@@ -84,6 +87,9 @@ class _RealTx:
     def delete(self, table: str, row_ids: pa.Array | pa.ChunkedArray) -> None:
         if len(row_ids):
             self._table(table).delete(pa.table({ROW_ID: pa.array(row_ids, pa.uint64())}))
+
+    def row_estimate(self, table: str) -> int:
+        return int(self._table(table).get_stats().num_rows)
 
 
 class VastConnection:

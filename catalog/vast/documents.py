@@ -204,7 +204,11 @@ def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[
                 terms.append(_.seg_lo_min <= tr.hi)
             if tr.lo is not None:
                 terms.append(_.seg_hi_max >= tr.lo)
-    found = [r for r in select(tx, "flows", _and(*terms)) if _matches(load(r["doc"]), query.tags)]
+    # candidates carry only what filtering and ordering need; the page's documents are read after
+    tagged = bool(query.tags.values or query.tags.exists)
+    columns = ["id", "created_ns", "metadata_updated_ns", "label"] + (["doc"] if tagged else [])
+    found = [r for r in select(tx, "flows", _and(*terms), columns)
+             if not tagged or _matches(load(r["doc"]), query.tags)]
     if query.collected_by_ids is not None:
         parents = parents_of(tx, [r["id"] for r in found])
         wanted = set(query.collected_by_ids)
@@ -213,7 +217,8 @@ def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[
     rows, next_key = page_sorted([(key(r), r) for r in found], kind=f"flows:{query.sort_by}",
                                  arity=_arity(query.sort_by), descending=newest_first != query.reverse,
                                  page=page, limit=limit)
-    return _render_flows(tx, rows), next_key
+    full = {r["id"]: r for r in where_in(tx, "flows", "id", [r["id"] for r in rows])}
+    return _render_flows(tx, [full[r["id"]] for r in rows if r["id"] in full]), next_key
 
 
 def flow_row(tx: Tx, flow_id: str) -> dict[str, Any] | None:
