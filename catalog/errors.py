@@ -19,3 +19,7 @@ class ReadOnly(CatalogError):
 
 class BadPageKey(Invalid):
     """A paging key that this store did not issue or that no longer fits the query."""
+
+
+class Unavailable(CatalogError):
+    """The catalog's database cannot be reached or is overloaded right now (HTTP 503, retry later)."""

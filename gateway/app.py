@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from catalog.errors import CatalogError, Invalid, NotFound, ReadOnly
+from catalog.errors import CatalogError, Invalid, NotFound, ReadOnly, Unavailable
 from catalog.models import ValidationError
 from catalog.store import Catalog
 from catalog.timing import TimeFormatError
@@ -35,7 +35,7 @@ from streaming.webhooks import Dispatcher, WebhookSettings
 
 log = logging.getLogger("tams.gateway")
 
-_CATALOG_STATUS = ((NotFound, 404), (ReadOnly, 403), (Invalid, 400))
+_CATALOG_STATUS = ((NotFound, 404), (ReadOnly, 403), (Invalid, 400), (Unavailable, 503))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -45,7 +45,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _catalog_error(request: Request, exc: Exception) -> Response:
     status = next((code for kind, code in _CATALOG_STATUS if isinstance(exc, kind)), 400)
-    return error_response(status, str(exc))
+    return error_response(status, str(exc), headers={"Retry-After": "5"} if status == 503 else None)
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:

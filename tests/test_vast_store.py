@@ -244,3 +244,25 @@ def test_start_creates_and_migrates_tables_and_projections(elysium: bool) -> Non
     ensure_tables(tx, "db", "tams", elysium)
     assert flows.arrow_schema.names[-1] == "seg_dur_sum"
     assert [p[0] for p in segments_table.made] == names
+
+
+def test_an_unreachable_catalog_is_a_503_and_changes_nothing(tmp_path) -> None:
+    from starlette.testclient import TestClient
+
+    from gateway.app import create_app
+    from gateway.config import Settings
+
+    fake = FakeVast()
+    catalog = VastCatalog(fake)
+    app = create_app(Settings(data_dir=tmp_path / "data", catalog="vast-fake", require_allocation=False), catalog)
+    with TestClient(app, base_url="http://testserver") as client:
+        flow_id = new_id()
+        assert client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id())).status_code == 201
+        fake.down = True
+        response = client.post(f"/flows/{flow_id}/segments", json={"object_id": new_id(), "timerange": "[0:0_1:0)"})
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+        assert response.json()["summary"] == "fake VAST DB is down"
+        assert client.get("/readyz").status_code == 503
+        fake.down = False
+        assert client.get("/readyz").status_code == 200
+        assert client.get(f"/flows/{flow_id}/segments").json() == []

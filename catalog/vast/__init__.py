@@ -10,10 +10,12 @@ overlap probe applies the deterministic repair rule of ``segments.repair_overlap
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from catalog.errors import Unavailable
 from catalog.store import (
     Allocation,
     DeleteResult,
@@ -36,6 +38,7 @@ from catalog.vast.connection import Conflict, Connection, Tx
 from catalog.vast.rows import select
 
 R = TypeVar("R")
+log = logging.getLogger("tams.catalog.vast")
 RETRIES = 8
 
 
@@ -60,9 +63,10 @@ class VastCatalog:
             for attempt in range(RETRIES):
                 try:
                     return await asyncio.get_running_loop().run_in_executor(self._pool, self._run, fn)
-                except Conflict:
+                except Conflict as exc:
                     if attempt == RETRIES - 1:
-                        raise
+                        raise Unavailable(f"catalog write kept conflicting with other writers: {exc}") from exc
+                    log.info("catalog write conflicted (attempt %d), retrying: %s", attempt + 1, exc)
                     await asyncio.sleep(0.005 * 2 ** attempt)
         raise AssertionError("unreachable")
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from catalog.errors import Unavailable
 from catalog.vast.schema import LEGACY_PROJECTIONS, PROJECTIONS, SORTING_KEYS, TABLES
 
 ROW_ID = "$row_id"
@@ -136,6 +137,7 @@ class VastConnection:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
+        import requests
         from vastdb import errors
 
         session = self._sessions.get()
@@ -144,6 +146,8 @@ class VastConnection:
                 yield _RealTx(tx, self._metadata, self._config)
         except errors.Conflict as exc:
             raise Conflict(str(exc)) from exc
+        except (errors.ServiceUnavailable, errors.Slowdown, requests.RequestException) as exc:
+            raise Unavailable(f"VAST DB at {self.settings.endpoint} is unavailable: {exc}") from exc
         finally:
             self._sessions.put(session)
 

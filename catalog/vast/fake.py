@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from vastdb.table_metadata import TableMetadata, TableRef, TableType
 
+from catalog.errors import Unavailable
 from catalog.vast import pushdown
 from catalog.vast.connection import ROW_ID, Conflict, Tx
 from catalog.vast.schema import TABLES
@@ -58,6 +59,7 @@ class FakeVast:
                                              table_type=TableType.Regular) for name, schema in TABLES.items()}
         self.detect_conflicts = detect_conflicts
         self.select_calls: Counter[str] = Counter()
+        self.down = False  # set to model an unreachable cluster: every transaction fails to begin
         self.version = 0
         self._changed: dict[tuple[str, int], int] = {}  # (table, row id) -> version that last changed it
         self._row_ids = itertools.count(1)
@@ -73,6 +75,8 @@ class FakeVast:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
+        if self.down:
+            raise Unavailable("fake VAST DB is down")
         with self._lock:
             tx = _FakeTx(self, dict(self.tables), self.version)
         yield tx
