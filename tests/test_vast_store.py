@@ -266,3 +266,56 @@ def test_an_unreachable_catalog_is_a_503_and_changes_nothing(tmp_path) -> None:
         fake.down = False
         assert client.get("/readyz").status_code == 200
         assert client.get(f"/flows/{flow_id}/segments").json() == []
+
+
+def test_an_unreachable_cluster_is_one_clear_error_at_start() -> None:
+    from conftest import free_port
+
+    from catalog.vast.connection import VastConnection, VastSettings
+
+    connection = VastConnection(VastSettings(endpoint=f"http://127.0.0.1:{free_port()}", access_key="a",
+                                             secret_key="s", bucket="tams-db", retry_s=0.5, timeout=2))
+    with pytest.raises(RuntimeError, match=r"VAST DB catalog at http://127\.0\.0\.1:\d+ \(bucket 'tams-db'"):
+        connection.start()
+
+
+def test_start_reaches_a_vast_endpoint_with_signed_requests() -> None:
+    """A loopback HTTP server that answers only the SDK's version probe, as a VAST endpoint would:
+    the real connection path signs its requests, reads the version, then fails clearly at the first
+    table call (a VAST server cannot run here)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from catalog.vast.connection import VastConnection, VastSettings
+
+    seen: list[tuple[str, str, str]] = []
+
+    class VersionOnly(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+            probe = self.headers.get("tabular-get-vast-version") == "true"
+            self.send_response(200 if probe else 501)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PUT = _answer
+
+        def version_string(self) -> str:  # the Server header the SDK checks
+            return "vast 5.4.0.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), VersionOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        connection = VastConnection(VastSettings(endpoint=f"http://127.0.0.1:{server.server_port}", access_key="AK",
+                                                 secret_key="SK", bucket="tams-db", retry_s=0.5, timeout=2))
+        with pytest.raises(RuntimeError, match="is not usable"):
+            connection.start()
+    finally:
+        server.shutdown()
+    probe = seen[0]
+    assert probe[0] == "GET" and probe[1].startswith("/?transaction")
+    assert probe[2].startswith("AWS4-HMAC-SHA256 Credential=AK/")  # SigV4, as VAST requires
+    assert seen[1][:2] == ("POST", "/?transaction")  # then began the DDL transaction, which the stub refuses

@@ -54,6 +54,7 @@ class VastSettings:
     data_endpoints: tuple[str, ...] = ()
     sessions: int = 8
     timeout: int = 30
+    retry_s: float = 60.0  # the SDK's backoff on connection errors and SlowDown, per call
 
 
 class _RealTx:
@@ -105,15 +106,22 @@ class VastConnection:
 
     def _connect(self) -> Any:
         import vastdb
-        from vastdb.config import SessionConfig
+        from vastdb.config import BackoffConfig, SessionConfig
 
-        config = SessionConfig(data_endpoints=list(self.settings.data_endpoints)) \
-            if self.settings.data_endpoints else None
-        kwargs = {"config": config} if config else {}
+        kwargs: dict[str, Any] = {"backoff_config": BackoffConfig(max_time=self.settings.retry_s)}
+        if self.settings.data_endpoints:
+            kwargs["config"] = SessionConfig(data_endpoints=list(self.settings.data_endpoints))
         return vastdb.connect(endpoint=self.settings.endpoint, access=self.settings.access_key,
                               secret=self.settings.secret_key, timeout=self.settings.timeout, **kwargs)
 
     def start(self) -> None:
+        try:
+            self._start()
+        except Exception as exc:  # one clear line at start-up, whatever the SDK raised
+            raise RuntimeError(f"VAST DB catalog at {self.settings.endpoint} (bucket {self.settings.bucket!r}, "
+                               f"schema {self.settings.schema!r}) is not usable: {exc}") from exc
+
+    def _start(self) -> None:
         from vastdb.config import QueryConfig
         from vastdb.table_metadata import TableMetadata, TableRef
 
@@ -146,7 +154,7 @@ class VastConnection:
                 yield _RealTx(tx, self._metadata, self._config)
         except errors.Conflict as exc:
             raise Conflict(str(exc)) from exc
-        except (errors.ServiceUnavailable, errors.Slowdown, requests.RequestException) as exc:
+        except (errors.ServiceUnavailable, errors.ConnectionError, requests.RequestException) as exc:
             raise Unavailable(f"VAST DB at {self.settings.endpoint} is unavailable: {exc}") from exc
         finally:
             self._sessions.put(session)
