@@ -8,7 +8,7 @@ allocated for and a deadline; controlled instances live in ``object_instances`` 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ibis import _
@@ -16,7 +16,7 @@ from ibis import _
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.store import Allocation, Instance
 from catalog.vast.connection import Tx
-from catalog.vast.rows import delete_where, insert, load, one, select, where_in
+from catalog.vast.rows import delete_where, insert, one, select, where_in
 
 
 def writable_flow(tx: Tx, flow_id: str) -> dict[str, Any]:
@@ -152,6 +152,3 @@ def sizes(tx: Tx, object_ids: Sequence[str]) -> dict[str, int]:
     return {r["id"]: r["size"] for r in where_in(tx, "objects", "id", object_ids, ["id", "size"])
             if r["size"] is not None}
 
-
-def flow_doc(row: Mapping[str, Any]) -> dict[str, Any]:
-    return load(row["doc"])
