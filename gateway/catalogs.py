@@ -15,7 +15,9 @@ def build_catalog(settings: Settings) -> Catalog:
         if settings.catalog == "vast-fake":
             from catalog.vast.fake import FakeVast
 
-            return VastCatalog(FakeVast(), workers=settings.vast_sessions)
+            # journaled in the data dir, so the fake survives a restart like a real cluster would
+            return VastCatalog(FakeVast(journal=settings.data_dir / "fake-vast.journal"),
+                               workers=settings.vast_sessions)
         from catalog.vast.connection import VastConnection, VastSettings
 
         connection = VastConnection(VastSettings(

@@ -25,7 +25,7 @@ from gateway.config import Settings
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CATALOG = os.environ.get("TAMS_TEST_CATALOG", "sqlite")
 sqlite_only = pytest.mark.skipif(TEST_CATALOG != "sqlite",
-                                 reason=f"needs a catalog that outlives its process (this run: {TEST_CATALOG})")
+                                 reason=f"tests the SQLite catalog file itself (this run: {TEST_CATALOG})")
 
 
 @pytest.fixture

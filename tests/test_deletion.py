@@ -7,7 +7,7 @@ import signal
 import time
 
 import httpx
-from conftest import new_id, sqlite_only, video_flow
+from conftest import new_id, video_flow
 from spec import validate
 
 
@@ -68,7 +68,6 @@ def test_delete_a_100000_segment_flow_sharing_objects(gateway_process):
         print(f"\ndeleted 100,000 segments in {elapsed:.1f} s")
 
 
-@sqlite_only
 def test_deletion_resumes_after_a_crash(gateway_process):
     flow_id = new_id()
     with httpx.Client(base_url=gateway_process.url, timeout=60) as http:

@@ -6,7 +6,7 @@ import random
 import threading
 
 import httpx
-from conftest import new_id, sqlite_only, video_flow
+from conftest import new_id, video_flow
 from spec import validate
 
 
@@ -63,7 +63,6 @@ def test_racing_writers_admit_no_overlap_and_lose_nothing(gateway_process):
         assert end <= start  # no overlaps; touching allowed
 
 
-@sqlite_only
 def test_everything_survives_a_restart(gateway_process):
     flow_id, source_id = new_id(), new_id()
     with httpx.Client(base_url=gateway_process.url) as http:

@@ -319,3 +319,31 @@ def test_start_reaches_a_vast_endpoint_with_signed_requests() -> None:
     assert probe[0] == "GET" and probe[1].startswith("/?transaction")
     assert probe[2].startswith("AWS4-HMAC-SHA256 Credential=AK/")  # SigV4, as VAST requires
     assert seen[1][:2] == ("POST", "/?transaction")  # then began the DDL transaction, which the stub refuses
+
+
+def test_a_journaled_fake_outlives_its_process_and_ignores_a_torn_commit(tmp_path) -> None:
+    journal = tmp_path / "fake.journal"
+    first = FakeVast(journal=journal)
+    first.start()
+    with first.transaction() as tx:
+        _segments(tx, "f", 3)
+    with first.transaction() as tx:
+        from catalog.vast.rows import delete_where
+
+        delete_where(tx, "segments", _.object_id == "o1")
+    first.close()
+    with journal.open("ab") as torn:  # a commit killed half-way through its write
+        torn.write(b"\x80\x04\x95garbage")
+    second = FakeVast(journal=journal)
+    second.start()
+    with second.transaction() as tx:
+        assert sorted(r["object_id"] for r in select(tx, "segments")) == ["o0", "o2"]
+        _segments(tx, "g", 1)  # new rows get fresh row ids after the replayed ones
+        ids = tx.select("segments", ["object_id"], row_ids=True)["$row_id"].to_pylist()
+    assert len(set(ids)) == len(ids) == 3
+    second.close()
+    third = FakeVast(journal=journal)  # commits after the torn record are kept too
+    third.start()
+    with third.transaction() as tx:
+        assert sorted(r["object_id"] for r in select(tx, "segments")) == ["o0", "o0", "o2"]
+    third.close()

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from conftest import GatewayProcess, new_id, sqlite_only, video_flow
+from conftest import GatewayProcess, new_id, video_flow
 from spec import validate
 
 ALL_EVENTS = ["flows/created", "flows/updated", "flows/deleted", "flows/segments_added", "flows/segments_deleted",
@@ -174,7 +174,6 @@ def test_failures_put_the_webhook_in_error_and_reenabling_resumes(gateway, recei
         assert event["event"]["flow"]["id"] == flow_id  # the failed event is delivered, not skipped
 
 
-@sqlite_only
 def test_backlog_survives_sigkill(gateway, receiver):
     with httpx.Client(base_url=gateway.url, timeout=30) as http:
         body = {"url": receiver.url, "events": ["flows/updated"], "status": "disabled"}

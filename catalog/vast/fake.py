@@ -8,6 +8,9 @@ It behaves like the parts of VAST the store relies on, and is stricter where tha
   transaction that updates or deletes a row another transaction changed after it began fails with
   ``Conflict`` (first committer wins), which is how the store keeps counters and stats exact;
 - ``select_calls`` counts selects per table, for the page-cost benchmark.
+With a ``journal`` file it also outlives its process: each commit's changes are appended to the
+file before the commit returns and replayed at start (a torn last record, from a kill mid-write,
+is a commit that never returned), so restart and crash tests run on it too.
 What it does not model: latency, eventual consistency of table stats, sorting and projections.
 """
 
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import pickle
 import random
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,7 +58,7 @@ def _updated(table: pa.Table, rows: pa.Table, columns: Sequence[str]) -> pa.Tabl
 class FakeVast:
     """The shared state of all transactions: one Arrow table per catalog table."""
 
-    def __init__(self, seed: int | None = None, detect_conflicts: bool = True) -> None:
+    def __init__(self, seed: int | None = None, detect_conflicts: bool = True, journal: Path | None = None) -> None:
         self.tables: dict[str, pa.Table] = {name: _empty(schema) for name, schema in TABLES.items()}
         self.metadata = {name: TableMetadata(TableRef("fake", "tams", name), arrow_schema=schema,
                                              table_type=TableType.Regular) for name, schema in TABLES.items()}
@@ -65,13 +70,36 @@ class FakeVast:
         self._row_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._random = random.Random(seed)
+        self.journal = journal
+        self._journal_file: BinaryIO | None = None
 
     # the Connection interface
     def start(self) -> None:
-        pass
+        if self.journal is None:
+            return
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        last_row_id = 0
+        if self.journal.exists():
+            with self.journal.open("r+b") as replay:
+                good = 0
+                while True:
+                    try:
+                        log = pickle.load(replay)
+                    except Exception:  # noqa: BLE001 - the end, or a record torn by a kill
+                        break
+                    self._replay(log)
+                    good = replay.tell()
+                replay.truncate(good)  # drop a torn record: that commit never returned
+            for table in self.tables.values():
+                if table.num_rows:
+                    last_row_id = max(last_row_id, pc.max(table[ROW_ID]).as_py())
+        self._row_ids = itertools.count(last_row_id + 1)
+        self._journal_file = self.journal.open("ab")
 
     def close(self) -> None:
-        pass
+        if self._journal_file is not None:
+            self._journal_file.close()
+            self._journal_file = None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:
@@ -100,19 +128,25 @@ class FakeVast:
             if not tx.log:
                 return
             self.version += 1
-            for op, table, payload, columns in tx.log:
-                current = self.tables[table]
-                if op == "insert":
-                    current = pa.concat_tables([current, payload])
-                    if current.num_rows and current[ROW_ID].num_chunks > 64:
-                        current = current.combine_chunks()
-                elif op == "update":
-                    current = _updated(current, payload, columns)
-                else:
-                    current = _without(current, payload)
-                self.tables[table] = current
+            self._replay(tx.log)
             for key in tx.touched:
                 self._changed[key] = self.version
+            if self._journal_file is not None:
+                pickle.dump(tx.log, self._journal_file)
+                self._journal_file.flush()  # in the OS before the commit returns: survives a kill
+
+    def _replay(self, log: list[tuple[str, str, Any, Sequence[str]]]) -> None:
+        for op, table, payload, columns in log:
+            current = self.tables[table]
+            if op == "insert":
+                current = pa.concat_tables([current, payload])
+                if current.num_rows and current[ROW_ID].num_chunks > 64:
+                    current = current.combine_chunks()
+            elif op == "update":
+                current = _updated(current, payload, columns)
+            else:
+                current = _without(current, payload)
+            self.tables[table] = current
 
 
 class _FakeTx:
