@@ -41,7 +41,7 @@ def _describe(settings: Settings) -> str:
     if settings.catalog == "vast":
         return f"VAST DB {settings.vast_endpoint} bucket {settings.vast_bucket}/{settings.vast_schema}"
     if settings.catalog == "vast-fake":
-        return "in-memory fake VAST DB (tests only: nothing is kept)"
+        return f"fake VAST DB for tests (in memory, journaled to {settings.data_dir / 'fake-vast.journal'})"
     return str(settings.sqlite_path)
 
 
