@@ -5,7 +5,7 @@
 | TAMS_HOST | 127.0.0.1 | bind address |
 | TAMS_PORT | 8000 | bind port |
 | TAMS_DATA_DIR | ./data | SQLite catalog, local objects, generated keys |
-| TAMS_CATALOG | sqlite | catalog store: sqlite, vast (VAST DB, docs/VAST.md) or vast-fake (the in-memory fake, tests only) |
+| TAMS_CATALOG | sqlite | catalog store: sqlite, vast (VAST DB, docs/VAST.md), vast-fake (tests only) |
 | TAMS_VAST_ENDPOINT | (none) | VAST VIP pool URL for the catalog, e.g. http://vip-pool.example |
 | TAMS_VAST_ACCESS_KEY / TAMS_VAST_SECRET_KEY | (none) | S3 keys of an identity with a Tabular identity policy |
 | TAMS_VAST_BUCKET | (none) | the Database-enabled bucket (created by an admin in VMS) |
