@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.errors import Invalid, NotFound, ReadOnly
+from catalog.store import TagFilter
 
 # Fields a Profile supplies to a Flow created from it (flow-technical.json plus format/essence).
 TECHNICAL_FIELDS = (
@@ -88,6 +89,18 @@ def new_source(source_id: str, format_: str, principal: str | None, now_ns: int)
     return doc
 
 
+def set_flow_field(doc: dict[str, Any], read_only: bool, name: str, value: Any, tag: bool,
+                   missing_collection_ids: list[str], now_ns: int) -> None:
+    """One property (value None: removal) or tag of a flow, enforcing read_only, profiles and
+    collections (``missing_collection_ids``: flows a new flow_collection names that do not exist)."""
+    check_flow_field_write("tags" if tag else name, doc, read_only)
+    if missing_collection_ids:
+        raise Invalid(f"flow_collection names unknown flows: {', '.join(missing_collection_ids)}")
+    set_or_remove(doc, name, value, tag, f"flow {doc['id']}")
+    doc["metadata_updated"] = iso_from_ns(now_ns)
+    doc["metadata_version"] = new_metadata_version(None, None)
+
+
 def check_flow_field_write(name: str, flow: Mapping[str, Any], read_only: bool) -> None:
     """Rules for the per-property endpoints of a flow."""
     if read_only and name != "read_only":
@@ -121,14 +134,15 @@ def set_or_remove(doc: dict[str, Any], name: str, value: Any, tag: bool, what: s
         container[name] = value
 
 
-def tags_match(tags: Mapping[str, str | list[str]], values: Mapping[str, Any], exists: Mapping[str, bool]) -> bool:
-    """The TAMS tag filters on one document's tags: ``tag.NAME=v1,v2`` and ``tag_exists.NAME=bool``.
+def tags_match(doc: Mapping[str, Any], tags: TagFilter) -> bool:
+    """The TAMS tag filters on one document: ``tag.NAME=v1,v2`` and ``tag_exists.NAME=bool``.
 
     A value filter matches a scalar tag equal to one of the values, or an array tag holding one.
     """
-    for name, wanted in values.items():
-        have = tags.get(name)
+    have_tags = doc.get("tags") or {}
+    for name, wanted in tags.values.items():
+        have = have_tags.get(name)
         items = [have] if isinstance(have, str) else (have or [])
         if not any(item in wanted for item in items):
             return False
-    return all((name in tags) == present for name, present in exists.items())
+    return all((name in have_tags) == present for name, present in tags.exists.items())

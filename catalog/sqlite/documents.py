@@ -319,15 +319,9 @@ def set_flow_field(conn: sqlite3.Connection, flow_id: str, name: str, value: Any
     if current is None:
         raise NotFound(f"flow {flow_id} does not exist")
     doc, read_only = current
-    rules.check_flow_field_write("tags" if tag else name, doc, read_only)
-    if name == "flow_collection" and not tag:
-        missing = _missing_flows(conn, [item["id"] for item in value or []], flow_id)
-        if missing:
-            raise Invalid(f"flow_collection names unknown flows: {', '.join(missing)}")
-    rules.set_or_remove(doc, name, value, tag, f"flow {flow_id}")
+    wanted = [item["id"] for item in value or []] if name == "flow_collection" and not tag else []
     now = time.time_ns()
-    doc["metadata_updated"] = rules.iso_from_ns(now)
-    doc["metadata_version"] = rules.new_metadata_version(None, None)
+    rules.set_flow_field(doc, read_only, name, value, tag, _missing_flows(conn, wanted, flow_id), now)
     _save_flow(conn, doc, now)
     _flow_event(conn, "flows/updated", flow_id)
 

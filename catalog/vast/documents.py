@@ -16,7 +16,7 @@ from ibis import _
 from catalog import rules
 from catalog.errors import Invalid, NotFound
 from catalog.paging import page_sorted
-from catalog.store import FlowQuery, FlowStats, PutResult, SourceQuery, TagFilter
+from catalog.store import FlowQuery, FlowStats, PutResult, SourceQuery
 from catalog.timing import TimeRange
 from catalog.vast import events
 from catalog.vast.connection import Tx
@@ -30,10 +30,6 @@ SORTS: dict[str, tuple[SortKey, bool]] = {
     "metadata_updated": (lambda r: (r.get("metadata_updated_ns") or 0, r["id"]), True),
     "label": (lambda r: (r["label"] is None, r["label"] or "", r["id"]), False),
 }
-
-
-def _matches(doc: Mapping[str, Any], tags: TagFilter) -> bool:
-    return rules.tags_match(doc.get("tags") or {}, tags.values, tags.exists)
 
 
 def _and(*terms: Any) -> Any:
@@ -124,7 +120,7 @@ def _source_relations(tx: Tx, source: dict[str, Any]) -> dict[str, Any]:
 # -- sources ---------------------------------------------------------------------------------------
 def list_sources(tx: Tx, query: SourceQuery, page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
     found = select(tx, "sources", equal_filters([("label", query.label), ("format", query.format)]))
-    found = [r for r in found if _matches(load(r["doc"]), query.tags)]
+    found = [r for r in found if rules.tags_match(load(r["doc"]), query.tags)]
     if query.collected_by_ids is not None:
         wanted = set(query.collected_by_ids)
         kept = []
@@ -208,7 +204,7 @@ def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[
     tagged = bool(query.tags.values or query.tags.exists)
     columns = ["id", "created_ns", "metadata_updated_ns", "label"] + (["doc"] if tagged else [])
     found = [r for r in select(tx, "flows", _and(*terms), columns)
-             if not tagged or _matches(load(r["doc"]), query.tags)]
+             if not tagged or rules.tags_match(load(r["doc"]), query.tags)]
     if query.collected_by_ids is not None:
         parents = parents_of(tx, [r["id"] for r in found])
         wanted = set(query.collected_by_ids)
@@ -304,15 +300,9 @@ def set_flow_field(tx: Tx, flow_id: str, name: str, value: Any, tag: bool = Fals
     if current is None:
         raise NotFound(f"flow {flow_id} does not exist")
     doc = load(current["doc"])
-    rules.check_flow_field_write("tags" if tag else name, doc, bool(current["read_only"]))
-    if name == "flow_collection" and not tag:
-        missing = _missing_flows(tx, [item["id"] for item in value or []], flow_id)
-        if missing:
-            raise Invalid(f"flow_collection names unknown flows: {', '.join(missing)}")
-    rules.set_or_remove(doc, name, value, tag, f"flow {flow_id}")
+    wanted = [item["id"] for item in value or []] if name == "flow_collection" and not tag else []
     now = time.time_ns()
-    doc["metadata_updated"] = rules.iso_from_ns(now)
-    doc["metadata_version"] = rules.new_metadata_version(None, None)
+    rules.set_flow_field(doc, bool(current["read_only"]), name, value, tag, _missing_flows(tx, wanted, flow_id), now)
     _save_flow(tx, doc, now)
     _flow_event(tx, "flows/updated", flow_id)
 
