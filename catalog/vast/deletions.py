@@ -55,18 +55,18 @@ def work(tx: Tx, request_id: str, batch: int) -> tuple[DeleteResult, bool]:
     request = load(row["doc"])
     flow_id = request["flow_id"]
     whole = TimeRange.parse(request["timerange_to_delete"])
-    flow = documents.flow_row(tx, flow_id)
+    flow = documents.flow_row(tx, flow_id, with_doc=False)
     inside, more = window_scan(tx, flow, whole, ["ts_hi"], limit=batch, contained=True) if flow else ([], False)
     window = whole.intersect(TimeRange.from_inclusive(None, inside[-1]["ts_hi"])) if more else whole
     result = segments.delete_segments(tx, flow_id, window, None, check_flow=False)
     done = not more
     now = time.time_ns()
     if done:
-        if request["delete_flow"] and documents.flow_row(tx, flow_id) is not None:
+        if request["delete_flow"] and flow is not None:
             documents.delete_flow_document(tx, flow_id)
         request["timerange_remaining"] = "()"
     else:
-        flow = documents.flow_row(tx, flow_id)
+        flow = documents.flow_row(tx, flow_id, with_doc=False)  # statistics after this batch
         first, _more = window_scan(tx, flow, whole, [], limit=1, contained=True) if flow else ([], False)
         request["timerange_remaining"] = (str(TimeRange.make(first[0]["ts_lo"], whole.end, True, whole.include_end))
                                           if first else "()")

@@ -21,6 +21,7 @@ from catalog.timing import TimeRange
 from catalog.vast import events
 from catalog.vast.connection import Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where, upsert, where_in
+from catalog.vast.schema import TABLES
 
 SortKey = Callable[[dict[str, Any]], tuple]
 SORTS: dict[str, tuple[SortKey, bool]] = {
@@ -217,8 +218,12 @@ def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[
     return _render_flows(tx, [full[r["id"]] for r in rows if r["id"] in full]), next_key
 
 
-def flow_row(tx: Tx, flow_id: str) -> dict[str, Any] | None:
-    return one(tx, "flows", _.id == flow_id)
+# every flow column but the JSON document (up to 126 KB): what segment and statistics work reads
+FLOW_STATE = [name for name in TABLES["flows"].names if name != "doc"]
+
+
+def flow_row(tx: Tx, flow_id: str, with_doc: bool = True) -> dict[str, Any] | None:
+    return one(tx, "flows", _.id == flow_id, None if with_doc else FLOW_STATE)
 
 
 def get_flow(tx: Tx, flow_id: str) -> dict[str, Any] | None:
@@ -227,7 +232,7 @@ def get_flow(tx: Tx, flow_id: str) -> dict[str, Any] | None:
 
 
 def flow_stats(tx: Tx, flow_id: str) -> FlowStats | None:
-    row = flow_row(tx, flow_id)
+    row = flow_row(tx, flow_id, with_doc=False)
     return stats_of(row) if row else None
 
 

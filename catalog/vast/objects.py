@@ -16,12 +16,13 @@ from ibis import _
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.store import Allocation, Instance
 from catalog.vast.connection import Tx
+from catalog.vast.documents import flow_row
 from catalog.vast.rows import delete_where, insert, one, select, where_in
 
 
 def writable_flow(tx: Tx, flow_id: str) -> dict[str, Any]:
-    """The flow's catalog row, when it exists, is not read-only and has a container."""
-    row = one(tx, "flows", _.id == flow_id)
+    """The flow's catalog row (without its document), when it exists, is not read-only and has a container."""
+    row = flow_row(tx, flow_id, with_doc=False)
     if row is None:
         raise NotFound(f"flow {flow_id} does not exist")
     if row["read_only"]:

@@ -51,7 +51,7 @@ def _cursor(page: str | None) -> int | None:
 def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
                    limit: int) -> tuple[list[Segment], str | None]:
     after = _cursor(page)
-    flow = flow_row(tx, flow_id)
+    flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return [], None
     extra = _.object_id == query.object_id if query.object_id is not None else None
@@ -75,7 +75,7 @@ def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
 
 def segment_locations(tx: Tx, flow_id: str, tr: TimeRange | None, limit: int | None,
                       reverse: bool) -> list[SegmentLocation]:
-    flow = flow_row(tx, flow_id)
+    flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return []
     rows, _more = window_scan(tx, flow, tr, ["ts_hi", "object_id", "init_object_id"], limit=limit, reverse=reverse)
@@ -131,7 +131,7 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
                  require_known: bool) -> tuple[list[SegmentFailure], dict[tuple[int, int], int]]:
     """Registers segments in order; returns the failures and the batch index of each (ts_lo, ts_hi) added."""
     flow = objects.writable_flow(tx, flow_id)
-    init_segments = bool((load(flow["doc"]).get("essence_parameters") or {}).get("init_segments"))
+    init_segments = bool(flow["init_segments"])
     now = time.time_ns()
     sizes = sizes or {}
     wanted = [s.get("object_id") for s in batch] + [s.get("init_object_id") for s in batch]
@@ -241,7 +241,7 @@ def repair_overlaps(tx: Tx, flow_id: str, spans: Sequence[tuple[int, int]]) -> l
     """
     if not spans:
         return []
-    flow = flow_row(tx, flow_id)
+    flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return []
     low, high = min(s[0] for s in spans), max(s[1] for s in spans)
@@ -302,7 +302,7 @@ def collect_orphans(tx: Tx, object_ids: Sequence[str]) -> tuple[list[str], list[
 def delete_segments(tx: Tx, flow_id: str, timerange: TimeRange, object_id: str | None,
                     check_flow: bool = True) -> DeleteResult:
     """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
-    flow = objects.writable_flow(tx, flow_id) if check_flow else flow_row(tx, flow_id)
+    flow = objects.writable_flow(tx, flow_id) if check_flow else flow_row(tx, flow_id, with_doc=False)
     if flow is None or timerange.is_empty():
         return DeleteResult(TimeRange.never(), 0, [])
     predicate = _.flow_id == flow_id
