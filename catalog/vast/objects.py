@@ -17,7 +17,7 @@ from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.store import Allocation, Instance
 from catalog.vast.connection import Tx
 from catalog.vast.documents import flow_row
-from catalog.vast.rows import delete_where, insert, one, select, where_in
+from catalog.vast.rows import delete_in, delete_where, insert, one, select, where_in
 
 
 def writable_flow(tx: Tx, flow_id: str) -> dict[str, Any]:
@@ -123,30 +123,15 @@ def remove_instance(tx: Tx, object_id: str, storage_id: str | None, label: str |
 def expire_allocations(tx: Tx, now_ns: int, limit: int = 1000) -> list[Instance]:
     rows = select(tx, "objects", (_.registered == False) & (_.alloc_deadline_ns < now_ns),  # noqa: E712
                   ["id"], limit=limit)
-    ids = [r["id"] for r in rows]
-    if not ids:
-        return []
-    gone = [Instance(r["storage_id"], r["key"])
-            for r in _delete_in(tx, "object_instances", "object_id", ids, ["storage_id", "key"])]
-    _delete_in(tx, "objects", "id", ids)
-    return gone
-
-
-def _delete_in(tx: Tx, table: str, column: str, values: Sequence[str], columns: Sequence[str] = ()) -> list[dict]:
-    gone: list[dict] = []
-    for start in range(0, len(values), 10_000):
-        gone.extend(delete_where(tx, table, getattr(_, column).isin(list(values[start:start + 10_000])), columns))
-    return gone
+    return delete_objects(tx, [r["id"] for r in rows])
 
 
 def delete_objects(tx: Tx, object_ids: Sequence[str]) -> list[Instance]:
     """Removes objects with their URLs and instances; returns the instances (bytes to delete)."""
-    if not object_ids:
-        return []
-    _delete_in(tx, "objects", "id", object_ids)
-    _delete_in(tx, "object_urls", "object_id", object_ids)
+    delete_in(tx, "objects", "id", object_ids)
+    delete_in(tx, "object_urls", "object_id", object_ids)
     return [Instance(r["storage_id"], r["key"])
-            for r in _delete_in(tx, "object_instances", "object_id", object_ids, ["storage_id", "key"])]
+            for r in delete_in(tx, "object_instances", "object_id", object_ids, ["storage_id", "key"])]
 
 
 def sizes(tx: Tx, object_ids: Sequence[str]) -> dict[str, int]:

@@ -7,7 +7,7 @@ replace). ``isin`` lists are chunked: a 10k-id predicate is ~1.5 MB on the wire 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -38,17 +38,29 @@ def one(tx: Tx, table: str, predicate: Any, columns: Sequence[str] | None = None
     return found[0] if found else None
 
 
+def _isin_chunks(column: str, values: Iterable[Any]) -> Iterator[Any]:
+    """``column IN (...)`` predicates over the distinct non-null values, at most ISIN_CHUNK each."""
+    unique = list(dict.fromkeys(v for v in values if v is not None))
+    for start in range(0, len(unique), ISIN_CHUNK):
+        yield getattr(_, column).isin(unique[start:start + ISIN_CHUNK])
+
+
 def where_in(tx: Tx, table: str, column: str, values: Iterable[Any], columns: Sequence[str] | None = None,
              also: Any = None) -> list[dict[str, Any]]:
     """Rows whose ``column`` is one of ``values`` (and ``also``), in chunks VAST accepts."""
-    unique = list(dict.fromkeys(v for v in values if v is not None))
     found: list[dict[str, Any]] = []
-    for start in range(0, len(unique), ISIN_CHUNK):
-        predicate = getattr(_, column).isin(unique[start:start + ISIN_CHUNK])
-        if also is not None:
-            predicate = predicate & also
-        found.extend(select(tx, table, predicate, columns))
+    for predicate in _isin_chunks(column, values):
+        found.extend(select(tx, table, predicate if also is None else predicate & also, columns))
     return found
+
+
+def delete_in(tx: Tx, table: str, column: str, values: Iterable[Any],
+              columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Deletes the rows whose ``column`` is one of ``values``; returns them (with ``columns``)."""
+    gone: list[dict[str, Any]] = []
+    for predicate in _isin_chunks(column, values):
+        gone.extend(delete_where(tx, table, predicate, columns))
+    return gone
 
 
 def insert(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
