@@ -79,18 +79,6 @@ async def fill(catalog: Catalog, flow_id: str, spans: list[tuple[int, int]], siz
     return len(spans) / (time.perf_counter() - started)
 
 
-async def walk(catalog: Catalog, flow_id: str) -> tuple[int, float]:
-    """Pages through the whole flow; returns (pages, seconds)."""
-    pages, page = 0, None
-    started = time.perf_counter()
-    while True:
-        result = await catalog.query_segments(flow_id, SegmentQuery(), page, PAGE)
-        pages += 1
-        page = result.next_key
-        if page is None:
-            return pages, time.perf_counter() - started
-
-
 async def fake_figures(n: int) -> None:
     print(f"fake VAST store, {n:,} segments per flow, pages of {PAGE}")
     print("| flow | pages | segment selects / page (mean, max) | all selects / page | fake time / page |")

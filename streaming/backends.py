@@ -23,7 +23,10 @@ def extension(content_type: str | None) -> str | None:
     return EXTENSIONS.get((content_type or "").split(";")[0].strip().lower())
 
 
-def object_key(object_id: str, content_type: str | None = None, prefix: str = "objects") -> str:
+OBJECT_PREFIX = "objects"  # every object key starts with it (reconciliation lists under it)
+
+
+def object_key(object_id: str, content_type: str | None = None, prefix: str = OBJECT_PREFIX) -> str:
     """``objects/ab/<id percent-encoded>[.ts]``: no ``/``, ``.`` or ``..`` of the id survives, so no
     path traversal; the extension (from the content type, fixed at allocation) lets players that
     check URLs, such as ffmpeg's HLS reader, accept the object's URL."""

@@ -17,9 +17,8 @@ import time
 from dataclasses import dataclass, field
 
 from catalog.store import Catalog
+from streaming.backends import OBJECT_PREFIX
 from streaming.storage import Storage
-
-OBJECT_PREFIX = "objects"
 
 
 @dataclass
@@ -28,12 +27,10 @@ class ReconcileReport:
     missing: list[dict] = field(default_factory=list)  # {object_id, storage_id, key, flows}
     orphans: list[dict] = field(default_factory=list)  # {storage_id, key}
     orphans_deleted: int = 0
-    skipped_backends: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"instances_checked": self.instances_checked, "missing_bytes": self.missing,
-                "orphan_objects": self.orphans, "orphans_deleted": self.orphans_deleted,
-                "skipped_backends": self.skipped_backends}
+                "orphan_objects": self.orphans, "orphans_deleted": self.orphans_deleted}
 
 
 async def reconcile(catalog: Catalog, storage: Storage, *, delete_orphans: bool = False, min_age_s: float = 3600,
@@ -62,12 +59,8 @@ async def reconcile(catalog: Catalog, storage: Storage, *, delete_orphans: bool 
     await asyncio.gather(*(check(*instance) for instance in instances))
     cutoff = time.time() - min_age_s
     for store in storage.ordered():
-        listing = getattr(store, "list_keys", None)
-        if listing is None:
-            report.skipped_backends.append(store.info.id)
-            continue
         names = known.get(store.info.id, set())
-        async for key, modified in listing(OBJECT_PREFIX):
+        async for key, modified in store.list_keys(OBJECT_PREFIX):
             if key not in names and modified < cutoff:
                 report.orphans.append({"storage_id": store.info.id, "key": key})
                 if delete_orphans:
