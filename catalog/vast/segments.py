@@ -199,21 +199,13 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
     if seg_rows:
         insert(tx, "objects", new_objects)
         insert(tx, "object_urls", new_urls)
-        _update_objects(tx, first_registrations)
-        _update_objects(tx, init_registrations)
+        update_each(tx, "objects", "id", first_registrations)  # each dict: one set of columns
+        update_each(tx, "objects", "id", init_registrations)
         insert(tx, "segments", seg_rows)
         _widen_stats(tx, flow, seg_rows, now)
         events.emit(tx, "flows/segments_added", {"flow_id": flow_id, "segments": registered},
                     flow_id=flow_id, source_id=flow["source_id"])
     return failures, added
-
-
-def _update_objects(tx: Tx, changes: dict[str, dict[str, Any]]) -> None:
-    by_columns: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
-    for object_id, change in changes.items():
-        by_columns.setdefault(tuple(change), {})[object_id] = change
-    for group in by_columns.values():
-        update_each(tx, "objects", "id", group)
 
 
 def _widen_stats(tx: Tx, flow: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], now: int) -> None:
