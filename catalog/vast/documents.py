@@ -246,7 +246,7 @@ def _save_flow(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
         "read_only": bool(doc.get("read_only")), "metadata_updated_ns": now_ns, "doc": dump(doc),
     }
     if not update_where(tx, "flows", _.id == doc["id"], columns):
-        insert(tx, "flows", [{**columns, "created_ns": now_ns, "seg_count": 0, "seg_maxdur": 0, "seg_dur_sum": 0,
+        insert(tx, "flows", [{**columns, "created_ns": now_ns, "seg_count": 0, "seg_maxdur": 0,
                               "seg_added_total": 0}])
     delete_where(tx, "flow_collections", _.parent_id == doc["id"])
     insert(tx, "flow_collections", [{"parent_id": doc["id"], "position": i, "child_id": item["id"],

@@ -32,7 +32,7 @@ TABLES: dict[str, pa.Schema] = {
         ("read_only", B), ("created_ns", I64), ("metadata_updated_ns", I64), ("doc", S),
         # segment statistics, written in the same transaction as every segment change
         ("seg_count", I64), ("seg_lo_min", I64), ("seg_hi_max", I64), ("seg_end_max", I64), ("seg_end_incl", B),
-        ("seg_maxdur", I64), ("seg_dur_sum", I64), ("segments_updated_ns", I64), ("seg_added_total", I64),
+        ("seg_maxdur", I64), ("segments_updated_ns", I64), ("seg_added_total", I64),
     ),
     "flow_collections": _schema(("parent_id", S), ("position", I64), ("child_id", S), ("role", S)),
     "segments": _schema(

@@ -215,7 +215,6 @@ def _widen_stats(tx: Tx, flow: Mapping[str, Any], rows: Sequence[Mapping[str, An
         "seg_added_total": (flow["seg_added_total"] or 0) + len(rows),
         "seg_lo_min": min([r["ts_lo"] for r in rows] + ([flow["seg_lo_min"]] if flow["seg_count"] else [])),
         "seg_maxdur": max([flow["seg_maxdur"] or 0] + [r["ts_hi"] - r["ts_lo"] for r in rows]),
-        "seg_dur_sum": (flow["seg_dur_sum"] or 0) + sum(r["ts_hi"] - r["ts_lo"] + 1 for r in rows),
         "segments_updated_ns": now,
     }
     if not flow["seg_count"] or last["ts_hi"] > flow["seg_hi_max"]:
@@ -251,7 +250,7 @@ def repair_overlaps(tx: Tx, flow_id: str, spans: Sequence[tuple[int, int]]) -> l
         return []
     delete_where(tx, "segments", (_.flow_id == flow_id) & _.ts_lo.isin([r["ts_lo"] for r in losers])
                  & _.created_ns.isin(list({r["created_ns"] for r in losers})))
-    _recompute_stats(tx, flow, losers, time.time_ns())
+    _recompute_stats(tx, flow, len(losers), time.time_ns())
     gone = [(r["ts_lo"], r["ts_hi"]) for r in losers]
     for row in losers:
         events.emit(tx, "flows/segments_deleted", {"flow_id": flow_id, "timerange": row["timerange"]},
@@ -260,21 +259,19 @@ def repair_overlaps(tx: Tx, flow_id: str, spans: Sequence[tuple[int, int]]) -> l
 
 
 # -- deletion -----------------------------------------------------------------------------------------------
-def _recompute_stats(tx: Tx, flow: Mapping[str, Any], removed: Sequence[Mapping[str, Any]], now: int) -> None:
+def _recompute_stats(tx: Tx, flow: Mapping[str, Any], removed: int, now: int) -> None:
     """New first/last segment after a delete: one-row windowed probes from the old ends inward."""
-    remaining = (flow["seg_count"] or 0) - len(removed)
-    removed_ns = sum(r["ts_hi"] - r["ts_lo"] + 1 for r in removed)
+    remaining = (flow["seg_count"] or 0) - removed
     stats: dict[str, Any] = {"seg_count": remaining, "segments_updated_ns": now}
     if remaining <= 0:
-        stats.update(seg_count=0, seg_lo_min=None, seg_hi_max=None, seg_end_max=None, seg_end_incl=None,
-                     seg_dur_sum=0)
+        stats.update(seg_count=0, seg_lo_min=None, seg_hi_max=None, seg_end_max=None, seg_end_incl=None)
     else:
         live = {**flow, "seg_count": remaining}
         first, _more = window_scan(tx, live, None, ["ts_lo"], limit=1)
         last, _more = window_scan(tx, live, None, ["ts_hi", "timerange"], limit=1, reverse=True)
         end = TimeRange.parse(last[0]["timerange"])
         stats.update(seg_lo_min=first[0]["ts_lo"], seg_hi_max=last[0]["ts_hi"], seg_end_max=end.end,
-                     seg_end_incl=end.include_end, seg_dur_sum=max(0, (flow["seg_dur_sum"] or 0) - removed_ns))
+                     seg_end_incl=end.include_end)
     update_where(tx, "flows", _.id == flow["id"], stats)
 
 
@@ -304,12 +301,12 @@ def delete_segments(tx: Tx, flow_id: str, timerange: TimeRange, object_id: str |
         predicate = predicate & (_.ts_lo <= timerange.hi) & (_.ts_hi <= timerange.hi)
     if object_id is not None:
         predicate = predicate & (_.object_id == object_id)
-    rows = delete_where(tx, "segments", predicate, ["ts_lo", "ts_hi", "timerange", "object_id"])
+    rows = delete_where(tx, "segments", predicate, ["ts_lo", "timerange", "object_id"])
     if not rows:
         return DeleteResult(TimeRange.never(), 0, [])
     rows.sort(key=lambda r: r["ts_lo"])
     envelope = TimeRange.parse(rows[0]["timerange"]).envelope(TimeRange.parse(rows[-1]["timerange"]))
-    _recompute_stats(tx, flow, rows, time.time_ns())
+    _recompute_stats(tx, flow, len(rows), time.time_ns())
     orphans, gone = collect_orphans(tx, [r["object_id"] for r in rows])
     events.emit(tx, "flows/segments_deleted", {"flow_id": flow_id, "timerange": str(envelope)}, flow_id=flow_id)
     return DeleteResult(envelope, len(rows), orphans, gone)

@@ -47,7 +47,7 @@ def window_scan(tx: Tx, flow: Mapping[str, Any], tr: TimeRange | None, columns: 
     wanted = None if limit is None else limit + 1
     # the flow's mean pitch (span / segments) counts its gaps too, so a window of ``wanted`` pitches
     # holds about ``wanted`` segments whether the flow is uniform or gappy
-    pitch = max(1, (flow["seg_dur_sum"] or 0) // count, (last - first + 1) // count)
+    pitch = max(1, (last - first + 1) // count)
     width = high - low + 1 if wanted is None else max(wanted * pitch * 5 // 4, MIN_WINDOW_NS)
     names = list(dict.fromkeys(["ts_lo", *columns]))
     found: list[dict[str, Any]] = []
