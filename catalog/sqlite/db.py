@@ -112,6 +112,11 @@ class Database:
         return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
 
     async def close(self) -> None:
+        # Reads still running (a cancelled request's query keeps going on its thread) must finish
+        # before their connections close: closing a connection under a running statement crashes
+        # the interpreter. So drain the reader pool first, then close everything from the writer.
+        await asyncio.to_thread(self._reader_pool.shutdown, True)
+
         def close_all() -> None:
             with self._lock:
                 for conn in self._readers:
@@ -122,11 +127,9 @@ class Database:
                 self._writer.close()
                 self._writer = None
 
-        # reader connections are closed from the writer thread; sqlite3 allows it with check_same_thread=False
+        # the writer pool runs one job at a time, so queued writes finish before this closes them
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
-        self._reader_pool.shutdown(wait=True)
-        self._writer_pool.shutdown(wait=True)
-
+        await asyncio.to_thread(self._writer_pool.shutdown, True)
 
 def backup(source: Path, target: Path, pages_per_step: int = 1024) -> None:
     """A consistent copy of a live catalog file (SQLite's online backup: writers keep going meanwhile).

@@ -74,8 +74,9 @@ class VastCatalog:
         await asyncio.get_running_loop().run_in_executor(self._pool, self.connection.start)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self.connection.close)
-        self._pool.shutdown(wait=False)
+        # calls still running (a cancelled request's keeps going on its thread) finish first
+        await asyncio.to_thread(self._pool.shutdown, True)
+        await asyncio.to_thread(self.connection.close)
 
     async def ping(self) -> bool:
         return await self._read(lambda tx: isinstance(select(tx, "service", limit=1), list))
