@@ -152,7 +152,8 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     app.state.media = media
     app.state.webhook_settings = webhook_settings
     app.state.playlists = PlaylistService(media, PlaylistSettings(
-        live_window=settings.live_window, uri_mode=settings.playlist_uris))
+        live_window=settings.live_window, uri_mode=settings.playlist_uris,
+        cache_bytes=settings.playlist_cache_mb * 1024 * 1024))
     app.state.auth_settings = auth_settings
     app.state.observability = observability
     app.state.public_base_url = settings.public_url

@@ -33,6 +33,7 @@
 | TAMS_EVENT_RETENTION | 86400 | seconds events stay in the outbox for /events resumption once delivered |
 | TAMS_LIVE_WINDOW | 6 | segments in a live HLS playlist |
 | TAMS_PLAYLIST_URIS | presigned | segment URIs in playlists: presigned, proxy or redirect |
+| TAMS_PLAYLIST_CACHE_MB | 64 | MiB of finished (VOD) playlists kept in memory for their max-age; 0: none |
 | TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
 """
 
@@ -68,6 +69,7 @@ class Settings:
     probe_on_register: bool = False
     live_window: int = 6
     playlist_uris: str = "presigned"
+    playlist_cache_mb: int = 64
     cors_origins: tuple[str, ...] = ()
     webhooks_allow_private: bool = False
     webhook_max_failures: int = 5
@@ -178,6 +180,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         probe_on_register=_bool(env, "TAMS_PROBE_ON_REGISTER", False),
         live_window=_int(env, "TAMS_LIVE_WINDOW", 6, minimum=3),
         playlist_uris=env.get("TAMS_PLAYLIST_URIS", "presigned"),
+        playlist_cache_mb=_int(env, "TAMS_PLAYLIST_CACHE_MB", 64, minimum=0),
         webhooks_allow_private=_bool(env, "TAMS_WEBHOOKS_ALLOW_PRIVATE", False),
         webhook_max_failures=_int(env, "TAMS_WEBHOOK_MAX_FAILURES", 5),
         webhook_backoff=float(env.get("TAMS_WEBHOOK_BACKOFF", "0.5")),

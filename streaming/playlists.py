@@ -8,19 +8,22 @@ ever added to the flow minus the window), so a refreshing player stays in step.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from catalog.errors import NotFound
-from catalog.store import Segment, SegmentLocation, SegmentQuery
+from catalog.store import FlowStats, Segment, SegmentLocation, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.backends import extension
-from streaming.hls import PlaylistEntry, media_playlist, target_duration
+from streaming.hls import media_playlist, target_duration
 from streaming.media import MediaService
+from streaming.playlist_cache import PlaylistCache
 
 MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's longest expiry
 URI_MODES = ("presigned", "proxy", "redirect")
+OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class PlaylistSettings:
     live_window: int = 6
     uri_mode: str = "presigned"
     page: int = 5000
+    cache_bytes: int = 64 * 1024 * 1024  # finished playlists kept in memory (0: none)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class PlaylistService:
         self.media = media
         self.catalog = media.catalog
         self.settings = settings
+        self.cache: PlaylistCache[Playlist] = PlaylistCache(settings.cache_bytes)
 
     async def segments(self, flow_id: str, window: TimeRange | None) -> list[Segment]:
         """Every segment of the flow in the window, in time order."""
@@ -101,19 +106,40 @@ class PlaylistService:
         if flow is None or stats is None:
             raise NotFound(f"flow {flow_id} does not exist")
         mode = mode or self.settings.uri_mode
-        ended = self.finished(flow) or (window is not None and window.hi is not None)
-        if ended:
-            locations = await self.catalog.segment_locations(flow_id, window, None)
-            sequence = 0
-        else:
-            locations = await self.catalog.segment_locations(flow_id, window, self.settings.live_window, True)
-            sequence = max(0, stats.added_total - len(locations))
-        expiry = self.expiry(locations, ended)
+        if not (self.finished(flow) or (window is not None and window.hi is not None)):
+            return await self._live(flow, stats, window, mode, base_url)
+        # (segments ever added, segments held) changes with every segment write: the flow's version
+        key = (flow_id, str(window), mode, base_url, flow.get("container"), stats.added_total, stats.count)
+        return await self.cache.get_or_build(key, lambda: self._vod(flow, window, mode, base_url))
+
+    async def _live(self, flow: dict, stats: FlowStats, window: TimeRange | None, mode: str,
+                    base_url: str) -> Playlist:
+        """The latest ``live_window`` segments; the media sequence never goes back."""
+        locations = await self.catalog.segment_locations(flow["id"], window, self.settings.live_window, True)
+        sequence = max(0, stats.added_total - len(locations))
+        expiry = self.expiry(locations, False)
+        init_uris = await self.init_uris(locations, mode, base_url, expiry)
+        return self._render(flow, locations, init_uris, mode, base_url, expiry, sequence, False)
+
+    async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str) -> Playlist:
+        """Every segment of the window. Signing and rendering a day of segments is ~100 ms of CPU,
+        so big playlists are built on a worker thread and the event loop keeps serving meanwhile."""
+        locations = await self.catalog.segment_locations(flow["id"], window, None)
+        expiry = self.expiry(locations, True)
+        init_uris = await self.init_uris(locations, mode, base_url, expiry)
+        if len(locations) < OFF_LOOP_ENTRIES:
+            return self._render(flow, locations, init_uris, mode, base_url, expiry, 0, True)
+        return await asyncio.to_thread(self._render, flow, locations, init_uris, mode, base_url, expiry, 0, True)
+
+    def _render(self, flow: dict, locations: Sequence[SegmentLocation], init_uris: dict[str, str], mode: str,
+                base_url: str, expiry: int, sequence: int, ended: bool) -> Playlist:
         ext = extension(flow.get("container"))
         uris = self.uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
-        init_uris = await self.init_uris(locations, mode, base_url, expiry)
-        entries = [PlaylistEntry(loc.lo, loc.hi + 1, uri, init_uris.get(loc.init_object_id) if loc.init_object_id
-                                 else None) for loc, uri in zip(locations, uris, strict=True)]
+        if init_uris:
+            entries = [(loc.lo, loc.hi + 1, uri, init_uris.get(loc.init_object_id) if loc.init_object_id else None)
+                       for loc, uri in zip(locations, uris, strict=True)]
+        else:  # the common MPEG-TS case: no #EXT-X-MAP
+            entries = [(loc.lo, loc.hi + 1, uri, None) for loc, uri in zip(locations, uris, strict=True)]
         target = target_duration(entries)
         text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target)
         return Playlist(text, ended, self._max_age(ended, mode, expiry, target))

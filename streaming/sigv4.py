@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -30,6 +31,16 @@ class Credentials:
 
 def _encode(value: str) -> str:
     return quote(value, safe=_SAFE)
+
+
+@dataclass(frozen=True)
+class _DayKeys:
+    day: str
+    signing_mac: hmac.HMAC  # keyed with the day's signing key; copied per URL
+    inner_pad: Any  # sha256 states after the HMAC pads, for bulk signing by hand
+    outer_pad: Any
+    scope: str
+    credential: str  # URI-encoded access key / scope
 
 
 _SIGNED_HEADERS = {"host": "host", "content-type;host": "content-type%3Bhost"}
@@ -54,43 +65,41 @@ class Presigner:
         self.service = service
         self.addressing_style = addressing_style
         self._token = _encode(credentials.session_token) if credentials.session_token is not None else None
-        self._day = ""
-        self._signing_mac: hmac.HMAC | None = None
-        self._pads: tuple = ()
-        self._credential = ""
-        self._scope = ""
-        self._second = -1
-        self._stamp = ""
+        self._keys: _DayKeys | None = None
+        self._clock: tuple[int, str] = (-1, "")  # (second, its X-Amz-Date): one value, so threads never mix them
         self.key_derivations = 0  # how often the signing key was derived (tests check it is reused)
 
-    def _for_day(self, day: str) -> hmac.HMAC:
-        """The HMAC keyed with the day's signing key; derived once per UTC day, copied per URL."""
-        if day != self._day or self._signing_mac is None:
+    def _for_day(self, day: str) -> _DayKeys:
+        """The day's signing key and what derives from it: derived once per UTC day and swapped in
+        as one object, so a playlist signing on a worker thread never sees half of a new day."""
+        keys = self._keys
+        if keys is None or keys.day != day:
             key = ("AWS4" + self.credentials.secret_key).encode()
             for part in (day, self.region, self.service, "aws4_request"):
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-            self._day = day
-            self._signing_mac = hmac.new(key, digestmod=hashlib.sha256)
-            self._pads = (hashlib.sha256(bytes(b ^ 0x36 for b in key.ljust(64, b"\0"))),
-                          hashlib.sha256(bytes(b ^ 0x5C for b in key.ljust(64, b"\0"))))
-            self._scope = f"{day}/{self.region}/{self.service}/aws4_request"
-            self._credential = _encode(f"{self.credentials.access_key}/{self._scope}")
+            scope = f"{day}/{self.region}/{self.service}/aws4_request"
+            keys = _DayKeys(day, hmac.new(key, digestmod=hashlib.sha256),
+                            hashlib.sha256(bytes(b ^ 0x36 for b in key.ljust(64, b"\0"))),
+                            hashlib.sha256(bytes(b ^ 0x5C for b in key.ljust(64, b"\0"))),
+                            scope, _encode(f"{self.credentials.access_key}/{scope}"))
+            self._keys = keys
             self.key_derivations += 1
-        return self._signing_mac
+        return keys
 
     def _timestamp(self, now: datetime | None) -> str:
         if now is not None:
             return now.strftime("%Y%m%dT%H%M%SZ")
         second = int(time.time())
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
-        return self._stamp
+        clock = self._clock
+        if second != clock[0]:
+            clock = self._clock = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
+        return clock[1]
 
     def presign(self, method: str, bucket: str, key: str, expires_in: int, *, now: datetime | None = None,
                 signed_headers: Mapping[str, str] | None = None, query: Mapping[str, str] | None = None) -> str:
         stamp = self._timestamp(now)
-        mac = self._for_day(stamp[:8]).copy()
+        keys = self._for_day(stamp[:8])
+        mac = keys.signing_mac.copy()
         encoded_key = key if _PLAIN_KEY.match(key) else quote(key, safe="/~")
         if self.addressing_style == "virtual":
             host = f"{bucket}.{self.hostname}{self.port}"
@@ -107,7 +116,7 @@ class Presigner:
             signed, canonical_headers = "host", f"host:{host}\n"
         signed_query = _SIGNED_HEADERS.get(signed) or _encode(signed)
         if query or self._token is not None:
-            auth = [("X-Amz-Algorithm", ALGORITHM), ("X-Amz-Credential", self._credential), ("X-Amz-Date", stamp),
+            auth = [("X-Amz-Algorithm", ALGORITHM), ("X-Amz-Credential", keys.credential), ("X-Amz-Date", stamp),
                     ("X-Amz-Expires", str(expires_in)), ("X-Amz-SignedHeaders", signed_query)]
             if self._token is not None:
                 auth.append(("X-Amz-Security-Token", self._token))
@@ -117,11 +126,11 @@ class Presigner:
             query_string = "&".join(f"{k}={v}" for k, v in pairs)
         else:  # the common case: the auth parameters alone, already in sorted order
             query_string = canonical_query = (
-                f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={self._credential}&X-Amz-Date={stamp}"
+                f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={keys.credential}&X-Amz-Date={stamp}"
                 f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders={signed_query}")
         canonical_request = f"{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\n{UNSIGNED_PAYLOAD}"
         digest = hashlib.sha256(canonical_request.encode()).hexdigest()
-        mac.update(f"{ALGORITHM}\n{stamp}\n{self._scope}\n{digest}".encode())
+        mac.update(f"{ALGORITHM}\n{stamp}\n{keys.scope}\n{digest}".encode())
         return f"{self.scheme}://{host}{path}?{query_string}&X-Amz-Signature={mac.hexdigest()}"
 
     def presign_get_many(self, bucket: str, keys: list[str], expires_in: int) -> list[str]:
@@ -130,16 +139,16 @@ class Presigner:
         if self._token is not None:
             return [self.presign("GET", bucket, key, expires_in) for key in keys]
         stamp = self._timestamp(None)
-        self._for_day(stamp[:8])
-        inner, outer = self._pads
-        query = (f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={self._credential}&X-Amz-Date={stamp}"
+        day = self._for_day(stamp[:8])
+        inner, outer = day.inner_pad, day.outer_pad
+        query = (f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={day.credential}&X-Amz-Date={stamp}"
                  f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders=host")
         if self.addressing_style == "virtual":
             host, prefix = f"{bucket}.{self.hostname}{self.port}", self.base_path
         else:
             host, prefix = f"{self.hostname}{self.port}", f"{self.base_path}/{bucket}"
         tail = f"\n{query}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}".encode()
-        sts = f"{ALGORITHM}\n{stamp}\n{self._scope}\n".encode()
+        sts = f"{ALGORITHM}\n{stamp}\n{day.scope}\n".encode()
         origin = f"{self.scheme}://{host}"
         sha256, plain = hashlib.sha256, _PLAIN_KEY.match
         urls = []
