@@ -25,6 +25,7 @@ class Receiver:
         self.events: list[dict] = []
         self.headers: list[dict] = []
         self.fail = False
+        self.redirect: str | None = None  # answer 307 to this URL instead of taking the event
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -32,7 +33,10 @@ class Receiver:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if receiver.fail:
+                if receiver.redirect:
+                    self.send_response(307)
+                    self.send_header("Location", receiver.redirect)
+                elif receiver.fail:
                     self.send_response(500)
                 else:
                     receiver.events.append(body)
@@ -172,6 +176,24 @@ def test_failures_put_the_webhook_in_error_and_reenabling_resumes(gateway, recei
         http.put(f"/service/webhooks/{hook['id']}", json={**body, "id": hook["id"], "status": "created"})
         (event,) = receiver.wait(1)
         assert event["event"]["flow"]["id"] == flow_id  # the failed event is delivered, not skipped
+
+
+def test_redirects_are_not_followed(gateway, receiver):
+    # the SSRF check vetted the webhook's URL only: a redirect elsewhere is a failed delivery
+    elsewhere = Receiver()
+    try:
+        receiver.redirect = elsewhere.url
+        with httpx.Client(base_url=gateway.url) as http:
+            hook = http.post("/service/webhooks", json={"url": receiver.url, "events": ["flows/created"]}).json()
+            flow_id = new_id()
+            http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+            deadline = time.monotonic() + 20
+            while (state := http.get(f"/service/webhooks/{hook['id']}").json())["status"] != "error":
+                assert time.monotonic() < deadline, "the webhook never went to error"
+                time.sleep(0.1)
+            assert "307" in state["error"]["summary"] and elsewhere.events == [] and receiver.events == []
+    finally:
+        elsewhere.server.shutdown()
 
 
 def test_backlog_survives_sigkill(gateway, receiver):
