@@ -7,10 +7,13 @@ stored, so reads and deletes always look where the bytes were written.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from streaming.ranges import RangeSpec
 
 EXTENSIONS = {  # file extensions players and ffmpeg expect to see in segment URLs
     "video/mp2t": "ts", "video/mp4": "mp4", "audio/mp4": "m4a", "video/iso.segment": "m4s",
@@ -71,6 +74,38 @@ class ObjectInfo:
     content_type: str | None = None
 
 
+@dataclass(frozen=True)
+class Opened:
+    """An object's metadata and a stream of bytes ``start``..``end`` inclusive (none when end < start).
+
+    ``close`` releases the store connection when the stream is not going to be read (a started
+    stream releases it itself, however it ends)."""
+
+    info: ObjectInfo
+    start: int
+    end: int
+    body: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def open_after_head(store: ObjectStore, key: str, wanted: RangeSpec | None) -> Opened | None:
+    """``open`` as HEAD then a ranged read: for stores where a HEAD costs nothing (local disk), and
+    for the rare requests a one-request store path cannot answer on its own (a 416 needs the size)."""
+    info = await store.head(key)
+    if info is None:
+        return None
+    start, end = 0, info.size - 1
+    if wanted is not None:
+        covered = wanted.resolve(info.size)  # RangeNotSatisfiable carries the size
+        start, end = covered.start, covered.end
+    body = store.read(key, start, end)
+    return Opened(info, start, end, body, body.aclose if hasattr(body, "aclose") else _nothing)
+
+
 class StoreUnavailable(Exception):
     """The store is known to be down (its circuit breaker is open): HTTP 503, answered fast."""
 
@@ -89,6 +124,11 @@ class ObjectStore(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def head(self, key: str) -> ObjectInfo | None: ...
+    async def open(self, key: str, wanted: RangeSpec | None) -> Opened | None:
+        """The object's metadata and the bytes asked for (all of them when ``wanted`` is None), in
+        as few store requests as the store allows; None when there is no such object. Raises
+        ``RangeNotSatisfiable`` (with the object's size) when no byte is in the range."""
+        ...
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``start``..``end`` inclusive, streamed in chunks."""
         ...

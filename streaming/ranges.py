@@ -5,14 +5,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
-from streaming.backends import ObjectInfo
+if TYPE_CHECKING:
+    from streaming.backends import ObjectInfo
 
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
 
 class RangeNotSatisfiable(Exception):
-    """No byte of the object is in the requested range (HTTP 416)."""
+    """No byte of the object is in the requested range (HTTP 416); ``size`` is the object's."""
+
+    def __init__(self, header: str, size: int) -> None:
+        super().__init__(header)
+        self.size = size
 
 
 class MultipleRanges(Exception):
@@ -29,7 +35,37 @@ class ByteRange:
         return self.end - self.start + 1
 
 
-def parse_range(header: str | None, size: int) -> ByteRange | None:
+@dataclass(frozen=True)
+class RangeSpec:
+    """One byte range as the client asked for it, before the object's size is known: a store that
+    understands Range (S3) can then be asked for it directly, with no HEAD first."""
+
+    first: int | None  # None: a suffix range, the last ``last`` bytes
+    last: int | None  # None: up to the end
+
+    def header(self) -> str:
+        return f"bytes={'' if self.first is None else self.first}-{'' if self.last is None else self.last}"
+
+    @property
+    def never_satisfiable(self) -> bool:
+        """No object has a byte in it (``-0``, or an end before the start): a 416 whatever the size."""
+        if self.first is None:
+            return self.last == 0
+        return self.last is not None and self.last < self.first
+
+    def resolve(self, size: int) -> ByteRange:
+        """The bytes this range covers in an object of ``size`` bytes, or RangeNotSatisfiable."""
+        if self.never_satisfiable or size == 0:
+            raise RangeNotSatisfiable(self.header(), size)
+        if self.first is None:
+            assert self.last is not None
+            return ByteRange(max(size - self.last, 0), size - 1)
+        if self.first >= size:
+            raise RangeNotSatisfiable(self.header(), size)
+        return ByteRange(self.first, size - 1 if self.last is None else min(self.last, size - 1))
+
+
+def parse_range_spec(header: str | None) -> RangeSpec | None:
     """The single range asked for, None for the whole object (no header, or a unit we ignore)."""
     if not header:
         return None
@@ -42,17 +78,13 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     match = _RANGE.match(parts[0]) if parts else None
     if match is None or (not match[1] and not match[2]):
         return None  # malformed: RFC 9110 lets a server ignore it and send the whole object
-    first, last = match[1], match[2]
-    if not first:  # suffix: the last N bytes
-        length = int(last)
-        if length == 0 or size == 0:
-            raise RangeNotSatisfiable(header)
-        return ByteRange(max(size - length, 0), size - 1)
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        raise RangeNotSatisfiable(header)
-    return ByteRange(start, end)
+    return RangeSpec(int(match[1]) if match[1] else None, int(match[2]) if match[2] else None)
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single range asked for in an object of ``size`` bytes; None for the whole object."""
+    spec = parse_range_spec(header)
+    return spec.resolve(size) if spec is not None else None
 
 
 def last_modified(info: ObjectInfo) -> str:

@@ -12,8 +12,17 @@ from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any, TypeVar
 
-from streaming.backends import BackendInfo, ObjectInfo, StoreError, StoreTimeout, StoreUnavailable
+from streaming.backends import (
+    BackendInfo,
+    ObjectInfo,
+    Opened,
+    StoreError,
+    StoreTimeout,
+    StoreUnavailable,
+    open_after_head,
+)
 from streaming.breaker import CircuitBreaker
+from streaming.ranges import RangeSpec
 from streaming.sigv4 import Credentials, Presigner
 
 T = TypeVar("T")
@@ -114,15 +123,46 @@ class S3Store:
         return ObjectInfo(response["ContentLength"], response["ETag"], response["LastModified"].timestamp(),
                           response.get("ContentType"))
 
+    async def open(self, key: str, wanted: RangeSpec | None) -> Opened | None:
+        """One GET with the client's range: the answer's headers give the size and validators, so a
+        proxied read costs one round trip to the store, not a HEAD and then a GET."""
+        from botocore.exceptions import ClientError
+
+        if wanted is not None and wanted.never_satisfiable:
+            return await open_after_head(self, key, wanted)  # the 416 needs the size
+        extra = {"Range": wanted.header()} if wanted is not None else {}
+        try:
+            response = await self._call(lambda: self.client.get_object(Bucket=self.bucket, Key=key, **extra))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            if code == "InvalidRange":
+                return await open_after_head(self, key, wanted)  # raises RangeNotSatisfiable with the size
+            raise StoreError(f"storage backend {self.info.label}: {exc}") from exc
+        body = response["Body"]
+        size = response["ContentLength"]
+        start, end = 0, size - 1
+        if response.get("ContentRange"):  # "bytes 1000-1999/300000"
+            span, _, total = response["ContentRange"].removeprefix("bytes ").partition("/")
+            first, _, last = span.partition("-")
+            start, end, size = int(first), int(last), int(total)
+        info = ObjectInfo(size, response["ETag"], response["LastModified"].timestamp(), response.get("ContentType"))
+
+        async def release() -> None:
+            body.close()
+
+        return Opened(info, start, end, _stream(body), release)
+
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         response = await self._call(
             lambda: self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}"))
-        body = response["Body"]
+        stream = _stream(response["Body"])
         try:
-            async for chunk in body.iter_chunks(CHUNK):
+            async for chunk in stream:
                 yield chunk
         finally:
-            body.close()  # a client that went away cancels us here, and the upstream read stops too
+            await stream.aclose()  # closes the store's response now, not when garbage is collected
 
     async def write(self, key: str, chunks: AsyncIterator[bytes], content_type: str | None) -> ObjectInfo:
         """Uploads a stream: one PUT when it fits in a part, else a multipart upload (no whole-object buffer)."""
@@ -213,6 +253,14 @@ class S3Store:
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
         headers = {"content-type": content_type}  # signed, so the upload must declare the allocated type
         return self.presigner.presign("PUT", self.bucket, key, expires_in, signed_headers=headers)
+
+
+async def _stream(body: Any) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in body.iter_chunks(CHUNK):
+            yield chunk
+    finally:
+        body.close()  # a client that went away cancels us here, and the upstream read stops too
 
 
 __all__ = ["S3Store", "StoreUnavailable"]

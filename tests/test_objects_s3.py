@@ -8,17 +8,21 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ROOT, GatewayProcess, new_id, sqlite_only, video_flow
+from conftest import ROOT, TEST_CATALOG, GatewayProcess, new_id, sqlite_only, video_flow
 from spec import validate
+from starlette.testclient import TestClient
 
+from gateway.app import create_app
+from gateway.config import Settings
 from streaming.storage import LOCAL_BACKEND_ID
 
 
-@pytest.fixture
-def s3_gateway(s3_server, tmp_path):
+def s3_storage_config(s3_server, tmp_path: Path) -> tuple[Path, str]:
+    """A storage config with a fresh bucket as the default backend (and local disk); its S3 id."""
     bucket = f"tams-{uuid.uuid4().hex[:12]}"
     s3_server.create_bucket(bucket)
     s3_id = str(uuid.uuid4())
@@ -29,7 +33,13 @@ def s3_gateway(s3_server, tmp_path):
         {"type": "local", "id": LOCAL_BACKEND_ID, "label": "local", "path": "objects"},
     ]}
     (tmp_path / "storage.json").write_text(json.dumps(config))
-    process = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json"),
+    return tmp_path / "storage.json", s3_id
+
+
+@pytest.fixture
+def s3_gateway(s3_server, tmp_path):
+    config, s3_id = s3_storage_config(s3_server, tmp_path)
+    process = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(config),
                                                       "TAMS_REQUIRE_ALLOCATION": "true"})
     process.start()
     process.s3_id = s3_id  # type: ignore[attr-defined]
@@ -88,10 +98,47 @@ def test_proxy_ranges_from_s3(s3_gateway):
         assert http.get(url, headers={"Range": f"bytes={len(payload)}-"}).status_code == 416
         assert http.get(url, headers={"If-None-Match": whole.headers["etag"]}).status_code == 304
         assert http.get(url, headers={"Range": "bytes=0-0", "If-Range": '"other"'}).status_code == 200
+        size = len(payload)
+        clamped = http.get(url, headers={"Range": f"bytes={size - 5}-{size + 100}"})
+        assert clamped.status_code == 206 and clamped.content == payload[-5:]
+        assert clamped.headers["content-range"] == f"bytes {size - 5}-{size - 1}/{size}"
+        for header in (f"bytes={size}-", "bytes=5-3", "bytes=-0", "bytes=0-1,5-6"):
+            refused = http.get(url, headers={"Range": header})
+            assert refused.status_code == 416 and refused.headers["content-range"] == f"bytes */{size}", header
+        assert http.get(url, headers={"Range": "bytes=0-0", "If-Range": whole.headers["etag"]}).status_code == 206
+        head = http.head(url, headers={"Range": "bytes=0-9"})
+        assert head.status_code == 206 and head.headers["content-length"] == "10" and head.content == b""
         # a client that reads a little and goes away does not break the gateway
         with http.stream("GET", url) as response:
             next(response.iter_bytes(1024))
         assert http.get("/healthz").status_code == 200
+
+
+def test_a_proxied_read_is_one_store_request(s3_server, tmp_path):
+    # a player's Range request is one GET to S3 (no HEAD first): the answer's headers carry the size
+    config, s3_id = s3_storage_config(s3_server, tmp_path)
+    settings = Settings(data_dir=tmp_path / "data", storage_config=config, public_url="http://testserver",
+                        catalog=TEST_CATALOG)
+    payload = os.urandom(50_000)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        calls: list[str] = []
+        store = client.app.state.media.storage.get(s3_id)
+        store.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+        flow_id = new_id()
+        client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        (obj,) = client.post(f"/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
+        httpx.put(obj["put_url"]["url"], content=payload, headers={"Content-Type": obj["put_url"]["content-type"]})
+        client.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"})
+        url = f"/objects/{obj['object_id']}/content?mode=proxy"
+        for headers, status, body in (({"Range": "bytes=100-199"}, 206, payload[100:200]),
+                                      ({"Range": "bytes=-7"}, 206, payload[-7:]), ({}, 200, payload)):
+            calls.clear()
+            response = client.get(url, headers=headers)
+            assert (response.status_code, response.content, calls) == (status, body, ["GetObject"])
+            assert response.headers["etag"] and response.headers["content-length"] == str(len(body))
+        calls.clear()  # past the end: S3 refuses the range, and the 416 needs the size
+        assert client.get(url, headers={"Range": "bytes=50000-"}).status_code == 416
+        assert calls == ["GetObject", "HeadObject"]
 
 
 def test_registration_needs_uploaded_bytes(s3_gateway):

@@ -26,6 +26,7 @@ from streaming.ranges import (
     last_modified,
     not_modified,
     parse_range,
+    parse_range_spec,
     range_applies,
 )
 
@@ -45,27 +46,63 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
     if mode == "redirect":
         return RedirectResponse(store.get_url(key, expiry), status_code=302,
                                 headers={"Cache-Control": f"private, max-age={min(60, expiry // 2)}"})
-    info = await store.head(key)  # store failures become 502/503/504 in the app's error handler
-    if info is None:
-        raise HTTPError(502, f"the bytes are missing from storage backend {store.info.label}")
-    return ranged(request, info, content_type or info.content_type, lambda a, b: store.read(key, a, b))
+    headers = request.headers
+    if request.method == "HEAD" or "if-range" in headers or "if-none-match" in headers:
+        # answers that depend on the object's validators or size first: HEAD, then maybe a read
+        info = await store.head(key)  # store failures become 502/503/504 in the app's error handler
+        if info is None:
+            raise _missing(store)
+        return ranged(request, info, content_type or info.content_type, lambda a, b: store.read(key, a, b))
+    # the common player request: one store request carries both the bytes and what the headers need
+    try:
+        wanted = parse_range_spec(headers.get("range"))
+        opened = await store.open(key, wanted)
+    except MultipleRanges:
+        info = await store.head(key)
+        raise _unsatisfiable("one range per request, please; ask for ranges one at a time",
+                             info.size if info else 0) from None
+    except RangeNotSatisfiable as exc:
+        raise _unsatisfiable(f"the range is outside the {exc.size} bytes", exc.size) from None
+    if opened is None:
+        raise _missing(store)
+    info = opened.info
+    response_headers = _object_headers(info, content_type or info.content_type)
+    response_headers["Content-Length"] = str(opened.end - opened.start + 1)
+    status = 200
+    if wanted is not None:
+        status = 206
+        response_headers["Content-Range"] = f"bytes {opened.start}-{opened.end}/{info.size}"
+    if opened.end < opened.start:  # an empty object
+        await opened.close()
+        return Response(status_code=status, headers=response_headers)
+    return StreamingResponse(opened.body, status_code=status, headers=response_headers)
+
+
+def _missing(store: ObjectStore) -> HTTPError:
+    return HTTPError(502, f"the bytes are missing from storage backend {store.info.label}")
+
+
+def _unsatisfiable(reason: str, size: int) -> HTTPError:
+    return HTTPError(416, reason, headers={"Content-Range": f"bytes */{size}"})
+
+
+def _object_headers(info: ObjectInfo, content_type: str | None) -> dict[str, str]:
+    return {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),
+            "Content-Type": content_type or "application/octet-stream"}
 
 
 def ranged(request: Request, info: ObjectInfo, content_type: str | None,
            read: Callable[[int, int], AsyncIterator[bytes]]) -> Response:
     """A streamed answer with Range (one range: 206; past the end: 416), If-Range and If-None-Match."""
-    headers = {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),
-               "Content-Type": content_type or "application/octet-stream"}
+    headers = _object_headers(info, content_type)
     if not_modified(request.headers.get("if-none-match"), info):
         return Response(status_code=304, headers={k: headers[k] for k in ("ETag", "Last-Modified")})
     try:
         wanted = parse_range(request.headers.get("range"), info.size)
     except RangeNotSatisfiable:
-        raise HTTPError(416, f"the range is outside the {info.size} bytes",
-                        headers={"Content-Range": f"bytes */{info.size}"}) from None
+        raise _unsatisfiable(f"the range is outside the {info.size} bytes", info.size) from None
     except MultipleRanges:
-        raise HTTPError(416, "one range per request, please; ask for ranges one at a time",
-                        headers={"Content-Range": f"bytes */{info.size}"}) from None
+        raise _unsatisfiable("one range per request, please; ask for ranges one at a time", info.size) from None
     status, start, end = 200, 0, info.size - 1
     if wanted is not None and range_applies(request.headers.get("if-range"), info):
         status, start, end = 206, wanted.start, wanted.end
