@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from streaming.backends import BackendInfo, ObjectInfo, Opened, open_after_head
 from streaming.keys import load_or_create_secret
 from streaming.ranges import RangeSpec
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9/_.~-]*$")  # keys that quote() leaves as they are
 CHUNK = 1024 * 1024  # large reads: fewer event-loop turns per MiB proxied
 STORE_PREFIX = "/_store"
 
@@ -31,6 +33,25 @@ STORE_PREFIX = "/_store"
 class UrlSigner:
     def __init__(self, key: bytes) -> None:
         self._key = key
+        # HMAC's two padded hash states, made once: bulk signing copies them (C) per URL
+        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def get_signatures(self, storage_id: str, keys: list[str], expires: int) -> list[str]:
+        """``signature("GET", storage_id, key, expires)`` for many keys, ~4× faster (playlists)."""
+        head = self._inner.copy()
+        head.update(f"GET\n{storage_id}\n".encode())
+        tail = f"\n{expires}\n".encode()
+        outer, encode = self._outer, base64.urlsafe_b64encode
+        signatures = []
+        for key in keys:
+            inner = head.copy()
+            inner.update(key.encode() + tail)
+            mac = outer.copy()
+            mac.update(inner.digest())
+            signatures.append(encode(mac.digest()).decode().rstrip("="))
+        return signatures
 
     def signature(self, method: str, storage_id: str, key: str, expires: int, content_type: str = "") -> str:
         message = f"{method}\n{storage_id}\n{key}\n{expires}\n{content_type}".encode()
@@ -202,7 +223,14 @@ class LocalDiskStore:
         return self._url("GET", key, expires_in)
 
     def get_urls(self, keys: list[str], expires_in: int) -> list[str]:
-        return [self._url("GET", key, expires_in) for key in keys]
+        """The same URLs as ``get_url``, for many keys at one instant."""
+        assert self.signer is not None, "LocalDiskStore.start() was not awaited"
+        expires = int(time.time()) + expires_in
+        prefix = f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/"
+        signatures = self.signer.get_signatures(self.info.id, keys, expires)
+        plain = _PLAIN_KEY.match
+        return [f"{prefix}{key if plain(key) else quote(key)}?expires={expires}&signature={signature}"
+                for key, signature in zip(keys, signatures, strict=True)]
 
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
         return self._url("PUT", key, expires_in, content_type)

@@ -19,7 +19,7 @@ from typing import Generic, Protocol, TypeVar
 
 class Cacheable(Protocol):
     @property
-    def text(self) -> str: ...
+    def body(self) -> bytes: ...
 
     @property
     def max_age(self) -> int: ...
@@ -29,7 +29,7 @@ P = TypeVar("P", bound=Cacheable)
 
 
 class PlaylistCache(Generic[P]):
-    """Least-recently-used playlists up to ``max_bytes`` of text; each expires after its max-age."""
+    """Least-recently-used playlists up to ``max_bytes`` in all; each expires after its max-age."""
 
     def __init__(self, max_bytes: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_bytes = max_bytes
@@ -61,7 +61,7 @@ class PlaylistCache(Generic[P]):
         if done.cancelled() or done.exception() is not None:
             return
         playlist = done.result()
-        size = len(playlist.text)
+        size = len(playlist.body)
         if self.max_bytes <= 0 or size > self.max_bytes // 2:  # one giant must not flush everything else
             return
         self._entries[key] = (self.clock() + playlist.max_age, playlist)
@@ -71,4 +71,4 @@ class PlaylistCache(Generic[P]):
 
     def _drop(self, key: Hashable) -> None:
         _, playlist = self._entries.pop(key)
-        self.size -= len(playlist.text)
+        self.size -= len(playlist.body)

@@ -9,6 +9,7 @@ ever added to the flow minus the window), so a refreshing player stays in step.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -36,9 +37,14 @@ class PlaylistSettings:
 
 @dataclass(frozen=True)
 class Playlist:
-    text: str
+    body: bytes  # the playlist, encoded once (on a worker thread for big ones), served as is
+    digest: str  # SHA-256 of the body, hex: an ETag without hashing megabytes per request
     ended: bool
     max_age: int  # seconds a cache may keep it
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
 
 
 class PlaylistService:
@@ -142,7 +148,8 @@ class PlaylistService:
             entries = [(loc.lo, loc.hi + 1, uri, None) for loc, uri in zip(locations, uris, strict=True)]
         target = target_duration(entries)
         text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target)
-        return Playlist(text, ended, self._max_age(ended, mode, expiry, target))
+        body = text.encode()
+        return Playlist(body, hashlib.sha256(body).hexdigest(), ended, self._max_age(ended, mode, expiry, target))
 
     @staticmethod
     def finished(flow: dict) -> bool:

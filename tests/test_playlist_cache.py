@@ -18,6 +18,10 @@ class Text:
     text: str
     max_age: int = 60
 
+    @property
+    def body(self) -> bytes:
+        return self.text.encode()
+
 
 class Clock:
     def __init__(self) -> None:

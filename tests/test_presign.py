@@ -7,13 +7,18 @@ against; test_objects_s3 uses them against a running S3 server.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
+import uuid
 from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streaming.backends import BackendInfo, object_key
+from streaming.localdisk import LocalDiskStore
 from streaming.sigv4 import Credentials, Presigner
 
 NOW = dt.datetime(2026, 11, 24, 12, 30, 5, tzinfo=dt.UTC)
@@ -84,3 +89,23 @@ def test_bulk_presigning_matches_one_by_one(endpoint, style):
     with mock.patch("streaming.sigv4.time.time", return_value=NOW.timestamp()):
         bulk = ours.presign_get_many("media", keys, 900)
     assert bulk == [reference(client, "get_object", {"Bucket": "media", "Key": k}, 900) for k in keys]
+
+
+@pytest.mark.parametrize("secret", [b"k" * 32, b"long" * 40])  # keys past HMAC's block are hashed first
+def test_local_disk_bulk_urls_match_one_by_one(tmp_path, secret):
+    key_file = tmp_path / "key"
+    key_file.write_bytes(secret)
+    key_file.chmod(0o600)
+    store = LocalDiskStore(BackendInfo(str(uuid.uuid4()), "local", "local", "disk"), tmp_path / "objects",
+                           "http://gw", key_file)
+    asyncio.run(store.start())
+    keys = [object_key(str(uuid.uuid4()), "video/mp2t") for _ in range(50)] + ["objects/x/a b+é.ts"]
+    for _ in range(3):  # both within one second, so both carry the same expiry
+        second = int(time.time())
+        bulk, single = store.get_urls(keys, 600), [store.get_url(k, 600) for k in keys]
+        if int(time.time()) == second:
+            break
+    assert bulk == single
+    assert store.signer is not None
+    expires = bulk[0].split("expires=")[1].split("&")[0]
+    assert store.signer.verify("GET", store.info.id, keys[0], expires, bulk[0].rsplit("signature=", 1)[1]) is None
