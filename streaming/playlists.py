@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from catalog.errors import NotFound
@@ -24,6 +25,7 @@ from streaming.playlist_cache import PlaylistCache
 
 MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's longest expiry
 URI_MODES = ("presigned", "proxy", "redirect")
+GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as they are
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 
 
@@ -35,16 +37,25 @@ class PlaylistSettings:
     cache_bytes: int = 64 * 1024 * 1024  # finished playlists kept in memory (0: none)
 
 
+def _gzipped(playlist: Playlist) -> Playlist:
+    """The playlist gzip-compressed: fast level 1 (14 MiB of signed URLs → 3 MiB in ~60 ms, with the
+    GIL released); a better level saves a few percent more for twice the time."""
+    body = zlib.compress(playlist.body, 1, wbits=31)
+    return replace(playlist, body=body, digest=hashlib.sha256(body).hexdigest(), encoding="gzip")
+
+
 @dataclass(frozen=True)
 class Playlist:
     body: bytes  # the playlist, encoded once (on a worker thread for big ones), served as is
     digest: str  # SHA-256 of the body, hex: an ETag without hashing megabytes per request
     ended: bool
     max_age: int  # seconds a cache may keep it
+    encoding: str | None = None  # "gzip" when the body is compressed
 
     @property
     def text(self) -> str:
-        return self.body.decode()
+        body = zlib.decompress(self.body, wbits=31) if self.encoding == "gzip" else self.body
+        return body.decode()
 
 
 class PlaylistService:
@@ -106,7 +117,8 @@ class PlaylistService:
         return uris
 
     async def media_playlist(self, flow_id: str, window: TimeRange | None, mode: str | None,
-                             base_url: str) -> Playlist:
+                             base_url: str, gzip: bool = False) -> Playlist:
+        """The playlist; with ``gzip``, a big finished one comes compressed (the client takes gzip)."""
         flow = await self.catalog.get_flow(flow_id)
         stats = await self.catalog.flow_stats(flow_id)
         if flow is None or stats is None:
@@ -116,7 +128,11 @@ class PlaylistService:
             return await self._live(flow, stats, window, mode, base_url)
         # (segments ever added, segments held) changes with every segment write: the flow's version
         key = (flow_id, str(window), mode, base_url, flow.get("container"), stats.added_total, stats.count)
-        return await self.cache.get_or_build(key, lambda: self._vod(flow, window, mode, base_url))
+        playlist = await self.cache.get_or_build(key, lambda: self._vod(flow, window, mode, base_url))
+        if not gzip or len(playlist.body) < GZIP_MIN_BYTES:
+            return playlist
+        # the compressed copy is a cache entry of its own: built once, counted in the cache's bytes
+        return await self.cache.get_or_build((*key, "gzip"), lambda: asyncio.to_thread(_gzipped, playlist))
 
     async def _live(self, flow: dict, stats: FlowStats, window: TimeRange | None, mode: str,
                     base_url: str) -> Playlist:

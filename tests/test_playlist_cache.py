@@ -134,3 +134,28 @@ def test_long_playlist_rendered_off_the_event_loop_is_complete(client):
     playlist = m3u8.loads(client.get(f"/flows/{flow_id}/playlist.m3u8?uris=redirect").text)
     assert playlist.is_endlist and len(playlist.segments) == count
     assert playlist.segments[-1].uri.endswith("content.ts?mode=redirect")
+
+
+def test_big_playlists_are_gzipped_for_clients_that_take_it(client):
+    flow_id = new_id()
+    client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+    register(client, flow_id, range(0, 800, 2))  # 400 segments: ~40 KB of playlist
+    url = f"/flows/{flow_id}/playlist.m3u8?timerange=[0:0_800:0)&uris=proxy"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    packed = client.get(url, headers={"Accept-Encoding": "br, gzip;q=0.8"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.text == plain.text  # httpx unpacks it
+    assert int(packed.headers["content-length"]) < len(plain.content) // 2
+    assert packed.headers["etag"] != plain.headers["etag"]  # two representations, two validators
+    assert client.get(url, headers={"Accept-Encoding": "gzip;q=0"}).headers.get("content-encoding") is None
+    revalidated = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["etag"]})
+    assert revalidated.status_code == 304
+    # the compressed copy is cached too, and a segment write is never hidden by it
+    cache = client.app.state.playlists.cache
+    hits = cache.hits
+    assert client.get(url, headers={"Accept-Encoding": "gzip"}).content == packed.content and cache.hits > hits
+    assert client.delete(f"/flows/{flow_id}/segments?timerange=[0:0_2:0)").status_code in (200, 202, 204)
+    assert len(m3u8.loads(client.get(url, headers={"Accept-Encoding": "gzip"}).text).segments) == 399
+    # live playlists are small: never compressed
+    live = client.get(f"/flows/{flow_id}/playlist.m3u8", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in live.headers

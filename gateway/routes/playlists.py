@@ -33,11 +33,31 @@ async def hls_media_playlist(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
     mode = params.get_choice(q, "uris", URI_MODES)
-    playlist = await playlists(request).media_playlist(flow_id, params.get_timerange(q), mode, base_url(request))
+    token = q.get("access_token")  # this client's token goes into the gateway URLs: its own text
+    playlist = await playlists(request).media_playlist(flow_id, params.get_timerange(q), mode, base_url(request),
+                                                       gzip=not token and _accepts_gzip(request))
     cache = f"public, max-age={playlist.max_age}" if playlist.ended else f"max-age={playlist.max_age}"
-    if request.query_params.get("access_token"):  # this client's token goes into the gateway URLs
+    if token:
         return _conditional(request, _with_token(request, playlist.text).encode(), HLS_TYPE, cache)
-    return _conditional(request, playlist.body, HLS_TYPE, cache, playlist.digest)
+    return _conditional(request, playlist.body, HLS_TYPE, cache, playlist.digest, playlist.encoding)
+
+
+def _accepts_gzip(request: Request) -> bool:
+    """Accept-Encoding names gzip (or ``*``) with a quality above zero."""
+    for item in request.headers.get("accept-encoding", "").split(","):
+        name, _, options = item.partition(";")
+        if name.strip().lower() not in ("gzip", "*"):
+            continue
+        quality = 1.0
+        for option in options.split(";"):
+            key, _, value = option.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
 
 
 async def hls_multivariant_playlist(request: Request) -> Response:
@@ -94,10 +114,14 @@ def _with_token(request: Request, text: str, xml: bool = False) -> str:
 
 
 def _conditional(request: Request, body: bytes, media_type: str, cache_control: str,
-                 digest: str | None = None) -> Response:
-    """A playlist or manifest with an ETag of its bytes (``digest``: their SHA-256, when known); If-None-Match → 304."""
+                 digest: str | None = None, encoding: str | None = None) -> Response:
+    """A playlist or manifest with an ETag of its bytes (``digest``: their SHA-256, when known); If-None-Match → 304.
+
+    Compressed and plain bodies differ, so do their ETags; ``Vary`` tells caches the choice is per client."""
     etag = '"' + (digest or hashlib.sha256(body).hexdigest())[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": cache_control}
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    if encoding:
+        headers["Content-Encoding"] = encoding
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
