@@ -154,6 +154,13 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     app.state.playlists = PlaylistService(media, PlaylistSettings(
         live_window=settings.live_window, uri_mode=settings.playlist_uris,
         cache_bytes=settings.playlist_cache_mb * 1024 * 1024))
+    playlist_cache = app.state.playlists.cache
+    observability.watch("tams_playlist_cache_hits", "Finished playlists served from the cache",
+                        lambda: playlist_cache.hits, counter=True)
+    observability.watch("tams_playlist_cache_builds", "Finished playlists built (cache misses)",
+                        lambda: playlist_cache.builds, counter=True)
+    observability.watch("tams_playlist_cache_bytes", "Bytes of playlists held in the cache",
+                        lambda: playlist_cache.size)
     app.state.auth_settings = auth_settings
     app.state.observability = observability
     app.state.public_base_url = settings.public_url

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
@@ -46,6 +46,19 @@ class _CatalogSizes:
         yield family
 
 
+class _ReadAtScrape:
+    """Values that live elsewhere (the playlist cache's counts), read when /metrics is scraped."""
+
+    def __init__(self) -> None:
+        self.sources: list[tuple[str, str, bool, Callable[[], float]]] = []
+
+    def collect(self):  # noqa: ANN201 - prometheus collector protocol
+        for name, documentation, is_counter, read in self.sources:
+            family = (CounterMetricFamily if is_counter else GaugeMetricFamily)(name, documentation)
+            family.add_metric([], read())
+            yield family
+
+
 class Observability:
     def __init__(self, *, sizes: SizesFn, ready: ReadyFn, service_version: str = "") -> None:
         self.sizes = sizes
@@ -59,7 +72,13 @@ class Observability:
         Gauge("tams_build_info", "Gateway version", ["version"], registry=self.registry).labels(service_version).set(1)
         self._catalog_sizes = _CatalogSizes()
         self.registry.register(self._catalog_sizes)
+        self._read_at_scrape = _ReadAtScrape()
+        self.registry.register(self._read_at_scrape)
         self._routes: list[Route] = []
+
+    def watch(self, name: str, documentation: str, read: Callable[[], float], *, counter: bool = False) -> None:
+        """Reports ``read()`` at every scrape, as a counter (only ever grows) or a gauge."""
+        self._read_at_scrape.sources.append((name, documentation, counter, read))
 
     # -- middleware ---------------------------------------------------------------------------------
     def wrap(self, app: ASGIApp) -> ASGIApp:

@@ -114,6 +114,9 @@ def test_vod_playlist_is_served_from_cache_until_segments_change(client):
     cache = client.app.state.playlists.cache
     hits = cache.hits
     assert client.get(url).text == first.text and cache.hits == hits + 1
+    metrics = client.get("/metrics").text
+    assert f"tams_playlist_cache_hits_total {float(cache.hits)}" in metrics
+    assert "tams_playlist_cache_builds_total" in metrics and "tams_playlist_cache_bytes " in metrics
     # a segment added inside the window shows at once (the key holds the flow's segment version)
     register(client, flow_id, range(20, 22, 2))
     assert len(m3u8.loads(client.get(url).text).segments) == 11
