@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 from catalog.sqlite.db import Database
 
@@ -17,8 +18,10 @@ def test_close_waits_for_a_cancelled_read_still_running(tmp_path):
     # Closing its connection underneath it used to crash the interpreter (seen in CI as a segfault
     # in a webhook listing during app shutdown); close() must let it finish first.
     finished: list[int] = []
+    started = threading.Semaphore(0)
 
     def slow_read(conn: sqlite3.Connection) -> int:
+        started.release()
         count = conn.execute(SLOW_COUNT).fetchone()[0]
         finished.append(count)
         return count
@@ -27,7 +30,8 @@ def test_close_waits_for_a_cancelled_read_still_running(tmp_path):
         db = Database(tmp_path / "catalog.sqlite3", readers=2)
         await db.start()
         reads = [asyncio.create_task(db.read(slow_read)) for _ in range(2)]
-        await asyncio.sleep(0.05)  # both queries are now running on their reader threads
+        for _ in range(2):  # both queries are running on their reader threads (however slow the machine)
+            assert await asyncio.to_thread(started.acquire, True, 30)
         for task in reads:
             task.cancel()
         await db.close()
