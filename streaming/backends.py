@@ -7,6 +7,7 @@ stored, so reads and deletes always look where the bytes were written.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -24,6 +25,15 @@ EXTENSIONS = {  # file extensions players and ffmpeg expect to see in segment UR
 
 def extension(content_type: str | None) -> str | None:
     return EXTENSIONS.get((content_type or "").split(";")[0].strip().lower())
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9/_.~-]*$")  # keys that percent-encoding leaves as they are
+
+
+def url_path(key: str) -> str:
+    """A key as it goes in a URL path: unchanged when nothing in it needs escaping (our object keys
+    never do, and the regex is cheaper than ``quote``, which matters per URL of a playlist)."""
+    return key if _PLAIN_KEY.match(key) else quote(key, safe="/~")
 
 
 OBJECT_PREFIX = "objects"  # every object key starts with it (reconciliation lists under it)

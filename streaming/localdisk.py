@@ -11,52 +11,39 @@ import base64
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import anyio
 import anyio.to_thread
 
-from streaming.backends import BackendInfo, ObjectInfo, Opened, open_after_head
+from streaming.backends import BackendInfo, ObjectInfo, Opened, open_after_head, url_path
+from streaming.fast_hmac import HmacSha256
 from streaming.keys import load_or_create_secret
 from streaming.ranges import RangeSpec
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9/_.~-]*$")  # keys that quote() leaves as they are
 CHUNK = 1024 * 1024  # large reads: fewer event-loop turns per MiB proxied
 STORE_PREFIX = "/_store"
 
 
 class UrlSigner:
     def __init__(self, key: bytes) -> None:
-        self._key = key
-        # HMAC's two padded hash states, made once: bulk signing copies them (C) per URL
-        block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        self._mac = HmacSha256(key)
 
     def get_signatures(self, storage_id: str, keys: list[str], expires: int) -> list[str]:
-        """``signature("GET", storage_id, key, expires)`` for many keys, ~4× faster (playlists)."""
-        head = self._inner.copy()
-        head.update(f"GET\n{storage_id}\n".encode())
+        """``signature("GET", storage_id, key, expires)`` for many keys (playlists): the shared
+        start of the message is hashed once."""
+        sign = self._mac.with_prefix(f"GET\n{storage_id}\n".encode()).digest
         tail = f"\n{expires}\n".encode()
-        outer, encode = self._outer, base64.urlsafe_b64encode
-        signatures = []
-        for key in keys:
-            inner = head.copy()
-            inner.update(key.encode() + tail)
-            mac = outer.copy()
-            mac.update(inner.digest())
-            signatures.append(encode(mac.digest()).decode().rstrip("="))
-        return signatures
+        encode = base64.urlsafe_b64encode
+        return [encode(sign(key.encode() + tail)).decode().rstrip("=") for key in keys]
 
     def signature(self, method: str, storage_id: str, key: str, expires: int, content_type: str = "") -> str:
         message = f"{method}\n{storage_id}\n{key}\n{expires}\n{content_type}".encode()
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        return base64.urlsafe_b64encode(self._mac.digest(message)).decode().rstrip("=")
 
     def verify(self, method: str, storage_id: str, key: str, expires: str, signature: str,
                content_type: str = "") -> str | None:
@@ -168,7 +155,7 @@ class LocalDiskStore:
         signed_key = key if part is None else f"{key}?uploadId={part['uploadId']}&partNumber={part['partNumber']}"
         signature = self.signer.signature(method, self.info.id, signed_key, expires, content_type)
         query = urlencode({**(part or {}), "expires": expires, "signature": signature})
-        return f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/{quote(key)}?{query}"
+        return f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/{url_path(key)}?{query}"
 
     # -- multipart: parts are files under .multipart/<upload id>/, joined atomically on completion --
     def part_path(self, upload_id: str, part_number: int) -> Path:
@@ -228,8 +215,7 @@ class LocalDiskStore:
         expires = int(time.time()) + expires_in
         prefix = f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/"
         signatures = self.signer.get_signatures(self.info.id, keys, expires)
-        plain = _PLAIN_KEY.match
-        return [f"{prefix}{key if plain(key) else quote(key)}?expires={expires}&signature={signature}"
+        return [f"{prefix}{url_path(key)}?expires={expires}&signature={signature}"
                 for key, signature in zip(keys, signatures, strict=True)]
 
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote, urlsplit
+
+from streaming.backends import url_path
+from streaming.fast_hmac import HmacSha256
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
@@ -36,15 +37,12 @@ def _encode(value: str) -> str:
 @dataclass(frozen=True)
 class _DayKeys:
     day: str
-    signing_mac: hmac.HMAC  # keyed with the day's signing key; copied per URL
-    inner_pad: Any  # sha256 states after the HMAC pads, for bulk signing by hand
-    outer_pad: Any
+    mac: HmacSha256  # keyed with the day's signing key
     scope: str
     credential: str  # URI-encoded access key / scope
 
 
 _SIGNED_HEADERS = {"host": "host", "content-type;host": "content-type%3Bhost"}
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9/_.~-]*$")  # keys that URI-encoding leaves unchanged
 
 
 class Presigner:
@@ -78,10 +76,7 @@ class Presigner:
             for part in (day, self.region, self.service, "aws4_request"):
                 key = hmac.new(key, part.encode(), hashlib.sha256).digest()
             scope = f"{day}/{self.region}/{self.service}/aws4_request"
-            keys = _DayKeys(day, hmac.new(key, digestmod=hashlib.sha256),
-                            hashlib.sha256(bytes(b ^ 0x36 for b in key.ljust(64, b"\0"))),
-                            hashlib.sha256(bytes(b ^ 0x5C for b in key.ljust(64, b"\0"))),
-                            scope, _encode(f"{self.credentials.access_key}/{scope}"))
+            keys = _DayKeys(day, HmacSha256(key), scope, _encode(f"{self.credentials.access_key}/{scope}"))
             self._keys = keys
             self.key_derivations += 1
         return keys
@@ -99,8 +94,7 @@ class Presigner:
                 signed_headers: Mapping[str, str] | None = None, query: Mapping[str, str] | None = None) -> str:
         stamp = self._timestamp(now)
         keys = self._for_day(stamp[:8])
-        mac = keys.signing_mac.copy()
-        encoded_key = key if _PLAIN_KEY.match(key) else quote(key, safe="/~")
+        encoded_key = url_path(key)
         if self.addressing_style == "virtual":
             host = f"{bucket}.{self.hostname}{self.port}"
             path = f"{self.base_path}/{encoded_key}"
@@ -130,8 +124,8 @@ class Presigner:
                 f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders={signed_query}")
         canonical_request = f"{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\n{UNSIGNED_PAYLOAD}"
         digest = hashlib.sha256(canonical_request.encode()).hexdigest()
-        mac.update(f"{ALGORITHM}\n{stamp}\n{keys.scope}\n{digest}".encode())
-        return f"{self.scheme}://{host}{path}?{query_string}&X-Amz-Signature={mac.hexdigest()}"
+        signature = keys.mac.digest(f"{ALGORITHM}\n{stamp}\n{keys.scope}\n{digest}".encode()).hex()
+        return f"{self.scheme}://{host}{path}?{query_string}&X-Amz-Signature={signature}"
 
     def presign_get_many(self, bucket: str, keys: list[str], expires_in: int) -> list[str]:
         """GET URLs for many keys at one instant: everything but the path is shared, so each URL
@@ -140,7 +134,6 @@ class Presigner:
             return [self.presign("GET", bucket, key, expires_in) for key in keys]
         stamp = self._timestamp(None)
         day = self._for_day(stamp[:8])
-        inner, outer = day.inner_pad, day.outer_pad
         query = (f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={day.credential}&X-Amz-Date={stamp}"
                  f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders=host")
         if self.addressing_style == "virtual":
@@ -148,16 +141,13 @@ class Presigner:
         else:
             host, prefix = f"{self.hostname}{self.port}", f"{self.base_path}/{bucket}"
         tail = f"\n{query}\nhost:{host}\n\nhost\n{UNSIGNED_PAYLOAD}".encode()
-        sts = f"{ALGORITHM}\n{stamp}\n{day.scope}\n".encode()
+        # the string to sign starts the same for every URL: hashed once into the MAC's state
+        sign = day.mac.with_prefix(f"{ALGORITHM}\n{stamp}\n{day.scope}\n".encode()).digest
         origin = f"{self.scheme}://{host}"
-        sha256, plain = hashlib.sha256, _PLAIN_KEY.match
+        sha256 = hashlib.sha256
         urls = []
         for key in keys:
-            path = f"{prefix}/{key if plain(key) else quote(key, safe='/~')}"
-            # HMAC-SHA256 by hand from pre-padded hash states: hashlib copies are C, hmac.HMAC's are Python
-            first = inner.copy()
-            first.update(sts + sha256(b"GET\n" + path.encode() + tail).hexdigest().encode())
-            second = outer.copy()
-            second.update(first.digest())
-            urls.append(f"{origin}{path}?{query}&X-Amz-Signature={second.hexdigest()}")
+            path = f"{prefix}/{url_path(key)}"
+            signature = sign(sha256(b"GET\n" + path.encode() + tail).hexdigest().encode()).hex()
+            urls.append(f"{origin}{path}?{query}&X-Amz-Signature={signature}")
         return urls
