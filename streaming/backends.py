@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
@@ -95,10 +95,10 @@ class Opened:
     start: int
     end: int
     body: AsyncIterator[bytes]
-    close: Callable[[], Awaitable[None]]
+    close: Callable[[], None]
 
 
-async def _nothing() -> None:
+def _nothing() -> None:
     return None
 
 
@@ -112,8 +112,8 @@ async def open_after_head(store: ObjectStore, key: str, wanted: RangeSpec | None
     if wanted is not None:
         covered = wanted.resolve(info.size)  # RangeNotSatisfiable carries the size
         start, end = covered.start, covered.end
-    body = store.read(key, start, end)
-    return Opened(info, start, end, body, body.aclose if hasattr(body, "aclose") else _nothing)
+    # read() starts its store request on first iteration, so an unread stream holds nothing to release
+    return Opened(info, start, end, store.read(key, start, end), _nothing)
 
 
 class StoreUnavailable(Exception):

@@ -117,11 +117,10 @@ class S3Store:
         try:
             response = await self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=key))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _error_code(exc) in MISSING_CODES:
                 return None
             raise StoreError(f"storage backend {self.info.label}: {exc}") from exc
-        return ObjectInfo(response["ContentLength"], response["ETag"], response["LastModified"].timestamp(),
-                          response.get("ContentType"))
+        return _object_info(response, response["ContentLength"])
 
     async def open(self, key: str, wanted: RangeSpec | None) -> Opened | None:
         """One GET with the client's range: the answer's headers give the size and validators, so a
@@ -134,8 +133,8 @@ class S3Store:
         try:
             response = await self._call(lambda: self.client.get_object(Bucket=self.bucket, Key=key, **extra))
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("404", "NoSuchKey", "NotFound"):
+            code = _error_code(exc)
+            if code in MISSING_CODES:
                 return None
             if code == "InvalidRange":
                 return await open_after_head(self, key, wanted)  # raises RangeNotSatisfiable with the size
@@ -147,12 +146,7 @@ class S3Store:
             span, _, total = response["ContentRange"].removeprefix("bytes ").partition("/")
             first, _, last = span.partition("-")
             start, end, size = int(first), int(last), int(total)
-        info = ObjectInfo(size, response["ETag"], response["LastModified"].timestamp(), response.get("ContentType"))
-
-        async def release() -> None:
-            body.close()
-
-        return Opened(info, start, end, _stream(body), release)
+        return Opened(_object_info(response, size), start, end, _stream(body), body.close)
 
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         response = await self._call(
@@ -253,6 +247,18 @@ class S3Store:
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
         headers = {"content-type": content_type}  # signed, so the upload must declare the allocated type
         return self.presigner.presign("PUT", self.bucket, key, expires_in, signed_headers=headers)
+
+
+MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+
+
+def _error_code(exc: Any) -> str | None:
+    return exc.response.get("Error", {}).get("Code")
+
+
+def _object_info(response: Mapping[str, Any], size: int) -> ObjectInfo:
+    """Size (the whole object's, also for a ranged GET), validators and type from HEAD or GET."""
+    return ObjectInfo(size, response["ETag"], response["LastModified"].timestamp(), response.get("ContentType"))
 
 
 async def _stream(body: Any) -> AsyncIterator[bytes]:

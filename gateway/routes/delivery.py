@@ -59,23 +59,21 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
         opened = await store.open(key, wanted)
     except MultipleRanges:
         info = await store.head(key)
-        raise _unsatisfiable("one range per request, please; ask for ranges one at a time",
-                             info.size if info else 0) from None
+        raise _unsatisfiable(ONE_RANGE, info.size if info else 0) from None
     except RangeNotSatisfiable as exc:
-        raise _unsatisfiable(f"the range is outside the {exc.size} bytes", exc.size) from None
+        raise _out_of_range(exc.size) from None
     if opened is None:
         raise _missing(store)
     info = opened.info
-    response_headers = _object_headers(info, content_type or info.content_type)
-    response_headers["Content-Length"] = str(opened.end - opened.start + 1)
-    status = 200
-    if wanted is not None:
-        status = 206
-        response_headers["Content-Range"] = f"bytes {opened.start}-{opened.end}/{info.size}"
-    if opened.end < opened.start:  # an empty object
-        await opened.close()
-        return Response(status_code=status, headers=response_headers)
-    return StreamingResponse(opened.body, status_code=status, headers=response_headers)
+    body: AsyncIterator[bytes] | None = opened.body
+    if opened.end < opened.start:  # an empty object: nothing to stream
+        opened.close()
+        body = None
+    return _bytes_response(info, content_type or info.content_type, 200 if wanted is None else 206,
+                           opened.start, opened.end, body)
+
+
+ONE_RANGE = "one range per request, please; ask for ranges one at a time"
 
 
 def _missing(store: ObjectStore) -> HTTPError:
@@ -86,31 +84,38 @@ def _unsatisfiable(reason: str, size: int) -> HTTPError:
     return HTTPError(416, reason, headers={"Content-Range": f"bytes */{size}"})
 
 
-def _object_headers(info: ObjectInfo, content_type: str | None) -> dict[str, str]:
-    return {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),
-            "Content-Type": content_type or "application/octet-stream"}
+def _out_of_range(size: int) -> HTTPError:
+    return _unsatisfiable(f"the range is outside the {size} bytes", size)
+
+
+def _bytes_response(info: ObjectInfo, content_type: str | None, status: int, start: int, end: int,
+                    body: AsyncIterator[bytes] | None) -> Response:
+    """200 or 206 (bytes ``start``..``end``) with the object's headers; ``body`` None: headers only."""
+    headers = {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),
+               "Content-Type": content_type or "application/octet-stream", "Content-Length": str(end - start + 1)}
+    if status == 206:
+        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return StreamingResponse(body, status_code=status, headers=headers)
 
 
 def ranged(request: Request, info: ObjectInfo, content_type: str | None,
            read: Callable[[int, int], AsyncIterator[bytes]]) -> Response:
     """A streamed answer with Range (one range: 206; past the end: 416), If-Range and If-None-Match."""
-    headers = _object_headers(info, content_type)
     if not_modified(request.headers.get("if-none-match"), info):
-        return Response(status_code=304, headers={k: headers[k] for k in ("ETag", "Last-Modified")})
+        return Response(status_code=304, headers={"ETag": info.etag, "Last-Modified": last_modified(info)})
     try:
         wanted = parse_range(request.headers.get("range"), info.size)
     except RangeNotSatisfiable:
-        raise _unsatisfiable(f"the range is outside the {info.size} bytes", info.size) from None
+        raise _out_of_range(info.size) from None
     except MultipleRanges:
-        raise _unsatisfiable("one range per request, please; ask for ranges one at a time", info.size) from None
+        raise _unsatisfiable(ONE_RANGE, info.size) from None
     status, start, end = 200, 0, info.size - 1
     if wanted is not None and range_applies(request.headers.get("if-range"), info):
         status, start, end = 206, wanted.start, wanted.end
-        headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-    headers["Content-Length"] = str(end - start + 1)
-    if request.method == "HEAD" or info.size == 0:
-        return Response(status_code=status, headers=headers)
-    return StreamingResponse(read(start, end), status_code=status, headers=headers)
+    body = None if request.method == "HEAD" or info.size == 0 else read(start, end)
+    return _bytes_response(info, content_type, status, start, end, body)
 
 
 async def object_content(request: Request) -> Response:
