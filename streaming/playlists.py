@@ -139,29 +139,31 @@ class PlaylistService:
         """The latest ``live_window`` segments; the media sequence never goes back."""
         locations = await self.catalog.segment_locations(flow["id"], window, self.settings.live_window, True)
         sequence = max(0, stats.added_total - len(locations))
-        expiry = self.expiry(locations, False)
-        init_uris = await self.init_uris(locations, mode, base_url, expiry)
-        return self._render(flow, locations, init_uris, mode, base_url, expiry, sequence, False)
+        return await self._build(flow, locations, mode, base_url, sequence, ended=False)
 
     async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str) -> Playlist:
-        """Every segment of the window. Signing and rendering a day of segments is ~100 ms of CPU,
-        so big playlists are built on a worker thread and the event loop keeps serving meanwhile."""
+        """Every segment of the window."""
         locations = await self.catalog.segment_locations(flow["id"], window, None)
-        expiry = self.expiry(locations, True)
+        return await self._build(flow, locations, mode, base_url, 0, ended=True)
+
+    async def _build(self, flow: dict, locations: Sequence[SegmentLocation], mode: str, base_url: str,
+                     sequence: int, ended: bool) -> Playlist:
+        """Signing and rendering a day of segments is ~100 ms of CPU, so big playlists are built on
+        a worker thread and the event loop keeps serving meanwhile."""
+        expiry = self.expiry(locations, ended)
         init_uris = await self.init_uris(locations, mode, base_url, expiry)
+        render = (flow, locations, init_uris, mode, base_url, expiry, sequence, ended)
         if len(locations) < OFF_LOOP_ENTRIES:
-            return self._render(flow, locations, init_uris, mode, base_url, expiry, 0, True)
-        return await asyncio.to_thread(self._render, flow, locations, init_uris, mode, base_url, expiry, 0, True)
+            return self._render(*render)
+        return await asyncio.to_thread(self._render, *render)
 
     def _render(self, flow: dict, locations: Sequence[SegmentLocation], init_uris: dict[str, str], mode: str,
                 base_url: str, expiry: int, sequence: int, ended: bool) -> Playlist:
         ext = extension(flow.get("container"))
         uris = self.uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
-        if init_uris:
-            entries = [(loc.lo, loc.hi + 1, uri, init_uris.get(loc.init_object_id) if loc.init_object_id else None)
-                       for loc, uri in zip(locations, uris, strict=True)]
-        else:  # the common MPEG-TS case: no #EXT-X-MAP
-            entries = [(loc.lo, loc.hi + 1, uri, None) for loc, uri in zip(locations, uris, strict=True)]
+        init_uri = init_uris.get  # None for segments without an init object (MPEG-TS)
+        entries = [(loc.lo, loc.hi + 1, uri, init_uri(loc.init_object_id))
+                   for loc, uri in zip(locations, uris, strict=True)]
         target = target_duration(entries)
         text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target)
         body = text.encode()
