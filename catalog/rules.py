@@ -134,12 +134,13 @@ def set_or_remove(doc: dict[str, Any], name: str, value: Any, tag: bool, what: s
         container[name] = value
 
 
-def tags_match(doc: Mapping[str, Any], tags: TagFilter) -> bool:
-    """The TAMS tag filters on one document: ``tag.NAME=v1,v2`` and ``tag_exists.NAME=bool``.
+def tags_match(have_tags: Mapping[str, Any] | None, tags: TagFilter) -> bool:
+    """The TAMS tag filters on one set of tags (a document's, a storage backend's):
+    ``tag.NAME=v1,v2`` and ``tag_exists.NAME=bool``.
 
     A value filter matches a scalar tag equal to one of the values, or an array tag holding one.
     """
-    have_tags = doc.get("tags") or {}
+    have_tags = have_tags or {}
     for name, wanted in tags.values.items():
         have = have_tags.get(name)
         items = [have] if isinstance(have, str) else (have or [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from catalog.rules import tags_match
 from catalog.store import Instance, TagFilter
 from streaming.backends import BackendInfo
 from streaming.storage import Storage
@@ -27,21 +28,12 @@ class UrlFilter:
         return self.accept_get_urls is not None and not self.accept_get_urls
 
 
-def _tags_match(tags: dict, flt: TagFilter) -> bool:
-    for name, wanted in flt.values.items():
-        value = tags.get(name)
-        values = [value] if isinstance(value, str) else (value or [])
-        if not set(values) & set(wanted):
-            return False
-    return all((name in tags) == present for name, present in flt.exists.items())
-
-
 def _backend_accepted(info: BackendInfo, flt: UrlFilter) -> bool:
     if flt.accept_get_urls is not None and info.label not in flt.accept_get_urls:
         return False
     if flt.accept_storage_ids and info.id not in flt.accept_storage_ids:
         return False
-    return _tags_match(dict(info.tags), flt.backend_tags)
+    return tags_match(info.tags, flt.backend_tags)
 
 
 def build_get_urls(storage: Storage, instances: Sequence[Instance], uncontrolled: Sequence[tuple[str, str]],

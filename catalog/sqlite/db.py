@@ -131,6 +131,7 @@ class Database:
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
         await asyncio.to_thread(self._writer_pool.shutdown, True)
 
+
 def backup(source: Path, target: Path, pages_per_step: int = 1024) -> None:
     """A consistent copy of a live catalog file (SQLite's online backup: writers keep going meanwhile).
 

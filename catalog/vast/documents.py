@@ -121,7 +121,7 @@ def _source_relations(tx: Tx, source: dict[str, Any]) -> dict[str, Any]:
 # -- sources ---------------------------------------------------------------------------------------
 def list_sources(tx: Tx, query: SourceQuery, page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
     found = select(tx, "sources", equal_filters([("label", query.label), ("format", query.format)]))
-    found = [r for r in found if rules.tags_match(load(r["doc"]), query.tags)]
+    found = [r for r in found if rules.tags_match(load(r["doc"]).get("tags"), query.tags)]
     if query.collected_by_ids is not None:
         wanted = set(query.collected_by_ids)
         kept = []
@@ -205,7 +205,7 @@ def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[
     tagged = bool(query.tags.values or query.tags.exists)
     columns = ["id", "created_ns", "metadata_updated_ns", "label"] + (["doc"] if tagged else [])
     found = [r for r in select(tx, "flows", _and(*terms), columns)
-             if not tagged or rules.tags_match(load(r["doc"]), query.tags)]
+             if not tagged or rules.tags_match(load(r["doc"]).get("tags"), query.tags)]
     if query.collected_by_ids is not None:
         parents = parents_of(tx, [r["id"] for r in found])
         wanted = set(query.collected_by_ids)

@@ -63,7 +63,7 @@ def _render(row: dict[str, Any]) -> dict[str, Any]:
 
 def list_webhooks(tx: Tx, tags: TagFilter, reverse: bool, page: str | None,
                   limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    found = [r for r in select(tx, "webhooks") if rules.tags_match(load(r["doc"]), tags)]
+    found = [r for r in select(tx, "webhooks") if rules.tags_match(load(r["doc"]).get("tags"), tags)]
     rows, next_key = page_sorted([((r["url"], r["id"]), r) for r in found], kind="webhooks", arity=2,
                                  descending=reverse, page=page, limit=limit)
     return [_render(r) for r in rows], next_key

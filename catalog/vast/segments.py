@@ -325,7 +325,7 @@ def get_object(tx: Tx, object_id: str, page: str | None, limit: int,
     still_referenced = row["first_flow_id"] in flows if not row["is_init"] else True
     if flow_tags is not None:
         docs = {r["id"]: load(r["doc"]) for r in where_in(tx, "flows", "id", flows, ["id", "doc"])}
-        flows = [f for f in flows if f in docs and rules.tags_match(docs[f], flow_tags)]
+        flows = [f for f in flows if f in docs and rules.tags_match(docs[f].get("tags"), flow_tags)]
     page_flows, next_key = page_sorted([((f,), f) for f in flows], kind="object-flows", arity=1, descending=False,
                                        page=page, limit=limit)
     init_id = row["init_object_id"]

@@ -8,10 +8,10 @@ from starlette.routing import Route
 
 from catalog import models
 from catalog.paging import decode_key, encode_key
+from catalog.rules import tags_match
 from gateway import params
 from gateway.responses import json_response, paged_response, read_json
 from gateway.routes.common import media, page_limit
-from streaming.get_urls import _tags_match
 
 
 async def list_storage_backends(request: Request) -> Response:
@@ -19,7 +19,7 @@ async def list_storage_backends(request: Request) -> Response:
     reverse = bool(params.get_bool(q, "reverse_order", False))
     tags = params.get_tag_filter(q)
     limit = page_limit(request)
-    backends = [s.info for s in media(request).storage.ordered() if _tags_match(dict(s.info.tags), tags)]
+    backends = [s.info for s in media(request).storage.ordered() if tags_match(s.info.tags, tags)]
     if reverse:
         backends.reverse()
     page = q.get("page")
