@@ -90,10 +90,12 @@ def update_where(tx: Tx, table: str, predicate: Any, changes: Mapping[str, Any])
 
 
 def update_each(tx: Tx, table: str, key: str, changes: Mapping[str, Mapping[str, Any]]) -> None:
-    """Per-row changes keyed by ``key`` (all with the same columns): one select and one update."""
+    """Per-row changes keyed by ``key`` (all with the same columns): one update, after one select
+    per ``ISIN_CHUNK`` keys like every other ``isin`` here."""
     if not changes:
         return
-    found = tx.select(table, [key], getattr(_, key).isin(list(changes)), row_ids=True).to_pylist()
+    found = [row for predicate in _isin_chunks(key, changes)
+             for row in tx.select(table, [key], predicate, row_ids=True).to_pylist()]
     columns = list(next(iter(changes.values())))
     schema = TABLES[table]
     batch: dict[str, Any] = {ROW_ID: pa.array([row[ROW_ID] for row in found], pa.uint64())}
