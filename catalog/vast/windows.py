@@ -2,8 +2,9 @@
 
 Segments of a flow never overlap, so ``ts_lo`` is unique and ordered, and every segment
 overlapping [QL, QH] starts in [QL - maxdur, QH]. A page of ``limit`` segments is fetched by
-selecting a window of ``ts_lo`` values sized from the flow's average segment duration (one select
-for uniform segments), growing it fourfold while it holds too few rows (gaps), then ordering the
+selecting a window of ``ts_lo`` values sized from the flow's mean pitch, its span divided by its
+segment count (one select for uniform segments), growing it fourfold while it holds too few rows
+(gaps), then ordering the
 rows here. The cursor is the last ``ts_lo`` returned, so pages are stable under concurrent writes.
 """
 
