@@ -27,6 +27,16 @@ def decode_key(kind: str, key: str, arity: int) -> list[Any]:
     return decoded[1:]
 
 
+def segment_cursor(page: str | None) -> int | None:
+    """The ``ts_lo`` after which a segment page continues (both stores' segment listings)."""
+    if page is None:
+        return None
+    (after,) = decode_key("segments", page, 1)
+    if not isinstance(after, int):
+        raise BadPageKey(f"invalid page key {page!r}")
+    return after
+
+
 def page_sorted(keyed: list[tuple[tuple, Any]], *, kind: str, arity: int, descending: bool, page: str | None,
                 limit: int) -> tuple[list[Any], str | None]:
     """Keyset paging in memory: ``keyed`` holds (unique sort key of ``arity`` values, item) in any order.

@@ -18,7 +18,7 @@ import orjson
 
 from catalog import registration
 from catalog.errors import Invalid
-from catalog.paging import decode_key, encode_key
+from catalog.paging import decode_key, encode_key, segment_cursor
 from catalog.sqlite import events, objects
 from catalog.sqlite.listing import Where, add_tag_filters, rows_for_ids
 from catalog.store import (
@@ -62,10 +62,8 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
         where.add("ts_lo <= ?", tr.hi)
     if query.object_id is not None:
         where.add("object_id=?", query.object_id)
-    if page is not None:
-        (after,) = decode_key("segments", page, 1)
-        if not isinstance(after, int):
-            raise Invalid(f"invalid page key {page!r}")
+    after = segment_cursor(page)
+    if after is not None:
         where.add("ts_lo < ?" if query.reverse else "ts_lo > ?", after)
     order = "DESC" if query.reverse else "ASC"
     rows = conn.execute(

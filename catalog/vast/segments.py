@@ -17,7 +17,7 @@ from ibis import _
 
 from catalog import registration, rules
 from catalog.errors import Invalid
-from catalog.paging import decode_key, encode_key, page_sorted
+from catalog.paging import encode_key, page_sorted, segment_cursor
 from catalog.store import (
     DeleteResult,
     Instance,
@@ -39,18 +39,9 @@ PAGE_COLUMNS = ["ts_lo", "ts_hi", "timerange", "object_id", "ts_offset", "last_d
                 "sample_count", "object_timerange", "key_frame_count", "init_object_id"]
 
 
-def _cursor(page: str | None) -> int | None:
-    if page is None:
-        return None
-    (after,) = decode_key("segments", page, 1)
-    if not isinstance(after, int):
-        raise Invalid(f"invalid page key {page!r}")
-    return after
-
-
 def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
                    limit: int) -> tuple[list[Segment], str | None]:
-    after = _cursor(page)
+    after = segment_cursor(page)
     flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return [], None
@@ -101,7 +92,7 @@ class _Overlaps:
         self.spans = sorted((r["ts_lo"], r["ts_hi"], r["timerange"]) for r in rows)
 
     def find(self, tr: TimeRange) -> str | None:
-        i = bisect.bisect_right(self.spans, (tr.hi, float("inf"), "")) - 1
+        i = bisect.bisect_left(self.spans, (tr.hi + 1,)) - 1  # the last span starting at or before tr.hi
         if i >= 0 and self.spans[i][1] >= tr.lo:  # type: ignore[operator]
             return self.spans[i][2]
         return None
