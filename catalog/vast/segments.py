@@ -162,22 +162,16 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
             known[init_id] = {"id": init_id, "timerange": None, "key_frame_count": None, "init_object_id": None,
                               "is_init": True, "registered": True, "allocated_flow_id": None}
         otr = str(checked.object_timerange)
-        if checked.first_registration:
-            first_registrations[object_id] = {
-                "first_flow_id": flow_id, "timerange": otr, "key_frame_count": seg.get("key_frame_count"),
-                "init_object_id": seg.get("init_object_id"), "registered": True, "alloc_deadline_ns": None,
-                "size": sizes.get(object_id)}
-        if checked.new_object:
-            new_objects.append({"id": object_id, "first_flow_id": flow_id, "timerange": otr,
-                                "key_frame_count": seg.get("key_frame_count"),
-                                "init_object_id": seg.get("init_object_id"), "is_init": False, "registered": True,
-                                "created_ns": now})
-            new_urls.extend({"object_id": object_id, "label": u["label"], "url": u["url"], "position": i}
-                            for i, u in enumerate(seg.get("get_urls", [])))
-        if checked.new_object or checked.first_registration:
-            known[object_id] = {"id": object_id, "timerange": otr, "key_frame_count": seg.get("key_frame_count"),
-                                "init_object_id": seg.get("init_object_id"), "is_init": False, "registered": True,
-                                "allocated_flow_id": None}
+        if checked.new_object or checked.first_registration:  # the object row this segment makes
+            media = {"timerange": otr, "key_frame_count": seg.get("key_frame_count"),
+                     "init_object_id": seg.get("init_object_id"), "registered": True, "first_flow_id": flow_id}
+            if checked.first_registration:  # an allocated row: filled in
+                first_registrations[object_id] = {**media, "alloc_deadline_ns": None, "size": sizes.get(object_id)}
+            else:  # an external or unallocated object: a new row and its client URLs
+                new_objects.append({"id": object_id, **media, "is_init": False, "created_ns": now})
+                new_urls.extend({"object_id": object_id, "label": u["label"], "url": u["url"], "position": i}
+                                for i, u in enumerate(seg.get("get_urls", [])))
+            known[object_id] = {"id": object_id, **media, "is_init": False, "allocated_flow_id": None}
         seg_rows.append({
             "flow_id": flow_id, "ts_lo": tr.lo, "ts_hi": tr.hi, "timerange": str(tr), "object_id": object_id,
             "ts_offset": checked.ts_offset if "ts_offset" in seg else None, "last_duration": checked.last_duration,
