@@ -19,11 +19,11 @@ from catalog.timing import TimeRange
 from gateway.app import create_app
 from gateway.cli import tune_garbage_collector
 from gateway.config import Settings
-from streaming.backends import BackendInfo, object_key
-from streaming.media import MediaService, MediaSettings
-from streaming.playlists import PlaylistService, PlaylistSettings
-from streaming.s3 import S3Store
-from streaming.storage import LOCAL_BACKEND_ID, Storage
+from streaming.objects.media import MediaService, MediaSettings
+from streaming.playback.playlists import PlaylistService, PlaylistSettings
+from streaming.storage.interface import BackendInfo, object_key
+from streaming.storage.registry import LOCAL_BACKEND_ID, Storage
+from streaming.storage.s3 import S3Store
 
 S3_ID = "5b2d0c8e-4b8f-4f0e-9a53-0d1f5a3c2b10"
 

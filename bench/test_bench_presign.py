@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from streaming.sigv4 import Credentials, Presigner
+from streaming.storage.sigv4 import Credentials, Presigner
 
 ENDPOINT = "http://127.0.0.1:9000"
 

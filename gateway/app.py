@@ -27,11 +27,11 @@ from gateway.observability import Observability
 from gateway.openapi import openapi_endpoint
 from gateway.responses import HeadBodyStripper
 from gateway.routes import api_routes
-from streaming.backends import StoreError, StoreTimeout, StoreUnavailable
-from streaming.media import MediaService, MediaSettings
-from streaming.playlists import PlaylistService, PlaylistSettings
-from streaming.storage import build_storage
-from streaming.webhooks import Dispatcher, WebhookSettings
+from streaming.events.webhooks import Dispatcher, WebhookSettings
+from streaming.objects.media import MediaService, MediaSettings
+from streaming.playback.playlists import PlaylistService, PlaylistSettings
+from streaming.storage.interface import StoreError, StoreTimeout, StoreUnavailable
+from streaming.storage.registry import build_storage
 
 log = logging.getLogger("tams.gateway")
 

@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import error_response
-from streaming.keys import load_or_create_secret
+from streaming.storage.keys import load_or_create_secret
 
 READ, WRITE, DELETE, ADMIN = "tams-api/read", "tams-api/write", "tams-api/delete", "tams-api/admin"
 ALL_SCOPES = frozenset({READ, WRITE, DELETE, ADMIN})

@@ -115,13 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    """Runs streaming.reconcile against the configured catalog and storage; prints a JSON report."""
+    """Runs streaming.objects.reconcile against the configured catalog and storage; prints a JSON report."""
     import asyncio
     import json
 
     from gateway.catalogs import build_catalog
-    from streaming.reconcile import reconcile
-    from streaming.storage import build_storage
+    from streaming.objects.reconcile import reconcile
+    from streaming.storage.registry import build_storage
 
     async def run() -> dict:
         catalog = build_catalog(settings)

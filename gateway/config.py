@@ -20,7 +20,7 @@
 | TAMS_SQLITE_READERS | min(4, cores - 1), at least 1 | reader threads (connections) for the SQLite catalog |
 | TAMS_LOG_LEVEL | info | log level |
 | TAMS_ALLOW_OPEN | false | allow serving without auth on a non-loopback address |
-| TAMS_STORAGE_CONFIG | (none) | JSON file of storage backends (see streaming/storage.py); default: local disk |
+| TAMS_STORAGE_CONFIG | (none) | JSON file of storage backends (streaming/storage/registry.py); default: local disk |
 | TAMS_PRESIGN_EXPIRY | 3600 | seconds presigned GET/PUT URLs stay valid |
 | TAMS_OBJECT_TIMEOUT | 600 | seconds before never-registered allocations are removed (>= 300) |
 | TAMS_DELIVERY_MODE | redirect | default of the delivery endpoints: redirect or proxy |

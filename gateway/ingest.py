@@ -21,8 +21,8 @@ from urllib.parse import quote
 import httpx
 
 from catalog.timing import Timestamp
-from streaming.probe import ProbeResult, probe
-from streaming.segmenter import Chunk, cut
+from streaming.ingest.probe import ProbeResult, probe
+from streaming.ingest.segmenter import Chunk, cut
 
 BATCH = 20
 MULTIPART_THRESHOLD = 64 * 1024 * 1024  # objects larger than this go up in parts

@@ -14,8 +14,8 @@ from conftest import new_id, video_flow
 from media import make_ts
 
 from gateway.ingest import ingest
-from streaming.hls import PlaylistEntry, media_playlist, seconds_text
-from streaming.leapseconds import tai_to_utc_ns
+from streaming.playback.hls import PlaylistEntry, media_playlist, seconds_text
+from streaming.playback.leapseconds import tai_to_utc_ns
 
 S = 1_000_000_000
 
@@ -117,7 +117,7 @@ def test_playlist_errors(gateway_process):
 
 
 def test_timerange_as_one_seekable_file(gateway_process, clip):
-    from streaming.segmenter import cut
+    from streaming.ingest.segmenter import cut
 
     flow_id = new_id()
     asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))

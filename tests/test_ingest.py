@@ -12,8 +12,8 @@ from conftest import ROOT, new_id
 from media import make_ts
 
 from gateway.ingest import ingest
-from streaming.probe import probe
-from streaming.segmenter import cut
+from streaming.ingest.probe import probe
+from streaming.ingest.segmenter import cut
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.config import Settings
-from streaming.storage import LOCAL_BACKEND_ID
+from streaming.storage.registry import LOCAL_BACKEND_ID
 
 
 def s3_storage_config(s3_server, tmp_path: Path) -> tuple[Path, str]:
@@ -219,7 +219,7 @@ def test_ingest_onto_s3(s3_gateway, tmp_path):
     from media import make_ts
 
     from gateway.ingest import ingest
-    from streaming.segmenter import cut
+    from streaming.ingest.segmenter import cut
 
     clip = make_ts(tmp_path / "clip.ts", seconds=4)
     flow_id = new_id()

@@ -14,7 +14,7 @@ from media import make_ts
 
 from gateway.ingest import ingest
 from gateway.routes.player import HLS_JS
-from streaming.segmenter import cut
+from streaming.ingest.segmenter import cut
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -9,8 +9,8 @@ import m3u8
 import pytest
 from conftest import new_id, video_flow
 
-from streaming.playlist_cache import PlaylistCache
-from streaming.playlists import OFF_LOOP_ENTRIES
+from streaming.playback.playlist_cache import PlaylistCache
+from streaming.playback.playlists import OFF_LOOP_ENTRIES
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.backends import BackendInfo, object_key
-from streaming.localdisk import LocalDiskStore
-from streaming.sigv4 import Credentials, Presigner
+from streaming.storage.interface import BackendInfo, object_key
+from streaming.storage.localdisk import LocalDiskStore
+from streaming.storage.sigv4 import Credentials, Presigner
 
 NOW = dt.datetime(2026, 11, 24, 12, 30, 5, tzinfo=dt.UTC)
 
@@ -86,7 +86,7 @@ def test_bulk_presigning_matches_one_by_one(endpoint, style):
                      endpoint, addressing_style=style)
     keys = ["objects/ab/plain.ts", "a b+c%d~e/é/ü", "x?y#z&w=v", "trailing/"]
     client = botocore_client(endpoint, style)
-    with mock.patch("streaming.sigv4.time.time", return_value=NOW.timestamp()):
+    with mock.patch("streaming.storage.sigv4.time.time", return_value=NOW.timestamp()):
         bulk = ours.presign_get_many("media", keys, 900)
     assert bulk == [reference(client, "get_object", {"Bucket": "media", "Key": k}, 900) for k in keys]
 

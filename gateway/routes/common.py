@@ -6,7 +6,7 @@ from starlette.requests import Request
 
 from catalog.store import Catalog
 from gateway.config import Settings
-from streaming.media import MediaService
+from streaming.objects.media import MediaService
 
 
 def catalog(request: Request) -> Catalog:

@@ -18,9 +18,9 @@ from catalog.timing import TimeFormatError, TimeRange, Timestamp
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.routes.common import catalog, media, settings
-from streaming import concat
-from streaming.backends import ObjectInfo, ObjectStore
-from streaming.ranges import (
+from streaming.playback import timerange_file as concat
+from streaming.storage.interface import ObjectInfo, ObjectStore
+from streaming.storage.ranges import (
     MultipleRanges,
     RangeNotSatisfiable,
     last_modified,

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from catalog.models import EVENT_TYPES
 from gateway import params
 from gateway.errors import HTTPError
-from streaming.webhooks import transform, wanted
+from streaming.events.webhooks import transform, wanted
 
 HEARTBEAT_S = 15.0
 POLL_S = 0.2

@@ -13,9 +13,9 @@ from starlette.routing import Route
 from gateway.errors import HTTPError
 from gateway.responses import empty
 from gateway.routes.common import media
-from streaming.backends import ObjectInfo
-from streaming.localdisk import LocalDiskStore
-from streaming.ranges import not_modified
+from streaming.storage.interface import ObjectInfo
+from streaming.storage.localdisk import LocalDiskStore
+from streaming.storage.ranges import not_modified
 
 
 def _store_and_key(request: Request, method: str) -> tuple[LocalDiskStore, str]:

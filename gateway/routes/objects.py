@@ -14,7 +14,7 @@ from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paging_headers, read_json
 from gateway.routes.common import catalog, media, page_limit, settings
 from gateway.routes.segments import url_filter
-from streaming.get_urls import build_get_urls
+from streaming.storage.get_urls import build_get_urls
 
 
 async def get_object(request: Request) -> Response:

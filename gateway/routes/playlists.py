@@ -13,8 +13,9 @@ from starlette.routing import Route
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import public_url
-from streaming import manifests, variants
-from streaming.playlists import URI_MODES, PlaylistService
+from streaming.playback import dash as manifests
+from streaming.playback import multivariant as variants
+from streaming.playback.playlists import URI_MODES, PlaylistService
 
 HLS_TYPE = "application/vnd.apple.mpegurl"
 

@@ -16,8 +16,8 @@ from gateway import params
 from gateway.errors import HTTPError, error_body
 from gateway.responses import empty, json_response, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name, settings
-from streaming.get_urls import UrlFilter, build_get_urls
-from streaming.storage import Storage
+from streaming.storage.get_urls import UrlFilter, build_get_urls
+from streaming.storage.registry import Storage
 
 
 def url_filter(q: QueryParams) -> UrlFilter:

@@ -1,4 +1,4 @@
-"""``/service/webhooks``: registering webhooks (TAMS 8.2); delivery is ``streaming.webhooks``."""
+"""``/service/webhooks``: registering webhooks (TAMS 8.2); delivery is ``streaming.events.webhooks``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, read_json
 from gateway.routes.common import catalog, page_limit
-from streaming.webhooks import check_target
+from streaming.events.webhooks import check_target
 
 
 async def _validated(request: Request, doc: dict) -> dict:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from catalog.rules import tags_match
 from catalog.store import Instance, TagFilter
-from streaming.backends import BackendInfo
-from streaming.storage import Storage
+from streaming.storage.interface import BackendInfo
+from streaming.storage.registry import Storage
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,10 @@ from typing import Any
 
 from catalog.errors import NotFound
 from catalog.timing import TimeRange
-from streaming import variants
-from streaming.backends import extension
-from streaming.dash import DashSegment, Representation, mpd
-from streaming.playlists import PlaylistService
+from streaming.playback import multivariant as variants
+from streaming.playback.mpd import DashSegment, Representation, mpd
+from streaming.playback.playlists import PlaylistService
+from streaming.storage.interface import extension
 
 AUDIO_MIME = {"audio/aac": "audio/mp4"}
 TAI_OFFSET_S = 37  # TAI − UTC now, to state "now" on the TAI timeline for publishTime

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote, urlsplit
 
-from streaming.backends import url_path
-from streaming.fast_hmac import HmacSha256
+from streaming.storage.fast_hmac import HmacSha256
+from streaming.storage.interface import url_path
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from catalog.timing import NS_PER_SECOND
-from streaming.leapseconds import utc_iso
+from streaming.playback.leapseconds import utc_iso
 
 
 class PlaylistEntry(NamedTuple):

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 
 from catalog.store import Catalog
-from streaming.backends import OBJECT_PREFIX
-from streaming.storage import Storage
+from streaming.storage.interface import OBJECT_PREFIX
+from streaming.storage.registry import Storage
 
 
 @dataclass

@@ -15,9 +15,9 @@ from datetime import datetime
 from catalog.errors import NotFound
 from catalog.store import Instance, Segment
 from catalog.timing import TimeRange
-from streaming.backends import ObjectStore, StoreError
-from streaming.media import MediaService
-from streaming.playlists import PlaylistService
+from streaming.objects.media import MediaService
+from streaming.playback.playlists import PlaylistService
+from streaming.storage.interface import ObjectStore, StoreError
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from typing import Any
 from catalog.errors import Invalid, NotFound
 from catalog.store import Allocation, Catalog, Instance, SegmentFailure
 from catalog.timing import TimeRange, Timestamp
-from streaming.backends import ObjectStore, StoreUnavailable, object_key
-from streaming.probe import probe
-from streaming.storage import Storage
+from streaming.ingest.probe import probe
+from streaming.storage.interface import ObjectStore, StoreUnavailable, object_key
+from streaming.storage.registry import Storage
 
 log = logging.getLogger("tams.media")
 

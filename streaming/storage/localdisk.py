@@ -20,10 +20,10 @@ from urllib.parse import urlencode
 import anyio
 import anyio.to_thread
 
-from streaming.backends import BackendInfo, ObjectInfo, Opened, open_after_head, url_path
-from streaming.fast_hmac import HmacSha256
-from streaming.keys import load_or_create_secret
-from streaming.ranges import RangeSpec
+from streaming.storage.fast_hmac import HmacSha256
+from streaming.storage.interface import BackendInfo, ObjectInfo, Opened, open_after_head, url_path
+from streaming.storage.keys import load_or_create_secret
+from streaming.storage.ranges import RangeSpec
 
 CHUNK = 1024 * 1024  # large reads: fewer event-loop turns per MiB proxied
 STORE_PREFIX = "/_store"

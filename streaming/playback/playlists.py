@@ -18,10 +18,10 @@ from urllib.parse import quote
 from catalog.errors import NotFound
 from catalog.store import FlowStats, Segment, SegmentLocation, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
-from streaming.backends import extension
-from streaming.hls import media_playlist, target_duration
-from streaming.media import MediaService
-from streaming.playlist_cache import PlaylistCache
+from streaming.objects.media import MediaService
+from streaming.playback.hls import media_playlist, target_duration
+from streaming.playback.playlist_cache import PlaylistCache
+from streaming.storage.interface import extension
 
 MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's longest expiry
 URI_MODES = ("presigned", "proxy", "redirect")

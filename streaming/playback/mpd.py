@@ -15,7 +15,7 @@ from fractions import Fraction
 from xml.sax.saxutils import quoteattr
 
 from catalog.timing import NS_PER_SECOND
-from streaming.leapseconds import tai_to_utc_ns, utc_iso
+from streaming.playback.leapseconds import tai_to_utc_ns, utc_iso
 
 TIMESCALE = 90_000
 

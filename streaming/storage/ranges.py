@@ -8,7 +8,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from streaming.backends import ObjectInfo
+    from streaming.storage.interface import ObjectInfo
 
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 

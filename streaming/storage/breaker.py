@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from streaming.backends import StoreUnavailable
+from streaming.storage.interface import StoreUnavailable
 
 
 class CircuitBreaker:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from streaming.ranges import RangeSpec
+    from streaming.storage.ranges import RangeSpec
 
 EXTENSIONS = {  # file extensions players and ffmpeg expect to see in segment URLs
     "video/mp2t": "ts", "video/mp4": "mp4", "audio/mp4": "m4a", "video/iso.segment": "m4s",

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 
 from catalog.timing import NS_PER_SECOND, TimeRange
-from streaming.probe import probe, to_ns
+from streaming.ingest.probe import probe, to_ns
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ import aiohttp
 import orjson
 
 from catalog.store import Catalog, TagFilter
-from streaming.get_urls import UrlFilter, build_get_urls
-from streaming.media import MediaService
+from streaming.objects.media import MediaService
+from streaming.storage.get_urls import UrlFilter, build_get_urls
 
 log = logging.getLogger("tams.webhooks")
 RECORD_EVERY = 50

@@ -2,7 +2,7 @@
 
 The client is created once at start-up with the configured pool size, timeouts and retry mode,
 and the bucket is checked then. The gateway's own reads use the internal endpoint; URLs handed to
-clients are presigned by ``streaming.sigv4`` for the public endpoint, without botocore.
+clients are presigned by ``streaming.storage.sigv4`` for the public endpoint, without botocore.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any, TypeVar
 
-from streaming.backends import (
+from streaming.storage.breaker import CircuitBreaker
+from streaming.storage.interface import (
     BackendInfo,
     ObjectInfo,
     Opened,
@@ -21,9 +22,8 @@ from streaming.backends import (
     StoreUnavailable,
     open_after_head,
 )
-from streaming.breaker import CircuitBreaker
-from streaming.ranges import RangeSpec
-from streaming.sigv4 import Credentials, Presigner
+from streaming.storage.ranges import RangeSpec
+from streaming.storage.sigv4 import Credentials, Presigner
 
 T = TypeVar("T")
 CHUNK = 1024 * 1024  # large reads: fewer event-loop turns per MiB proxied

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from streaming.backends import BackendInfo, ObjectStore
-from streaming.localdisk import LocalDiskStore
+from streaming.storage.interface import BackendInfo, ObjectStore
+from streaming.storage.localdisk import LocalDiskStore
 
 LOCAL_BACKEND_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "tams-gateway:local-disk"))
 
@@ -94,7 +94,7 @@ def build_storage(config_path: Path | None, data_dir: Path, public_base_url: str
                 public_base_url, data_dir / "url-signing-key", max_object_bytes,
             ))
         elif kind == "s3":
-            from streaming.s3 import S3Store
+            from streaming.storage.s3 import S3Store
 
             stores.append(S3Store.from_config(_info(entry, "S3", "S3-compatible object store"), entry))
         else:
