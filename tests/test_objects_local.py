@@ -216,7 +216,7 @@ def test_expired_allocations_are_collected(strict, settings):
 
 async def _collect(media, now_ns: int) -> int:
     gone = await media.catalog.expire_allocations(now_ns)
-    await media.delete_bytes(gone)
+    await media.deletion.delete_bytes(gone)
     return len(gone)
 
 

@@ -32,12 +32,10 @@ from streaming.storage.ranges import (
 
 
 def _pick(request: Request, instances: tuple[Instance, ...], what: str) -> tuple[ObjectStore, str]:
-    storage = media(request).storage
-    for instance in sorted(instances, key=lambda i: storage.default is None or i.storage_id != storage.default.info.id):
-        store = storage.get(instance.storage_id)
-        if store is not None:
-            return store, instance.key
-    raise HTTPError(404, f"{what} has no bytes on this gateway's storage backends")
+    replica = media(request).storage.readable(instances)
+    if replica is None:
+        raise HTTPError(404, f"{what} has no bytes on this gateway's storage backends")
+    return replica
 
 
 async def _deliver(request: Request, store: ObjectStore, key: str, content_type: str | None) -> Response:

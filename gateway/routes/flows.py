@@ -78,7 +78,7 @@ async def put_flow(request: Request) -> Response:
 
 async def delete_flow(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
-    deletion = await media(request).delete_flow(flow_id, principal_name(request))
+    deletion = await media(request).deletion.delete_flow(flow_id, principal_name(request))
     if deletion is None:
         return empty()
     location = f"{public_url(request).scheme}://{public_url(request).netloc}/flow-delete-requests/{deletion['id']}"

@@ -46,13 +46,13 @@ async def get_object(request: Request) -> Response:
 async def post_instance(request: Request) -> Response:
     """Adds a controlled copy on another backend, or registers a client URL, for an object."""
     body = models.validate_instance_post(await read_json(request))
-    await media(request).add_instance(request.path_params["objectId"], body)
+    await media(request).instances.add(request.path_params["objectId"], body)
     return empty(201)
 
 
 async def delete_instance(request: Request) -> Response:
     q = request.query_params
-    await media(request).remove_instance(request.path_params["objectId"], q.get("storage_id"), q.get("label"))
+    await media(request).instances.remove(request.path_params["objectId"], q.get("storage_id"), q.get("label"))
     return empty(204)
 
 

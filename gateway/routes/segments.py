@@ -76,7 +76,7 @@ async def post_segments(request: Request) -> Response:
     if isinstance(body, list):
         return await _post_many(request, flow_id, body)
     segment = models.validate_segment_post(body)
-    failures = await media(request).register(flow_id, [segment])
+    failures = await media(request).registration.register(flow_id, [segment])
     if failures:
         raise HTTPError(400, failures[0].summary)
     return empty(201)
@@ -90,7 +90,7 @@ async def _post_many(request: Request, flow_id: str, body: list[Any]) -> Respons
             valid.append(models.validate_segment_post(item))
         except models.ValidationError as exc:
             failed.append(_failure(item, str(exc)))
-    failures = await media(request).register(flow_id, valid) if valid else []
+    failures = await media(request).registration.register(flow_id, valid) if valid else []
     failed.extend(_failure(valid[f.index], f.summary) for f in failures)
     if failed:
         return json_response({"failed_segments": failed}, status=200)
@@ -120,7 +120,8 @@ async def delete_segments(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
     timerange = params.get_timerange(q) or TimeRange.eternity()
-    deletion = await media(request).delete_segments(flow_id, timerange, q.get("object_id"), principal_name(request))
+    deletion = await media(request).deletion.delete_segments(flow_id, timerange, q.get("object_id"),
+                                                             principal_name(request))
     if deletion is None:
         return empty()
     url = public_url(request)

@@ -36,7 +36,7 @@ async def allocate_storage(request: Request) -> Response:
     """Objects for a flow to upload into, with presigned PUT URLs."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     body = models.validate_storage_post(await read_json(request, optional=True))
-    objects = await media(request).allocate(
+    objects = await media(request).uploads.allocate(
         flow_id, limit=body.get("limit"), object_ids=body.get("object_ids"), storage_id=body.get("storage_id"),
         content_type=body.get("content_type"), presigned=body.get("presigned"),
     )
@@ -47,7 +47,7 @@ async def start_multipart(request: Request) -> Response:
     """Presigned part URLs for uploading one allocated object in pieces (an extension of TAMS)."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     parts = models.validate_multipart_start(await read_json(request))
-    body = await media(request).start_multipart(flow_id, request.path_params["objectId"], parts)
+    body = await media(request).uploads.start_multipart(flow_id, request.path_params["objectId"], parts)
     return json_response(body, status=201)
 
 
@@ -55,8 +55,8 @@ async def complete_multipart(request: Request) -> Response:
     """Joins the uploaded parts into the object; then it can be registered like any other."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     parts = models.validate_multipart_complete(await read_json(request))
-    body = await media(request).complete_multipart(flow_id, request.path_params["objectId"],
-                                                   request.path_params["uploadId"], parts)
+    body = await media(request).uploads.complete_multipart(flow_id, request.path_params["objectId"],
+                                                           request.path_params["uploadId"], parts)
     return json_response(body)
 
 

@@ -86,13 +86,9 @@ class PlaylistService:
         stores = self.media.storage.stores
         by_store: dict[str, tuple[list[int], list[str]]] = {}
         for index, loc in enumerate(locations):
-            usable = None
-            for instance in loc.instances:  # the first instance on a backend we have
-                if instance.storage_id in stores:
-                    usable = instance
-                    break
+            usable = self.media.storage.readable(loc.instances)  # one policy for every reader
             if usable is not None:
-                indexes, keys = by_store.setdefault(usable.storage_id, ([], []))
+                indexes, keys = by_store.setdefault(usable.store.info.id, ([], []))
                 indexes.append(index)
                 keys.append(usable.key)
             else:

@@ -80,8 +80,7 @@ async def timerange_file(media: MediaService, playlists: PlaylistService, flow_i
 
 
 def _first_store(media: MediaService, object_id: str, instances: tuple[Instance, ...]) -> tuple[ObjectStore, str]:
-    for instance in instances:
-        store = media.storage.get(instance.storage_id)
-        if store is not None:
-            return store, instance.key
-    raise NotFound(f"object {object_id!r} has no bytes on this gateway's storage backends")
+    replica = media.storage.readable(instances)
+    if replica is None:
+        raise NotFound(f"object {object_id!r} has no bytes on this gateway's storage backends")
+    return replica

@@ -12,20 +12,33 @@ Configuration is a JSON file named by ``TAMS_STORAGE_CONFIG``::
     ]}
 
 Without it the gateway has one local-disk backend under ``<data dir>/objects``.
+
+``Storage.readable`` is the one answer to "which instance do I read from" (delivery, playlists,
+the timerange file and instance copies all ask it), and ``Storage.target`` to "which backend do I
+write to".
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from catalog.errors import Invalid
+from catalog.store import Instance
 from streaming.storage.interface import BackendInfo, ObjectStore
 from streaming.storage.localdisk import LocalDiskStore
 
 LOCAL_BACKEND_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "tams-gateway:local-disk"))
+
+
+class Replica(NamedTuple):
+    """One readable copy of an object: the configured store that holds it and its key there."""
+
+    store: ObjectStore
+    key: str
 
 
 class Storage:
@@ -46,6 +59,33 @@ class Storage:
 
     def get(self, storage_id: str) -> ObjectStore | None:
         return self.stores.get(storage_id)
+
+    def readable(self, instances: Iterable[Instance]) -> Replica | None:
+        """The instance to read an object from: the one on the default backend if there is one,
+        else the first (in catalog order) on a backend this gateway has; None when none is.
+
+        Called per segment of a playlist, so one pass and no sorting."""
+        first: Replica | None = None
+        for instance in instances:
+            store = self.stores.get(instance.storage_id)
+            if store is None:
+                continue
+            if store is self.default:
+                return Replica(store, instance.key)
+            if first is None:
+                first = Replica(store, instance.key)
+        return first
+
+    def target(self, storage_id: str | None) -> ObjectStore:
+        """The backend to write to: the named one, or the default; Invalid when there is none."""
+        if storage_id is None:
+            if self.default is None:
+                raise Invalid("no default storage backend is configured; give storage_id")
+            return self.default
+        store = self.stores.get(storage_id)
+        if store is None:
+            raise Invalid(f"storage_id {storage_id} names no storage backend")
+        return store
 
     def ordered(self) -> list[ObjectStore]:
         """Backends by label, as /service/storage-backends lists them."""
