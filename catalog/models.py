@@ -1,4 +1,5 @@
-"""Request-body models written from the TAMS 8.2 JSON schemas, validated with msgspec.
+"""Request bodies in: each ``validate_*`` checks one body against its model (``catalog.bodies``,
+written from the TAMS 8.2 JSON schemas) with msgspec, plus what a model cannot say.
 
 Each ``validate_*`` takes already-decoded JSON and returns the normalised document as plain
 Python data, or raises ``ValidationError`` naming the offending field. Absent optional fields
@@ -8,34 +9,32 @@ like) refuse unknown keys, as the schemas do.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
 
 from catalog import rules
-from catalog.flow_models import (
-    TECHNICAL_FIELDS,
+from catalog.bodies import (
+    CollectionItem,
+    ControlledInstance,
     FlowCommon,
     FlowMetadataAudio,
     FlowMetadataData,
     FlowMetadataImage,
     FlowMetadataMulti,
     FlowMetadataVideo,
+    FlowStoragePost,
+    MultipartComplete,
+    MultipartStart,
+    Profile,
     ProfileFlow,
+    SegmentPost,
+    ServicePost,
+    UncontrolledInstance,
+    Webhook,
 )
-from catalog.flow_models import CollectionItem as CollectionItem
-from catalog.flow_models import Mime as Mime
-from catalog.flow_models import TagValue as TagValue
-from catalog.flow_models import Uuid as Uuid
-
-TIMESTAMP = r"^-?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8})$"
-TIMERANGE = (
-    r"^(\[|\()?(-?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8}))?(_(-?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8}))?)?(\]|\))?$"
-)
-Timestamp = Annotated[str, Meta(pattern=TIMESTAMP)]
-TimeRangeText = Annotated[str, Meta(pattern=TIMERANGE)]
-NonNegative = Annotated[int, Meta(ge=0)]
+from catalog.rules import TECHNICAL_FIELDS
+from catalog.vocabulary import AUDIO, DATA, IMAGE, MULTI, VIDEO, NonNegative, TagValue
 
 
 class ValidationError(ValueError):
@@ -62,19 +61,10 @@ def _plain(struct: Any) -> Any:
 
 
 # -- flows ----------------------------------------------------------------------------------------------
-_FLOW_FORMATS = {
-    "urn:x-nmos:format:video": FlowMetadataVideo,
-    "urn:x-nmos:format:audio": FlowMetadataAudio,
-    "urn:x-tam:format:image": FlowMetadataImage,
-    "urn:x-nmos:format:data": FlowMetadataData,
-    "urn:x-nmos:format:multi": FlowMetadataMulti,
+_PROFILE_FORMATS: dict[str, type] = {  # a profile describes one essence: every format but multi
+    VIDEO: FlowMetadataVideo, AUDIO: FlowMetadataAudio, IMAGE: FlowMetadataImage, DATA: FlowMetadataData,
 }
-_PROFILE_FORMATS = {
-    "urn:x-nmos:format:video": FlowMetadataVideo,
-    "urn:x-nmos:format:audio": FlowMetadataAudio,
-    "urn:x-tam:format:image": FlowMetadataImage,
-    "urn:x-nmos:format:data": FlowMetadataData,
-}
+_FLOW_FORMATS: dict[str, type] = {**_PROFILE_FORMATS, MULTI: FlowMetadataMulti}
 SERVER_MANAGED = rules.SERVER_FIELDS
 
 
@@ -104,7 +94,7 @@ def validate_flow_put(data: Any) -> dict[str, Any]:
 
 def _check_frame_rate(flow: dict[str, Any]) -> None:
     essence = flow.get("essence_parameters") or {}
-    if flow.get("format") != "urn:x-nmos:format:video":
+    if flow.get("format") != VIDEO:
         return
     if essence.get("vfr") and "frame_rate" in essence:
         raise ValidationError("$.essence_parameters.frame_rate: must be absent when vfr is true")
@@ -113,15 +103,6 @@ def _check_frame_rate(flow: dict[str, Any]) -> None:
 
 
 # -- profiles -------------------------------------------------------------------------------------------
-class Profile(Struct, omit_defaults=True):
-    id: Uuid
-    flow_metadata: dict[str, Any]
-    label: str | UnsetType = UNSET
-    description: str | UnsetType = UNSET
-    created_by: str | UnsetType = UNSET
-    tags: dict[str, TagValue] | UnsetType = UNSET
-
-
 def validate_profile(data: Any) -> dict[str, Any]:
     """profile.json; ``flow_metadata`` is one of the single-essence technical schemas (not multi)."""
     if isinstance(data, dict):
@@ -141,34 +122,11 @@ def validate_profile(data: Any) -> dict[str, Any]:
 
 
 # -- segments -----------------------------------------------------------------------------------------
-class GetUrl(Struct, forbid_unknown_fields=False):
-    url: str
-    label: str
-
-
-class SegmentPost(Struct, omit_defaults=True):
-    object_id: str
-    timerange: TimeRangeText
-    init_object_id: str | UnsetType = UNSET
-    ts_offset: Timestamp | UnsetType = UNSET
-    object_timerange: TimeRangeText | UnsetType = UNSET
-    last_duration: Timestamp | UnsetType = UNSET
-    sample_offset: int | UnsetType = UNSET
-    sample_count: NonNegative | UnsetType = UNSET
-    get_urls: list[GetUrl] | UnsetType = UNSET
-    key_frame_count: NonNegative | UnsetType = UNSET
-
-
 def validate_segment_post(data: Any) -> dict[str, Any]:
     return _plain(_convert(data, SegmentPost))
 
 
 # -- service and small values ---------------------------------------------------------------------
-class ServicePost(Struct, omit_defaults=True):
-    name: str | UnsetType = UNSET
-    description: str | UnsetType = UNSET
-
-
 def validate_service_post(data: Any) -> dict[str, str]:
     return _plain(_convert(data, ServicePost))
 
@@ -194,15 +152,6 @@ def validate_bit_rate(data: Any) -> int:
 
 
 # -- storage and instances ---------------------------------------------------------------------------
-class FlowStoragePost(Struct, omit_defaults=True, rename={"content_type_hyphen": "content-type"}):
-    limit: Annotated[int, Meta(gt=0)] | UnsetType = UNSET
-    object_ids: list[str] | UnsetType = UNSET
-    storage_id: Uuid | UnsetType = UNSET
-    content_type: Mime | UnsetType = UNSET
-    content_type_hyphen: Mime | UnsetType = UNSET  # the spec's prose spells it "content-type"
-    presigned: bool | UnsetType = UNSET
-
-
 def validate_storage_post(data: Any) -> dict[str, Any]:
     """flow-storage-post.json; ``content-type`` is accepted as a spelling of ``content_type``."""
     body = _plain(_convert({} if data is None else data, FlowStoragePost))
@@ -214,33 +163,11 @@ def validate_storage_post(data: Any) -> dict[str, Any]:
     return body
 
 
-class ControlledInstance(Struct, forbid_unknown_fields=True):
-    storage_id: Uuid
-
-
-class UncontrolledInstance(Struct, forbid_unknown_fields=True):
-    url: str
-    label: str
-
-
 def validate_instance_post(data: Any) -> dict[str, Any]:
     """objects-instances-post.json: {storage_id} (a controlled copy) or {url, label} (a client URL)."""
     if isinstance(data, dict) and "storage_id" in data:
         return _plain(_convert(data, ControlledInstance))
     return _plain(_convert(data, UncontrolledInstance))
-
-
-class MultipartStart(Struct, forbid_unknown_fields=True):
-    parts: Annotated[int, Meta(ge=1, le=10_000)]
-
-
-class CompletedPart(Struct, forbid_unknown_fields=True):
-    part_number: Annotated[int, Meta(ge=1, le=10_000)]
-    etag: str
-
-
-class MultipartComplete(Struct, forbid_unknown_fields=True):
-    parts: Annotated[list[CompletedPart], Meta(min_length=1)]
 
 
 def validate_multipart_start(data: Any) -> int:
@@ -251,31 +178,7 @@ def validate_multipart_complete(data: Any) -> list[tuple[int, str]]:
     return [(p.part_number, p.etag) for p in _convert(data, MultipartComplete).parts]
 
 
-
-EVENT_TYPES = ("flows/created", "flows/updated", "flows/deleted", "flows/segments_added", "flows/segments_deleted",
-               "sources/created", "sources/updated", "sources/deleted")
-
-
-class Webhook(Struct, omit_defaults=True, forbid_unknown_fields=False):
-    url: Annotated[str, Meta(pattern=r"^https?://")]
-    events: list[Literal["flows/created", "flows/updated", "flows/deleted", "flows/segments_added",
-                         "flows/segments_deleted", "sources/created", "sources/updated", "sources/deleted"]]
-    api_key_name: str | UnsetType = UNSET
-    api_key_value: str | UnsetType = UNSET
-    flow_ids: list[Uuid] | UnsetType = UNSET
-    source_ids: list[Uuid] | UnsetType = UNSET
-    flow_collected_by_ids: list[Uuid] | UnsetType = UNSET
-    source_collected_by_ids: list[Uuid] | UnsetType = UNSET
-    accept_get_urls: list[str] | UnsetType = UNSET
-    accept_storage_ids: list[Uuid] | UnsetType = UNSET
-    presigned: bool | UnsetType = UNSET
-    verbose_storage: bool | UnsetType = UNSET
-    include_object_timerange: bool | UnsetType = UNSET
-    tags: dict[str, TagValue] | UnsetType = UNSET
-    status: Literal["created", "disabled"] | UnsetType = UNSET
-    id: Uuid | UnsetType = UNSET
-
-
+# -- webhooks -------------------------------------------------------------------------------------------
 def validate_webhook(data: Any, put: bool = False) -> dict[str, Any]:
     """webhook-post.json / webhook-put.json (PUT needs id and status)."""
     doc = _plain(_convert(data, Webhook))

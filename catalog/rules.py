@@ -17,7 +17,7 @@ from catalog.store import TagFilter
 TECHNICAL_FIELDS = (
     "format", "codec", "container", "essence_parameters", "avg_bit_rate",
     "segment_duration", "container_mapping",
-)  # catalog.flow_models uses the same tuple
+)  # catalog.models refuses them beside a profile_id
 # Fields only the service manages; ignored when a client sends them.
 SERVER_FIELDS = ("created", "metadata_updated", "segments_updated", "collected_by", "timerange")
 

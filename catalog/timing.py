@@ -8,19 +8,13 @@ time is discrete at 1 ns, ``[a_b)`` is exactly ``[a, b-1]``. No I/O, no HTTP, no
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from catalog.vocabulary import TIMERANGE_RE, TIMESTAMP_RE
+
 NS_PER_SECOND = 1_000_000_000
 
-_TIMESTAMP_RE = re.compile(r"^(-)?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8})$")
-_TIMERANGE_RE = re.compile(
-    r"^(?P<open>[\[(])?"
-    r"(?P<start>-?(?:0|[1-9][0-9]*):(?:0|[1-9][0-9]{0,8}))?"
-    r"(?P<sep>_(?P<end>-?(?:0|[1-9][0-9]*):(?:0|[1-9][0-9]{0,8}))?)?"
-    r"(?P<close>[\])])?$"
-)
 
 
 class TimeFormatError(ValueError):
@@ -35,7 +29,7 @@ class Timestamp:
 
     @classmethod
     def parse(cls, text: str) -> Timestamp:
-        match = _TIMESTAMP_RE.match(text) if isinstance(text, str) else None
+        match = TIMESTAMP_RE.match(text) if isinstance(text, str) else None
         if match is None:
             raise TimeFormatError(f"invalid timestamp {text!r}: expected [-]seconds:nanoseconds")
         sign, seconds, nanos = match.groups()
@@ -119,7 +113,7 @@ class TimeRange:
 
     @classmethod
     def parse(cls, text: str) -> TimeRange:
-        match = _TIMERANGE_RE.match(text) if isinstance(text, str) else None
+        match = TIMERANGE_RE.match(text) if isinstance(text, str) else None
         if match is None:
             raise TimeFormatError(
                 f"invalid timerange {text!r}: expected e.g. [0:0_10:0), [5:0], _ or ()"

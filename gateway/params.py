@@ -9,15 +9,8 @@ from starlette.datastructures import QueryParams
 
 from catalog.store import TagFilter
 from catalog.timing import TimeFormatError, TimeRange
+from catalog.vocabulary import MIME_RE, UUID_RE
 from gateway.errors import HTTPError
-
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-MIME_RE = re.compile(r"^[^\s/]+/[^\s/]+$")
-FORMATS = (
-    "urn:x-nmos:format:video", "urn:x-tam:format:image", "urn:x-nmos:format:audio",
-    "urn:x-nmos:format:data", "urn:x-nmos:format:multi",
-)
-FLOW_STATUSES = ("awaiting_content", "ingesting", "replication_in_progress", "closed_complete")
 
 
 def path_uuid(value: str, what: str) -> str:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from catalog.models import EVENT_TYPES
+from catalog.vocabulary import EVENT_TYPES
 from gateway import params
 from gateway.errors import HTTPError
 from streaming.events.webhooks import transform, wanted

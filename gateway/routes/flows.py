@@ -9,6 +9,7 @@ from starlette.routing import Route
 from catalog import models
 from catalog.store import FlowQuery, SegmentQuery
 from catalog.timing import TimeRange
+from catalog.vocabulary import FLOW_STATUSES, FORMATS
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, public_url, read_json
@@ -20,11 +21,11 @@ async def list_flows(request: Request) -> Response:
     reverse = bool(params.get_bool(q, "reverse_order", False))
     query = FlowQuery(
         source_id=params.get_uuid(q, "source_id"),
-        format=params.get_choice(q, "format", params.FORMATS),
+        format=params.get_choice(q, "format", FORMATS),
         codec=params.get_mime(q, "codec"),
         label=q.get("label"),
         profile_id=params.get_uuid(q, "profile_id"),
-        status=params.get_choice(q, "status", params.FLOW_STATUSES),
+        status=params.get_choice(q, "status", FLOW_STATUSES),
         frame_width=params.get_int(q, "frame_width"),
         frame_height=params.get_int(q, "frame_height"),
         init_segments=params.get_bool(q, "init_segments"),

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from catalog import models
+from catalog.vocabulary import FORMATS
 from gateway import params
 from gateway.responses import json_response, paged_response, read_json
 from gateway.routes.common import catalog, page_limit, settings
@@ -45,7 +46,7 @@ async def post_service(request: Request) -> Response:
 
 async def list_profiles(request: Request) -> Response:
     q = request.query_params
-    fmt = params.get_choice(q, "format", params.FORMATS)
+    fmt = params.get_choice(q, "format", FORMATS)
     codec = params.get_mime(q, "codec")
     limit = page_limit(request)
     page = await catalog(request).list_profiles(fmt, codec, q.get("label"), q.get("page"), limit)

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from catalog.store import SourceQuery
+from catalog.vocabulary import FORMATS
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import json_response, paged_response
@@ -18,7 +19,7 @@ async def list_sources(request: Request) -> Response:
     reverse = bool(params.get_bool(q, "reverse_order", False))
     query = SourceQuery(
         label=q.get("label"),
-        format=params.get_choice(q, "format", params.FORMATS),
+        format=params.get_choice(q, "format", FORMATS),
         tags=params.get_tag_filter(q),
         collected_by_ids=params.get_uuid_list(q, "collected_by_ids"),
         sort_by=params.get_choice(q, "sort_by", ("created", "updated", "label"), "created") or "created",

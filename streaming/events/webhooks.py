@@ -26,13 +26,13 @@ import aiohttp
 import orjson
 
 from catalog.store import Catalog, TagFilter
+from catalog.vocabulary import FLOW_EVENTS, SEGMENTS_ADDED, WEBHOOK_ACTIVE
 from streaming.objects.media import MediaService
 from streaming.storage.get_urls import UrlFilter, build_get_urls
 
 log = logging.getLogger("tams.webhooks")
 RECORD_EVERY = 50
 RESPONSE_READ_LIMIT = 64 * 1024  # bytes of a receiver's answer read (and ignored)
-FLOW_EVENTS = ("flows/created", "flows/updated", "flows/deleted", "flows/segments_added", "flows/segments_deleted")
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Dispatcher:
                     await self.catalog.prune_events(time.time_ns() - self.settings.retention_s * 1_000_000_000)
             try:
                 page = await self.catalog.list_webhooks(TagFilter(), False, None, 10_000)
-                active = {w["id"] for w in page.items if w["status"] in ("created", "started")}
+                active = {w["id"] for w in page.items if w["status"] in WEBHOOK_ACTIVE}
                 for webhook_id in active - self.tasks.keys():
                     self.tasks[webhook_id] = asyncio.create_task(self._deliver(webhook_id))
                 for webhook_id in list(self.tasks):
@@ -114,7 +114,7 @@ class Dispatcher:
         failures = 0
         while True:
             hook = await self.catalog.get_webhook(webhook_id, secret=True)
-            if hook is None or hook["status"] not in ("created", "started"):
+            if hook is None or hook["status"] not in WEBHOOK_ACTIVE:
                 return
             if hook["status"] == "created":
                 await self.catalog.webhook_delivered(webhook_id, hook["last_seq"], "started")
@@ -123,7 +123,7 @@ class Dispatcher:
                 await asyncio.sleep(self.settings.poll_s)
                 continue
             unrecorded = 0
-            ids = [seg["object_id"] for e in events if e[1] == "flows/segments_added" for seg in e[4]["segments"]]
+            ids = [seg["object_id"] for e in events if e[1] == SEGMENTS_ADDED for seg in e[4]["segments"]]
             hook["_locations"] = await self.catalog.object_locations(ids) if ids else {}
             for seq, event_type, flow_id, source_id, body, created_ns in events:
                 if await wanted(self.catalog, hook, event_type, flow_id, source_id):
@@ -213,7 +213,7 @@ async def wanted(catalog: Catalog, hook: dict[str, Any], event_type: str, flow_i
 async def transform(catalog: Catalog, media: MediaService, hook: dict[str, Any], event_type: str,
                     body: dict[str, Any]) -> dict[str, Any]:
     """Segments get get_urls (fresh, filtered as the webhook asks); object_timerange only on request."""
-    if event_type != "flows/segments_added":
+    if event_type != SEGMENTS_ADDED:
         return body
     flt = UrlFilter(accept_get_urls=hook.get("accept_get_urls"), accept_storage_ids=hook.get("accept_storage_ids"),
                     presigned=hook.get("presigned"), verbose_storage=bool(hook.get("verbose_storage")))

@@ -1,23 +1,35 @@
-"""msgspec models of Flow documents (flow-common, flow-technical and each format's essence).
+"""Request bodies as msgspec models, written from the TAMS 8.2 schemas: flows (flow-common,
+flow-technical and each format's essence), profiles, segments, storage requests, instances,
+multipart uploads, webhooks and the service.
 
-Written from the TAMS 8.2 schemas: ``essence_parameters`` objects are closed (unknown keys are
-errors), top-level unknown keys are dropped.
+``essence_parameters`` and the other closed objects refuse unknown keys, as the schemas do;
+unknown top-level keys are dropped. The checks that a model cannot say (which format's model
+applies, frame_rate against vfr) are in ``catalog.models``, the entry point that uses these.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from catalog.rules import TECHNICAL_FIELDS as TECHNICAL_FIELDS
-
-Uuid = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")]
-Mime = Annotated[str, Meta(pattern=r"^[^\s/]+/[^\s/]+$")]
-Positive = Annotated[int, Meta(gt=0)]
-NonNegative = Annotated[int, Meta(ge=0)]
-TagValue = str | list[str]
-
+from catalog.vocabulary import (
+    AudioFormat,
+    DataFormat,
+    EventType,
+    FlowStatus,
+    ImageFormat,
+    Mime,
+    MultiFormat,
+    NonNegative,
+    Positive,
+    TagValue,
+    TimeRangeText,
+    TimestampText,
+    Uuid,
+    VideoFormat,
+    WebhookRequestedStatus,
+)
 
 
 class Rational(Struct, omit_defaults=True):
@@ -141,7 +153,7 @@ class FlowCommon(Struct, omit_defaults=True, kw_only=True):
     tags: dict[str, TagValue] | UnsetType = UNSET
     metadata_version: str | UnsetType = UNSET
     generation: NonNegative | UnsetType = UNSET
-    status: Literal["awaiting_content", "ingesting", "replication_in_progress", "closed_complete"] | UnsetType = UNSET
+    status: FlowStatus | UnsetType = UNSET
     read_only: bool | UnsetType = UNSET
     max_bit_rate: NonNegative | UnsetType = UNSET
     flow_collection: list[CollectionItem] | UnsetType = UNSET
@@ -157,31 +169,31 @@ class Technical(Struct, omit_defaults=True, kw_only=True):
 
 
 class FlowMetadataVideo(Technical, kw_only=True):
-    format: Literal["urn:x-nmos:format:video"]
+    format: VideoFormat
     codec: Mime
     essence_parameters: VideoEssence
 
 
 class FlowMetadataAudio(Technical, kw_only=True):
-    format: Literal["urn:x-nmos:format:audio"]
+    format: AudioFormat
     codec: Mime
     essence_parameters: AudioEssence
 
 
 class FlowMetadataImage(Technical, kw_only=True):
-    format: Literal["urn:x-tam:format:image"]
+    format: ImageFormat
     codec: Mime
     essence_parameters: ImageEssence
 
 
 class FlowMetadataData(Technical, kw_only=True):
-    format: Literal["urn:x-nmos:format:data"]
+    format: DataFormat
     codec: Mime
     essence_parameters: DataEssence
 
 
 class FlowMetadataMulti(Technical, kw_only=True):
-    format: Literal["urn:x-nmos:format:multi"]
+    format: MultiFormat
     essence_parameters: MultiEssence | UnsetType = UNSET
 
 
@@ -189,3 +201,93 @@ class ProfileFlow(FlowCommon, kw_only=True):
     """A flow created from a Profile: flow-common fields plus ``profile_id``, no technical fields."""
 
     profile_id: Uuid  # type: ignore[assignment]
+
+
+# -- profiles ---------------------------------------------------------------------------------------
+class Profile(Struct, omit_defaults=True):
+    id: Uuid
+    flow_metadata: dict[str, Any]  # one of the single-essence flow models, by its format
+    label: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    created_by: str | UnsetType = UNSET
+    tags: dict[str, TagValue] | UnsetType = UNSET
+
+
+# -- segments ---------------------------------------------------------------------------------------
+class GetUrl(Struct, forbid_unknown_fields=False):
+    url: str
+    label: str
+
+
+class SegmentPost(Struct, omit_defaults=True):
+    object_id: str
+    timerange: TimeRangeText
+    init_object_id: str | UnsetType = UNSET
+    ts_offset: TimestampText | UnsetType = UNSET
+    object_timerange: TimeRangeText | UnsetType = UNSET
+    last_duration: TimestampText | UnsetType = UNSET
+    sample_offset: int | UnsetType = UNSET
+    sample_count: NonNegative | UnsetType = UNSET
+    get_urls: list[GetUrl] | UnsetType = UNSET
+    key_frame_count: NonNegative | UnsetType = UNSET
+
+
+# -- the service ------------------------------------------------------------------------------------
+class ServicePost(Struct, omit_defaults=True):
+    name: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+
+
+# -- storage, instances and multipart uploads -------------------------------------------------------
+class FlowStoragePost(Struct, omit_defaults=True, rename={"content_type_hyphen": "content-type"}):
+    limit: Positive | UnsetType = UNSET
+    object_ids: list[str] | UnsetType = UNSET
+    storage_id: Uuid | UnsetType = UNSET
+    content_type: Mime | UnsetType = UNSET
+    content_type_hyphen: Mime | UnsetType = UNSET  # the spec's prose spells it "content-type"
+    presigned: bool | UnsetType = UNSET
+
+
+class ControlledInstance(Struct, forbid_unknown_fields=True):
+    storage_id: Uuid
+
+
+class UncontrolledInstance(Struct, forbid_unknown_fields=True):
+    url: str
+    label: str
+
+
+S3Part = Annotated[int, Meta(ge=1, le=10_000)]  # S3 numbers parts 1..10,000: a count or a number
+
+
+class MultipartStart(Struct, forbid_unknown_fields=True):
+    parts: S3Part
+
+
+class CompletedPart(Struct, forbid_unknown_fields=True):
+    part_number: S3Part
+    etag: str
+
+
+class MultipartComplete(Struct, forbid_unknown_fields=True):
+    parts: Annotated[list[CompletedPart], Meta(min_length=1)]
+
+
+# -- webhooks ---------------------------------------------------------------------------------------
+class Webhook(Struct, omit_defaults=True, forbid_unknown_fields=False):
+    url: Annotated[str, Meta(pattern=r"^https?://")]
+    events: list[EventType]
+    api_key_name: str | UnsetType = UNSET
+    api_key_value: str | UnsetType = UNSET
+    flow_ids: list[Uuid] | UnsetType = UNSET
+    source_ids: list[Uuid] | UnsetType = UNSET
+    flow_collected_by_ids: list[Uuid] | UnsetType = UNSET
+    source_collected_by_ids: list[Uuid] | UnsetType = UNSET
+    accept_get_urls: list[str] | UnsetType = UNSET
+    accept_storage_ids: list[Uuid] | UnsetType = UNSET
+    presigned: bool | UnsetType = UNSET
+    verbose_storage: bool | UnsetType = UNSET
+    include_object_timerange: bool | UnsetType = UNSET
+    tags: dict[str, TagValue] | UnsetType = UNSET
+    status: WebhookRequestedStatus | UnsetType = UNSET
+    id: Uuid | UnsetType = UNSET
