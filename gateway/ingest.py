@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from catalog.timing import Timestamp
+from catalog.vocabulary import VIDEO
 from streaming.ingest.probe import ProbeResult, probe
 from streaming.ingest.segmenter import Chunk, cut
 
@@ -48,7 +49,7 @@ def flow_body(flow_id: str, source_id: str, info: ProbeResult, segment_seconds: 
     else:
         essence["vfr"] = True
     return {
-        "id": flow_id, "source_id": source_id, "label": label, "format": "urn:x-nmos:format:video",
+        "id": flow_id, "source_id": source_id, "label": label, "format": VIDEO,
         "codec": video.mime or f"video/{video.codec}", "container": "video/mp2t", "essence_parameters": essence,
         "segment_duration": {"numerator": int(segment_seconds * 1000), "denominator": 1000},
     }

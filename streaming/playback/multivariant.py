@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from catalog.store import Catalog, FlowQuery, SegmentQuery
+from catalog.vocabulary import AUDIO, VIDEO
 
-VIDEO = "urn:x-nmos:format:video"
-AUDIO = "urn:x-nmos:format:audio"
 SAMPLE = 10  # segments used to measure a bit rate the metadata does not give
 
 
