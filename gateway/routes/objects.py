@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from catalog import models
-from gateway import params
+from gateway import params, render
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paging_headers, read_json
 from gateway.routes.common import catalog, media, page_limit, settings
 from gateway.routes.segments import url_filter
-from streaming.storage.get_urls import build_get_urls
 
 
 async def get_object(request: Request) -> Response:
@@ -27,19 +24,7 @@ async def get_object(request: Request) -> Response:
     if found is None:
         raise HTTPError(404, f"object {object_id!r} does not exist")
     record, next_key = found
-    body: dict[str, Any] = {"id": record.object_id, "referenced_by_flows": record.referenced_by_flows}
-    if record.first_referenced_by_flow:
-        body["first_referenced_by_flow"] = record.first_referenced_by_flow
-    if record.timerange is not None and not record.is_init:
-        body["timerange"] = str(record.timerange)
-    if record.key_frame_count is not None:
-        body["key_frame_count"] = record.key_frame_count
-    service = media(request)
-    expiry = settings(request).presign_expiry
-    body["get_urls"] = build_get_urls(service.storage, record.instances, record.uncontrolled_urls, flt, expiry)
-    if record.init_object_id:
-        body["init_object"] = {"id": record.init_object_id, "get_urls": build_get_urls(
-            service.storage, record.init_instances, record.init_uncontrolled_urls, flt, expiry)}
+    body = render.media_object(record, flt, media(request).storage, settings(request).presign_expiry)
     return json_response(body, headers=paging_headers(request, None, next_key, limit))
 
 

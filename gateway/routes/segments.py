@@ -10,14 +10,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from catalog import models
-from catalog.store import Segment, SegmentQuery
-from catalog.timing import TimeRange, Timestamp
-from gateway import params
-from gateway.errors import HTTPError, error_body
+from catalog.store import SegmentQuery
+from catalog.timing import TimeRange
+from gateway import params, render
+from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name, settings
-from streaming.storage.get_urls import UrlFilter, build_get_urls
-from streaming.storage.registry import Storage
+from streaming.storage.get_urls import UrlFilter
 
 
 def url_filter(q: QueryParams) -> UrlFilter:
@@ -30,28 +29,6 @@ def url_filter(q: QueryParams) -> UrlFilter:
     )
 
 
-def render_segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool, storage: Storage,
-                   expiry: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"object_id": seg.object_id, "timerange": seg.timerange}
-    if seg.ts_offset is not None:
-        out["ts_offset"] = str(Timestamp(seg.ts_offset))
-    if seg.last_duration is not None:
-        out["last_duration"] = str(Timestamp(seg.last_duration))
-    if seg.sample_offset is not None:
-        out["sample_offset"] = seg.sample_offset
-    if seg.sample_count is not None:
-        out["sample_count"] = seg.sample_count
-    if seg.key_frame_count is not None:
-        out["key_frame_count"] = seg.key_frame_count
-    if include_object_timerange:
-        out["object_timerange"] = seg.object_timerange or str(seg.range().shift(-(seg.ts_offset or 0)))
-    if seg.init_object_id is not None:
-        out["init_object"] = {"object_id": seg.init_object_id, "get_urls": build_get_urls(
-            storage, seg.init_instances, seg.init_uncontrolled_urls, flt, expiry)}
-    out["get_urls"] = build_get_urls(storage, seg.instances, seg.uncontrolled_urls, flt, expiry)
-    return out
-
-
 async def get_segments(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
@@ -62,7 +39,7 @@ async def get_segments(request: Request) -> Response:
     limit = page_limit(request)
     page = await catalog(request).query_segments(flow_id, query, q.get("page"), limit)
     storage, expiry = media(request).storage, settings(request).presign_expiry
-    items = [render_segment(seg, flt, include_otr, storage, expiry) for seg in page.items]
+    items = [render.segment(seg, flt, include_otr, storage, expiry) for seg in page.items]
     envelope = TimeRange.never()
     if page.items:
         envelope = page.items[0].range().envelope(page.items[-1].range())
@@ -89,31 +66,12 @@ async def _post_many(request: Request, flow_id: str, body: list[Any]) -> Respons
         try:
             valid.append(models.validate_segment_post(item))
         except models.ValidationError as exc:
-            failed.append(_failure(item, str(exc)))
+            failed.append(render.failed_segment(item, str(exc)))
     failures = await media(request).registration.register(flow_id, valid) if valid else []
-    failed.extend(_failure(valid[f.index], f.summary) for f in failures)
+    failed.extend(render.failed_segment(valid[f.index], f.summary) for f in failures)
     if failed:
         return json_response({"failed_segments": failed}, status=200)
     return empty(201)
-
-
-def _failure(item: Any, summary: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"object_id": "", "error": error_body(400, summary)}
-    if isinstance(item, dict):
-        if isinstance(item.get("object_id"), str):
-            entry["object_id"] = item["object_id"]
-        timerange = item.get("timerange")
-        if isinstance(timerange, str) and _parses(timerange):
-            entry["timerange"] = timerange
-    return entry
-
-
-def _parses(timerange: str) -> bool:
-    try:
-        TimeRange.parse(timerange)
-    except ValueError:
-        return False
-    return True
 
 
 async def delete_segments(request: Request) -> Response:

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from catalog import models
 from catalog.paging import decode_key, encode_key
 from catalog.rules import tags_match
-from gateway import params
+from gateway import params, render
 from gateway.responses import json_response, paged_response, read_json
 from gateway.routes.common import media, page_limit
 
@@ -36,28 +36,28 @@ async def allocate_storage(request: Request) -> Response:
     """Objects for a flow to upload into, with presigned PUT URLs."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     body = models.validate_storage_post(await read_json(request, optional=True))
-    objects = await media(request).uploads.allocate(
+    uploads = await media(request).uploads.allocate(
         flow_id, limit=body.get("limit"), object_ids=body.get("object_ids"), storage_id=body.get("storage_id"),
         content_type=body.get("content_type"), presigned=body.get("presigned"),
     )
-    return json_response({"media_objects": objects}, status=201)
+    return json_response(render.media_objects(uploads), status=201)
 
 
 async def start_multipart(request: Request) -> Response:
     """Presigned part URLs for uploading one allocated object in pieces (an extension of TAMS)."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     parts = models.validate_multipart_start(await read_json(request))
-    body = await media(request).uploads.start_multipart(flow_id, request.path_params["objectId"], parts)
-    return json_response(body, status=201)
+    upload = await media(request).uploads.start_multipart(flow_id, request.path_params["objectId"], parts)
+    return json_response(render.multipart_started(upload), status=201)
 
 
 async def complete_multipart(request: Request) -> Response:
     """Joins the uploaded parts into the object; then it can be registered like any other."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     parts = models.validate_multipart_complete(await read_json(request))
-    body = await media(request).uploads.complete_multipart(flow_id, request.path_params["objectId"],
-                                                           request.path_params["uploadId"], parts)
-    return json_response(body)
+    object_id = request.path_params["objectId"]
+    size = await media(request).uploads.complete_multipart(flow_id, object_id, request.path_params["uploadId"], parts)
+    return json_response(render.multipart_completed(object_id, size))
 
 
 routes = [

@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from catalog.errors import Invalid, NotFound
 from catalog.store import Allocation, Catalog
@@ -17,6 +16,22 @@ from streaming.storage.registry import Storage
 OCTET_STREAM = "application/octet-stream"
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An allocated object and where its bytes go: a presigned PUT URL and the type to PUT them as."""
+
+    object_id: str
+    put_url: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartUpload:
+    object_id: str
+    upload_id: str
+    part_urls: list[str]  # part n (from 1) goes to part_urls[n - 1]
+
+
 @dataclass
 class Uploads:
     catalog: Catalog
@@ -24,7 +39,7 @@ class Uploads:
     settings: MediaSettings
 
     async def allocate(self, flow_id: str, *, limit: int | None, object_ids: Sequence[str] | None,
-                       storage_id: str | None, content_type: str | None, presigned: bool | None) -> list[dict]:
+                       storage_id: str | None, content_type: str | None, presigned: bool | None) -> list[Upload]:
         """Objects for a flow to upload into, each with a presigned PUT URL."""
         if limit is not None and object_ids is not None:
             raise Invalid("give either limit or object_ids, not both")
@@ -46,13 +61,8 @@ class Uploads:
         allocations = [Allocation(oid, store.info.id, object_key(oid, mime), mime) for oid in object_ids]
         deadline = time.time_ns() + (self.settings.object_timeout_s + self.settings.gc_grace_s) * 1_000_000_000
         await self.catalog.allocate(flow_id, allocations, deadline)
-        expiry = self.settings.presign_expiry_s
-        return [
-            {"object_id": a.object_id, "presigned": True,
-             "put_url": {"url": store.put_url(a.key, mime or OCTET_STREAM, expiry),
-                         "content-type": mime or OCTET_STREAM}}
-            for a in allocations
-        ]
+        expiry, put_type = self.settings.presign_expiry_s, mime or OCTET_STREAM
+        return [Upload(a.object_id, store.put_url(a.key, put_type, expiry), put_type) for a in allocations]
 
     async def _allocation(self, flow_id: str, object_id: str) -> tuple[Allocation, ObjectStore]:
         allocation = (await self.catalog.pending_objects([object_id])).get(object_id)
@@ -63,20 +73,20 @@ class Uploads:
             raise Invalid(f"object {object_id!r} was allocated on a storage backend that is gone")
         return allocation, store
 
-    async def start_multipart(self, flow_id: str, object_id: str, parts: int) -> dict[str, Any]:
+    async def start_multipart(self, flow_id: str, object_id: str, parts: int) -> MultipartUpload:
         """An upload in ``parts`` pieces (for objects too large for one PUT), each with a presigned URL."""
         allocation, store = await self._allocation(flow_id, object_id)
         upload_id = await store.create_multipart(allocation.key, allocation.content_type or OCTET_STREAM)
         expiry = self.settings.presign_expiry_s
-        return {"object_id": object_id, "upload_id": upload_id,
-                "parts": [{"part_number": n, "url": store.part_url(allocation.key, upload_id, n, expiry)}
-                          for n in range(1, parts + 1)]}
+        return MultipartUpload(object_id, upload_id, [store.part_url(allocation.key, upload_id, n, expiry)
+                                                      for n in range(1, parts + 1)])
 
     async def complete_multipart(self, flow_id: str, object_id: str, upload_id: str,
-                                 parts: list[tuple[int, str]]) -> dict[str, Any]:
+                                 parts: list[tuple[int, str]]) -> int:
+        """Joins the parts into the object; returns its size in bytes."""
         allocation, store = await self._allocation(flow_id, object_id)
         try:
             info = await store.complete_multipart(allocation.key, upload_id, parts)
         except ValueError as exc:
             raise Invalid(f"cannot complete the upload of object {object_id!r}: {exc}") from None
-        return {"object_id": object_id, "size": info.size}
+        return info.size
