@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.store import Catalog, Instance
+from catalog.store import Catalog, DeleteResult, Instance
 from catalog.timing import TimeRange
 from streaming.objects.settings import MediaSettings
 from streaming.storage.registry import Storage
@@ -47,6 +47,7 @@ class Deletion:
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None,
                               principal: str | None = None) -> dict[str, Any] | None:
         """Deletes now (None), or — above ``sync_delete_limit`` segments — returns a deletion request."""
+        result: DeleteResult | None
         if object_id is not None:
             result = await self.catalog.delete_segments(flow_id, timerange, object_id)
         else:
@@ -55,7 +56,7 @@ class Deletion:
             if request is not None:
                 self._due.set()
                 return request
-        assert result is not None
+        assert result is not None  # the catalog returns a request or a result
         await self.delete_bytes(result.orphaned_instances)
         return None
 
