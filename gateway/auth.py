@@ -248,7 +248,7 @@ class Authenticator:
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, settings: AuthSettings,
                  public_paths: Collection[str] = ("/healthz", "/readyz", "/metrics", "/oauth/token", "/player",
-                                                  "/player/hls.min.js"),
+                                                  "/player/hls.min.js", "/player/dash.all.min.js"),
                  public_prefixes: tuple[str, ...] = ("/_store/",)) -> None:
         self.app = app
         self.settings = settings
