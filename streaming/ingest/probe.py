@@ -8,14 +8,15 @@ thread.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 
 from catalog.timing import NS_PER_SECOND, TimeRange
+from streaming.ingest.essence import stream_essence
 
 CODEC_MIME = {
     "h264": "video/h264", "hevc": "video/h265", "mpeg2video": "video/mpeg2", "aac": "audio/aac",
@@ -43,6 +44,7 @@ class StreamInfo:
     height: int | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    essence: dict[str, Any] = field(default_factory=dict)  # TAMS essence_parameters the media states
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class ProbeResult:
     @property
     def main(self) -> StreamInfo:
         return next((s for s in self.streams if s.kind == "video"), self.streams[0])
+
+    def first(self, kind: str) -> StreamInfo | None:
+        return next((s for s in self.streams if s.kind == kind), None)
 
 
 def _stream_info(stream: av.stream.Stream) -> StreamInfo:
@@ -83,7 +88,8 @@ def probe(source: str | Path | bytes | BinaryIO) -> ProbeResult:
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     with av.open(source if not isinstance(source, Path) else str(source)) as container:
-        streams = [_stream_info(s) for s in container.streams if s.type in ("video", "audio")]
+        media = [s for s in container.streams if s.type in ("video", "audio")]
+        streams = [_stream_info(s) for s in media]
         if not streams:
             raise ValueError("no audio or video stream in the media")
         main = next((s for s in streams if s.kind == "video"), streams[0])
@@ -91,8 +97,13 @@ def probe(source: str | Path | bytes | BinaryIO) -> ProbeResult:
         end: int | None = None
         key_frames = packets = 0
         starts_with_key = False
-        for packet in container.demux(container.streams[main.index]):
+        heads: dict[int, bytes] = {}  # each stream's first (video: first key frame) packet, for its parameters
+        for packet in container.demux(media):
             if packet.pts is None or packet.size == 0:
+                continue
+            if packet.stream_index not in heads and (packet.is_keyframe or packet.stream.type != "video"):
+                heads[packet.stream_index] = bytes(packet)
+            if packet.stream_index != main.index:
                 continue
             packets += 1
             start_ns = to_ns(packet.pts, main.time_base)
@@ -104,6 +115,8 @@ def probe(source: str | Path | bytes | BinaryIO) -> ProbeResult:
             key_frames += int(bool(packet.is_keyframe))
         if first is None or end is None:
             raise ValueError("the media has no timed packets")
+        streams = [replace(info, essence=stream_essence(s, heads.get(s.index))) for info, s in zip(streams, media,
+                                                                                                strict=True)]
         name = container.format.name
         return ProbeResult(name, CONTAINER_MIME.get(name), streams, TimeRange.make(first, end), key_frames,
                            starts_with_key, packets)

@@ -1,8 +1,15 @@
 """Cutting a media file into segments on key frames by remuxing (no re-encoding) with PyAV.
 
-Each segment is an MPEG-TS object whose timestamps are the source's own (``mpegts_copyts``), so
-its TAMS timerange is exact: from its first video presentation time to the next segment's first
-(the last segment ends at its last frame's presentation time plus duration).
+Every segment is an MPEG-TS object, whatever the input's container (an MP4's H.264 goes to Annex B
+and its AAC to ADTS, as MPEG-TS carries them): MPEG-TS is what every HLS player takes and needs no
+init segment, and the gateway remuxes it to fMP4 where a client needs that.
+
+Timestamps are the source's own (``mpegts_copyts``), unwrapped to one monotonic timeline
+(``timeline``), so a segment's TAMS timerange is exact: from its first video presentation time to
+the next segment's first (the last segment ends at its last frame's presentation time plus
+duration). A source that starts with negative decode times is shifted as a whole before muxing;
+``ts_offset`` records the shift. Continuity counters carry on from segment to segment
+(``continuity``), so the segments of a flow played in order are one clean transport stream.
 """
 
 from __future__ import annotations
@@ -15,20 +22,23 @@ from pathlib import Path
 import av
 
 from catalog.timing import NS_PER_SECOND, TimeRange
+from streaming.ingest.continuity import ContinuityCounters
 from streaming.ingest.probe import probe, to_ns
+from streaming.ingest.timeline import Timeline, open_source, start_shift, wraps
 
 
 @dataclass(frozen=True)
 class Chunk:
     index: int
     data: bytes
-    timerange: TimeRange  # on the source's timeline
+    timerange: TimeRange  # on the source's (unwrapped) timeline: flow time
     key_frame_count: int
-    ts_offset: int = 0  # source time minus the object's own time, when the muxer had to shift it
+    ts_offset: int = 0  # flow time minus the object's own media time
 
     def _with_offset(self) -> Chunk:
-        """Reads the written object's own first timestamp: TS cannot hold negative times, so the
-        muxer may shift a segment that starts with a decode delay; ts_offset records the shift."""
+        """The object's own media time is what a reader of the object alone (PyAV, ffmpeg) sees:
+        the source time plus the start shift, modulo 2^33 ticks for MPEG-TS (libavformat reads an
+        object starting just before a wrap as negative times). ts_offset maps it back."""
         own = probe(self.data).timerange.start
         offset = 0 if own is None else (self.timerange.start or 0) - own
         return Chunk(self.index, self.data, self.timerange, self.key_frame_count, offset)
@@ -56,25 +66,34 @@ class _Writer:
 def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
     """Yields segments of at least ``segment_seconds``, each starting on a video key frame."""
     target_ns = int(segment_seconds * NS_PER_SECOND)
-    with av.open(str(path)) as source:
+    shift = start_shift(path)
+    counters = ContinuityCounters()
+    with open_source(path) as source:
         streams = [s for s in source.streams if s.type in ("video", "audio")]
         video = next((s for s in streams if s.type == "video"), None)
-        if video is None:
+        if video is None or video.time_base is None:
             raise ValueError("segmenting needs a video stream to cut on its key frames")
+        timeline = Timeline(wraps(source), shift)
+
+        def chunk(writer: _Writer, end_ns: int) -> Chunk:
+            assert writer.first_ns is not None
+            data = counters.rewrite(writer.close())
+            return Chunk(index, data, TimeRange.make(writer.first_ns, end_ns), writer.key_frames)._with_offset()
+
         writer: _Writer | None = None
         index = 0
         last_end = 0
         for packet in source.demux(streams):
             if packet.size == 0 or (packet.dts is None and packet.pts is None):
                 continue  # flush packets carry no data
+            timeline.source_times(packet)
             is_video = packet.stream_index == video.index
             if is_video and packet.pts is not None:
                 start_ns = to_ns(packet.pts, video.time_base)
                 cut_here = packet.is_keyframe and (
                     writer is None or writer.first_ns is None or start_ns - writer.first_ns >= target_ns)
                 if cut_here and writer is not None and writer.first_ns is not None:
-                    yield Chunk(index, writer.close(), TimeRange.make(writer.first_ns, start_ns),
-                                writer.key_frames)._with_offset()
+                    yield chunk(writer, start_ns)
                     index += 1
                     writer = None
                 if writer is None:
@@ -85,7 +104,7 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
                 last_end = max(last_end, to_ns(packet.pts + (packet.duration or 0), video.time_base))
             if writer is None:
                 continue  # audio before the first video key frame has no segment to go in
+            timeline.object_times(packet)
             writer.mux(packet)
         if writer is not None and writer.first_ns is not None:
-            final = Chunk(index, writer.close(), TimeRange.make(writer.first_ns, last_end), writer.key_frames)
-            yield final._with_offset()
+            yield chunk(writer, last_end)

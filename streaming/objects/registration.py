@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.store import Allocation, Catalog, SegmentFailure
-from catalog.timing import TimeRange, Timestamp
-from streaming.ingest.probe import probe
+from streaming.ingest.on_register import probe_segment
 from streaming.objects.settings import MediaSettings
 from streaming.storage.registry import Storage
 
@@ -38,7 +37,8 @@ class Registration:
                 problem = (f"object {absent[0]} has no bytes at its put_url yet; upload it before registering "
                            "the segment")
             elif self.settings.probe_on_register and seg["object_id"] in pending:
-                segments[index], problem = await self._probe_segment(seg, pending[seg["object_id"]])
+                segments[index], problem = await probe_segment(self.catalog, self.storage, flow_id, seg, pending,
+                                                               self.settings.probe_max_bytes)
             if problem:
                 failures.append(SegmentFailure(index, seg["object_id"], seg.get("timerange"), problem))
             else:
@@ -47,28 +47,6 @@ class Registration:
             flow_id, [segments[i] for i in keep], sizes, self.settings.require_known_objects)
         failures.extend(SegmentFailure(keep[f.index], f.object_id, f.timerange, f.summary) for f in results)
         return sorted(failures, key=lambda f: f.index)
-
-    async def _probe_segment(self, seg: dict[str, Any], allocation: Allocation) -> tuple[dict[str, Any], str | None]:
-        """Reads a newly uploaded object with PyAV: fills key_frame_count, checks its duration."""
-        store = self.storage.get(allocation.storage_id)
-        info = await store.head(allocation.key) if store else None
-        if store is None or info is None or info.size > self.settings.probe_max_bytes:
-            return seg, None
-        data = b"".join([chunk async for chunk in store.read(allocation.key, 0, info.size - 1)])
-        try:
-            media = await asyncio.to_thread(probe, data)
-        except Exception as exc:  # PyAV raises many error types for unreadable media
-            return seg, f"object {seg['object_id']} is not readable media: {exc}"
-        timerange = TimeRange.parse(seg["timerange"])
-        rate = media.main.frame_rate
-        tolerance = int(1_000_000_000 / rate) if rate else 0
-        length = timerange.length_ns() or 0
-        if abs(media.duration_ns - length) > tolerance:
-            return seg, (f"segment timerange {seg['timerange']} lasts {Timestamp(length)} s but object "
-                         f"{seg['object_id']} holds {Timestamp(media.duration_ns)} s of media")
-        if "key_frame_count" not in seg:
-            seg = {**seg, "key_frame_count": media.key_frame_count}
-        return seg, None
 
     async def _sizes(self, pending: dict[str, Allocation]) -> tuple[dict[str, int], set[str]]:
         """The size of each pending object's uploaded bytes, and the objects with none yet."""

@@ -17,13 +17,18 @@ if TYPE_CHECKING:
     from streaming.storage.ranges import RangeSpec
 
 EXTENSIONS = {  # file extensions players and ffmpeg expect to see in segment URLs
-    "video/mp2t": "ts", "video/mp4": "mp4", "audio/mp4": "m4a", "video/iso.segment": "m4s",
-    "audio/aac": "aac", "audio/mpeg": "mp3", "application/mp4": "mp4", "video/webm": "webm",
+    "video/mp2t": "ts", "video/mp4": "mp4", "audio/mp4": "mp4", "application/mp4": "mp4",
+    "video/iso.segment": "m4s", "audio/iso.segment": "m4s", "application/iso.segment": "m4s",
+    "audio/aac": "aac", "audio/mpeg": "mp3", "audio/ac3": "ac3", "audio/eac3": "eac3", "audio/flac": "flac",
+    "audio/wav": "wav", "audio/x-wav": "wav", "audio/ogg": "ogg", "video/ogg": "ogv", "video/quicktime": "mov",
+    "video/mpeg": "mpg", "video/x-matroska": "mkv", "video/webm": "webm", "audio/webm": "webm",
     "application/mxf": "mxf", "text/vtt": "vtt",
 }
 
 
 def extension(content_type: str | None) -> str | None:
+    """The extension for a container MIME type (parameters and case ignored), None when unknown.
+    Only extensions ffmpeg's HLS reader allows for segments, where one exists for the container."""
     return EXTENSIONS.get((content_type or "").split(";")[0].strip().lower())
 
 
