@@ -76,3 +76,50 @@ def make_cmaf(path: Path, seconds: int = 6, fps: int = 25, width: int = 160, hei
         start = n * 1_000_000_000
         segments.append((b"".join(pairs[n:n + per]), start, start + len(pairs[n:n + per]) * 1_000_000_000))
     return init, segments
+
+
+TS_WRAP = 1 << 33  # MPEG-TS timestamps are 33-bit counters of a 90 kHz clock
+
+
+def make_wrapping_ts(path: Path, seconds: int = 8, before_wrap: Fraction = Fraction(3)) -> Path:
+    """``make_ts`` media re-timed to start ``before_wrap`` seconds before the 33-bit PTS wraps (the
+    MPEG-TS muxer writes timestamps modulo 2^33, so the file's raw PTS go 2^33 - 270000, ..., 0, ...)."""
+    plain = make_ts(path.with_name(path.stem + "-plain.ts"), seconds=seconds)
+    offset = TS_WRAP - int(before_wrap * 90000)
+    with av.open(str(plain)) as source, \
+            av.open(str(path), "w", format="mpegts", options={"mpegts_copyts": "1"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
+        for packet in source.demux():
+            if packet.dts is None:
+                continue
+            assert packet.time_base == Fraction(1, 90000)
+            packet.pts, packet.dts = packet.pts + offset, packet.dts + offset
+            packet.stream = streams[packet.stream_index]
+            out.mux(packet)
+    return path
+
+
+def make_with_ffmpeg(path: Path, seconds: int = 6, fps: int = 25, size: str = "160x90",
+                     audio_only: bool = False, extra: list[str] | None = None) -> Path:
+    """Media as a user's encoder makes it (ffmpeg's defaults: H.264 High with B-frames, AAC with
+    priming, an MP4 edit list), container from ``path``'s extension. Needs the ffmpeg command."""
+    import subprocess
+
+    video = [] if audio_only else ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+    audio = ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+    codecs = ([] if audio_only else ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", str(fps),
+                                     "-keyint_min", str(fps), "-sc_threshold", "0"]) + ["-c:a", "aac", "-ac", "2"]
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *video, *audio, *codecs, *(extra or []), "-shortest", str(path)],
+                   check=True, capture_output=True)
+    return path
+
+
+def make_cmaf_audio(path: Path, seconds: int = 4) -> tuple[bytes, list[bytes]]:
+    """Fragmented MP4 AAC (one fragment per second): (init segment, [media fragments])."""
+    make_with_ffmpeg(path, seconds=seconds, audio_only=True,
+                     extra=["-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
+                            "-frag_duration", "1000000"])
+    boxes = _boxes(path.read_bytes())
+    init = b"".join(b for kind, b in boxes if kind in ("ftyp", "moov"))
+    fragments = [b for kind, b in boxes if kind in ("moof", "mdat")]
+    return init, [fragments[i] + fragments[i + 1] for i in range(0, len(fragments) - 1, 2)]
