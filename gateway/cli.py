@@ -68,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
     serve.add_argument("--catalog", choices=("sqlite", "vast", "vast-fake"),
                        help="catalog store (TAMS_CATALOG, default sqlite; vast: see docs/VAST.md)")
-    ingest = commands.add_parser("ingest", help="cut a media file into segments and register them")
-    ingest.add_argument("file", type=Path)
+    ingest = commands.add_parser("ingest", help="cut a media file (MPEG-TS, MP4, ...) into MPEG-TS segments on its "
+                                                "key frames and register them; the flow is `ingesting` meanwhile, "
+                                                "`closed_complete` after; run again to resume")
+    ingest.add_argument("file", type=Path, help="media with an H.264 (or other) video stream; audio rides along")
     ingest.add_argument("--flow-id", required=True)
     ingest.add_argument("--source-id")
     ingest.add_argument("--segment-seconds", type=float, default=2.0)
@@ -162,7 +164,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ingest failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(f"flow {report.flow_id}: {report.segments} segments registered, {report.skipped} already there, "
-          f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s")
+          f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s; status closed_complete")
     return 0
 
 

@@ -80,6 +80,7 @@ def test_ingest_command_line(gateway_process, media_file):
     assert result.returncode == 0, result.stderr
     assert "2 segments registered" in result.stdout and "segments" in result.stderr  # progress bar
     assert len(httpx.get(f"{gateway_process.url}/flows/{flow_id}/segments").json()) == 2
+    assert httpx.get(f"{gateway_process.url}/flows/{flow_id}").json()["status"] == "closed_complete"
     bad = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "/no/such/file.ts", "--flow-id", flow_id,
                           "--url", gateway_process.url], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "ingest failed" in bad.stderr
