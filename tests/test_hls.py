@@ -84,6 +84,8 @@ def test_live_playlist_window_and_sequence(gateway_process, clip):
     with httpx.Client(base_url=gateway_process.url) as http:
         http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
         asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))
+        flow = http.get(f"/flows/{flow_id}").json()  # ingest closed it; it goes live again, being appended to
+        assert http.put(f"/flows/{flow_id}", json={**flow, "status": "ingesting"}).status_code == 204
         first = m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text)
         assert not first.is_endlist and first.media_sequence == 0 and len(first.segments) == 4
         assert "max-age=1" in http.get(f"/flows/{flow_id}/playlist.m3u8").headers["cache-control"]
@@ -172,7 +174,8 @@ def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
         assert by_flow[hd].bandwidth == 5_000_000 and by_flow[hd].average_bandwidth == 4_000_000
         assert by_flow[hd].resolution == (1920, 1080) and by_flow[hd].frame_rate == 25
         assert by_flow[hd].codecs == "avc1.640028" and by_flow[hd].audio == "audio"
-        assert by_flow[sd].bandwidth > 1000 and by_flow[sd].codecs is None  # measured, not guessed
+        assert by_flow[sd].bandwidth > 1000  # measured, not guessed
+        assert by_flow[sd].codecs == "avc1.64000B"  # ingest derived avc_parameters from the media
         (rendition,) = playlist.media
         assert rendition.type == "AUDIO" and rendition.name == "english" and sound in rendition.uri
         assert all("uris=proxy" in p.uri and "timerange=" in p.uri for p in playlist.playlists)
