@@ -127,6 +127,9 @@ def audio_essence(stream: av.audio.stream.AudioStream, first_packet: bytes | Non
 
 
 def stream_essence(stream: av.stream.Stream, first_packet: bytes | None = None) -> dict[str, Any]:
+    """The essence parameters a video or audio stream states ({} for other streams, or no decoder)."""
+    if stream.codec_context is None:
+        return {}
     if stream.type == "video":
         return video_essence(stream, first_packet)
     if stream.type == "audio":
