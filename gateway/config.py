@@ -34,6 +34,7 @@
 | TAMS_LIVE_WINDOW | 6 | segments in a live HLS playlist |
 | TAMS_PLAYLIST_URIS | presigned | segment URIs in playlists: presigned, proxy or redirect |
 | TAMS_PLAYLIST_CACHE_MB | 64 | MiB of finished (VOD) playlists kept in memory for their max-age; 0: none |
+| TAMS_REMUX_CACHE_MB | 128 | MiB of remuxed (init) segments kept in memory, least recently used out; 0: none |
 | TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
 """
 
@@ -70,6 +71,7 @@ class Settings:
     live_window: int = 6
     playlist_uris: str = "presigned"
     playlist_cache_mb: int = 64
+    remux_cache_mb: int = 128
     cors_origins: tuple[str, ...] = ()
     webhooks_allow_private: bool = False
     webhook_max_failures: int = 5
@@ -181,6 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         live_window=_int(env, "TAMS_LIVE_WINDOW", 6, minimum=3),
         playlist_uris=env.get("TAMS_PLAYLIST_URIS", "presigned"),
         playlist_cache_mb=_int(env, "TAMS_PLAYLIST_CACHE_MB", 64, minimum=0),
+        remux_cache_mb=_int(env, "TAMS_REMUX_CACHE_MB", 128, minimum=0),
         webhooks_allow_private=_bool(env, "TAMS_WEBHOOKS_ALLOW_PRIVATE", False),
         webhook_max_failures=_int(env, "TAMS_WEBHOOK_MAX_FAILURES", 5),
         webhook_backoff=float(env.get("TAMS_WEBHOOK_BACKOFF", "0.5")),

@@ -1,4 +1,5 @@
-"""Delivery endpoints beyond the spec: an object's bytes, or the segment of a flow at a timestamp.
+"""Delivery endpoints beyond the spec: an object's bytes, the segment of a flow at a timestamp, and a
+timerange as one file (clip export, streaming/playback/timerange_file.py).
 
 ``mode=redirect`` answers 302 to a freshly presigned URL; ``mode=proxy`` streams the bytes through
 the gateway from the pooled store client with Range pass-through (200/206/416), ETag, If-Range and
@@ -18,7 +19,9 @@ from catalog.timing import TimeFormatError, TimeRange, Timestamp
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.routes.common import catalog, media, settings
-from streaming.playback import timerange_file as concat
+from streaming.playback import timerange_file as clips
+from streaming.playback.muxers import CONTENT_TYPES
+from streaming.playback.remux import RemuxService
 from streaming.storage.interface import ObjectInfo, ObjectStore
 from streaming.storage.ranges import (
     MultipleRanges,
@@ -145,13 +148,36 @@ async def flow_content(request: Request) -> Response:
     return await _deliver(request, store, key, (flow or {}).get("container"))
 
 
+def remux_service(request: Request) -> RemuxService:
+    """The app's remux service (its thread pool and cache), made on first use."""
+    state = request.app.state
+    service = getattr(state, "remux", None)
+    if service is None:
+        service = state.remux = RemuxService(media(request), settings(request).remux_cache_mb * 1024 * 1024)
+    return service
+
+
 async def timerange_file(request: Request) -> Response:
-    """A flow's segments over a timerange as one seekable file (init segment first for fMP4)."""
+    """A flow's timerange as one file, cut to it: ``media.ts`` (streamed) or ``media.mp4`` (plain MP4)."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     window = params.get_timerange(request.query_params)
-    file = await concat.timerange_file(media(request), request.app.state.playlists, flow_id, window)
-    info = ObjectInfo(file.size, file.etag, file.last_modified)
-    return ranged(request, info, file.content_type, file.read)
+    clip = await clips.plan_clip(request.app.state.playlists, flow_id, window, request.path_params["ext"])
+    headers = {"Content-Disposition": f'attachment; filename="{clip.filename}"',
+               "X-TAMS-Timerange": str(clip.timerange)}
+    if not clip.needs_remux():  # the objects back to back: seekable, with Range
+        file = await clips.virtual_file(media(request), clip)
+        response = ranged(request, ObjectInfo(file.size, file.etag, file.last_modified), file.content_type, file.read)
+        response.headers.update(headers)
+        return response
+    content_type = CONTENT_TYPES[clip.ext]
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=content_type)
+    if clip.ext == "ts":
+        return StreamingResponse(clips.stream_ts(remux_service(request), clip), headers=headers,
+                                 media_type=content_type)
+    path, size = await clips.write_mp4(remux_service(request), clip)
+    headers["Content-Length"] = str(size)
+    return StreamingResponse(clips.send_file(path), headers=headers, media_type=content_type)
 
 
 routes = [

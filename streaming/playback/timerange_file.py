@@ -1,23 +1,41 @@
-"""A flow's timerange as one seekable file: its segments' objects back to back, read lazily.
+"""A flow's timerange as one file (clip export): ``media.ts`` / ``media.mp4`` cut to the timerange.
 
-The file is virtual: its length is the sum of the objects' sizes (recorded at registration), and a
-byte range is mapped onto the objects it spans, which are read through the pooled store clients and
-streamed without holding any object in memory. For fMP4 flows the init segment comes first.
+When nothing needs changing (MPEG-TS asked of an MPEG-TS flow, every segment whole, inside the
+window and with no ts_offset), the file is virtual: the objects back to back, read lazily, with
+a length known up front (the objects' recorded sizes) so it is seekable with Range requests.
+
+Otherwise it is remuxed (streaming/playback/cut.py has the cut rule), one object at a time:
+``media.ts`` streams as it is made (timestamps on the flow's timeline, continuity counters
+continuous across the file, one muxer for all of it); ``media.mp4`` is a plain MP4 with the
+``moov`` first, timed from 0, which cannot be sent before its last sample is known: it is
+written to a temporary file off the event loop, then sent with its length.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import os
+import re
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from catalog.errors import NotFound
-from catalog.store import Instance, Segment
-from catalog.timing import TimeRange
+from catalog.errors import Invalid, NotFound
+from catalog.store import Segment
+from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.objects.media import MediaService
+from streaming.playback.cut import Window, cut, open_source
+from streaming.playback.muxers import Output, Sink
 from streaming.playback.playlists import PlaylistService
+from streaming.playback.remux import RemuxService, first_store, is_partial, segment_window
 from streaming.storage.interface import ObjectStore, StoreError
+
+CLIP_EXTS = ("ts", "mp4")
+FILE_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -47,15 +65,59 @@ class VirtualFile:
                 yield chunk
 
 
-async def timerange_file(media: MediaService, playlists: PlaylistService, flow_id: str,
-                         window: TimeRange | None) -> VirtualFile:
-    flow = await media.catalog.get_flow(flow_id)
+@dataclass(frozen=True)
+class Clip:
+    """What a ``media.{ext}`` request exports: the flow, its segments in the window, the span."""
+
+    flow: dict
+    segments: list[Segment]
+    window: TimeRange | None
+    start: int  # flow ns of the first instant exported
+    end: int  # flow ns just after the last
+    ext: str
+
+    @property
+    def filename(self) -> str:
+        """``<label or id>_<start>-<end>.<ext>``, seconds on the flow's timeline: safe in any file system."""
+        label = re.sub(r"[^A-Za-z0-9._-]+", "_", self.flow.get("label") or "").strip("._-")[:64]
+        return f"{label or self.flow['id']}_{_seconds(self.start)}-{_seconds(self.end)}.{self.ext}"
+
+    @property
+    def timerange(self) -> TimeRange:
+        return TimeRange.make(self.start, self.end)
+
+    def needs_remux(self) -> bool:
+        """False when the objects back to back already are the file asked for."""
+        if self.ext != "ts" or self.flow.get("container") != "video/mp2t":
+            return True
+        return any(is_partial(s) or s.ts_offset or s.lo < self.start or s.hi + 1 > self.end for s in self.segments)
+
+
+def _seconds(ns: int) -> str:
+    whole, part = divmod(ns, NS_PER_SECOND)
+    return f"{whole}" if not part else f"{whole}.{part:09d}".rstrip("0")
+
+
+async def plan_clip(playlists: PlaylistService, flow_id: str, window: TimeRange | None, ext: str) -> Clip:
+    if ext not in CLIP_EXTS:
+        raise Invalid(f"a timerange exports as media.ts or media.mp4, not media.{ext}")
+    flow = await playlists.catalog.get_flow(flow_id)
     if flow is None:
         raise NotFound(f"flow {flow_id} does not exist")
     segments: list[Segment] = await playlists.segments(flow_id, window)
     if not segments:
         raise NotFound(f"flow {flow_id} has no segments in {window or '_'}")
-    objects: list[tuple[str, tuple[Instance, ...]]] = []
+    start, end = segments[0].lo, max(s.hi for s in segments) + 1
+    if window is not None and window.lo is not None:
+        start = max(start, window.lo)
+    if window is not None and window.hi is not None:
+        end = min(end, window.hi + 1)
+    return Clip(flow, segments, window, start, end, ext)
+
+
+async def virtual_file(media: MediaService, clip: Clip) -> VirtualFile:
+    segments = clip.segments
+    objects: list[tuple[str, tuple]] = []
     if segments[0].init_object_id:
         objects.append((segments[0].init_object_id, segments[0].init_instances))
     objects.extend((s.object_id, s.instances) for s in segments)
@@ -64,7 +126,7 @@ async def timerange_file(media: MediaService, playlists: PlaylistService, flow_i
     offset = 0
     digest = hashlib.sha256()
     for object_id, instances in objects:
-        store, key = _first_store(media, object_id, instances)
+        store, key = first_store(media, object_id, instances)
         size = sizes.get(object_id)
         if size is None:  # registered without an upload check: ask the store once
             info = await store.head(key)
@@ -74,13 +136,64 @@ async def timerange_file(media: MediaService, playlists: PlaylistService, flow_i
         pieces.append(Piece(object_id, store, key, offset, size))
         digest.update(f"{object_id}:{size};".encode())
         offset += size
-    updated = flow.get("segments_updated")
+    updated = clip.flow.get("segments_updated")
     modified = datetime.fromisoformat(updated.replace("Z", "+00:00")).timestamp() if updated else 0.0
-    return VirtualFile(pieces, offset, f'"{digest.hexdigest()[:32]}"', flow.get("container"), modified)
+    return VirtualFile(pieces, offset, f'"{digest.hexdigest()[:32]}"', clip.flow.get("container"), modified)
 
 
-def _first_store(media: MediaService, object_id: str, instances: tuple[Instance, ...]) -> tuple[ObjectStore, str]:
-    replica = media.storage.readable(instances)
-    if replica is None:
-        raise NotFound(f"object {object_id!r} has no bytes on this gateway's storage backends")
-    return replica
+def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, window: Window,
+          finish: bool) -> bytes:
+    with open_source(data, init) as source:
+        output.add(cut(source, window))
+        if finish:
+            output.close()
+    return sink.take() if sink is not None else b""
+
+
+async def _remux_all(remux: RemuxService, clip: Clip, output: Output, sink: Sink | None,
+                     zero: int) -> AsyncIterator[bytes]:
+    """Each segment's part into ``output``, one object in memory at a time; yields what is written."""
+    parts = [(s, w) for s in clip.segments if (w := segment_window(s, clip.timerange, zero)) is not None]
+    try:
+        for n, (segment, window) in enumerate(parts):
+            data, init = await remux.object_bytes(segment)
+            chunk = await remux.run(_feed, output, sink, data, init, window, n == len(parts) - 1)
+            if chunk:
+                yield chunk
+    finally:
+        await remux.run(output.close)  # closing twice is harmless; a client gone mid-way still frees it
+
+
+async def stream_ts(remux: RemuxService, clip: Clip) -> AsyncIterator[bytes]:
+    sink = Sink()
+    async for chunk in _remux_all(remux, clip, Output("ts", sink), sink, 0):
+        yield chunk
+
+
+async def write_mp4(remux: RemuxService, clip: Clip) -> tuple[Path, int]:
+    """The clip as a plain MP4 (moov first, timed from 0) in a temporary file, and its size; the
+    caller sends it with ``send_file``, which removes it."""
+    handle, name = tempfile.mkstemp(prefix="tams-clip-", suffix=".mp4")
+    os.close(handle)
+    path = Path(name)
+    try:
+        output = Output("mp4", path, {"comment": f"TAMS flow {clip.flow['id']} timerange {clip.timerange}"})
+        async for _ in _remux_all(remux, clip, output, None, clip.start):
+            pass
+        size = (await asyncio.to_thread(path.stat)).st_size
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, size
+
+
+async def send_file(path: Path) -> AsyncIterator[bytes]:
+    """A temporary file's bytes, read off the event loop; the file is removed at the end (or on hang-up)."""
+    try:
+        with path.open("rb") as file:
+            while chunk := await asyncio.to_thread(file.read, FILE_CHUNK):
+                yield chunk
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+

@@ -1,0 +1,148 @@
+"""Segments remuxed on the fly: an MPEG-TS flow as fMP4 (one init, fragments in flow time), a
+partially used object cut to the frames its segment names, ADTS audio, errors. Real gateway
+process, real SQLite catalog and local-disk store; every output decoded by ffmpeg/ffprobe."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from remux_media import FIRST, FRAME, S, close_to_tick, make_flows, probe
+
+from streaming.playback.muxers import boxes
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory):
+    made = make_flows(tmp_path_factory.mktemp("remux"))
+    yield made
+    made.gateway.stop()
+
+
+def _box_value(data: bytes, kind: bytes, skip_v0: int, skip_v1: int, size_v0: int, size_v1: int) -> int:
+    """A field of the first ``kind`` box: after version+flags, skip bytes, then the value."""
+    at = data.index(kind) + 4
+    version = data[at]
+    start = at + 4 + (skip_v1 if version else skip_v0)
+    return int.from_bytes(data[start:start + (size_v1 if version else size_v0)], "big")
+
+
+def _tfdt(fragment: bytes) -> int:
+    return _box_value(fragment, b"tfdt", 0, 0, 4, 8)
+
+
+def _video_timescale(init: bytes) -> int:
+    return _box_value(init, b"mdhd", 8, 16, 4, 4)
+
+
+def _segments(flows, flow_id):
+    return httpx.get(f"{flows.gateway.url}/flows/{flow_id}/segments").json()
+
+
+def test_ts_flow_plays_as_one_fmp4_stream(flows, tmp_path):
+    base = f"{flows.gateway.url}/flows/{flows.source}/remux"
+    init = httpx.get(f"{base}/init.mp4")
+    assert init.status_code == 200 and init.headers["content-type"] == "video/mp4"
+    assert [kind for kind, _ in boxes(init.content)] == ["ftyp", "moov"]
+    assert _video_timescale(init.content) == 90_000
+    whole = init.content
+    for segment in _segments(flows, flows.source):
+        response = httpx.get(f"{base}/{segment['object_id']}.m4s", params={"timerange": segment["timerange"]})
+        assert response.status_code == 200, response.text
+        assert {kind for kind, _ in boxes(response.content)} == {"moof", "mdat"}
+        start = segment["timerange"][1:].split("_")[0]
+        seconds, nanos = start.split(":")
+        start_ns = int(seconds) * S + int(nanos)
+        assert abs(_tfdt(response.content) - start_ns * 90_000 / S) <= 1  # flow time, the init's timescale
+        whole += response.content
+    path = tmp_path / "source.mp4"
+    path.write_bytes(whole)
+    played = probe(path)
+    assert played.warnings == ""
+    assert played.frames == 200
+    assert close_to_tick(played.first, FIRST) and close_to_tick(played.last, FIRST + 199 * FRAME)
+
+
+def test_partial_object_plays_only_the_used_frames(flows, tmp_path):
+    """Segment 2 of the edit uses frames 12-31 of object 1: its first frame is no key frame."""
+    url = f"{flows.gateway.url}/flows/{flows.edit}/remux/{flows.objects[1]}"
+    window = {"timerange": "[2:0_2:800000000)"}
+    ts = httpx.get(f"{url}.ts", params=window)
+    assert ts.status_code == 200 and ts.headers["content-type"] == "video/mp2t"
+    (tmp_path / "part.ts").write_bytes(ts.content)
+    played = probe(tmp_path / "part.ts")
+    assert played.warnings == "" and played.frames == 20
+    assert close_to_tick(played.first, 2 * S) and close_to_tick(played.last, 2 * S + 19 * FRAME)
+    # the same part as a fragment after the edit flow's init segment
+    init = httpx.get(f"{flows.gateway.url}/flows/{flows.edit}/remux/init.mp4").content
+    fragment = httpx.get(f"{url}.m4s", params=window).content
+    (tmp_path / "part.mp4").write_bytes(init + fragment)
+    played = probe(tmp_path / "part.mp4")
+    assert played.warnings == "" and played.frames == 20 and close_to_tick(played.first, 2 * S)
+
+
+def test_an_edit_flow_plays_through_its_edit_points_as_fmp4(flows, tmp_path):
+    base = f"{flows.gateway.url}/flows/{flows.edit}/remux"
+    whole = httpx.get(f"{base}/init.mp4").content
+    for segment in _segments(flows, flows.edit):
+        whole += httpx.get(f"{base}/{segment['object_id']}.m4s", params={"timerange": segment["timerange"]}).content
+    (tmp_path / "edit.mp4").write_bytes(whole)
+    played = probe(tmp_path / "edit.mp4")
+    assert played.warnings == ""
+    assert played.frames == 50 + 20 + 50
+    assert close_to_tick(played.first, 0) and close_to_tick(played.last, 4_800_000_000 - FRAME)
+
+
+def test_audio_as_adts_with_its_hls_timestamp(flows, tmp_path):
+    segment = _segments(flows, flows.source)[1]
+    response = httpx.get(f"{flows.gateway.url}/flows/{flows.source}/remux/{segment['object_id']}.aac",
+                         params={"timerange": segment["timerange"]})
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/aac"
+    data = response.content
+    assert data.startswith(b"ID3") and b"com.apple.streaming.transportStreamTimestamp" in data[:80]
+    stamp = int.from_bytes(data[data.index(b"Timestamp\x00") + 10:][:8], "big")
+    assert 2 * 90_000 <= stamp <= int(2.2 * 90_000)  # the first audio frame of object 1, at 90 kHz
+    (tmp_path / "a.aac").write_bytes(data)
+    played = probe_audio(tmp_path / "a.aac")
+    assert played > 80  # ~2 s of 1024-sample frames at 48 kHz
+
+
+def probe_audio(path) -> int:
+    import json
+    import subprocess
+
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True, timeout=60)
+    return int(json.loads(out.stdout)["streams"][0]["nb_read_packets"])
+
+
+def test_cached_answers_validate_and_take_ranges(flows):
+    segment = _segments(flows, flows.source)[0]
+    url = f"{flows.gateway.url}/flows/{flows.source}/remux/{segment['object_id']}.ts"
+    first = httpx.get(url, params={"timerange": segment["timerange"]})
+    again = httpx.get(url, params={"timerange": segment["timerange"]})
+    assert first.content == again.content and first.headers["etag"] == again.headers["etag"]
+    assert "max-age" in first.headers["cache-control"]
+    window = {"timerange": segment["timerange"]}
+    cached = httpx.get(url, params=window, headers={"If-None-Match": first.headers["etag"]})
+    assert cached.status_code == 304
+    part = httpx.get(url, params={"timerange": segment["timerange"]}, headers={"Range": "bytes=0-187"})
+    assert part.status_code == 206 and part.content == first.content[:188]
+
+
+@pytest.mark.parametrize(("path", "status"), [
+    ("/flows/{edit}/remux/{object}.mkv?timerange=[2:0_2:800000000)", 400),
+    ("/flows/{edit}/remux/{object}?timerange=[2:0_2:800000000)", 400),
+    ("/flows/{edit}/remux/{object}.ts?timerange=2:0_x", 400),
+    ("/flows/{edit}/remux/no-such-object.ts", 404),
+    ("/flows/{edit}/remux/{object}.ts?timerange=[100:0_200:0)", 404),
+    ("/flows/{unknown}/remux/init.mp4", 404),
+    ("/flows/{unknown}/remux/{object}.ts", 404),
+    ("/flows/not-a-uuid/remux/init.mp4", 404),
+])
+def test_errors_are_json(flows, path, status):
+    from conftest import new_id
+
+    url = flows.gateway.url + path.format(edit=flows.edit, object=flows.objects[1], unknown=new_id())
+    response = httpx.get(url)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json") and response.json()["summary"]
