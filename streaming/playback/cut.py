@@ -15,7 +15,9 @@ The rule at a cut, in presentation time on the object's own timeline, half-open 
 
 A side of the object that is not cut (the window reaches its first or last video frame) keeps
 every packet on that side, including audio the muxer interleaved past the video, so consecutive
-whole objects still play back to back without a gap.
+objects of one recording still play back to back without a gap. Where such a side meets another
+object's media (an edit point, or the start and end of a clip) the caller asks for the audio to be
+cut there too (``audio_start``/``audio_end``), so audio never overlaps across an edit.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Window:
     start: int | None = None
     end: int | None = None
     shift: int = 0
+    audio_start: bool = False  # cut the audio at start/end even where the window holds every video
+    audio_end: bool = False  # frame on that side (an edit point: the next audio is another object's)
 
 
 @dataclass
@@ -89,13 +93,14 @@ def cut(source: av.container.InputContainer, window: Window) -> list[Track]:
     extent = _extent(main)
     start = window.start if window.start is not None and extent and window.start > extent[0] else None
     end = window.end if window.end is not None and extent and window.end < extent[1] else None
+    audio_start = window.start if start is not None or window.audio_start else None
+    audio_end = window.end if end is not None or window.audio_end else None
     for track in tracks.values():
-        if start is not None or end is not None:
-            inside = _inside(start, end, track.time_base)
-            if track.kind == "video":
-                _cut_video(track, inside)
-            else:
-                track.packets = [p for p in track.packets if inside(p.pts)]
+        if track.kind == "video" and (start is not None or end is not None):
+            _cut_video(track, _inside(start, end, track.time_base))
+        elif track.kind == "audio" and (audio_start is not None or audio_end is not None):
+            inside = _inside(audio_start, audio_end, track.time_base)
+            track.packets = [p for p in track.packets if inside(p.pts)]
         _shift(track, window.shift)
     return list(tracks.values())
 

@@ -27,7 +27,7 @@ _OPTIONS: dict[str, dict[str, str]] = {
     "ts": {"mpegts_copyts": "1", "mpegts_flags": "initial_discontinuity", "avoid_negative_ts": "disabled"},
     "m4s": {"movflags": "empty_moov+default_base_moof+frag_keyframe+frag_discont", "avoid_negative_ts": "disabled"},
     "aac": {},
-    "mp4": {"movflags": "faststart"},
+    "mp4": {"movflags": "faststart", "movie_timescale": "90000"},  # edit lists exact to the video clock
 }
 _FORMATS = {"ts": "mpegts", "m4s": "mp4", "aac": "adts", "mp4": "mp4"}
 

@@ -20,7 +20,7 @@ import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -150,10 +150,23 @@ def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, wi
     return sink.take() if sink is not None else b""
 
 
+def _windows(clip: Clip, zero: int) -> list[tuple[Segment, Window]]:
+    """Each segment's part; audio is cut at every edge except between consecutive objects of one
+    recording (touching in flow time with the same ts_offset), where it runs on as recorded."""
+    parts = [(s, w) for s in clip.segments if (w := segment_window(s, clip.timerange, zero)) is not None]
+
+    def continues(before: Segment, after: Segment) -> bool:
+        return before.hi + 1 == after.lo and (before.ts_offset or 0) == (after.ts_offset or 0)
+
+    return [(s, replace(w, audio_start=n == 0 or not continues(parts[n - 1][0], s),
+                        audio_end=n == len(parts) - 1 or not continues(s, parts[n + 1][0])))
+            for n, (s, w) in enumerate(parts)]
+
+
 async def _remux_all(remux: RemuxService, clip: Clip, output: Output, sink: Sink | None,
                      zero: int) -> AsyncIterator[bytes]:
     """Each segment's part into ``output``, one object in memory at a time; yields what is written."""
-    parts = [(s, w) for s in clip.segments if (w := segment_window(s, clip.timerange, zero)) is not None]
+    parts = _windows(clip, zero)
     try:
         for n, (segment, window) in enumerate(parts):
             data, init = await remux.object_bytes(segment)
