@@ -146,3 +146,51 @@ def test_errors_are_json(flows, path, status):
     response = httpx.get(url)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json") and response.json()["summary"]
+
+
+@pytest.fixture(scope="module")
+def cmaf_edit(flows, tmp_path_factory):
+    """A 6 s fMP4 flow (init + three 2 s objects, key frames every second, from 0) and a flow using
+    frames 12-31 of its second object, shifted to start at 0."""
+    from conftest import new_id, video_flow
+    from media import make_cmaf
+
+    init, segments = make_cmaf(tmp_path_factory.mktemp("cmaf") / "clip.mp4", seconds=6)
+    cmaf, edit = new_id(), new_id()
+    with httpx.Client(base_url=flows.gateway.url) as http:
+        body = video_flow(cmaf, new_id(), container="video/iso.segment")
+        body["essence_parameters"]["init_segments"] = True
+        assert http.put(f"/flows/{cmaf}", json=body).status_code == 201
+        (init_obj,) = http.post(f"/flows/{cmaf}/storage", json={"limit": 1, "content_type": "video/mp4"}).json()[
+            "media_objects"]
+        httpx.put(init_obj["put_url"]["url"], content=init, headers={"Content-Type": "video/mp4"})
+        objects = http.post(f"/flows/{cmaf}/storage", json={"limit": 3}).json()["media_objects"]
+        for obj, (data, start, end) in zip(objects, segments, strict=True):
+            httpx.put(obj["put_url"]["url"], content=data, headers={"Content-Type": obj["put_url"]["content-type"]})
+            response = http.post(f"/flows/{cmaf}/segments", json={
+                "object_id": obj["object_id"], "init_object_id": init_obj["object_id"],
+                "timerange": f"[{start // S}:0_{end // S}:0)"})
+            assert response.status_code == 201, response.text
+        body = video_flow(edit, new_id(), container="video/iso.segment")
+        body["essence_parameters"]["init_segments"] = True
+        assert http.put(f"/flows/{edit}", json=body).status_code == 201
+        response = http.post(f"/flows/{edit}/segments", json={
+            "object_id": objects[1]["object_id"], "timerange": "[0:0_0:800000000)", "ts_offset": "-2:480000000"})
+        assert response.status_code == 201, response.text
+    return cmaf, edit, objects[1]["object_id"]
+
+
+def test_fmp4_flow_cut_inside_a_gop(flows, cmaf_edit, tmp_path):
+    """fMP4 sources carry length-prefixed H.264: the re-encoded frames at the cut must match."""
+    _, edit, object_id = cmaf_edit
+    base = f"{flows.gateway.url}/flows/{edit}/remux"
+    ts = httpx.get(f"{base}/{object_id}.ts", params={"timerange": "[0:0_0:800000000)"})
+    assert ts.status_code == 200, ts.text
+    (tmp_path / "cut.ts").write_bytes(ts.content)
+    played = probe(tmp_path / "cut.ts")
+    assert played.warnings == "" and played.frames == 20
+    assert close_to_tick(played.first, 0) and close_to_tick(played.last, 19 * FRAME)
+    fragment = httpx.get(f"{base}/{object_id}.m4s", params={"timerange": "[0:0_0:800000000)"}).content
+    (tmp_path / "cut.mp4").write_bytes(httpx.get(f"{base}/init.mp4").content + fragment)
+    played = probe(tmp_path / "cut.mp4")
+    assert played.warnings == "" and played.frames == 20 and close_to_tick(played.first, 0)
