@@ -194,3 +194,23 @@ def test_fmp4_flow_cut_inside_a_gop(flows, cmaf_edit, tmp_path):
     (tmp_path / "cut.mp4").write_bytes(httpx.get(f"{base}/init.mp4").content + fragment)
     played = probe(tmp_path / "cut.mp4")
     assert played.warnings == "" and played.frames == 20 and close_to_tick(played.first, 0)
+
+
+@pytest.mark.parametrize("which", ["source", "edit"])
+def test_remuxed_ts_segments_play_back_to_back_in_ffmpegs_hls_reader(flows, tmp_path, which):
+    """Restarted continuity counters are flagged, and audio is cut at edit points (no overlap)."""
+    import subprocess
+
+    flow_id = getattr(flows, which)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-PLAYLIST-TYPE:VOD"]
+    for segment in _segments(flows, flow_id):
+        lines += ["#EXTINF:2,", f"{flows.gateway.url}/flows/{flow_id}/remux/{segment['object_id']}.ts"
+                                f"?timerange={segment['timerange']}"]
+    (tmp_path / "remux.m3u8").write_text("\n".join([*lines, "#EXT-X-ENDLIST", ""]))
+    probe(flows.media)  # skips without ffmpeg
+    decode = subprocess.run(["ffmpeg", "-v", "warning", "-nostdin", "-protocol_whitelist", "file,http,tcp",
+                             "-i", str(tmp_path / "remux.m3u8"), "-map", "0:v", "-f", "framemd5", "-"],
+                            capture_output=True, text=True, timeout=120)
+    assert decode.returncode == 0 and decode.stderr == "", decode.stderr
+    frames = [line for line in decode.stdout.splitlines() if line and not line.startswith("#")]
+    assert len(frames) == (200 if which == "source" else 120)

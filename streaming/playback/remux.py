@@ -15,7 +15,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import av
@@ -62,6 +62,12 @@ def segment_window(segment: Segment, within: TimeRange | None = None, zero: int 
     if lo >= end:
         return None
     return Window(lo - offset, end - offset, offset - zero)
+
+
+def continues(before: Segment, after: Segment) -> bool:
+    """``after`` carries on the recording ``before`` is part of: touching in flow time, same
+    ts_offset. Audio runs on across such a boundary as recorded; anywhere else it is cut there."""
+    return before.hi + 1 == after.lo and (before.ts_offset or 0) == (after.ts_offset or 0)
 
 
 def is_partial(segment: Segment) -> bool:
@@ -139,6 +145,7 @@ class RemuxService:
         window = segment_window(segment, timerange)
         if window is None:
             raise NotFound(f"segment {segment.timerange} of flow {flow_id} does not overlap {timerange}")
+        window = await self._audio_edges(flow_id, segment, window)
         key = ("segment", object_id, segment.init_object_id, window, ext)
         return await self.cache.get_or_build(key, lambda: self._build(segment, window, ext, key))
 
@@ -172,6 +179,15 @@ class RemuxService:
             raise NotFound(f"flow {flow_id} has no segment of object {object_id!r}"
                            + (f" in {timerange}" if timerange else ""))
         return page.items[0]
+
+    async def _audio_edges(self, flow_id: str, segment: Segment, window: Window) -> Window:
+        """Audio is cut at the segment's edges unless the neighbouring segment continues it."""
+        around = TimeRange.from_inclusive(segment.lo - 1, segment.hi + 1)
+        page = await self.catalog.query_segments(flow_id, SegmentQuery(around), None, 3)
+        before = next((s for s in page.items if s.hi + 1 == segment.lo), None)
+        after = next((s for s in page.items if s.lo == segment.hi + 1), None)
+        return replace(window, audio_start=before is None or not continues(before, segment),
+                       audio_end=after is None or not continues(segment, after))
 
     async def _build(self, segment: Segment, window: Window, ext: str, key: tuple) -> Remuxed:
         data, init = await self.object_bytes(segment)

@@ -31,7 +31,7 @@ from streaming.objects.media import MediaService
 from streaming.playback.cut import Window, cut, open_source
 from streaming.playback.muxers import Output, Sink
 from streaming.playback.playlists import PlaylistService
-from streaming.playback.remux import RemuxService, first_store, is_partial, segment_window
+from streaming.playback.remux import RemuxService, continues, first_store, is_partial, segment_window
 from streaming.storage.interface import ObjectStore, StoreError
 
 CLIP_EXTS = ("ts", "mp4")
@@ -151,13 +151,8 @@ def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, wi
 
 
 def _windows(clip: Clip, zero: int) -> list[tuple[Segment, Window]]:
-    """Each segment's part; audio is cut at every edge except between consecutive objects of one
-    recording (touching in flow time with the same ts_offset), where it runs on as recorded."""
+    """Each segment's part; audio is cut at every edge but where the next segment ``continues`` it."""
     parts = [(s, w) for s in clip.segments if (w := segment_window(s, clip.timerange, zero)) is not None]
-
-    def continues(before: Segment, after: Segment) -> bool:
-        return before.hi + 1 == after.lo and (before.ts_offset or 0) == (after.ts_offset or 0)
-
     return [(s, replace(w, audio_start=n == 0 or not continues(parts[n - 1][0], s),
                         audio_end=n == len(parts) - 1 or not continues(s, parts[n + 1][0])))
             for n, (s, w) in enumerate(parts)]
