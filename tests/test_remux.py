@@ -214,3 +214,9 @@ def test_remuxed_ts_segments_play_back_to_back_in_ffmpegs_hls_reader(flows, tmp_
     assert decode.returncode == 0 and decode.stderr == "", decode.stderr
     frames = [line for line in decode.stdout.splitlines() if line and not line.startswith("#")]
     assert len(frames) == (200 if which == "source" else 120)
+
+
+def test_adts_of_a_flow_without_audio_is_a_400(flows, cmaf_edit):
+    cmaf, _, object_id = cmaf_edit
+    response = httpx.get(f"{flows.gateway.url}/flows/{cmaf}/remux/{object_id}.aac")
+    assert response.status_code == 400 and "audio" in response.json()["summary"]
