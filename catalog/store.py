@@ -120,6 +120,12 @@ class SegmentLocation(NamedTuple):
     init_object_id: str | None
     instances: tuple[Instance, ...]
     external_url: str | None = None  # the first client-registered URL, when there is no controlled copy
+    # how the segment uses its object (playlists mark discontinuities and cut partial segments by them)
+    timerange: str | None = None  # the segment's timerange as stored
+    ts_offset: int | None = None  # ns; flow time = object time + ts_offset
+    object_timerange: str | None = None  # the object's own timerange (its timeline)
+    sample_offset: int | None = None
+    sample_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

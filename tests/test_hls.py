@@ -82,7 +82,8 @@ def test_vod_playlist_plays_in_ffprobe(gateway_process, clip, uris):
 def test_live_playlist_window_and_sequence(gateway_process, clip):
     flow_id = new_id()
     with httpx.Client(base_url=gateway_process.url) as http:
-        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+        source_id = new_id()
+        http.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id))
         asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))
         flow = http.get(f"/flows/{flow_id}").json()  # ingest closed it; it goes live again, being appended to
         assert http.put(f"/flows/{flow_id}", json={**flow, "status": "ingesting"}).status_code == 204
@@ -101,11 +102,13 @@ def test_live_playlist_window_and_sequence(gateway_process, clip):
             current = m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text)
             assert current.media_sequence >= previous.media_sequence
             assert len(current.segments) == min(6, 5 + i)
-            shared = {s.uri.split("?")[0] for s in previous.segments} & {s.uri.split("?")[0] for s in current.segments}
+            # URIs are stable (signed per time bucket), so segments are matched by their whole URI
+            shared = {s.uri for s in previous.segments} & {s.uri for s in current.segments}
+            assert len(shared) == len(current.segments) - 1  # all but the new one
             for seg in current.segments:  # the same segment keeps its sequence number
-                if seg.uri.split("?")[0] in shared:
-                    old = [s.uri.split("?")[0] for s in previous.segments].index(seg.uri.split("?")[0])
-                    new = [s.uri.split("?")[0] for s in current.segments].index(seg.uri.split("?")[0])
+                if seg.uri in shared:
+                    old = [s.uri for s in previous.segments].index(seg.uri)
+                    new = [s.uri for s in current.segments].index(seg.uri)
                     assert previous.media_sequence + old == current.media_sequence + new
             previous = current
         assert previous.media_sequence == 10 - 6
@@ -161,7 +164,7 @@ def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
         asyncio.run(ingest(gateway_process.url, clip, sd, quiet=True))
         audio = {"id": sound, "source_id": audio_source, "format": "urn:x-nmos:format:audio", "codec": "audio/aac",
                  "container": "video/mp2t", "label": "english",
-                 "essence_parameters": {"sample_rate": 48000, "channels": 2}}
+                 "essence_parameters": {"sample_rate": 48000, "channels": 2, "codec_parameters": {"mp4_oti": 2}}}
         assert http.put(f"/flows/{sound}", json=audio).status_code == 201
         collection = [{"id": hd, "role": "hd"}, {"id": sd, "role": "sd"}, {"id": sound, "role": "audio"}]
         http.put(f"/flows/{multi}", json={"id": multi, "source_id": multi_source,
@@ -173,15 +176,23 @@ def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
         by_flow = {p.uri.split("/flows/")[1].split("/")[0]: p.stream_info for p in playlist.playlists}
         assert by_flow[hd].bandwidth == 5_000_000 and by_flow[hd].average_bandwidth == 4_000_000
         assert by_flow[hd].resolution == (1920, 1080) and by_flow[hd].frame_rate == 25
-        assert by_flow[hd].codecs == "avc1.640028" and by_flow[hd].audio == "audio"
+        # every codec of the variant and of its audio group (RFC 8216 4.3.4.2)
+        assert by_flow[hd].codecs == "avc1.640028,mp4a.40.2" and by_flow[hd].audio == "audio"
         assert by_flow[sd].bandwidth > 1000  # measured, not guessed
-        assert by_flow[sd].codecs == "avc1.64000B"  # ingest derived avc_parameters from the media
+        assert by_flow[sd].codecs == "avc1.64000B,mp4a.40.2"  # ingest derived avc_parameters from the media
         (rendition,) = playlist.media
         assert rendition.type == "AUDIO" and rendition.name == "english" and sound in rendition.uri
         assert all("uris=proxy" in p.uri and "timerange=" in p.uri for p in playlist.playlists)
         # a player follows it down to the media
         variant = next(p.uri for p in playlist.playlists if sd in p.uri)
         assert ffprobe_frames(variant)[1] == 200
+        # an audio flow without its object type: no CODECS at all rather than an incomplete one
+        del audio["essence_parameters"]["codec_parameters"]
+        http.put(f"/flows/{sound}", json=audio)
+        again = m3u8.loads(http.get(f"/sources/{multi_source}/playlist.m3u8?type=vod&container=fmp4").text)
+        assert all(p.stream_info.codecs is None for p in again.playlists)
+        assert all("type=vod" in p.uri and "container=fmp4" in p.uri for p in again.playlists)
+        assert http.get(f"/sources/{multi_source}/playlist.m3u8?type=now").status_code == 400
         video_only = m3u8.loads(http.get(f"/sources/{video_source}/playlist.m3u8").text)
         assert len(video_only.playlists) == 2 and not video_only.media
         assert http.get(f"/sources/{new_id()}/playlist.m3u8").status_code == 404

@@ -102,7 +102,8 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
         where.add("ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?) AND ts_hi >= ?", tr.lo, flow_id, tr.lo)
     if tr is not None and tr.hi is not None:
         where.add("ts_lo <= ?", tr.hi)
-    sql = (f"SELECT ts_lo, ts_hi, object_id, init_object_id, home_storage_id, home_key FROM segments "
+    sql = (f"SELECT ts_lo, ts_hi, object_id, init_object_id, home_storage_id, home_key, timerange, ts_offset, "
+           f"object_timerange, sample_offset, sample_count FROM segments "
            f"WHERE {where.sql()} ORDER BY ts_lo {'DESC' if reverse else 'ASC'}")
     params = list(where.params)
     if limit is not None:
@@ -115,8 +116,8 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
     external = {oid: urls[0][0] for oid, urls in urls_of(conn, homeless).items()} if homeless else {}
     return [
         SegmentLocation(lo, hi, object_id, init_id, (Instance(storage_id, key),) if storage_id else (),
-                        external.get(object_id))
-        for lo, hi, object_id, init_id, storage_id, key in rows
+                        external.get(object_id), *use)
+        for lo, hi, object_id, init_id, storage_id, key, *use in rows
     ]
 
 

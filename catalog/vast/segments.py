@@ -64,19 +64,24 @@ def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
     return segments, encode_key("segments", rows[-1]["ts_lo"]) if more else None
 
 
+LOCATION_USE = ["timerange", "ts_offset", "object_timerange", "sample_offset", "sample_count"]  # SegmentLocation order
+
+
 def segment_locations(tx: Tx, flow_id: str, tr: TimeRange | None, limit: int | None,
                       reverse: bool) -> list[SegmentLocation]:
     flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return []
-    rows, _more = window_scan(tx, flow, tr, ["ts_hi", "object_id", "init_object_id"], limit=limit, reverse=reverse)
+    rows, _more = window_scan(tx, flow, tr, ["ts_hi", "object_id", "init_object_id", *LOCATION_USE], limit=limit,
+                              reverse=reverse)
     if reverse:
         rows.reverse()
     copies = objects.instances(tx, [r["object_id"] for r in rows]) if rows else {}
     homeless = [r["object_id"] for r in rows if r["object_id"] not in copies]
     external = {oid: urls[0][0] for oid, urls in objects.urls_of(tx, homeless).items()} if homeless else {}
     return [SegmentLocation(r["ts_lo"], r["ts_hi"], r["object_id"], r["init_object_id"],
-                            tuple(copies.get(r["object_id"], ())[:1]), external.get(r["object_id"]))
+                            tuple(copies.get(r["object_id"], ())[:1]), external.get(r["object_id"]),
+                            *(r[c] for c in LOCATION_USE))
             for r in rows]
 
 

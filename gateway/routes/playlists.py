@@ -1,4 +1,8 @@
-"""Playlists for players: ``/flows/{flowId}/playlist.m3u8`` (HLS media playlist)."""
+"""Playlists for players: HLS media and multivariant playlists, DASH MPDs.
+
+Query options: ``timerange``; ``uris`` (presigned, proxy, redirect); ``type`` (live or vod,
+overriding the flow's state); HLS ``container=fmp4`` (fMP4 fragments whatever the flow's container).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from gateway.errors import HTTPError
 from gateway.responses import public_url
 from streaming.playback import dash as manifests
 from streaming.playback import multivariant as variants
-from streaming.playback.playlists import URI_MODES, PlaylistService
+from streaming.playback.playlists import CONTAINERS, PLAYBACK_TYPES, URI_MODES, PlaylistService
 
 HLS_TYPE = "application/vnd.apple.mpegurl"
 
@@ -30,14 +34,18 @@ def base_url(request: Request) -> str:
 
 
 async def hls_media_playlist(request: Request) -> Response:
-    """An HLS media playlist of a flow: VOD for a closed timerange or a finished flow, else live."""
+    """An HLS media playlist of a flow: VOD or live by the flow's state (or ``?type=``)."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
     mode = params.get_choice(q, "uris", URI_MODES)
+    kind = params.get_choice(q, "type", PLAYBACK_TYPES)
+    container = params.get_choice(q, "container", CONTAINERS)
     token = q.get("access_token")  # this client's token goes into the gateway URLs: its own text
     playlist = await playlists(request).media_playlist(flow_id, params.get_timerange(q), mode, base_url(request),
-                                                       gzip=not token and _accepts_gzip(request))
-    cache = f"public, max-age={playlist.max_age}" if playlist.ended else f"max-age={playlist.max_age}"
+                                                       gzip=not token and _accepts_gzip(request), kind=kind,
+                                                       container=container)
+    max_age = playlist.max_age_now()  # a cached playlist's URLs have aged: so has it
+    cache = f"public, max-age={max_age}" if playlist.ended else f"max-age={max_age}"
     if token:
         return _conditional(request, _with_token(request, playlist.text).encode(), HLS_TYPE, cache)
     return _conditional(request, playlist.body, HLS_TYPE, cache, playlist.digest, playlist.encoding)
@@ -65,7 +73,10 @@ async def hls_multivariant_playlist(request: Request) -> Response:
     """An HLS multivariant playlist of a source: video flows as variants, audio flows as renditions."""
     source_id = params.path_uuid(request.path_params["sourceId"], "source")
     q = request.query_params
-    extra = "&".join(f"{k}={quote(v, safe='[]():_')}" for k, v in q.items() if k in ("timerange", "uris"))
+    params.get_choice(q, "type", PLAYBACK_TYPES)  # checked here, used by each media playlist
+    params.get_choice(q, "container", CONTAINERS)
+    passed = ("timerange", "uris", "type", "container")
+    extra = "&".join(f"{k}={quote(v, safe='[]():_')}" for k, v in q.items() if k in passed)
     template = f"{base_url(request)}/flows/{{flow_id}}/playlist.m3u8" + (f"?{extra}" if extra else "")
     text = await variants.multivariant(request.app.state.catalog, source_id, template)
     if text is None:
@@ -77,7 +88,7 @@ DASH_TYPE = "application/dash+xml"
 
 
 async def dash_flow_manifest(request: Request) -> Response:
-    """A DASH MPD of a flow (fMP4 flows): static for a closed timerange or a finished flow, else dynamic."""
+    """A DASH MPD of a flow: static or dynamic by the flow's state (or ``?type=``); MPEG-TS remuxed to fMP4."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     flow = await request.app.state.catalog.get_flow(flow_id)
     if flow is None:
@@ -93,8 +104,12 @@ async def dash_source_manifest(request: Request) -> Response:
 
 async def _dash(request: Request, flows: list) -> Response:
     q = request.query_params
-    text = await manifests.manifest(playlists(request), flows, params.get_timerange(q),
-                                    params.get_choice(q, "uris", URI_MODES), base_url(request))
+    try:
+        text = await manifests.manifest(playlists(request), flows, params.get_timerange(q),
+                                        params.get_choice(q, "uris", URI_MODES), base_url(request),
+                                        params.get_choice(q, "type", PLAYBACK_TYPES))
+    except manifests.CodecUnknown as exc:
+        raise HTTPError(409, str(exc), "Conflict") from None
     return _conditional(request, _with_token(request, text, xml=True).encode(), DASH_TYPE, "max-age=2")
 
 

@@ -1,9 +1,10 @@
 """HLS media playlists (RFC 8216) from a flow's segments: pure rendering, no I/O.
 
 Durations are exact: a segment's ``#EXTINF`` is its timerange length in nanoseconds written as a
-decimal number of seconds (``2``, ``0.04``, ``1.001``), never a float. Gaps between segments get
-``#EXT-X-DISCONTINUITY``; every segment after one, and the first, gets ``#EXT-X-PROGRAM-DATE-TIME``
-converted from TAI to UTC.
+decimal number of seconds (``2``, ``0.04``, ``1.001``), never a float. A segment the caller marks
+as a break in the media timeline (``timeline.py``; by default, one after a gap) gets
+``#EXT-X-DISCONTINUITY``; it, the first segment (and in live playlists every segment) gets
+``#EXT-X-PROGRAM-DATE-TIME`` converted from TAI to UTC.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class PlaylistEntry(NamedTuple):
     end_ns: int  # exclusive end
     uri: str
     init_uri: str | None = None  # fMP4/CMAF: the init segment this media segment needs
+    discontinuity: bool | None = None  # the timeline breaks before it (None: only after a gap)
 
 
 def seconds_text(ns: int) -> str:
@@ -30,23 +32,27 @@ def seconds_text(ns: int) -> str:
 
 def target_duration(entries: Sequence[PlaylistEntry]) -> int:
     """The longest segment rounded up to whole seconds (RFC 8216 §4.3.3.1), at least 1."""
-    longest = max((end - start for start, end, _, _ in entries), default=NS_PER_SECOND)
+    longest = max((entry[1] - entry[0] for entry in entries), default=NS_PER_SECOND)
     return max(1, -(-longest // NS_PER_SECOND))
 
 
 def media_playlist(entries: Sequence[PlaylistEntry], *, media_sequence: int, ended: bool,
-                   target: int | None = None) -> str:
-    """A media playlist. ``ended`` marks VOD (``#EXT-X-ENDLIST``); otherwise a live window.
+                   target: int | None = None, discontinuity_sequence: int = 0) -> str:
+    """A media playlist. ``ended`` marks VOD (``#EXT-X-ENDLIST``); otherwise a live window, whose
+    ``discontinuity_sequence`` counts the discontinuities before its first segment.
 
-    Entries are read by position, so plain 4-tuples do as well as ``PlaylistEntry`` (a day of
-    segments builds faster without 43,200 named-tuple constructions)."""
-    uses_map = any(init_uri for _, _, _, init_uri in entries)
+    Entries are read by position, so plain 5-tuples (or 4-tuples) do as well as ``PlaylistEntry``
+    (a day of segments builds faster without 43,200 named-tuple constructions)."""
+    entries = [(*e, None, None)[:5] for e in entries] if entries and len(entries[0]) < 5 else entries
+    uses_map = any(entry[3] for entry in entries)
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{6 if uses_map else 3}",
         f"#EXT-X-TARGETDURATION:{target or target_duration(entries)}",
         f"#EXT-X-MEDIA-SEQUENCE:{media_sequence}",
     ]
+    if not ended or discontinuity_sequence:
+        lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}")
     if ended:
         lines.append("#EXT-X-PLAYLIST-TYPE:VOD")
     if not ended or entries:
@@ -55,10 +61,13 @@ def media_playlist(entries: Sequence[PlaylistEntry], *, media_sequence: int, end
     current_map: str | None = None
     extinf: dict[int, str] = {}  # most segments share a duration: format each once
     append = lines.append
-    for start, end, uri, init_uri in entries:
-        if previous_end != start:
-            if previous_end is not None:
-                append("#EXT-X-DISCONTINUITY")
+    for start, end, uri, init_uri, discontinuity in entries:
+        if previous_end is None:
+            append(f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}")
+        elif discontinuity or (discontinuity is None and previous_end != start):
+            append("#EXT-X-DISCONTINUITY")
+            append(f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}")
+        elif not ended:  # live: every segment dated, so a refreshing player can place each one
             append(f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}")
         if init_uri and init_uri != current_map:
             append(f'#EXT-X-MAP:URI="{init_uri}"')

@@ -1,9 +1,13 @@
-"""MPEG-DASH MPDs (ISO/IEC 23009-1) for fMP4 flows: pure rendering, no I/O.
+"""MPEG-DASH MPDs (ISO/IEC 23009-1) of fMP4 segments: pure rendering, no I/O.
 
 Segments are listed explicitly (``SegmentList`` + ``SegmentTimeline``) because their URLs may be
-presigned. Times use a 90 kHz timescale, so TAI times stay well inside JavaScript's exact integers;
-``presentationTimeOffset`` makes a VOD presentation start at zero. Live MPDs are ``dynamic`` with
-the UTC wall clock tied to the TAI timeline through the leap-second table.
+presigned. Times use a 90 kHz timescale, so TAI times stay well inside JavaScript's exact integers.
+Each break in the media timeline starts a new Period (one set of boundaries for all the MPD's
+representations); within a Period, ``S@t`` are the timestamps in the segments' bytes and
+``presentationTimeOffset`` ties them to the Period's start. Those two are unsigned: when some would
+be negative (a flow starting just before 0, AAC priming), all of them move up by the same amount,
+so every representation stays aligned with the others. A VOD presentation starts at zero; live MPDs
+are ``dynamic`` with the UTC wall clock tied to the TAI timeline through the leap-second table.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from catalog.timing import NS_PER_SECOND
 from streaming.playback.leapseconds import tai_to_utc_ns, utc_iso
 
 TIMESCALE = 90_000
+MIME = {"video": "video/mp4", "audio": "audio/mp4"}
 
 
 def _ticks(ns: int) -> int:
@@ -31,19 +36,20 @@ def _duration(ns: int) -> str:
 
 @dataclass(frozen=True)
 class DashSegment:
-    start_ns: int
+    start_ns: int  # on the flow's timeline
     end_ns: int
     uri: str
+    media_ns: int | None = None  # the timestamp its bytes start at (None: start_ns)
+    init_uri: str | None = None
+    discontinuity: bool = False  # the media timeline breaks before it: a new Period
 
 
 @dataclass(frozen=True)
 class Representation:
     id: str
     content_type: str  # "video" or "audio"
-    mime_type: str
     bandwidth: int
     segments: Sequence[DashSegment]
-    init_uri: str | None = None
     codecs: str | None = None
     width: int | None = None
     height: int | None = None
@@ -52,32 +58,71 @@ class Representation:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-def _representation(rep: Representation, origin_ns: int) -> list[str]:
+def _periods(representations: Sequence[Representation]) -> list[int]:
+    """Period starts on the flow timeline: the first segment, and every break of any representation."""
+    starts = {s.start_ns for rep in representations for s in rep.segments if s.discontinuity}
+    firsts = [rep.segments[0].start_ns for rep in representations if rep.segments]
+    return sorted(starts | ({min(firsts)} if firsts else set()))
+
+
+def _split(rep: Representation, bounds: Sequence[int]) -> list[list[DashSegment]]:
+    """The representation's segments per Period (by where each starts)."""
+    parts: list[list[DashSegment]] = [[] for _ in bounds]
+    index = 0
+    for seg in rep.segments:
+        while index + 1 < len(bounds) and seg.start_ns >= bounds[index + 1]:
+            index += 1
+        parts[index].append(seg)
+    return parts
+
+
+@dataclass
+class _Timing:
+    """One representation's timing in one Period, in ticks, before the non-negative shift."""
+
+    offset: int  # presentationTimeOffset
+    starts: list[int]  # S@t of each segment (media time)
+    lengths: list[int]
+
+
+def _timing(segments: Sequence[DashSegment], period_ns: int) -> _Timing:
+    first = segments[0]
+    # media time minus flow time is constant within a Period: PTO is the media time at its start
+    shift = (first.start_ns if first.media_ns is None else first.media_ns) - first.start_ns
+    starts, lengths = [], []
+    for seg in segments:
+        media = seg.start_ns if seg.media_ns is None else seg.media_ns
+        start = _ticks(media)
+        starts.append(start)
+        lengths.append(_ticks(media + seg.end_ns - seg.start_ns) - start)
+    return _Timing(_ticks(period_ns + shift), starts, lengths)
+
+
+def _representation(rep: Representation, segments: Sequence[DashSegment], timing: _Timing, lift: int) -> list[str]:
     attrs = {"id": rep.id, "bandwidth": str(rep.bandwidth)}
     for name, value in (("codecs", rep.codecs), ("width", rep.width), ("height", rep.height),
                         ("frameRate", rep.frame_rate), ("audioSamplingRate", rep.sample_rate)):
         if value is not None:
             attrs[name] = str(value)
     lines = ["      <Representation " + " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items()) + ">"]
-    lines.append(f'        <SegmentList timescale="{TIMESCALE}" presentationTimeOffset="{_ticks(origin_ns)}">')
-    if rep.init_uri:
-        lines.append(f"          <Initialization sourceURL={quoteattr(rep.init_uri)}/>")
+    lines.append(f'        <SegmentList timescale="{TIMESCALE}" presentationTimeOffset="{timing.offset + lift}">')
+    if segments[0].init_uri:
+        lines.append(f"          <Initialization sourceURL={quoteattr(segments[0].init_uri)}/>")
     lines.append("          <SegmentTimeline>")
     previous_end: int | None = None
-    for seg in rep.segments:
-        start, length = _ticks(seg.start_ns), _ticks(seg.end_ns) - _ticks(seg.start_ns)
-        t = f' t="{start}"' if previous_end != start else ""  # t only where the timeline jumps
+    for start, length in zip(timing.starts, timing.lengths, strict=True):
+        t = f' t="{start + lift}"' if previous_end != start else ""  # t only where the timeline jumps
         lines.append(f'            <S{t} d="{length}"/>')
         previous_end = start + length
     lines.append("          </SegmentTimeline>")
-    lines.extend(f"          <SegmentURL media={quoteattr(seg.uri)}/>" for seg in rep.segments)
+    lines.extend(f"          <SegmentURL media={quoteattr(seg.uri)}/>" for seg in segments)
     lines += ["        </SegmentList>", "      </Representation>"]
     return lines
 
 
 def mpd(representations: Sequence[Representation], *, live: bool, now_tai_ns: int,
         min_update_s: int = 2, buffer_depth_s: int = 30) -> str:
-    """An MPD with one adaptation set per content type (video, audio)."""
+    """An MPD with one adaptation set per content type (video, audio) in each Period."""
     segments = [s for rep in representations for s in rep.segments]
     first = min((s.start_ns for s in segments), default=0)
     last = max((s.end_ns for s in segments), default=0)
@@ -92,17 +137,26 @@ def mpd(representations: Sequence[Representation], *, live: bool, now_tai_ns: in
     else:
         mpd_attrs.update(type="static", mediaPresentationDuration=_duration(last - first))
     head.append("<MPD " + " ".join(f"{k}={quoteattr(v)}" for k, v in mpd_attrs.items()) + ">")
-    body = ['  <Period id="0" start="PT0S">']
-    for kind in ("video", "audio"):
-        reps = [r for r in representations if r.content_type == kind]
-        if not reps:
-            continue
-        body.append(f'    <AdaptationSet contentType="{kind}" mimeType={quoteattr(reps[0].mime_type)} '
-                    'segmentAlignment="true" startWithSAP="1">')
-        for rep in reps:
-            body.extend(_representation(rep, origin))
-        body.append("    </AdaptationSet>")
-    body += ["  </Period>", "</MPD>"]
+    bounds = _periods(representations) or [first]
+    parts = {rep.id: _split(rep, bounds) for rep in representations}
+    timings = {(rep.id, p): _timing(segs, bounds[p]) for rep in representations
+               for p, segs in enumerate(parts[rep.id]) if segs}
+    lowest = min((min(t.offset, *t.starts) for t in timings.values()), default=0)
+    lift = max(0, -lowest)  # the same for every representation and Period: they stay aligned
+    body: list[str] = []
+    for p, bound in enumerate(bounds):
+        body.append(f'  <Period id="{bound}" start="{_duration(bound - origin)}">')
+        for kind in ("video", "audio"):
+            reps = [r for r in representations if r.content_type == kind and parts[r.id][p]]
+            if not reps:
+                continue
+            body.append(f'    <AdaptationSet contentType="{kind}" mimeType="{MIME[kind]}" '
+                        'segmentAlignment="true" startWithSAP="1">')
+            for rep in reps:
+                body.extend(_representation(rep, parts[rep.id][p], timings[(rep.id, p)], lift))
+            body.append("    </AdaptationSet>")
+        body.append("  </Period>")
+    body.append("</MPD>")
     return "\n".join(head + body) + "\n"
 
 

@@ -2,8 +2,10 @@
 
 Attributes come from flow metadata: BANDWIDTH / AVERAGE-BANDWIDTH from ``max_bit_rate`` /
 ``avg_bit_rate`` (kbit/s), else measured from the sizes and durations of the flow's latest
-segments; RESOLUTION and FRAME-RATE from ``essence_parameters``; CODECS (RFC 6381) only when the
-metadata determines it (e.g. H.264 with ``avc_parameters``): omitted rather than guessed.
+segments; RESOLUTION and FRAME-RATE from ``essence_parameters``; CODECS (RFC 6381, ``codecs.py``)
+lists the variant's codec and every codec of its audio group (RFC 8216 §4.3.4.2), and is omitted
+rather than guessed or left incomplete when any of them is unknown. Query options of the
+multivariant playlist (timerange, uris, type, container) are passed on to every media playlist.
 """
 
 from __future__ import annotations
@@ -13,21 +15,9 @@ from typing import Any
 
 from catalog.store import Catalog, FlowQuery, SegmentQuery
 from catalog.vocabulary import AUDIO, VIDEO
+from streaming.playback.codecs import group_codecs
 
 SAMPLE = 10  # segments used to measure a bit rate the metadata does not give
-
-
-def rfc6381(flow: dict[str, Any]) -> str | None:
-    """The CODECS string of a flow when its metadata pins it down, else None."""
-    essence = flow.get("essence_parameters") or {}
-    codec = flow.get("codec")
-    avc = essence.get("avc_parameters")
-    if codec == "video/h264" and avc:
-        return f"avc1.{avc['profile']:02X}{avc['flags']:02X}{avc['level']:02X}"
-    oti = (essence.get("codec_parameters") or {}).get("mp4_oti")
-    if codec == "audio/aac" and oti:
-        return f"mp4a.40.{oti}"
-    return None
 
 
 async def measured_bandwidth(catalog: Catalog, flow_id: str) -> int | None:
@@ -88,14 +78,16 @@ async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> st
         default = "YES" if index == 0 else "NO"
         lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="{name}",DEFAULT={default},'
                      f'AUTOSELECT=YES,URI="{variant_uri.format(flow_id=audio["id"])}"')
+    group = audios if videos else []  # audio-only: each audio flow is a variant of its own
     for video in videos or audios:
-        attributes = await _variant_attributes(catalog, video, has_audio=bool(audios and videos))
+        attributes = await _variant_attributes(catalog, video, group)
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attributes))
         lines.append(variant_uri.format(flow_id=video["id"]))
     return "\n".join(lines) + "\n"
 
 
-async def _variant_attributes(catalog: Catalog, flow: dict[str, Any], has_audio: bool) -> Sequence[str]:
+async def _variant_attributes(catalog: Catalog, flow: dict[str, Any], audio_group: list[dict[str, Any]]
+                              ) -> Sequence[str]:
     essence = flow.get("essence_parameters") or {}
     average = flow.get("avg_bit_rate")
     attributes = [f"BANDWIDTH={await bandwidth(catalog, flow)}"]
@@ -105,8 +97,8 @@ async def _variant_attributes(catalog: Catalog, flow: dict[str, Any], has_audio:
         attributes.append(f"RESOLUTION={essence['frame_width']}x{essence['frame_height']}")
     if rate := frame_rate(essence):
         attributes.append(f"FRAME-RATE={rate}")
-    if codecs := rfc6381(flow):
+    if codecs := group_codecs([flow, *audio_group]):
         attributes.append(f'CODECS="{codecs}"')
-    if has_audio:
+    if audio_group:
         attributes.append('AUDIO="audio"')
     return attributes

@@ -1,30 +1,43 @@
 """Playlists for players: which segments go in (VOD or a live window) and which URI each gets.
 
-VOD when the requested window is closed or the flow is finished (read-only or ``closed_complete``):
-every segment in the window, with presigned URLs valid for the playlist's useful life. Otherwise
-live: the latest ``live_window`` segments, with a media sequence that never goes back (segments
-ever added to the flow minus the window), so a refreshing player stays in step.
+VOD or live follows the flow's state (``is_vod``): VOD, every segment in the window with
+``#EXT-X-ENDLIST``, for a finished flow (read-only or ``closed_complete``); live, the latest
+``live_window`` segments, while it is ``ingesting`` / ``awaiting_content``; ``?type=`` overrides,
+and a flow without a status is VOD only for a closed window. A live window's media sequence never
+goes back (segments ever added minus the window) and its discontinuity sequence counts every break
+before it (``DiscontinuityCounter``), so a refreshing player stays in step.
+
+URIs are stable: presigned URLs are signed per time bucket (``streaming.storage.expiry``), so a
+refresh within a bucket lists every segment it shares with the last one under the same URI, and a
+playlist is never cacheable for longer than its URLs stay valid for a player that uses it to the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from catalog.errors import NotFound
 from catalog.store import FlowStats, Segment, SegmentLocation, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.objects.media import MediaService
+from streaming.playback import timeline
 from streaming.playback.hls import media_playlist, target_duration
 from streaming.playback.playlist_cache import PlaylistCache
 from streaming.storage.interface import extension
 
-MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4's longest expiry
+MAX_PRESIGN_S = 7 * 24 * 3600 - 3600  # SigV4's longest expiry, less the longest signing bucket
 URI_MODES = ("presigned", "proxy", "redirect")
+PLAYBACK_TYPES = ("live", "vod")
+CONTAINERS = ("fmp4",)  # ?container=: fMP4 fragments whatever the flow's container
+VOD_MAX_AGE_S = 300  # finished playlists with expiring URLs: re-fetched at least this often
+LIVE_STATUSES = ("ingesting", "awaiting_content")
 GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as they are
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 
@@ -42,8 +55,14 @@ class Playlist:
     body: bytes  # the playlist, encoded once (on a worker thread for big ones), served as is
     digest: str  # SHA-256 of the body, hex: an ETag without hashing megabytes per request
     ended: bool
-    max_age: int  # seconds a cache may keep it
+    max_age: int  # seconds a cache may keep it, from when it was built
     encoding: str | None = None  # "gzip" when the body is compressed
+    built_at: float = field(default_factory=time.time)
+
+    def max_age_now(self, now: float | None = None) -> int:
+        """What is left of ``max_age`` (a cached playlist is served with less, never more)."""
+        elapsed = int((time.time() if now is None else now) - self.built_at)  # whole seconds gone
+        return max(0, self.max_age - max(0, elapsed))
 
     @property
     def text(self) -> str:
@@ -58,12 +77,60 @@ def _gzipped(playlist: Playlist) -> Playlist:
     return replace(playlist, body=body, digest=hashlib.sha256(body).hexdigest(), encoding="gzip")
 
 
+def is_vod(flow: dict, window: TimeRange | None, kind: str | None) -> bool:
+    """VOD or live: ``kind`` (?type=) if given, else the flow's state, else the window's end."""
+    if kind is not None:
+        return kind == "vod"
+    if flow.get("read_only") or flow.get("status") == "closed_complete":
+        return True
+    if flow.get("status") in LIVE_STATUSES:
+        return False
+    return window is not None and window.hi is not None
+
+
+class DiscontinuityCounter:
+    """The discontinuity sequence number of a live window's first segment: the breaks before it.
+
+    Counted once from the flow's start, then kept per flow and moved forward over the segments that
+    left the window since, so a refresh reads a few rows, not the flow's history. (After a restart
+    the count starts again from the segments the flow still holds.)"""
+
+    def __init__(self, service: PlaylistService, flows: int = 1024) -> None:
+        self.service = service
+        self.flows = flows
+        self._known: OrderedDict[tuple, tuple[SegmentLocation, str | None, int]] = OrderedDict()
+
+    async def at(self, flow: dict, first: SegmentLocation, fmp4: bool) -> int:
+        key = (flow["id"], fmp4)
+        known = self._known.get(key)
+        if known is not None and known[0].lo > first.lo:
+            known = None  # an earlier window than last time: count afresh
+        lo = None if known is None else known[0].lo
+        span = TimeRange.make(lo, first.lo, include_start=False, include_end=True)
+        between = [loc for loc in await self.service.catalog.segment_locations(flow["id"], span, None)
+                   if (lo is None or loc.lo > lo) and loc.lo <= first.lo]
+        container = flow.get("container")
+        prev, prev_ext, count = known if known is not None else (None, None, 0)
+        for loc in between:
+            ext = timeline.delivery(loc, container, fmp4)
+            if prev is not None and timeline.breaks(prev, prev_ext, loc, ext):
+                count += 1
+            prev, prev_ext = loc, ext
+        if prev is not None:
+            self._known[key] = (prev, prev_ext, count)
+            self._known.move_to_end(key)
+            while len(self._known) > self.flows:
+                self._known.popitem(last=False)
+        return count
+
+
 class PlaylistService:
     def __init__(self, media: MediaService, settings: PlaylistSettings) -> None:
         self.media = media
         self.catalog = media.catalog
         self.settings = settings
         self.cache: PlaylistCache[Playlist] = PlaylistCache(settings.cache_bytes)
+        self.discontinuities = DiscontinuityCounter(self)
 
     async def segments(self, flow_id: str, window: TimeRange | None) -> list[Segment]:
         """Every segment of the flow in the window, in time order."""
@@ -76,9 +143,15 @@ class PlaylistService:
                 return segments
             key = page.next_key
 
+    async def window(self, flow: dict, window: TimeRange | None, ended: bool) -> list[SegmentLocation]:
+        """The segments a playlist lists: all of the window (VOD) or its latest ``live_window``."""
+        if ended:
+            return await self.catalog.segment_locations(flow["id"], window, None)
+        return await self.catalog.segment_locations(flow["id"], window, self.settings.live_window, True)
+
     def uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int,
-              suffix: str) -> list[str]:
-        """Each segment's URI; presigned URLs are signed in bulk per storage backend."""
+             suffix: str) -> list[str]:
+        """Each segment's object URI; presigned URLs are signed in bulk per storage backend."""
         if mode != "presigned":
             return [f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode={mode}"
                     for loc in locations]
@@ -99,12 +172,31 @@ class PlaylistService:
                 uris[n] = url
         return uris
 
-    async def init_uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str,
-                         expiry: int) -> dict[str, str]:
-        """URIs of the (few) distinct init objects, for #EXT-X-MAP."""
-        ids = list(dict.fromkeys(loc.init_object_id for loc in locations if loc.init_object_id))
+    def segment_uris(self, flow: dict, locations: Sequence[SegmentLocation], exts: Sequence[str | None],
+                     mode: str, base_url: str, expiry: int) -> list[str]:
+        """Each segment's URI: its object's, or the remux endpoint's for the segments ``exts`` names."""
+        direct = [i for i, ext in enumerate(exts) if ext is None]
+        ext = extension(flow.get("container"))
+        if len(direct) == len(locations):
+            return self.uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
+        uris = [timeline.remux_uri(base_url, flow["id"], loc, e) if e else "" for loc, e in zip(locations, exts,
+                                                                                                  strict=True)]
+        signed = self.uris([locations[i] for i in direct], mode, base_url, expiry, f".{ext}" if ext else "")
+        for i, uri in zip(direct, signed, strict=True):
+            uris[i] = uri
+        return uris
+
+    async def init_uris(self, flow: dict, locations: Sequence[SegmentLocation], exts: Sequence[str | None],
+                        mode: str, base_url: str, expiry: int) -> dict[str, str]:
+        """URIs of the (few) distinct init segments, by ``timeline.init_key``, for #EXT-X-MAP."""
+        keys = dict.fromkeys(timeline.init_key(loc, e) for loc, e in zip(locations, exts, strict=True))
         uris: dict[str, str] = {}
-        for init_id in ids:
+        for init_id in keys:
+            if init_id is None:
+                continue
+            if init_id == timeline.REMUX_INIT:
+                uris[init_id] = timeline.remux_init_uri(base_url, flow["id"])
+                continue
             found = await self.catalog.get_object(init_id, None, 1)
             instances = found[0].instances if found else ()
             external = found[0].uncontrolled_urls[0][0] if found and found[0].uncontrolled_urls else None
@@ -113,71 +205,93 @@ class PlaylistService:
         return uris
 
     async def media_playlist(self, flow_id: str, window: TimeRange | None, mode: str | None,
-                             base_url: str, gzip: bool = False) -> Playlist:
-        """The playlist; with ``gzip``, a big finished one comes compressed (the client takes gzip)."""
+                             base_url: str, gzip: bool = False, kind: str | None = None,
+                             container: str | None = None) -> Playlist:
+        """The playlist; with ``gzip``, a big finished one comes compressed (the client takes gzip).
+
+        ``kind``: "live" or "vod" to override the flow's state; ``container``: "fmp4" for fMP4
+        fragments whatever the flow's container."""
         flow = await self.catalog.get_flow(flow_id)
         stats = await self.catalog.flow_stats(flow_id)
         if flow is None or stats is None:
             raise NotFound(f"flow {flow_id} does not exist")
         mode = mode or self.settings.uri_mode
-        if not (self.finished(flow) or (window is not None and window.hi is not None)):
-            return await self._live(flow, stats, window, mode, base_url)
+        fmp4 = container == "fmp4"
+        if not is_vod(flow, window, kind):
+            return await self._live(flow, stats, window, mode, base_url, fmp4)
         # (segments ever added, segments held) changes with every segment write: the flow's version
-        key = (flow_id, str(window), mode, base_url, flow.get("container"), stats.added_total, stats.count)
-        playlist = await self.cache.get_or_build(key, lambda: self._vod(flow, window, mode, base_url))
+        key = (flow_id, str(window), mode, base_url, flow.get("container"), fmp4, stats.added_total, stats.count)
+        playlist = await self.cache.get_or_build(key, lambda: self._vod(flow, window, mode, base_url, fmp4))
         if not gzip or len(playlist.body) < GZIP_MIN_BYTES:
             return playlist
         # the compressed copy is a cache entry of its own: built once, counted in the cache's bytes
         return await self.cache.get_or_build((*key, "gzip"), lambda: asyncio.to_thread(_gzipped, playlist))
 
     async def _live(self, flow: dict, stats: FlowStats, window: TimeRange | None, mode: str,
-                    base_url: str) -> Playlist:
-        """The latest ``live_window`` segments; the media sequence never goes back."""
-        locations = await self.catalog.segment_locations(flow["id"], window, self.settings.live_window, True)
+                    base_url: str, fmp4: bool) -> Playlist:
+        """The latest ``live_window`` segments; the media and discontinuity sequences never go back."""
+        locations = await self.window(flow, window, ended=False)
         sequence = max(0, stats.added_total - len(locations))
-        return await self._build(flow, locations, mode, base_url, sequence, ended=False)
+        breaks = await self.discontinuities.at(flow, locations[0], fmp4) if locations else 0
+        return await self._build(flow, locations, mode, base_url, sequence, False, fmp4, breaks)
 
-    async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str) -> Playlist:
+    async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str, fmp4: bool) -> Playlist:
         """Every segment of the window."""
-        locations = await self.catalog.segment_locations(flow["id"], window, None)
-        return await self._build(flow, locations, mode, base_url, 0, ended=True)
+        locations = await self.window(flow, window, ended=True)
+        return await self._build(flow, locations, mode, base_url, 0, True, fmp4, 0)
 
     async def _build(self, flow: dict, locations: Sequence[SegmentLocation], mode: str, base_url: str,
-                     sequence: int, ended: bool) -> Playlist:
+                     sequence: int, ended: bool, fmp4: bool, breaks: int) -> Playlist:
         """Signing and rendering a day of segments is ~100 ms of CPU, so big playlists are built on
         a worker thread and the event loop keeps serving meanwhile."""
+        container = flow.get("container")
+        exts = [timeline.delivery(loc, container, fmp4) for loc in locations]
         expiry = self.expiry(locations, ended)
-        init_uris = await self.init_uris(locations, mode, base_url, expiry)
-        render = (flow, locations, init_uris, mode, base_url, expiry, sequence, ended)
+        init_uris = await self.init_uris(flow, locations, exts, mode, base_url, expiry)
+        render = (flow, locations, exts, init_uris, mode, base_url, expiry, sequence, ended, breaks)
         if len(locations) < OFF_LOOP_ENTRIES:
             return self._render(*render)
         return await asyncio.to_thread(self._render, *render)
 
-    def _render(self, flow: dict, locations: Sequence[SegmentLocation], init_uris: dict[str, str], mode: str,
-                base_url: str, expiry: int, sequence: int, ended: bool) -> Playlist:
-        ext = extension(flow.get("container"))
-        uris = self.uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
-        init_uri = init_uris.get  # None for segments without an init object (MPEG-TS)
-        entries = [(loc.lo, loc.hi + 1, uri, init_uri(loc.init_object_id))
-                   for loc, uri in zip(locations, uris, strict=True)]
+    def _render(self, flow: dict, locations: Sequence[SegmentLocation], exts: Sequence[str | None],
+                init_uris: dict[str, str], mode: str, base_url: str, expiry: int, sequence: int, ended: bool,
+                breaks: int) -> Playlist:
+        uris = self.segment_uris(flow, locations, exts, mode, base_url, expiry)
+        flags = timeline.discontinuities(locations, exts)
+        init_uri, init_key = init_uris.get, timeline.init_key  # no init: None (MPEG-TS)
+        entries = [(loc.lo, loc.hi + 1, uri, init_uri(init_key(loc, ext)), flag)  # type: ignore[arg-type]
+                   for loc, ext, uri, flag in zip(locations, exts, uris, flags, strict=True)]
         target = target_duration(entries)
-        text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target)
+        text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target,
+                              discontinuity_sequence=breaks)
         body = text.encode()
-        return Playlist(body, hashlib.sha256(body).hexdigest(), ended, self._max_age(ended, mode, expiry, target))
+        span = self.span_s(locations)
+        return Playlist(body, hashlib.sha256(body).hexdigest(), ended,
+                        self.max_age(ended, mode, expiry, target, span))
 
     @staticmethod
     def finished(flow: dict) -> bool:
-        """A flow that will get no more segments: its playlists are VOD."""
+        """A flow that will get no more segments."""
         return bool(flow.get("read_only")) or flow.get("status") == "closed_complete"
 
+    @staticmethod
+    def span_s(locations: Sequence[SegmentLocation]) -> int:
+        """Seconds from the first segment's start to the last one's end (rounded up)."""
+        return -(-(locations[-1].hi + 1 - locations[0].lo) // NS_PER_SECOND) if locations else 0
+
     def expiry(self, locations: Sequence[SegmentLocation], ended: bool) -> int:
-        """Presigned URLs must outlive the playlist: a VOD player may still be fetching at its end."""
-        span = (locations[-1].hi - locations[0].lo) // NS_PER_SECOND if locations else 0
-        return min(MAX_PRESIGN_S, self.media.settings.presign_expiry_s + (span if ended else 0))
+        """The least time presigned URLs stay valid: a VOD player may still be fetching at the end
+        of the programme, a live one until the window's last segment is played."""
+        span = self.span_s(locations)
+        wanted = self.media.settings.presign_expiry_s
+        return min(MAX_PRESIGN_S, wanted + span if ended else max(wanted, 2 * span))
 
     @staticmethod
-    def _max_age(ended: bool, mode: str, expiry: int, target: int) -> int:
-        """VOD playlists are cacheable (shorter when they hold expiring URLs); live ones briefly."""
-        if not ended:
-            return max(1, target // 2)
-        return 3600 if mode != "presigned" else min(300, expiry // 4)
+    def max_age(ended: bool, mode: str, expiry: int, target: int, span: int) -> int:
+        """How long a cache (or a player) may keep the playlist. Its useful life is that plus the
+        time to play what it lists, and must end before its URLs expire: max_age + span <= expiry.
+        Live: half a target duration, so a refreshing player sees each new segment promptly."""
+        if mode != "presigned":
+            return 3600 if ended else max(1, target // 2)
+        room = max(0, expiry - span)
+        return min(VOD_MAX_AGE_S if ended else max(1, target // 2), room)

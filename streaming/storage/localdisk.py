@@ -1,8 +1,9 @@
 """The local-disk object store: files under the data dir, served by the gateway through signed URLs.
 
-Writes are atomic (temporary file, fsync, rename). URLs carry an expiry and an HMAC-SHA256
-signature over method, backend, key, expiry (and content type for PUT), made with a key generated
-on first start; the gateway's ``/_store`` routes check them.
+Writes are atomic (temporary file, fsync, rename). URLs carry an expiry (for GET URLs aligned to a
+time bucket, see expiry.py) and an HMAC-SHA256 signature over method, backend, key, expiry (and
+content type for PUT), made with a key generated on first start; the gateway's ``/_store`` routes
+check them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from urllib.parse import urlencode
 import anyio
 import anyio.to_thread
 
+from streaming.storage.expiry import signing_window
 from streaming.storage.fast_hmac import HmacSha256
 from streaming.storage.interface import BackendInfo, ObjectInfo, Opened, open_after_head, url_path
 from streaming.storage.keys import load_or_create_secret
@@ -149,9 +151,9 @@ class LocalDiskStore:
             yield item
 
     def _url(self, method: str, key: str, expires_in: int, content_type: str = "",
-             part: dict[str, str] | None = None) -> str:
+             part: dict[str, str] | None = None, expires: int | None = None) -> str:
         assert self.signer is not None, "LocalDiskStore.start() was not awaited"
-        expires = int(time.time()) + expires_in
+        expires = int(time.time()) + expires_in if expires is None else expires
         signed_key = key if part is None else f"{key}?uploadId={part['uploadId']}&partNumber={part['partNumber']}"
         signature = self.signer.signature(method, self.info.id, signed_key, expires, content_type)
         query = urlencode({**(part or {}), "expires": expires, "signature": signature})
@@ -207,12 +209,13 @@ class LocalDiskStore:
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(self.root / ".multipart" / upload_id, ignore_errors=True))
 
     def get_url(self, key: str, expires_in: int) -> str:
-        return self._url("GET", key, expires_in)
+        """Valid for at least ``expires_in`` s, and the same URL throughout a time bucket (expiry.py)."""
+        return self._url("GET", key, expires_in, expires=signing_window(expires_in).expires)
 
     def get_urls(self, keys: list[str], expires_in: int) -> list[str]:
         """The same URLs as ``get_url``, for many keys at one instant."""
         assert self.signer is not None, "LocalDiskStore.start() was not awaited"
-        expires = int(time.time()) + expires_in
+        expires = signing_window(expires_in).expires
         prefix = f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/"
         signatures = self.signer.get_signatures(self.info.id, keys, expires)
         return [f"{prefix}{url_path(key)}?expires={expires}&signature={signature}"

@@ -2,17 +2,20 @@
 
 The client is created once at start-up with the configured pool size, timeouts and retry mode,
 and the bucket is checked then. The gateway's own reads use the internal endpoint; URLs handed to
-clients are presigned by ``streaming.storage.sigv4`` for the public endpoint, without botocore.
+clients are presigned by ``streaming.storage.sigv4`` for the public endpoint, without botocore; GET
+URLs as of the start of a time bucket (``streaming.storage.expiry``), so repeated requests get the same URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 from streaming.storage.breaker import CircuitBreaker
+from streaming.storage.expiry import signing_window
 from streaming.storage.interface import (
     BackendInfo,
     ObjectInfo,
@@ -239,10 +242,13 @@ class S3Store:
         await self._call(lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id))
 
     def get_url(self, key: str, expires_in: int) -> str:
-        return self.presigner.presign("GET", self.bucket, key, expires_in)
+        """Valid for at least ``expires_in`` s, and the same URL throughout a time bucket (expiry.py)."""
+        start, lifetime = _signing(expires_in)
+        return self.presigner.presign("GET", self.bucket, key, lifetime, now=start)
 
     def get_urls(self, keys: list[str], expires_in: int) -> list[str]:
-        return self.presigner.presign_get_many(self.bucket, keys, expires_in)
+        start, lifetime = _signing(expires_in)
+        return self.presigner.presign_get_many(self.bucket, keys, lifetime, now=start)
 
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
         headers = {"content-type": content_type}  # signed, so the upload must declare the allocated type
@@ -250,6 +256,13 @@ class S3Store:
 
 
 MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+MAX_EXPIRES_S = 7 * 24 * 3600  # SigV4's longest X-Amz-Expires
+
+
+def _signing(expires_in: int) -> tuple[datetime, int]:
+    """The bucketed signing instant (as X-Amz-Date) and X-Amz-Expires for a GET URL."""
+    window = signing_window(expires_in, limit=MAX_EXPIRES_S)
+    return datetime.fromtimestamp(window.start, UTC), window.lifetime
 
 
 def _error_code(exc: Any) -> str | None:

@@ -1,0 +1,113 @@
+"""The media timeline a player sees, segment by segment: where it breaks, and which bytes it gets.
+
+A segment's bytes come either as its object, stored (``direct``), or cut and remuxed by the gateway
+(``/flows/{id}/remux/{object}.{ext}?timerange=``): when the segment uses only part of its object
+(``object_timerange`` wider than ``timerange - ts_offset``, or ``sample_offset``/``sample_count``),
+or when the player needs another container (DASH and ``?container=fmp4`` get fMP4 from MPEG-TS).
+Direct bytes carry the object's own timestamps; remuxed bytes carry flow time.
+
+The timeline breaks (HLS ``#EXT-X-DISCONTINUITY``, DASH a new Period) before a segment that:
+- leaves a gap after the previous one on the flow's timeline;
+- has another ``ts_offset`` (an edit point: the media comes from elsewhere);
+- starts at a timestamp other than where the previous one's bytes ended (a reused object, an object
+  whose own timerange does not continue the previous one's, a switch between direct and remuxed
+  bytes under a non-zero ``ts_offset``);
+- needs another initialisation segment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from urllib.parse import quote
+
+from catalog.store import SegmentLocation
+from catalog.timing import TimeRange
+
+REMUX_INIT = "\0remux"  # init key of remuxed fMP4 fragments: the flow's remux/init.mp4
+ISO_CONTAINERS = ("video/mp4", "audio/mp4", "video/iso.segment", "audio/iso.segment")
+NATIVE_REMUX = {"video/mp2t": "ts", "audio/aac": "aac"}  # a partial segment stays in the flow's container
+
+
+def object_span(loc: SegmentLocation) -> tuple[int, int]:
+    """Inclusive bounds of the segment's object on the object's own timeline."""
+    offset = loc.ts_offset or 0
+    if loc.object_timerange is not None and (offset or loc.object_timerange != loc.timerange):
+        bounds = _bounds(loc.object_timerange)
+        if bounds is not None:
+            return bounds
+    return loc.lo - offset, loc.hi - offset
+
+
+@lru_cache(maxsize=4096)
+def _bounds(text: str) -> tuple[int, int] | None:
+    span = TimeRange.parse(text)
+    return (span.lo, span.hi) if span.lo is not None and span.hi is not None else None
+
+
+def is_partial(loc: SegmentLocation) -> bool:
+    """True when the segment plays only part of its object."""
+    if loc.sample_count is not None or loc.sample_offset:
+        return True
+    if loc.object_timerange is None or (loc.object_timerange == loc.timerange and not loc.ts_offset):
+        return False  # the common case, decided without parsing
+    lo, hi = object_span(loc)
+    offset = loc.ts_offset or 0
+    return lo < loc.lo - offset or hi > loc.hi - offset
+
+
+def delivery(loc: SegmentLocation, container: str | None, fmp4: bool) -> str | None:
+    """The remux extension this segment is served with, or None for its object as stored.
+
+    ``fmp4``: the player needs fMP4 fragments (DASH, HLS ``?container=fmp4``)."""
+    if fmp4 and (container not in ISO_CONTAINERS or not loc.init_object_id):
+        return "m4s"  # fragments of an fMP4 flow come with their init object; anything else is remuxed
+    if is_partial(loc):
+        return "m4s" if fmp4 else NATIVE_REMUX.get(container or "", "m4s")
+    return None
+
+
+def init_key(loc: SegmentLocation, ext: str | None) -> str | None:
+    """The initialisation segment the bytes need: the object's own, the remux one, or none."""
+    if ext == "m4s":
+        return REMUX_INIT
+    return None if ext else loc.init_object_id
+
+
+def seen(loc: SegmentLocation, ext: str | None) -> tuple[int, int]:
+    """Timestamps the player finds in the bytes: [start, end) ns."""
+    if ext is not None:
+        return loc.lo, loc.hi + 1  # remuxed: flow time
+    lo, hi = object_span(loc)
+    return lo, hi + 1
+
+
+def breaks(prev: SegmentLocation, prev_ext: str | None, cur: SegmentLocation, cur_ext: str | None) -> bool:
+    """Whether the timeline is discontinuous between two consecutive segments."""
+    if cur.lo != prev.hi + 1 or (cur.ts_offset or 0) != (prev.ts_offset or 0):
+        return True
+    if init_key(prev, prev_ext) != init_key(cur, cur_ext):
+        return True
+    return seen(cur, cur_ext)[0] != seen(prev, prev_ext)[1]
+
+
+def discontinuities(locations: Sequence[SegmentLocation], exts: Sequence[str | None]) -> list[bool]:
+    """Per segment, whether the timeline breaks before it (never before the first)."""
+    flags = [False] * len(locations)
+    for i in range(1, len(locations)):
+        flags[i] = breaks(locations[i - 1], exts[i - 1], locations[i], exts[i])
+    return flags
+
+
+def segment_timerange(loc: SegmentLocation) -> str:
+    return loc.timerange or str(TimeRange.from_inclusive(loc.lo, loc.hi))
+
+
+def remux_uri(base_url: str, flow_id: str, loc: SegmentLocation, ext: str) -> str:
+    """``/flows/{flow}/remux/{object}.{ext}?timerange=<the segment's timerange>``."""
+    timerange = quote(segment_timerange(loc), safe=":_")
+    return f"{base_url}/flows/{flow_id}/remux/{quote(loc.object_id, safe='')}.{ext}?timerange={timerange}"
+
+
+def remux_init_uri(base_url: str, flow_id: str) -> str:
+    return f"{base_url}/flows/{flow_id}/remux/init.mp4"
