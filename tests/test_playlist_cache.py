@@ -1,16 +1,25 @@
-"""The cache of finished playlists: hits within max-age, never stale after a segment write, bounded."""
+"""The cache of finished playlists (hits within max-age, never stale after a segment write, bounded), and
+the URIs in playlists: stable across refreshes within a signing bucket, valid for the playlist's useful life."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import time
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import m3u8
 import pytest
-from conftest import new_id, video_flow
+from conftest import TEST_CATALOG, new_id, video_flow
+from starlette.testclient import TestClient
 
+from gateway.app import create_app
+from gateway.config import Settings
 from streaming.playback.playlist_cache import PlaylistCache
 from streaming.playback.playlists import OFF_LOOP_ENTRIES
+from streaming.storage import expiry
 
 
 @dataclass(frozen=True)
@@ -162,3 +171,100 @@ def test_big_playlists_are_gzipped_for_clients_that_take_it(client):
     # live playlists are small: never compressed
     live = client.get(f"/flows/{flow_id}/playlist.m3u8", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in live.headers
+
+
+# -- stable URIs: signed per time bucket, never outliving the playlist's useful life -----------------
+class WallClock:
+    """Stands in for the time module where URLs are signed, so the test decides where in a bucket it is."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def url_expiry(url: str) -> int:
+    """When a presigned URL stops working: local-disk ``expires=``, or SigV4's date plus lifetime."""
+    query = parse_qs(urlsplit(url).query)
+    if "expires" in query:
+        return int(query["expires"][0])
+    signed = dt.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    return int(signed.timestamp()) + int(query["X-Amz-Expires"][0])
+
+
+def upload(client, flow_id: str, starts: range, put) -> None:
+    """Allocated, uploaded and registered 2 s segments: objects with real controlled instances."""
+    allocated = client.post(f"/flows/{flow_id}/storage", json={"limit": len(starts)}).json()["media_objects"]
+    for obj in allocated:
+        response = put(obj["put_url"]["url"], content=b"\x47" * 188, headers={"Content-Type": "video/mp2t"})
+        assert response.status_code in (200, 201, 204), response.text
+    body = [{"object_id": o["object_id"], "timerange": f"[{s}:0_{s + 2}:0)"} for o, s in zip(allocated, starts,
+                                                                                         strict=True)]
+    assert client.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
+
+
+def check_stable_uris(client, monkeypatch, put) -> None:
+    clock = WallClock(0)
+    monkeypatch.setattr(expiry, "time", clock)
+    flow_id, source_id = new_id(), new_id()
+    client.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id, status="ingesting"))
+    upload(client, flow_id, range(0, 8, 2), put)
+    url = f"/flows/{flow_id}/playlist.m3u8"
+    live_expiry = client.app.state.media.settings.presign_expiry_s  # 3600: the live window is short
+    bucket = expiry.bucket_seconds(live_expiry)
+    real = time.time()
+    clock.now = real - real % bucket + 1  # early in a bucket (near the real time: local URLs still verify)
+    first = client.get(url)
+    clock.now += bucket - 2  # a refresh late in the same bucket: byte-identical, so a 304
+    second = client.get(url)
+    assert first.text == second.text and first.headers["etag"] == second.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    uris = [s.uri for s in m3u8.loads(first.text).segments]
+    assert len(uris) == 4 and all("signature" in u.lower() for u in uris)
+    for uri in uris:  # and each is valid for at least the presign expiry from any moment in the bucket
+        assert url_expiry(uri) >= clock.now + live_expiry
+    # a new segment: the ones shared with the last refresh keep their URI exactly
+    upload(client, flow_id, range(8, 10, 2), put)
+    third = [s.uri for s in m3u8.loads(client.get(url).text).segments]
+    assert third[:4] == uris and len(third) == 5
+    # the next bucket signs anew
+    clock.now += 2
+    assert [s.uri for s in m3u8.loads(client.get(url).text).segments][:4] != uris
+    # VOD: a cache or a player may keep the playlist for max-age, then play it to its end: every URL
+    # must still be valid then
+    client.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id, status="closed_complete"))
+    vod = client.get(url)
+    playlist = m3u8.loads(vod.text)
+    max_age = int(vod.headers["cache-control"].split("max-age=")[1])
+    span = sum(s.duration for s in playlist.segments)
+    assert playlist.is_endlist and max_age > 0
+    for seg in playlist.segments:
+        assert url_expiry(seg.uri) >= clock.now + max_age + span
+
+
+def test_live_uris_are_stable_within_a_bucket_on_local_disk(tmp_path, monkeypatch):
+    settings = Settings(data_dir=tmp_path / "data", public_url="http://testserver", catalog=TEST_CATALOG)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        check_stable_uris(client, monkeypatch, client.put)
+
+
+def test_live_uris_are_stable_within_a_bucket_on_s3(s3_server, tmp_path, monkeypatch):
+    from test_objects_s3 import s3_storage_config
+
+    config, _ = s3_storage_config(s3_server, tmp_path)
+    settings = Settings(data_dir=tmp_path / "data", storage_config=config, public_url="http://testserver",
+                        catalog=TEST_CATALOG)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        check_stable_uris(client, monkeypatch, httpx.put)
+
+
+def test_signing_window_rule():
+    window = expiry.signing_window(3600, now=10_000)
+    assert window.start % 1800 == 0 and window.start <= 10_000 and window.expires >= 10_000 + 3600
+    assert all(expiry.signing_window(3600, now=t) == window for t in range(window.start, window.start + 1800, 97))
+    assert expiry.signing_window(3600, now=window.start + 1800) != window
+    # near SigV4's 7-day cap the bucket shrinks, and at the cap the URL is signed as of now
+    capped = expiry.signing_window(7 * 24 * 3600 - 100, now=10_000, limit=7 * 24 * 3600)
+    assert capped.lifetime <= 7 * 24 * 3600 and capped.expires >= 10_000 + 7 * 24 * 3600 - 100
+    assert expiry.signing_window(7 * 24 * 3600, now=10_000, limit=7 * 24 * 3600) == (10_000, 7 * 24 * 3600)
