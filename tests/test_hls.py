@@ -13,6 +13,7 @@ import pytest
 from conftest import new_id, video_flow
 from media import make_ts
 
+from catalog.timing import TimeRange, Timestamp
 from gateway.ingest import ingest
 from streaming.playback.hls import PlaylistEntry, media_playlist, seconds_text
 from streaming.playback.leapseconds import tai_to_utc_ns
@@ -196,3 +197,54 @@ def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
         video_only = m3u8.loads(http.get(f"/sources/{video_source}/playlist.m3u8").text)
         assert len(video_only.playlists) == 2 and not video_only.media
         assert http.get(f"/sources/{new_id()}/playlist.m3u8").status_code == 404
+
+
+@pytest.mark.parametrize(("status", "query", "ended"), [
+    ("closed_complete", "", True), ("closed_complete", "?timerange=_", True), ("closed_complete", "?type=live", False),
+    ("ingesting", "?timerange=[0:0_4:0)", False), ("awaiting_content", "?type=vod", True),
+    ("replication_in_progress", "", False), (None, "?timerange=[0:0_4:0)", True),
+])
+def test_live_or_vod_follows_the_flow(client, status, query, ended):
+    """A finished flow is VOD over its whole timerange by default; live only while it is fed."""
+    flow_id = new_id()
+    client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id(), **({"status": status} if status else {})))
+    body = [{"object_id": new_id(), "timerange": f"[{s}:0_{s + 2}:0)"} for s in range(0, 20, 2)]
+    assert client.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
+    playlist = m3u8.loads(client.get(f"/flows/{flow_id}/playlist.m3u8{query}").text)
+    assert playlist.is_endlist is ended
+    if ended and "timerange=[" not in query:
+        assert len(playlist.segments) == 10  # the whole flow, not a window
+    if not ended:
+        assert playlist.discontinuity_sequence == 0 and len(playlist.segments) <= 6
+    if "[0:0_4:0)" in query:  # a closed timerange still selects the segments
+        assert len(playlist.segments) == 2
+
+
+def test_playlist_options_are_checked(client):
+    flow_id = new_id()
+    client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
+    for query in ("type=forever", "container=mkv"):
+        response = client.get(f"/flows/{flow_id}/playlist.m3u8?{query}")
+        assert response.status_code == 400 and query.split("=")[0] in response.json()["summary"]
+
+
+def test_an_edit_with_a_jump_back_plays_in_ffprobe(gateway_process, clip):
+    """An edit that plays the clip's first half twice (objects reused under a ts_offset): one
+    DISCONTINUITY, and ffprobe decodes every frame of both halves."""
+    source_flow, edit = new_id(), new_id()
+    asyncio.run(ingest(gateway_process.url, clip, source_flow, quiet=True))
+    with httpx.Client(base_url=gateway_process.url) as http:
+        first_half = http.get(f"/flows/{source_flow}/segments").json()[:2]
+        body = video_flow(edit, new_id(), status="closed_complete")
+        assert http.put(f"/flows/{edit}", json=body).status_code == 201
+        ranges = [TimeRange.parse(s["timerange"]) for s in first_half]
+        length = ranges[1].end - ranges[0].start
+        segments = [{"object_id": s["object_id"], "timerange": s["timerange"]} for s in first_half]
+        offset = str(Timestamp(length))
+        segments += [{"object_id": s["object_id"], "timerange": str(r.shift(length)), "ts_offset": offset}
+                     for s, r in zip(first_half, ranges, strict=True)]
+        assert http.post(f"/flows/{edit}/segments", json=segments).status_code == 201
+        url = f"{gateway_process.url}/flows/{edit}/playlist.m3u8"
+        playlist = m3u8.loads(httpx.get(url).text)
+        assert playlist.is_endlist and [s.discontinuity for s in playlist.segments] == [False, False, True, False]
+        assert ffprobe_frames(url)[1] == 200
