@@ -105,23 +105,38 @@ class DiscontinuityCounter:
         known = self._known.get(key)
         if known is not None and known[0].lo > first.lo:
             known = None  # an earlier window than last time: count afresh
-        lo = None if known is None else known[0].lo
-        span = TimeRange.make(lo, first.lo, include_start=False, include_end=True)
-        between = [loc for loc in await self.service.catalog.segment_locations(flow["id"], span, None)
-                   if (lo is None or loc.lo > lo) and loc.lo <= first.lo]
-        container = flow.get("container")
-        prev, prev_ext, count = known if known is not None else (None, None, 0)
-        for loc in between:
-            ext = timeline.delivery(loc, container, fmp4)
-            if prev is not None and timeline.breaks(prev, prev_ext, loc, ext):
-                count += 1
-            prev, prev_ext = loc, ext
+        state = known if known is not None else (None, None, 0)
+        page = self.service.settings.page
+        while True:  # a page at a time: a long flow's first count never holds its whole history
+            lo = None if state[0] is None else state[0].lo
+            span = TimeRange.make(lo, first.lo, include_start=False, include_end=True)
+            rows = [loc for loc in await self.service.catalog.segment_locations(flow["id"], span, page)
+                    if (lo is None or loc.lo > lo) and loc.lo <= first.lo]
+            if not rows:
+                break
+            if len(rows) < OFF_LOOP_ENTRIES:  # a refresh: the few segments that left the window
+                state = _count(state, rows, flow.get("container"), fmp4)
+            else:  # a first count over a long history: CPU work, off the event loop
+                state = await asyncio.to_thread(_count, state, rows, flow.get("container"), fmp4)
+        prev, prev_ext, count = state
         if prev is not None:
             self._known[key] = (prev, prev_ext, count)
             self._known.move_to_end(key)
             while len(self._known) > self.flows:
                 self._known.popitem(last=False)
         return count
+
+
+def _count(state: tuple[SegmentLocation | None, str | None, int], rows: Sequence[SegmentLocation],
+           container: str | None, fmp4: bool) -> tuple[SegmentLocation | None, str | None, int]:
+    """(last segment, its delivery, breaks so far) moved over ``rows``."""
+    prev, prev_ext, count = state
+    for loc in rows:
+        ext = timeline.delivery(loc, container, fmp4)
+        if prev is not None and timeline.breaks(prev, prev_ext, loc, ext):
+            count += 1
+        prev, prev_ext = loc, ext
+    return prev, prev_ext, count
 
 
 class PlaylistService:
@@ -258,9 +273,13 @@ class PlaylistService:
                 breaks: int) -> Playlist:
         uris = self.segment_uris(flow, locations, exts, mode, base_url, expiry)
         flags = timeline.discontinuities(locations, exts)
-        init_uri, init_key = init_uris.get, timeline.init_key  # no init: None (MPEG-TS)
-        entries = [(loc.lo, loc.hi + 1, uri, init_uri(init_key(loc, ext)), flag)  # type: ignore[arg-type]
-                   for loc, ext, uri, flag in zip(locations, exts, uris, flags, strict=True)]
+        if init_uris:
+            init_uri, init_key = init_uris.get, timeline.init_key
+            inits = [init_uri(init_key(loc, ext)) for loc, ext in zip(locations, exts, strict=True)]  # type: ignore[arg-type]
+        else:  # MPEG-TS: no init segments at all
+            inits = [None] * len(locations)
+        entries = [(loc.lo, loc.hi + 1, uri, init, flag)
+                   for loc, uri, init, flag in zip(locations, uris, inits, flags, strict=True)]
         target = target_duration(entries)
         text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target,
                               discontinuity_sequence=breaks)

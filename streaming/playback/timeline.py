@@ -84,18 +84,29 @@ def seen(loc: SegmentLocation, ext: str | None) -> tuple[int, int]:
 
 def breaks(prev: SegmentLocation, prev_ext: str | None, cur: SegmentLocation, cur_ext: str | None) -> bool:
     """Whether the timeline is discontinuous between two consecutive segments."""
-    if cur.lo != prev.hi + 1 or (cur.ts_offset or 0) != (prev.ts_offset or 0):
-        return True
-    if init_key(prev, prev_ext) != init_key(cur, cur_ext):
-        return True
-    return seen(cur, cur_ext)[0] != seen(prev, prev_ext)[1]
+    return discontinuities((prev, cur), (prev_ext, cur_ext))[1]
 
 
 def discontinuities(locations: Sequence[SegmentLocation], exts: Sequence[str | None]) -> list[bool]:
-    """Per segment, whether the timeline breaks before it (never before the first)."""
+    """Per segment, whether the timeline breaks before it (never before the first).
+
+    One pass with the common case (whole objects under one offset) decided inline: a day of
+    segments is 43,200 iterations."""
     flags = [False] * len(locations)
-    for i in range(1, len(locations)):
-        flags[i] = breaks(locations[i - 1], exts[i - 1], locations[i], exts[i])
+    prev_hi = prev_offset = prev_end = 0
+    prev_init: str | None = None
+    for i, (loc, ext) in enumerate(zip(locations, exts, strict=True)):
+        offset = loc.ts_offset or 0
+        if ext is not None:  # remuxed: flow time
+            init, start, end = (REMUX_INIT if ext == "m4s" else None), loc.lo, loc.hi + 1
+        elif loc.object_timerange is None or (not offset and loc.object_timerange == loc.timerange):
+            init, start, end = loc.init_object_id, loc.lo - offset, loc.hi + 1 - offset
+        else:
+            init, (start, end) = loc.init_object_id, seen(loc, None)
+        if i:
+            flags[i] = (loc.lo != prev_hi + 1 or offset != prev_offset or init != prev_init
+                        or start != prev_end)
+        prev_hi, prev_offset, prev_init, prev_end = loc.hi, offset, init, end
     return flags
 
 
