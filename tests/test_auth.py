@@ -210,7 +210,9 @@ def test_signed_store_urls_need_no_credentials(secured):
 def test_playlists_carry_the_access_token_to_gateway_urls(secured):
     auth = basic("admin", "pw")
     flow_id, source_id = new_id(), new_id()
-    secured.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id), headers=auth)
+    body = video_flow(flow_id, source_id)
+    body["essence_parameters"]["avc_parameters"] = {"profile": 100, "level": 30, "flags": 0}  # DASH needs codecs
+    secured.put(f"/flows/{flow_id}", json=body, headers=auth)
     (obj,) = secured.post(f"/flows/{flow_id}/storage", json={"limit": 1}, headers=auth).json()["media_objects"]
     secured.put("/" + obj["put_url"]["url"].split("//", 1)[1].split("/", 1)[1], content=b"ts",
                 headers={"Content-Type": "video/mp2t"})
