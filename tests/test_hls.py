@@ -248,3 +248,32 @@ def test_an_edit_with_a_jump_back_plays_in_ffprobe(gateway_process, clip):
         playlist = m3u8.loads(httpx.get(url).text)
         assert playlist.is_endlist and [s.discontinuity for s in playlist.segments] == [False, False, True, False]
         assert ffprobe_frames(url)[1] == 200
+
+
+def test_remuxed_playlists_play_in_ffprobe(gateway_process, clip):
+    """The remux URIs playlists write, followed by ffprobe: fMP4 HLS and DASH of an MPEG-TS flow, and
+    an edit whose segments use halves of objects (cut by the remux endpoint) — every frame, once."""
+    flow_id, edit = new_id(), new_id()
+    asyncio.run(ingest(gateway_process.url, clip, flow_id, quiet=True))
+    base = f"{gateway_process.url}/flows/{flow_id}"
+    fmp4 = m3u8.loads(httpx.get(f"{base}/playlist.m3u8?container=fmp4").text)
+    assert fmp4.is_endlist and fmp4.segments[0].init_section.uri.endswith("/remux/init.mp4")
+    assert ffprobe_frames(f"{base}/playlist.m3u8?container=fmp4")[1] == 200
+    assert ffprobe_frames(f"{base}/manifest.mpd")[1] == 200
+    with httpx.Client(base_url=gateway_process.url) as http:
+        segments = http.get(f"/flows/{flow_id}/segments").json()
+        body = video_flow(edit, new_id(), status="closed_complete")
+        body["essence_parameters"] = http.get(f"/flows/{flow_id}").json()["essence_parameters"]
+        assert http.put(f"/flows/{edit}", json=body).status_code == 201
+        halves = []
+        for seg in segments[:2]:  # each object in two halves: [start, middle) and [middle, end)
+            whole = TimeRange.parse(seg["timerange"])
+            middle = whole.start + (whole.end - whole.start) // 2
+            halves += [{"object_id": seg["object_id"], "timerange": str(TimeRange.make(whole.start, middle))},
+                       {"object_id": seg["object_id"], "timerange": str(TimeRange.make(middle, whole.end))}]
+        assert http.post(f"/flows/{edit}/segments", json=halves).status_code == 201
+    url = f"{gateway_process.url}/flows/{edit}/playlist.m3u8"
+    playlist = m3u8.loads(httpx.get(url).text)
+    assert len(playlist.segments) == 4 and all("/remux/" in s.uri for s in playlist.segments)
+    assert not any(s.discontinuity for s in playlist.segments)  # one recording, cut: no break
+    assert ffprobe_frames(url)[1] == 100
