@@ -21,11 +21,20 @@ from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.config import Settings
+from spec import left_out_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CATALOG = os.environ.get("TAMS_TEST_CATALOG", "sqlite")
 sqlite_only = pytest.mark.skipif(TEST_CATALOG != "sqlite",
                                  reason=f"tests the SQLite catalog file itself (this run: {TEST_CATALOG})")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # schema validation is an extra assertion: say once what this run could not check
+    line = left_out_summary()
+    if line:
+        terminalreporter.write_sep("=", "schema checks left out", yellow=True)
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture
