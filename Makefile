@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +33,18 @@ $(PLAYER_JS): gateway/player/package.json gateway/player/package-lock.json
 run: $(PLAYER_JS) $(STAMP)
 	$(BIN)/tams-gateway serve
 
-## Install the test extras and run the whole suite (tests start any servers they need themselves)
+## Install the test extras and tools, run `make lint`'s checks, then the whole suite on SQLite and on the VAST DB fake
 test: $(PLAYER_JS) $(TEST_STAMP)
 	bash scripts/test-tools.sh
-	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q
 	@echo "== the API suite again on the VAST DB store (in-memory fake; docs/VAST.md) =="
 	TAMS_TEST_CATALOG=vast-fake $(BIN)/python -m pytest -q -p no:cacheprovider \
 		--ignore=tests/test_player.py --ignore=tests/test_catalog_contract.py --ignore=tests/test_vast_store.py
+
+## The edit-run loop: the suite on SQLite without the slow tests (real processes, players, heavy properties)
+test-fast: $(PLAYER_JS) $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 ## Benchmarks that print figures (see docs/PERFORMANCE.md)
 bench: $(TEST_STAMP)
@@ -50,10 +54,14 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.events
 	$(BIN)/python -m bench.vast
 
+## Lint, formatting, types (strict on catalog/), the layering contract (pyproject.toml's [tool.*]) and the Dockerfile
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint Dockerfile; \
 	else echo "no hadolint (make test installs it): Dockerfile not linted"; fi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache .hypothesis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import orjson
@@ -32,7 +33,7 @@ def error_body(status: int, summary: str, error_type: str | None = None) -> dict
 
 
 def error_response(
-    status: int, summary: str, error_type: str | None = None, headers: dict[str, str] | None = None
+    status: int, summary: str, error_type: str | None = None, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A JSON error response; callers never build error bodies by hand."""
     return Response(

@@ -12,7 +12,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import lru_cache
 
 import orjson
@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import utc_now_iso
@@ -74,7 +74,7 @@ class Observability:
         self.registry.register(self._catalog_sizes)
         self._read_at_scrape = _ReadAtScrape()
         self.registry.register(self._read_at_scrape)
-        self._routes: list[Route] = []
+        self._routes: list[BaseRoute] = []
 
     def watch(self, name: str, documentation: str, read: Callable[[], float], *, counter: bool = False) -> None:
         """Reports ``read()`` at every scrape, as a counter (only ever grows) or a gauge."""
@@ -125,7 +125,7 @@ class Observability:
 
         return middleware
 
-    def bind_routes(self, routes: list[Route]) -> None:
+    def bind_routes(self, routes: Sequence[BaseRoute]) -> None:
         """The app's routing table, used to label metrics with route templates."""
         self._routes = list(routes)
 

@@ -17,16 +17,28 @@ from pathlib import Path
 
 import httpx
 import pytest
+from spec import left_out_summary
 from starlette.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.config import Settings
-from spec import left_out_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CATALOG = os.environ.get("TAMS_TEST_CATALOG", "sqlite")
 sqlite_only = pytest.mark.skipif(TEST_CATALOG != "sqlite",
                                  reason=f"tests the SQLite catalog file itself (this run: {TEST_CATALOG})")
+
+
+# fixtures that start real processes (a gateway, moto's S3 server, a browser): their tests are slow
+PROCESS_FIXTURES = frozenset({"gateway_process", "s3_server", "browser"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `make test-fast` leaves out -m slow, so a process test without the marker would slow the loop unseen
+    unmarked = [item.nodeid for item in items
+                if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow")]
+    if unmarked:
+        raise pytest.UsageError("tests using a real process need @pytest.mark.slow: " + ", ".join(unmarked))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -8,9 +8,11 @@ import sys
 import threading
 
 import httpx
+import pytest
 from conftest import ROOT, GatewayProcess, new_id, sqlite_only, video_flow
 
 
+@pytest.mark.slow
 @sqlite_only
 def test_backup_while_writing_then_restore(gateway_process, tmp_path):
     flow_id = new_id()

@@ -7,6 +7,7 @@ import signal
 import time
 
 import httpx
+import pytest
 from conftest import new_id, video_flow
 from spec import validate
 
@@ -32,6 +33,7 @@ def stored_files(gateway) -> int:
     return sum(1 for p in (gateway.data_dir / "objects").rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_delete_a_100000_segment_flow_sharing_objects(gateway_process):
     big, other = new_id(), new_id()
     with httpx.Client(base_url=gateway_process.url, timeout=60) as http:
@@ -68,6 +70,7 @@ def test_delete_a_100000_segment_flow_sharing_objects(gateway_process):
         print(f"\ndeleted 100,000 segments in {elapsed:.1f} s")
 
 
+@pytest.mark.slow
 def test_deletion_resumes_after_a_crash(gateway_process):
     flow_id = new_id()
     with httpx.Client(base_url=gateway_process.url, timeout=60) as http:
@@ -86,6 +89,7 @@ def test_deletion_resumes_after_a_crash(gateway_process):
         assert http.get(f"/flows/{flow_id}").status_code == 404
 
 
+@pytest.mark.slow
 def test_large_segment_deletes_run_in_the_background(gateway_process):
     flow_id = new_id()
     with httpx.Client(base_url=gateway_process.url, timeout=60) as http:

@@ -39,6 +39,7 @@ def cmaf_flow(gateway_process, tmp_path):
     return flow_id, init, segments
 
 
+@pytest.mark.slow
 def test_hls_with_init_segments_plays(gateway_process, cmaf_flow):
     flow_id, _, _ = cmaf_flow
     url = f"{gateway_process.url}/flows/{flow_id}/playlist.m3u8?timerange=[0:0_6:0)"
@@ -49,6 +50,7 @@ def test_hls_with_init_segments_plays(gateway_process, cmaf_flow):
     assert frames == 150 and abs(duration - 6) < 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uris", ["presigned", "proxy"])
 def test_static_mpd_plays(gateway_process, cmaf_flow, uris):
     flow_id, _, _ = cmaf_flow
@@ -65,6 +67,7 @@ def test_static_mpd_plays(gateway_process, cmaf_flow, uris):
     assert frames == 150 and abs(duration - 6) < 0.1
 
 
+@pytest.mark.slow
 def test_live_mpd_is_dynamic(gateway_process, cmaf_flow):
     flow_id, _, _ = cmaf_flow
     root = ET.fromstring(httpx.get(f"{gateway_process.url}/flows/{flow_id}/manifest.mpd").text)
@@ -76,6 +79,7 @@ def test_live_mpd_is_dynamic(gateway_process, cmaf_flow):
     assert httpx.get(f"{gateway_process.url}/flows/{new_id()}/manifest.mpd").status_code == 404
 
 
+@pytest.mark.slow
 def test_timerange_file_is_a_plain_mp4(gateway_process, cmaf_flow):
     """media.mp4 of an fMP4 flow is remuxed into one MP4 with the moov first (tests/test_clip_export.py)."""
     flow_id, _, _ = cmaf_flow

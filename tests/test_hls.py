@@ -63,6 +63,7 @@ def ffprobe_frames(url: str) -> tuple[float, int]:
     return float(data["format"]["duration"]), int(data["streams"][0]["nb_read_frames"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uris", ["presigned", "proxy", "redirect"])
 def test_vod_playlist_plays_in_ffprobe(gateway_process, clip, uris):
     flow_id = new_id()
@@ -80,6 +81,7 @@ def test_vod_playlist_plays_in_ffprobe(gateway_process, clip, uris):
     assert m3u8.loads(httpx.get(url).text).segments == []  # nothing before 0:0
 
 
+@pytest.mark.slow
 def test_live_playlist_window_and_sequence(gateway_process, clip):
     flow_id = new_id()
     with httpx.Client(base_url=gateway_process.url) as http:
@@ -117,11 +119,13 @@ def test_live_playlist_window_and_sequence(gateway_process, clip):
         assert m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text).is_endlist  # finished: VOD
 
 
+@pytest.mark.slow
 def test_playlist_errors(gateway_process):
     assert httpx.get(f"{gateway_process.url}/flows/{new_id()}/playlist.m3u8").status_code == 404
     assert httpx.get(f"{gateway_process.url}/flows/{new_id()}/playlist.m3u8?uris=ftp").status_code == 400
 
 
+@pytest.mark.slow
 def test_timerange_as_one_seekable_file(gateway_process, clip):
     from streaming.ingest.segmenter import cut
 
@@ -152,6 +156,7 @@ def test_timerange_as_one_seekable_file(gateway_process, clip):
     assert httpx.get(f"{gateway_process.url}/flows/{flow_id}/media.ts?timerange=[100:0_200:0)").status_code == 404
 
 
+@pytest.mark.slow
 def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
     video_source, audio_source, multi_source = new_id(), new_id(), new_id()
     hd, sd, sound, multi = new_id(), new_id(), new_id(), new_id()

@@ -44,6 +44,7 @@ def test_cut_on_key_frames_with_exact_contiguous_timeranges(media_file):
         assert {s.kind for s in info.streams} == {"video", "audio"}
 
 
+@pytest.mark.slow
 def test_ingest_then_every_read_path_returns_the_same_bytes(gateway_process, media_file):
     flow_id = new_id()
     report = asyncio.run(ingest(gateway_process.url, media_file, flow_id, quiet=True))
@@ -70,6 +71,7 @@ def test_ingest_then_every_read_path_returns_the_same_bytes(gateway_process, med
     assert (again.segments, again.skipped) == (2, 2)
 
 
+@pytest.mark.slow
 def test_ingest_command_line(gateway_process, media_file):
     flow_id = new_id()
     result = subprocess.run(
@@ -115,6 +117,7 @@ def test_probe_on_register_fills_key_frames_and_checks_duration(tmp_path, media_
         assert "10:0" in summary and "2:0" in summary  # both durations named
 
 
+@pytest.mark.slow
 def test_ingest_of_mp4_records_the_muxers_shift_as_ts_offset(gateway_process, tmp_path):
     clip = make_ts(tmp_path / "clip.mp4", seconds=4, container="mp4")
     flow_id = new_id()
@@ -128,6 +131,7 @@ def test_ingest_of_mp4_records_the_muxers_shift_as_ts_offset(gateway_process, tm
             assert str(probe(data).timerange) == seg["object_timerange"]  # the bytes' own timeline
 
 
+@pytest.mark.slow
 def test_ingest_uploads_large_objects_in_parts(gateway_process, media_file):
     from gateway.ingest import UploadPlan
 
@@ -142,6 +146,7 @@ def test_ingest_uploads_large_objects_in_parts(gateway_process, media_file):
         assert httpx.get(seg["get_urls"][0]["url"]).content == chunk.data
 
 
+@pytest.mark.slow
 def test_multipart_rules(gateway_process):
     from conftest import video_flow
 

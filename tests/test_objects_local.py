@@ -105,6 +105,7 @@ def test_storage_request_rules(strict):
     assert strict.post(f"/flows/{flow_id}/storage", json={}).status_code == 403
 
 
+@pytest.mark.slow
 def test_path_traversal_ids_stay_inside_the_store(gateway_process):
     """Over a real server: TestClient decodes paths twice, uvicorn once, as a real client sees it."""
     import httpx

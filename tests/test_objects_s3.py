@@ -63,6 +63,7 @@ def upload_and_register(http: httpx.Client, payloads: list[bytes]) -> tuple[str,
     return flow_id, ids
 
 
+@pytest.mark.slow
 def test_write_path_and_every_read_path_agree(s3_gateway):
     payloads = [os.urandom(100_000), os.urandom(3)]
     with httpx.Client(base_url=s3_gateway.url) as http:
@@ -84,6 +85,7 @@ def test_write_path_and_every_read_path_agree(s3_gateway):
         assert http.get(f"/flows/{flow_id}/segments?accept_storage_ids={s3_gateway.s3_id}").json()[0]["get_urls"]
 
 
+@pytest.mark.slow
 def test_proxy_ranges_from_s3(s3_gateway):
     payload = os.urandom(300_000)
     with httpx.Client(base_url=s3_gateway.url) as http:
@@ -114,6 +116,7 @@ def test_proxy_ranges_from_s3(s3_gateway):
         assert http.get("/healthz").status_code == 200
 
 
+@pytest.mark.slow
 def test_a_proxied_read_is_one_store_request(s3_server, tmp_path):
     # a player's Range request is one GET to S3 (no HEAD first): the answer's headers carry the size
     config, s3_id = s3_storage_config(s3_server, tmp_path)
@@ -146,6 +149,7 @@ def test_a_proxied_read_is_one_store_request(s3_server, tmp_path):
         assert calls == ["GetObject", "HeadObject"]
 
 
+@pytest.mark.slow
 def test_registration_needs_uploaded_bytes(s3_gateway):
     with httpx.Client(base_url=s3_gateway.url) as http:
         flow_id = new_id()
@@ -156,6 +160,7 @@ def test_registration_needs_uploaded_bytes(s3_gateway):
         assert response.status_code == 400 and obj["object_id"] in response.json()["summary"]
 
 
+@pytest.mark.slow
 def test_copy_to_another_backend_and_delete_instances(s3_gateway):
     payload = os.urandom(20_000)
     with httpx.Client(base_url=s3_gateway.url) as http:
@@ -171,6 +176,7 @@ def test_copy_to_another_backend_and_delete_instances(s3_gateway):
         assert http.delete(f"/objects/{oid}/instances?storage_id={LOCAL_BACKEND_ID}").status_code == 400
 
 
+@pytest.mark.slow
 def test_store_outage_answers_fast_and_recovers(s3_server, tmp_path):
     """Stop S3 under a running gateway: errors are 502/503 JSON, then it recovers on its own."""
     from conftest import S3Server
@@ -203,6 +209,7 @@ def test_store_outage_answers_fast_and_recovers(s3_server, tmp_path):
         s3.stop()
 
 
+@pytest.mark.slow
 def test_unusable_bucket_is_a_clear_start_error(s3_server, tmp_path):
     config = {"backends": [{"type": "s3", "id": str(uuid.uuid4()), "label": "s3", "bucket": "no-such-bucket",
                             "endpoint_url": s3_server.url, "access_key": "t", "secret_key": "t", "default": True}]}
@@ -213,6 +220,7 @@ def test_unusable_bucket_is_a_clear_start_error(s3_server, tmp_path):
     gateway.stop()
 
 
+@pytest.mark.slow
 def test_ingest_onto_s3(s3_gateway, tmp_path):
     import asyncio
 
@@ -234,6 +242,7 @@ def test_ingest_onto_s3(s3_gateway, tmp_path):
                             ).content == chunk.data
 
 
+@pytest.mark.slow
 def test_multipart_upload_to_s3_with_presigned_part_urls(s3_gateway):
     payload = os.urandom(5 * 1024 * 1024 + 1234)  # S3 wants >= 5 MiB for every part but the last
     with httpx.Client(base_url=s3_gateway.url, timeout=60) as http:
@@ -257,6 +266,7 @@ def test_multipart_upload_to_s3_with_presigned_part_urls(s3_gateway):
         assert httpx.get(url).content == payload
 
 
+@pytest.mark.slow
 @sqlite_only
 def test_reconcile_on_s3_finds_deleted_bytes_and_unknown_objects(s3_gateway, s3_server, tmp_path):
     import boto3

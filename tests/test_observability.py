@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT, new_id, video_flow
 
 
@@ -43,6 +44,7 @@ def test_access_log_lines(client, caplog):
     assert all("secret" not in json.dumps(line) for line in lines)
 
 
+@pytest.mark.slow
 def test_serve_refuses_open_non_loopback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],

@@ -55,6 +55,7 @@ def watch(page, seconds: float, until) -> dict:
     raise AssertionError(f"player state after {seconds} s: {state}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uris", ["presigned", "proxy"])
 def test_vod_plays_and_seeks(browser, gateway_process, tmp_path, uris):
     clip = make_ts(tmp_path / "clip.ts", seconds=12, width=320, height=180)
@@ -70,6 +71,7 @@ def test_vod_plays_and_seeks(browser, gateway_process, tmp_path, uris):
     page.close()
 
 
+@pytest.mark.slow
 def test_live_playlist_plays_as_segments_arrive(browser, gateway_process, tmp_path):
     clip = make_ts(tmp_path / "live.ts", seconds=24, width=320, height=180)
     chunks = list(cut(clip, 2))

@@ -61,6 +61,7 @@ def test_urls_are_byte_identical_to_botocore(endpoint, style, token, key):
         reference(client, "upload_part", {"Bucket": "media", "Key": key, "PartNumber": 3, "UploadId": "u/p+1"}, 60)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40))
 def test_any_key_matches_botocore(key):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT, new_id, sqlite_only
 from starlette.testclient import TestClient
 from test_objects_local import make_flow, upload
@@ -23,6 +24,7 @@ def _reconcile(data_dir, *extra: str) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
+@pytest.mark.slow
 @sqlite_only
 def test_reconcile_reports_missing_bytes_and_collects_orphans(settings):
     with TestClient(create_app(settings), base_url="http://testserver") as client:

@@ -6,10 +6,12 @@ import random
 import threading
 
 import httpx
+import pytest
 from conftest import new_id, video_flow
 from spec import validate
 
 
+@pytest.mark.slow
 def test_smoke_over_http(gateway_process):
     with httpx.Client(base_url=gateway_process.url) as http:
         assert http.get("/healthz").status_code == 200
@@ -26,6 +28,7 @@ def test_smoke_over_http(gateway_process):
         assert "tams_http_requests_total" in http.get("/metrics").text
 
 
+@pytest.mark.slow
 def test_racing_writers_admit_no_overlap_and_lose_nothing(gateway_process):
     """8 writers post overlapping and touching segments into one flow at the same time."""
     flow_id = new_id()
@@ -63,6 +66,7 @@ def test_racing_writers_admit_no_overlap_and_lose_nothing(gateway_process):
         assert end <= start  # no overlaps; touching allowed
 
 
+@pytest.mark.slow
 def test_everything_survives_a_restart(gateway_process):
     flow_id, source_id = new_id(), new_id()
     with httpx.Client(base_url=gateway_process.url) as http:

@@ -80,6 +80,7 @@ def gateway(tmp_path):
     process.stop()
 
 
+@pytest.mark.slow
 def test_registration(gateway, receiver):
     with httpx.Client(base_url=gateway.url) as http:
         body = {"url": receiver.url, "events": ALL_EVENTS, "api_key_name": "X-Api-Key", "api_key_value": "s3cret",
@@ -103,6 +104,7 @@ def test_registration(gateway, receiver):
         assert {"name": "webhooks"}.items() <= http.get("/service").json()["event_stream_mechanisms"][0].items()
 
 
+@pytest.mark.slow
 def test_ssrf_guard_refuses_private_targets(tmp_path):
     process = GatewayProcess(tmp_path / "data")
     process.start()
@@ -114,6 +116,7 @@ def test_ssrf_guard_refuses_private_targets(tmp_path):
         process.stop()
 
 
+@pytest.mark.slow
 def test_every_event_type_arrives_in_order(gateway, receiver):
     with httpx.Client(base_url=gateway.url) as http:
         http.post("/service/webhooks", json={"url": receiver.url, "events": ALL_EVENTS,
@@ -156,6 +159,7 @@ def test_every_event_type_arrives_in_order(gateway, receiver):
         other.server.shutdown()
 
 
+@pytest.mark.slow
 def test_failures_put_the_webhook_in_error_and_reenabling_resumes(gateway, receiver):
     with httpx.Client(base_url=gateway.url) as http:
         body = {"url": receiver.url, "events": ["flows/created"]}
@@ -178,6 +182,7 @@ def test_failures_put_the_webhook_in_error_and_reenabling_resumes(gateway, recei
         assert event["event"]["flow"]["id"] == flow_id  # the failed event is delivered, not skipped
 
 
+@pytest.mark.slow
 def test_redirects_are_not_followed(gateway, receiver):
     # the SSRF check vetted the webhook's URL only: a redirect elsewhere is a failed delivery
     elsewhere = Receiver()
@@ -196,6 +201,7 @@ def test_redirects_are_not_followed(gateway, receiver):
         elsewhere.server.shutdown()
 
 
+@pytest.mark.slow
 def test_backlog_survives_sigkill(gateway, receiver):
     with httpx.Client(base_url=gateway.url, timeout=30) as http:
         body = {"url": receiver.url, "events": ["flows/updated"], "status": "disabled"}
@@ -229,6 +235,7 @@ def read_events(response, count: int) -> list[dict]:
     return events
 
 
+@pytest.mark.slow
 def test_event_stream_resumes_without_a_gap(gateway):
     with httpx.Client(base_url=gateway.url, timeout=30) as http:
         flow_id = new_id()
@@ -273,6 +280,7 @@ def test_outbox_retention_keeps_what_active_webhooks_still_need(tmp_path):
     assert asyncio.run(run()) == (4, 6)
 
 
+@pytest.mark.slow
 def test_filters_select_correctly(gateway):
     receivers = {name: Receiver() for name in ("source", "collected", "top", "disabled")}
     try:

@@ -55,7 +55,7 @@ def check_target(url: str, allow_private: bool) -> str | None:
     if allow_private:
         return None
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
     except OSError:
         return f"cannot resolve {parts.hostname}"
     for address in addresses:

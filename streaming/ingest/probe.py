@@ -73,6 +73,8 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     ctx = stream.codec_context
     codec = ctx.name if ctx is not None else "unknown"
     rate = stream.average_rate if stream.type == "video" else None
+    if stream.time_base is None:  # a demuxed stream always has one; without it no timestamp means anything
+        raise ValueError(f"stream {stream.index} has no time base")
     return StreamInfo(
         index=stream.index, kind=stream.type, codec=codec, mime=CODEC_MIME.get(codec),
         time_base=Fraction(stream.time_base), frame_rate=Fraction(rate) if rate else None,
@@ -87,7 +89,7 @@ def probe(source: str | Path | bytes | BinaryIO) -> ProbeResult:
     """Reads every packet of ``source`` (a path, bytes or a file object) and reports its timing."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    with av.open(source if not isinstance(source, Path) else str(source)) as container:
+    with av.open(source if not isinstance(source, Path) else str(source), "r") as container:
         media = [s for s in container.streams if s.type in ("video", "audio")]
         streams = [_stream_info(s) for s in media]
         if not streams:

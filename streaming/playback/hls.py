@@ -30,7 +30,7 @@ def seconds_text(ns: int) -> str:
     return f"{whole}.{frac:09d}".rstrip("0").rstrip(".") if frac else str(whole)
 
 
-def target_duration(entries: Sequence[PlaylistEntry]) -> int:
+def target_duration(entries: Sequence[tuple[int, int, str, str | None]]) -> int:
     """The longest segment rounded up to whole seconds (RFC 8216 §4.3.3.1), at least 1."""
     longest = max((entry[1] - entry[0] for entry in entries), default=NS_PER_SECOND)
     return max(1, -(-longest // NS_PER_SECOND))

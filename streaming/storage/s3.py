@@ -8,7 +8,7 @@ URLs as of the start of a time bucket (``streaming.storage.expiry``), so repeate
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from functools import partial
@@ -274,7 +274,7 @@ def _object_info(response: Mapping[str, Any], size: int) -> ObjectInfo:
     return ObjectInfo(size, response["ETag"], response["LastModified"].timestamp(), response.get("ContentType"))
 
 
-async def _stream(body: Any) -> AsyncIterator[bytes]:
+async def _stream(body: Any) -> AsyncGenerator[bytes, None]:
     try:
         async for chunk in body.iter_chunks(CHUNK):
             yield chunk
