@@ -106,7 +106,7 @@ def s3_figures(work: Path) -> list[tuple[str, str, str]]:
         rows.append(("S3 1 MiB ranges: proxy vs direct", f"{proxied_r:.0f} vs {direct_r:.0f} ranges/s",
                      f"{100 * proxied_r / direct_r:.0f} % (goal >= 90 %)"))
         big = upload_object(gateway, 1024 * MIB)
-        pid = gateway.proc.pid  # type: ignore[union-attr]
+        pid = gateway.proc.pid  # type: ignore[union-attr]  # started above, so proc is set
         before = rss_mib(pid)
         samples: list[float] = []
         done = threading.Event()

@@ -108,7 +108,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def _wrk_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]  # wrk always prints a unit; else fail loudly
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 

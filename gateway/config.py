@@ -1,50 +1,20 @@
 """Gateway settings from environment variables (and command-line flags, which override them).
 
-| variable | default | meaning |
-|---|---|---|
-| TAMS_HOST | 127.0.0.1 | bind address |
-| TAMS_PORT | 8000 | bind port |
-| TAMS_DATA_DIR | ./data | SQLite catalog, local objects, generated keys |
-| TAMS_CATALOG | sqlite | catalog store: sqlite, vast (VAST DB, docs/VAST.md), vast-fake (tests only) |
-| TAMS_VAST_ENDPOINT | (none) | VAST VIP pool URL for the catalog, e.g. http://vip-pool.example |
-| TAMS_VAST_ACCESS_KEY / TAMS_VAST_SECRET_KEY | (none) | S3 keys of an identity with a Tabular identity policy |
-| TAMS_VAST_BUCKET | (none) | the Database-enabled bucket (created by an admin in VMS) |
-| TAMS_VAST_SCHEMA | tams | schema inside that bucket (created at start if missing) |
-| TAMS_VAST_DATA_ENDPOINTS | (discovered) | comma list of data VIPs for selects |
-| TAMS_VAST_SESSIONS | 8 | SDK sessions = worker threads for catalog calls |
-| TAMS_PUBLIC_URL | (from the request) | externally visible base URL for Link headers, e.g. https://media.example/tams |
-| TAMS_SERVICE_NAME | TAMS Gateway | /service name (until changed with POST /service) |
-| TAMS_DEFAULT_LIMIT | 100 | page size when a client gives no limit |
-| TAMS_MAX_LIMIT | 1000 | largest page a client can ask for |
-| TAMS_MAX_BODY_BYTES | 16777216 | largest JSON request body |
-| TAMS_SQLITE_READERS | min(4, cores - 1), at least 1 | reader threads (connections) for the SQLite catalog |
-| TAMS_LOG_LEVEL | info | log level |
-| TAMS_ALLOW_OPEN | false | allow serving without auth on a non-loopback address |
-| TAMS_STORAGE_CONFIG | (none) | JSON file of storage backends (streaming/storage/registry.py); default: local disk |
-| TAMS_PRESIGN_EXPIRY | 3600 | seconds presigned GET/PUT URLs stay valid |
-| TAMS_OBJECT_TIMEOUT | 600 | seconds before never-registered allocations are removed (>= 300) |
-| TAMS_DELIVERY_MODE | redirect | default of the delivery endpoints: redirect or proxy |
-| TAMS_REQUIRE_ALLOCATION | true | refuse segments naming objects never allocated and without get_urls |
-| TAMS_MAX_OBJECT_BYTES | 5368709120 | largest object uploaded to the local-disk store |
-| TAMS_CORS_ORIGINS | (none) | browser origins allowed to call the gateway: comma list, or * |
-| TAMS_WEBHOOKS_ALLOW_PRIVATE | false | let webhooks target loopback/private addresses (SSRF guard off) |
-| TAMS_WEBHOOK_MAX_FAILURES | 5 | consecutive failed deliveries before a webhook goes to error |
-| TAMS_WEBHOOK_BACKOFF | 0.5 | first retry delay in seconds (doubles each retry, with jitter, up to 30 s) |
-| TAMS_EVENT_RETENTION | 86400 | seconds events stay in the outbox for /events resumption once delivered |
-| TAMS_LIVE_WINDOW | 6 | segments in a live HLS playlist |
-| TAMS_PLAYLIST_URIS | presigned | segment URIs in playlists: presigned, proxy or redirect |
-| TAMS_PLAYLIST_CACHE_MB | 64 | MiB of finished (VOD) playlists kept in memory for their max-age; 0: none |
-| TAMS_REMUX_CACHE_MB | 128 | MiB of remuxed (init) segments kept in memory, least recently used out; 0: none |
-| TAMS_PROBE_ON_REGISTER | false | probe newly uploaded objects with PyAV at registration (key frames, duration) |
+``SETTINGS`` is the one table of them: ``load_settings`` reads the environment through it, and the
+README's Configuration table is generated from it (``python -m gateway.config --markdown``, or
+``--readme README.md`` to rewrite that table in place; tests/test_config.py keeps the two equal).
+Defaults are written once, in ``Settings``.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -98,7 +68,8 @@ class Settings:
         return self.data_dir / "catalog.sqlite3"
 
     def with_overrides(self, **changes: object) -> Settings:
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        given: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **given)
 
     @property
     def loopback(self) -> bool:
@@ -133,23 +104,23 @@ def default_readers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} must be an integer") from None
-    if value < minimum:
-        raise ValueError(f"{name}={raw!r} must be >= {minimum}")
-    return value
+# -- reading one variable: each reader turns a non-empty raw value into the field's value ----------------
+Reader = Callable[[str, str], object]  # (variable name, raw text) -> value; ValueError names the variable
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _path(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _comma_list(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _bool(name: str, raw: str) -> bool:
     if raw.lower() in ("1", "true", "yes"):
         return True
     if raw.lower() in ("0", "false", "no"):
@@ -157,51 +128,164 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name}={raw!r} must be true or false")
 
 
+def _number(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} must be a number") from None
+
+
+def _integer(minimum: int = 1) -> Reader:
+    def read(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} must be an integer") from None
+        if value < minimum:
+            raise ValueError(f"{name}={raw!r} must be >= {minimum}")
+        return value
+
+    return read
+
+
+def _choice(*options: str) -> Reader:
+    def read(name: str, raw: str) -> str:
+        if raw not in options:
+            raise ValueError(f"{name}={raw!r} must be {', '.join(options[:-1])} or {options[-1]}")
+        return raw
+
+    return read
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: the ``Settings`` field it sets, how it is read, what it means."""
+
+    field: str
+    variable: str
+    meaning: str  # Markdown, for the README
+    read: Reader = _text
+    shown_default: str | None = None  # the README's default column when the value alone says too little
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", "TAMS_HOST", "bind address"),
+    Setting("port", "TAMS_PORT", "bind port", _integer(minimum=0)),
+    Setting("data_dir", "TAMS_DATA_DIR", "SQLite catalog (`catalog.sqlite3`), local objects, generated keys", _path,
+            shown_default="`./data`"),
+    Setting("catalog", "TAMS_CATALOG", "catalog store: `sqlite`, or `vast` for VAST DB (`TAMS_VAST_*`, see "
+            "[docs/VAST.md](docs/VAST.md)); `vast-fake` is its in-memory fake, for tests"),
+    Setting("public_url", "TAMS_PUBLIC_URL", "externally visible base URL used in `Link` headers "
+            "(e.g. `https://media.example/tams`)", shown_default="taken from the request"),
+    Setting("service_name", "TAMS_SERVICE_NAME", "`name` in `/service` until changed with `POST /service`"),
+    Setting("default_limit", "TAMS_DEFAULT_LIMIT", "page size when a request gives no `limit`", _integer()),
+    Setting("max_limit", "TAMS_MAX_LIMIT", "largest page; bigger `limit`s are clamped (see `X-Paging-Limit`)",
+            _integer()),
+    Setting("max_body_bytes", "TAMS_MAX_BODY_BYTES", "largest JSON request body (larger → 413)", _integer()),
+    Setting("sqlite_readers", "TAMS_SQLITE_READERS", "reader threads/connections for the SQLite catalog",
+            _integer(), shown_default="cores − 1, 1 to 4"),
+    Setting("log_level", "TAMS_LOG_LEVEL", "log level; access logs are JSON lines on logger `tams.access`"),
+    Setting("allow_open", "TAMS_ALLOW_OPEN", "allow serving without authentication on a non-loopback address",
+            _bool),
+    Setting("storage_config", "TAMS_STORAGE_CONFIG", "JSON file of storage backends, local and S3 (see "
+            "[docs/STREAMING.md](docs/STREAMING.md))", _path,
+            shown_default="(none: one local-disk backend under `<data dir>/objects`)"),
+    Setting("presign_expiry", "TAMS_PRESIGN_EXPIRY", "seconds presigned GET/PUT URLs stay valid (≥ 60)",
+            _integer(minimum=60)),
+    Setting("object_timeout", "TAMS_OBJECT_TIMEOUT", "seconds before allocated-but-unregistered objects are "
+            "removed (≥ 300)", _integer(minimum=300)),
+    Setting("delivery_mode", "TAMS_DELIVERY_MODE", "default of the delivery endpoints: `redirect` or `proxy`",
+            _choice("redirect", "proxy")),
+    Setting("require_allocation", "TAMS_REQUIRE_ALLOCATION", "refuse segments naming objects that were never "
+            "allocated and give no `get_urls`", _bool),
+    Setting("max_object_bytes", "TAMS_MAX_OBJECT_BYTES", "largest upload to the local-disk store (larger → 413)",
+            _integer()),
+    Setting("probe_on_register", "TAMS_PROBE_ON_REGISTER", "read newly uploaded objects with PyAV at registration "
+            "(key frames, duration check)", _bool),
+    Setting("live_window", "TAMS_LIVE_WINDOW", "segments in a live playlist (≥ 3)", _integer(minimum=3)),
+    Setting("playlist_uris", "TAMS_PLAYLIST_URIS", "segment URIs in playlists: `presigned`, `proxy` or `redirect`",
+            _choice("presigned", "proxy", "redirect")),
+    Setting("playlist_cache_mb", "TAMS_PLAYLIST_CACHE_MB", "MiB of finished (VOD) playlists kept in memory for "
+            "their max-age; `0`: none", _integer(minimum=0)),
+    Setting("remux_cache_mb", "TAMS_REMUX_CACHE_MB", "MiB of remuxed (init) segments kept in memory, least "
+            "recently used out; `0`: none", _integer(minimum=0)),
+    Setting("cors_origins", "TAMS_CORS_ORIGINS", "browser origins allowed to call the gateway (comma list, or `*`)",
+            _comma_list),
+    Setting("webhooks_allow_private", "TAMS_WEBHOOKS_ALLOW_PRIVATE", "let webhooks target loopback/private "
+            "addresses (the SSRF guard refuses them otherwise)", _bool),
+    Setting("webhook_max_failures", "TAMS_WEBHOOK_MAX_FAILURES", "failed deliveries in a row before a webhook "
+            "goes to `error`", _integer()),
+    Setting("webhook_backoff", "TAMS_WEBHOOK_BACKOFF", "first retry delay in seconds (doubles, with jitter, up "
+            "to 30 s)", _number),
+    Setting("event_retention", "TAMS_EVENT_RETENTION", "seconds delivered events stay in the outbox (for "
+            "`/events` resumption; ≥ 60)", _integer(minimum=60)),
+    Setting("vast_endpoint", "TAMS_VAST_ENDPOINT", "the VAST cluster's VIP pool URL for the catalog "
+            "(`TAMS_CATALOG=vast`), e.g. `http://vip-pool.example`"),
+    Setting("vast_access_key", "TAMS_VAST_ACCESS_KEY", "S3 access key of an identity with a Tabular identity "
+            "policy"),
+    Setting("vast_secret_key", "TAMS_VAST_SECRET_KEY", "its secret key"),
+    Setting("vast_bucket", "TAMS_VAST_BUCKET", "the Database-enabled bucket (created by an admin in VMS)"),
+    Setting("vast_schema", "TAMS_VAST_SCHEMA", "schema inside that bucket (created at start if missing)"),
+    Setting("vast_data_endpoints", "TAMS_VAST_DATA_ENDPOINTS", "comma list of data VIPs for selects", _comma_list,
+            shown_default="discovered"),
+    Setting("vast_sessions", "TAMS_VAST_SESSIONS", "SDK sessions = worker threads for catalog calls "
+            "([docs/VAST.md](docs/VAST.md))", _integer()),
+)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Reads TAMS_* variables; raises ValueError naming any bad value."""
+    """Reads TAMS_* variables (unset or empty: the default); raises ValueError naming any bad value."""
     env = os.environ if env is None else env
-    settings = Settings(
-        host=env.get("TAMS_HOST", "127.0.0.1"),
-        port=_int(env, "TAMS_PORT", 8000, minimum=0),
-        data_dir=Path(env.get("TAMS_DATA_DIR", "data")),
-        catalog=env.get("TAMS_CATALOG", "sqlite"),
-        public_url=env.get("TAMS_PUBLIC_URL") or None,
-        service_name=env.get("TAMS_SERVICE_NAME", "TAMS Gateway"),
-        default_limit=_int(env, "TAMS_DEFAULT_LIMIT", 100),
-        max_limit=_int(env, "TAMS_MAX_LIMIT", 1000),
-        max_body_bytes=_int(env, "TAMS_MAX_BODY_BYTES", 16 * 1024 * 1024),
-        sqlite_readers=_int(env, "TAMS_SQLITE_READERS", default_readers()),
-        log_level=env.get("TAMS_LOG_LEVEL", "info"),
-        allow_open=_bool(env, "TAMS_ALLOW_OPEN", False),
-        storage_config=Path(env["TAMS_STORAGE_CONFIG"]) if env.get("TAMS_STORAGE_CONFIG") else None,
-        presign_expiry=_int(env, "TAMS_PRESIGN_EXPIRY", 3600, minimum=60),
-        object_timeout=_int(env, "TAMS_OBJECT_TIMEOUT", 600, minimum=300),
-        delivery_mode=env.get("TAMS_DELIVERY_MODE", "redirect"),
-        require_allocation=_bool(env, "TAMS_REQUIRE_ALLOCATION", True),
-        max_object_bytes=_int(env, "TAMS_MAX_OBJECT_BYTES", 5 * 1024**3),
-        probe_on_register=_bool(env, "TAMS_PROBE_ON_REGISTER", False),
-        live_window=_int(env, "TAMS_LIVE_WINDOW", 6, minimum=3),
-        playlist_uris=env.get("TAMS_PLAYLIST_URIS", "presigned"),
-        playlist_cache_mb=_int(env, "TAMS_PLAYLIST_CACHE_MB", 64, minimum=0),
-        remux_cache_mb=_int(env, "TAMS_REMUX_CACHE_MB", 128, minimum=0),
-        webhooks_allow_private=_bool(env, "TAMS_WEBHOOKS_ALLOW_PRIVATE", False),
-        webhook_max_failures=_int(env, "TAMS_WEBHOOK_MAX_FAILURES", 5),
-        webhook_backoff=float(env.get("TAMS_WEBHOOK_BACKOFF", "0.5")),
-        event_retention=_int(env, "TAMS_EVENT_RETENTION", 86_400, minimum=60),
-        cors_origins=tuple(o.strip() for o in env.get("TAMS_CORS_ORIGINS", "").split(",") if o.strip()),
-        vast_endpoint=env.get("TAMS_VAST_ENDPOINT") or None,
-        vast_access_key=env.get("TAMS_VAST_ACCESS_KEY") or None,
-        vast_secret_key=env.get("TAMS_VAST_SECRET_KEY") or None,
-        vast_bucket=env.get("TAMS_VAST_BUCKET") or None,
-        vast_schema=env.get("TAMS_VAST_SCHEMA", "tams"),
-        vast_data_endpoints=tuple(e.strip() for e in env.get("TAMS_VAST_DATA_ENDPOINTS", "").split(",") if e.strip()),
-        vast_sessions=_int(env, "TAMS_VAST_SESSIONS", 8),
-    )
-    if settings.playlist_uris not in ("presigned", "proxy", "redirect"):
-        raise ValueError(f"TAMS_PLAYLIST_URIS={settings.playlist_uris!r} must be presigned, proxy or redirect")
-    if settings.delivery_mode not in ("redirect", "proxy"):
-        raise ValueError(f"TAMS_DELIVERY_MODE={settings.delivery_mode!r} must be redirect or proxy")
+    given: dict[str, Any] = {s.field: s.read(s.variable, raw) for s in SETTINGS if (raw := env.get(s.variable))}
+    settings = Settings(**given)
     check_catalog(settings)
     if settings.default_limit > settings.max_limit:
         raise ValueError("TAMS_DEFAULT_LIMIT must not exceed TAMS_MAX_LIMIT")
     return settings
+
+
+# -- the README's table ------------------------------------------------------------------------------------
+TABLE_START = "<!-- settings table: generated by `python -m gateway.config --readme README.md` -->"
+TABLE_END = "<!-- end of settings table -->"
+
+
+def _shown(value: object) -> str:
+    if value is None or value == ():
+        return "(none)"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"
+    return f"`{value}`"
+
+
+def markdown_table() -> str:
+    """The Configuration table of README.md, one row per setting, defaults read from ``Settings``."""
+    defaults = Settings()
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.variable}` | {s.shown_default or _shown(getattr(defaults, s.field))} | {s.meaning} |"
+             for s in SETTINGS]
+    return "\n".join(rows)
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with the text between the table markers replaced by the generated table."""
+    before, found, rest = readme.partition(TABLE_START)
+    _, found_end, after = rest.partition(TABLE_END)
+    if not (found and found_end):
+        raise ValueError("the README has no settings-table markers")
+    return f"{before}{TABLE_START}\n{markdown_table()}\n{TABLE_END}{after}"
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--markdown"]:
+        print(markdown_table())
+        return 0
+    if len(argv) == 2 and argv[0] == "--readme":
+        path = Path(argv[1])
+        path.write_text(readme_with_table(path.read_text()))
+        return 0
+    print("usage: python -m gateway.config --markdown | --readme README.md", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

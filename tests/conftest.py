@@ -121,7 +121,7 @@ class GatewayProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: {self.proc.stdout.read().decode()}")  # type: ignore[union-attr]
+                raise RuntimeError(f"gateway exited: {self.proc.stdout.read().decode()}")  # type: ignore[union-attr]  # stdout=PIPE
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return

@@ -50,7 +50,7 @@ class Harness:
         self.catalog = catalog
         self.run = run
 
-    def flow(self, segments: list[str] = (), **extra: Any) -> str:  # type: ignore[assignment]
+    def flow(self, segments: list[str] = (), **extra: Any) -> str:  # type: ignore[assignment]  # immutable default, never mutated
         flow_id = new_id()
         self.run(self.catalog.put_flow(video_flow(flow_id, new_id(), **extra), None))
         if segments:

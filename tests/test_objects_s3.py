@@ -42,7 +42,7 @@ def s3_gateway(s3_server, tmp_path):
     process = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(config),
                                                       "TAMS_REQUIRE_ALLOCATION": "true"})
     process.start()
-    process.s3_id = s3_id  # type: ignore[attr-defined]
+    process.s3_id = s3_id  # type: ignore[attr-defined]  # the fixture hands its tests the backend id with the process
     yield process
     process.stop()
 

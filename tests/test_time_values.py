@@ -61,7 +61,7 @@ def test_timestamp_values_and_sign():
     assert str(Timestamp(-(S + S // 2))) == "-1:500000000"
     assert str(Timestamp(-1)) == "-0:1"
     with pytest.raises(TimeFormatError):
-        Timestamp.parse(5)  # type: ignore[arg-type]
+        Timestamp.parse(5)  # type: ignore[arg-type]  # the wrong type on purpose: it must be refused
 
 
 def test_rate_arithmetic_is_exact():

@@ -99,7 +99,7 @@ def test_write_write_conflicts_fail_the_second_committer() -> None:
 
 
 def _run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+    return asyncio.run(coro)  # type: ignore[arg-type]  # callers pass coroutines; typed object to stay short
 
 
 async def _with_flow(catalogs: list[VastCatalog]) -> str:
