@@ -1,4 +1,4 @@
-"""Segments: the timerange edge cases of TAMS-NOTES §2.4, registration rules, paging and deletion."""
+"""Segments: the timerange edge cases of docs/TIMERANGES.md, registration rules, paging and deletion."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Versioned migrations for the SQLite catalog, applied in order at start (PRAGMA user_version)."""
 
 MIGRATIONS: list[str] = [
-    # 1: the initial catalog model (see ../shared/VAST-NOTES.md §3.2 for the shared design).
+    # 1: the initial catalog model, the one the VAST DB store shares (docs/VAST.md, "How the store uses VAST").
     """
     CREATE TABLE service (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 

@@ -2,7 +2,7 @@
 
 Each logical catalog operation is one transaction: ``begin`` + its selects/inserts/updates/deletes
 + ``commit``. Table metadata is built once from our own schemas, so no transaction walks
-bucket → schema → table (VAST-NOTES §2.7). Predicates are ``ibis._`` expressions restricted to
+bucket → schema → table (docs/VAST.md). Predicates are ``ibis._`` expressions restricted to
 what VAST pushes down; rows come back unordered, and ``limit`` returns arbitrary rows.
 """
 

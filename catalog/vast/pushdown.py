@@ -5,7 +5,7 @@ else (cross-column OR, column-to-column comparison, arithmetic, ``~contains``) r
 ``NotImplementedError`` in the SDK *before* any request is sent. ``validate`` runs exactly that
 serializer, so the fake store refuses what a real cluster would refuse. It uses the SDK's private
 ``vastdb._internal`` module, which is why the SDK is pinned to one minor version; the test
-``tests/test_vast_pushdown.py`` fails loudly if that module moves.
+``tests/test_vast_store.py`` fails loudly if that module moves.
 """
 
 from __future__ import annotations

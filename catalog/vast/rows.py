@@ -2,7 +2,7 @@
 
 VAST updates and deletes rows only by ``$row_id``, so "update where" and "delete where" select the
 row ids and change them in the same transaction (never across two, the fault of the system we
-replace). ``isin`` lists are chunked: a 10k-id predicate is ~1.5 MB on the wire (VAST-NOTES §2.5).
+replace). ``isin`` lists are chunked: a 10k-id predicate is ~1.5 MB on the wire (docs/VAST.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The VAST DB catalog's tables as Arrow schemas, and the DDL that creates or migrates them at start.
 
-The model follows ../shared/VAST-NOTES.md §3.2 and mirrors the SQLite store's columns. VAST has no
+The model (docs/VAST.md, "How the store uses VAST") mirrors the SQLite store's columns. VAST has no
 keys, joins or secondary indexes, so:
 - ``segments`` is sorted by (flow_id, ts_lo): an Elysium sorted table on VAST 5.3+, else a regular
   table with a semi-sorted projection on those columns; a second projection sorts by object_id;

@@ -1,4 +1,4 @@
-"""Building an object's ``get_urls`` for one response, with the filters of TAMS-NOTES §3.5.
+"""Building an object's ``get_urls`` for one response, with the filters in docs/STREAMING.md (Reading: get_urls).
 
 URLs are made per response and never stored. Controlled instances (bytes on our storage
 backends) become freshly presigned URLs; uncontrolled instances (URLs registered by clients) are
