@@ -130,9 +130,9 @@ def stream_essence(stream: av.stream.Stream, first_packet: bytes | None = None) 
     """The essence parameters a video or audio stream states ({} for other streams, or no decoder)."""
     if stream.codec_context is None:
         return {}
-    if stream.type == "video":
+    if isinstance(stream, av.video.stream.VideoStream):
         return video_essence(stream, first_packet)
-    if stream.type == "audio":
+    if isinstance(stream, av.audio.stream.AudioStream):
         return audio_essence(stream, first_packet)
     return {}
 

@@ -103,5 +103,5 @@ def start_shift(path: Path | str) -> Fraction:
                     earliest = min(earliest, value * Fraction(packet.time_base))
         if not earliest:
             return Fraction(0)
-        unit = _lcm([Fraction(s.time_base) for s in streams] + [TS_TIME_BASE])
+        unit = _lcm([Fraction(s.time_base) for s in streams] + [TS_TIME_BASE])  # type: ignore[arg-type]  # demuxed streams have a time base
         return math.ceil(-earliest / unit) * unit
