@@ -29,8 +29,9 @@ sqlite_only = pytest.mark.skipif(TEST_CATALOG != "sqlite",
                                  reason=f"tests the SQLite catalog file itself (this run: {TEST_CATALOG})")
 
 
-# fixtures that start real processes (a gateway, moto's S3 server, a browser): their tests are slow
-PROCESS_FIXTURES = frozenset({"gateway_process", "s3_server", "browser"})
+# fixtures that start real processes (a gateway, moto's S3 server, a browser): their tests are slow; "gateway"
+# is the name test modules give their own GatewayProcess fixtures
+PROCESS_FIXTURES = frozenset({"gateway_process", "gateway", "s3_server", "browser"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -73,6 +73,7 @@ def ffmpeg_sps(path: Path) -> dict[str, int]:
     return {"profile": int(fields["profile_idc"]), "flags": flags, "level": int(fields["level_idc"])}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["pyav.ts", "ffmpeg.mp4", "baseline.ts"])
 def test_derived_parameters_equal_what_ffprobe_reports(clips, name):
     path = clips[name]
@@ -126,6 +127,7 @@ def test_fill_missing_keeps_every_user_value():
     assert fill_missing(derived, derived) == derived
 
 
+@pytest.mark.slow
 def test_cli_ingest_stores_the_media_parameters_and_keeps_a_users(gateway, clips):
     path = clips["baseline.ts"]
     expected = probe(path).first("video").essence

@@ -108,6 +108,7 @@ def test_counter_rewrite_rules():
         counters.rewrite(b"\x47" * 100)
 
 
+@pytest.mark.slow
 @needs_ffmpeg
 @pytest.mark.parametrize("name", ["clip_ts", "clip_mp4", "wrapping_ts"])
 def test_segments_played_in_order_decode_with_no_demuxer_warning(request, name, tmp_path):
@@ -122,6 +123,7 @@ def test_segments_played_in_order_decode_with_no_demuxer_warning(request, name, 
 
 
 # -- timelines ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @needs_ffmpeg
 def test_an_mp4_with_b_frames_and_priming_gets_one_shift_for_every_segment(clip_mp4):
     chunks = list(cut(clip_mp4, 2))
@@ -150,6 +152,7 @@ def test_a_pts_wrap_lands_on_a_monotonic_non_negative_timeline(wrapping_ts):
         assert all(not one.overlaps(other) for other in media_times[i + 1:]), media_times
 
 
+@pytest.mark.slow
 def test_ingested_wrap_file_registers_monotonic_flow_times_and_distinct_media_times(gateway, wrapping_ts):
     flow_id = new_id()
     asyncio.run(ingest(gateway.url, wrapping_ts, flow_id, quiet=True))
@@ -163,6 +166,7 @@ def test_ingested_wrap_file_registers_monotonic_flow_times_and_distinct_media_ti
 
 
 # -- status -------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_status_through_a_run_a_failure_and_a_resume(gateway, clip_ts):
     flow_id = new_id()
     chunks = list(cut(clip_ts, 2))
@@ -205,6 +209,7 @@ def _from(start_ns: int) -> str:
     return f"[{start_ns // 10**9}:{start_ns % 10**9}_"
 
 
+@pytest.mark.slow
 def test_ingest_into_a_flow_of_another_container_is_refused(gateway, clip_ts):
     from conftest import video_flow
 
@@ -225,6 +230,7 @@ def test_object_keys_end_in_an_extension_players_accept(content_type, ext):
     assert object_key("a.b/c", "application/x-unknown").rsplit("/", 1)[1] == "a%2Eb%2Fc"
 
 
+@pytest.mark.slow
 def test_audio_fragment_objects_get_m4s_urls(gateway):
     from conftest import audio_flow
 
