@@ -10,6 +10,8 @@ from remux_media import FIRST, FRAME, S, close_to_tick, make_flows, probe
 
 from streaming.playback.muxers import boxes
 
+pytestmark = pytest.mark.slow  # every test here runs against a real gateway process
+
 
 @pytest.fixture(scope="module")
 def flows(tmp_path_factory):
