@@ -233,6 +233,7 @@ def test_playlist_options_are_checked(client):
         assert response.status_code == 400 and query.split("=")[0] in response.json()["summary"]
 
 
+@pytest.mark.slow
 def test_an_edit_with_a_jump_back_plays_in_ffprobe(gateway_process, clip):
     """An edit that plays the clip's first half twice (objects reused under a ts_offset): one
     DISCONTINUITY, and ffprobe decodes every frame of both halves."""
@@ -255,6 +256,7 @@ def test_an_edit_with_a_jump_back_plays_in_ffprobe(gateway_process, clip):
         assert ffprobe_frames(url)[1] == 200
 
 
+@pytest.mark.slow
 def test_remuxed_playlists_play_in_ffprobe(gateway_process, clip):
     """The remux URIs playlists write, followed by ffprobe: fMP4 HLS and DASH of an MPEG-TS flow, and
     an edit whose segments use halves of objects (cut by the remux endpoint) — every frame, once."""

@@ -249,6 +249,7 @@ def test_live_uris_are_stable_within_a_bucket_on_local_disk(tmp_path, monkeypatc
         check_stable_uris(client, monkeypatch, client.put)
 
 
+@pytest.mark.slow
 def test_live_uris_are_stable_within_a_bucket_on_s3(s3_server, tmp_path, monkeypatch):
     from test_objects_s3 import s3_storage_config
 

@@ -10,7 +10,7 @@ as a break in the media timeline (``timeline.py``; by default, one after a gap) 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from catalog.timing import NS_PER_SECOND
 from streaming.playback.leapseconds import utc_iso
@@ -24,44 +24,49 @@ class PlaylistEntry(NamedTuple):
     discontinuity: bool | None = None  # the timeline breaks before it (None: only after a gap)
 
 
+# what the renderers accept: PlaylistEntry, or the plain 5- or 4-tuple it names
+Entries = Sequence[tuple[int, int, str, str | None] | tuple[int, int, str, str | None, bool | None]]
+
+
 def seconds_text(ns: int) -> str:
     """Exact decimal seconds: 2000000000 → "2", 40000000 → "0.04"."""
     whole, frac = divmod(ns, NS_PER_SECOND)
     return f"{whole}.{frac:09d}".rstrip("0").rstrip(".") if frac else str(whole)
 
 
-def target_duration(entries: Sequence[tuple[int, int, str, str | None]]) -> int:
+def target_duration(entries: Entries) -> int:
     """The longest segment rounded up to whole seconds (RFC 8216 §4.3.3.1), at least 1."""
     longest = max((entry[1] - entry[0] for entry in entries), default=NS_PER_SECOND)
     return max(1, -(-longest // NS_PER_SECOND))
 
 
-def media_playlist(entries: Sequence[PlaylistEntry], *, media_sequence: int, ended: bool,
+def media_playlist(entries: Entries, *, media_sequence: int, ended: bool,
                    target: int | None = None, discontinuity_sequence: int = 0) -> str:
     """A media playlist. ``ended`` marks VOD (``#EXT-X-ENDLIST``); otherwise a live window, whose
     ``discontinuity_sequence`` counts the discontinuities before its first segment.
 
     Entries are read by position, so plain 5-tuples (or 4-tuples) do as well as ``PlaylistEntry``
     (a day of segments builds faster without 43,200 named-tuple constructions)."""
-    entries = [(*e, None, None)[:5] for e in entries] if entries and len(entries[0]) < 5 else entries
-    uses_map = any(entry[3] for entry in entries)
+    padded = [(*e, None, None)[:5] for e in entries] if entries and len(entries[0]) < 5 else entries
+    rows = cast(Sequence[PlaylistEntry], padded)  # every row has five fields now
+    uses_map = any(entry[3] for entry in rows)
     lines = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{6 if uses_map else 3}",
-        f"#EXT-X-TARGETDURATION:{target or target_duration(entries)}",
+        f"#EXT-X-TARGETDURATION:{target or target_duration(rows)}",
         f"#EXT-X-MEDIA-SEQUENCE:{media_sequence}",
     ]
     if not ended or discontinuity_sequence:
         lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}")
     if ended:
         lines.append("#EXT-X-PLAYLIST-TYPE:VOD")
-    if not ended or entries:
+    if not ended or rows:
         lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
     previous_end: int | None = None
     current_map: str | None = None
     extinf: dict[int, str] = {}  # most segments share a duration: format each once
     append = lines.append
-    for start, end, uri, init_uri, discontinuity in entries:
+    for start, end, uri, init_uri, discontinuity in rows:
         if previous_end is None:
             append(f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}")
         elif discontinuity or (discontinuity is None and previous_end != start):

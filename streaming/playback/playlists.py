@@ -105,7 +105,7 @@ class DiscontinuityCounter:
         known = self._known.get(key)
         if known is not None and known[0].lo > first.lo:
             known = None  # an earlier window than last time: count afresh
-        state = known if known is not None else (None, None, 0)
+        state: tuple[SegmentLocation | None, str | None, int] = known if known is not None else (None, None, 0)
         page = self.service.settings.page
         while True:  # a page at a time: a long flow's first count never holds its whole history
             lo = None if state[0] is None else state[0].lo
@@ -275,7 +275,7 @@ class PlaylistService:
         flags = timeline.discontinuities(locations, exts)
         if init_uris:
             init_uri, init_key = init_uris.get, timeline.init_key
-            inits = [init_uri(init_key(loc, ext)) for loc, ext in zip(locations, exts, strict=True)]  # type: ignore[arg-type]
+            inits = [init_uri(init_key(loc, ext)) for loc, ext in zip(locations, exts, strict=True)]  # type: ignore[arg-type]  # .get(None) is None
         else:  # MPEG-TS: no init segments at all
             inits = [None] * len(locations)
         entries = [(loc.lo, loc.hi + 1, uri, init, flag)
