@@ -16,7 +16,7 @@ import orjson
 from catalog import rules
 from catalog.errors import Invalid, NotFound
 from catalog.sqlite.listing import Where, add_tag_filters, keyset_page
-from catalog.store import TagFilter
+from catalog.store import Event, TagFilter
 
 
 def emit(conn: sqlite3.Connection, event_type: str, body: dict[str, Any], flow_id: str | None = None,
@@ -25,11 +25,10 @@ def emit(conn: sqlite3.Connection, event_type: str, body: dict[str, Any], flow_i
                  (event_type, flow_id, source_id, orjson.dumps(body).decode(), time.time_ns()))
 
 
-def events_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, str, str | None, str | None,
-                                                                               dict[str, Any], int]]:
+def events_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[Event]:
     rows = conn.execute("SELECT seq, type, flow_id, source_id, body, created_ns FROM events WHERE seq > ? "
                         "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
-    return [(s, t, f, src, orjson.loads(b), c) for s, t, f, src, b, c in rows]
+    return [Event(s, t, f, src, orjson.loads(b), c) for s, t, f, src, b, c in rows]
 
 
 def last_seq(conn: sqlite3.Connection) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.paging import decode_key, encode_key
+from catalog.segment_window import SegmentWindow
 from catalog.store import TagFilter
 
 
@@ -89,3 +90,11 @@ def keyset_page(
         rows = rows[:limit]
         next_key = encode_key(kind, *rows[-1][:n])
     return [row[n:] for row in rows], next_key
+
+
+def add_window(where: Where, window: SegmentWindow) -> None:
+    """The segment-window rule (``catalog.segment_window``) as SQL on the segments table."""
+    for clause, bound in (("ts_lo >= ?", window.lo_min), ("ts_lo <= ?", window.lo_max),
+                          ("ts_hi >= ?", window.hi_min), ("ts_hi <= ?", window.hi_max)):
+        if bound is not None:
+            where.add(clause, bound)

@@ -11,26 +11,28 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
+from catalog.primitives import Urls
 from catalog.sqlite.listing import rows_for_ids
-from catalog.store import Allocation, Instance
+from catalog.store import Allocation, Instance, StoredInstance
 
 
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict:
+def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
     """The flow's document, when it exists, is not read-only and has a container (so it takes segments)."""
     row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
     if row is None:
         raise NotFound(f"flow {flow_id} does not exist")
     if row[1]:
         raise ReadOnly(f"flow {flow_id} is read-only")
-    doc = orjson.loads(row[0])
+    doc: dict[str, Any] = orjson.loads(row[0])
     if not doc.get("container"):
         raise Invalid(f"flow {flow_id} has no container, so it cannot have segments or media objects")
     return doc
@@ -73,6 +75,18 @@ def instances(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, 
     for object_id, storage_id, key in rows_for_ids(conn, sql, object_ids):
         found.setdefault(object_id, []).append(Instance(storage_id, key))
     return found
+
+
+def urls_of(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, Urls]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    sql = "SELECT object_id, url, label FROM object_urls WHERE object_id IN ({ids}) ORDER BY object_id, position"
+    for object_id, url, label in rows_for_ids(conn, sql, object_ids):
+        found.setdefault(object_id, []).append((url, label))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def all_instances(conn: sqlite3.Connection) -> list[StoredInstance]:
+    return [StoredInstance(*row) for row in conn.execute("SELECT object_id, storage_id, key FROM object_instances")]
 
 
 def _registered(conn: sqlite3.Connection, object_id: str) -> None:
