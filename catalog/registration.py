@@ -25,6 +25,14 @@ class ObjectRow(NamedTuple):
     allocated_flow_id: str | None
 
 
+def bounds(tr: TimeRange) -> tuple[int, int]:
+    """The inclusive ns bounds of a checked segment timerange (bounded and non-empty, so both are set)."""
+    lo, hi = tr.lo, tr.hi
+    if lo is None or hi is None:
+        raise Invalid(f"segment timerange {tr} must be bounded and non-empty")
+    return lo, hi
+
+
 @dataclass(frozen=True, slots=True)
 class Checked:
     timerange: TimeRange

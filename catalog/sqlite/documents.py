@@ -15,7 +15,7 @@ import orjson
 from catalog import rules
 from catalog.errors import Invalid
 from catalog.primitives import FlowState
-from catalog.sqlite.listing import Where, add_tag_filters, keyset_page, placeholders, rows_for_ids
+from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page, placeholders, rows_for_ids
 from catalog.store import FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange
 
@@ -29,7 +29,8 @@ SORTS = {
 
 
 def _load(doc: str | bytes) -> dict[str, Any]:
-    return orjson.loads(doc)
+    loaded: dict[str, Any] = orjson.loads(doc)
+    return loaded
 
 
 def _dump(doc: Mapping[str, Any]) -> str:
@@ -154,13 +155,13 @@ STATS_COLUMNS = "seg_count, seg_lo_min, seg_end_max, seg_end_incl, seg_maxdur, s
 FLOW_COLUMNS = f"doc, {STATS_COLUMNS}"
 
 
-def _stats(row: tuple) -> FlowStats:
+def _stats(row: Row) -> FlowStats:
     count, lo_min, end_max, end_incl, maxdur, updated_ns, added_total = row
     envelope = TimeRange.make(lo_min, end_max, True, bool(end_incl)) if count else TimeRange.never()
     return FlowStats(count, envelope, maxdur, rules.iso_from_ns(updated_ns) if updated_ns else None, added_total)
 
 
-def _render_flow(conn: sqlite3.Connection, row: tuple) -> dict[str, Any]:
+def _render_flow(conn: sqlite3.Connection, row: Row) -> dict[str, Any]:
     doc = _load(row[0])
     stats = _stats(row[1:])
     parents = [r[0] for r in conn.execute(

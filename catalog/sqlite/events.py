@@ -15,7 +15,7 @@ import orjson
 
 from catalog import rules
 from catalog.errors import Invalid, NotFound
-from catalog.sqlite.listing import Where, add_tag_filters, keyset_page
+from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page
 from catalog.store import Event, TagFilter
 
 
@@ -32,10 +32,10 @@ def events_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[Event]:
 
 
 def last_seq(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
 
-def _render(row: tuple) -> dict[str, Any]:
+def _render(row: Row) -> dict[str, Any]:
     webhook_id, doc, status, error = row
     out = {**orjson.loads(doc), "id": webhook_id, "status": status}
     out.pop("api_key_value", None)  # write-only: never echoed

@@ -148,7 +148,10 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
     init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
     now = time.time_ns()
     failures: list[SegmentFailure] = []
-    lo_min = hi_max = end_max = end_incl = None
+    lo_min: int | None = None
+    hi_max: int | None = None
+    end_max: int | None = None
+    end_incl: int | None = None
     maxdur = 0
     added = 0
     registered: list[dict[str, Any]] = []
@@ -199,10 +202,11 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
         )
         added += 1
         registered.append(registration.event_segment(seg, tr, checked))
-        lo_min = tr.lo if lo_min is None else min(lo_min, tr.lo)  # type: ignore[type-var]
-        if hi_max is None or tr.hi > hi_max:  # type: ignore[operator]
-            hi_max, end_max, end_incl = tr.hi, tr.end, int(tr.include_end)
-        maxdur = max(maxdur, tr.hi - tr.lo)  # type: ignore[operator]
+        lo, hi = registration.bounds(tr)
+        lo_min = lo if lo_min is None else min(lo_min, lo)
+        if hi_max is None or hi > hi_max:
+            hi_max, end_max, end_incl = hi, tr.end, int(tr.include_end)
+        maxdur = max(maxdur, hi - lo)
     if added:
         _widen_stats(conn, flow_id, added, lo_min, hi_max, end_max, end_incl, maxdur, now)
         events.emit(conn, "flows/segments_added", {"flow_id": flow_id, "segments": registered},
@@ -210,8 +214,8 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
     return failures
 
 
-def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: Any, hi_max: Any,
-                 end_max: Any, end_incl: Any, maxdur: int, now: int) -> None:
+def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: int | None, hi_max: int | None,
+                 end_max: int | None, end_incl: int | None, maxdur: int, now: int) -> None:
     conn.execute(
         "UPDATE flows SET seg_count = seg_count + ?, seg_added_total = seg_added_total + ?, "
         "seg_lo_min = min(coalesce(seg_lo_min, ?), ?), "

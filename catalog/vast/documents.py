@@ -23,7 +23,7 @@ from catalog.vast.connection import Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where, upsert, where_in
 from catalog.vast.schema import TABLES
 
-SortKey = Callable[[dict[str, Any]], tuple]
+SortKey = Callable[[dict[str, Any]], tuple[Any, ...]]
 SORTS: dict[str, tuple[SortKey, bool]] = {
     # sort_by -> (unique sort key of a row, newest first by default)
     "created": (lambda r: (r["created_ns"], r["id"]), True),
@@ -106,9 +106,10 @@ def _source_relations(tx: Tx, source: dict[str, Any]) -> dict[str, Any]:
     collection: list[dict[str, str]] = []
     seen: set[tuple[str, str | None]] = set()
     for member in members:
-        key = (sources.get(member["child_id"]), member["role"])
-        if key[0] is not None and key not in seen:
-            seen.add(key)  # type: ignore[arg-type]
+        source_id = sources.get(member["child_id"])
+        key = (source_id, member["role"]) if source_id is not None else None
+        if key is not None and key not in seen:
+            seen.add(key)
             collection.append({"id": key[0], "role": key[1]} if key[1] else {"id": key[0]})
     collected_by = sorted({sources[p] for ps in parents.values() for p in ps if p in sources})
     if collection:

@@ -26,7 +26,7 @@ EVENTS_COUNTER = "events"
 
 def last_seq(tx: Tx) -> int:
     row = one(tx, "counters", _.name == EVENTS_COUNTER, ["value"])
-    return row["value"] if row else 0
+    return int(row["value"]) if row else 0
 
 
 def _next_seq(tx: Tx) -> int:
@@ -34,7 +34,7 @@ def _next_seq(tx: Tx) -> int:
     if not found.num_rows:
         insert(tx, "counters", [{"name": EVENTS_COUNTER, "value": 1}])
         return 1
-    seq = found["value"][0].as_py() + 1
+    seq = int(found["value"][0].as_py()) + 1
     tx.update("counters", found.select([ROW_ID]).append_column("value", [[seq]]), ["value"])
     return seq
 

@@ -96,16 +96,19 @@ class _Overlaps:
     """Existing segments near a batch (one probe), plus the batch's own accepted segments."""
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.spans = sorted((r["ts_lo"], r["ts_hi"], r["timerange"]) for r in rows)
+        self.spans: list[tuple[int, int, str]] = sorted((r["ts_lo"], r["ts_hi"], r["timerange"]) for r in rows)
 
     def find(self, tr: TimeRange) -> str | None:
-        i = bisect.bisect_left(self.spans, (tr.hi + 1,)) - 1  # the last span starting at or before tr.hi
-        if i >= 0 and self.spans[i][1] >= tr.lo:  # type: ignore[operator]
+        lo, hi = registration.bounds(tr)
+        i = bisect.bisect_left(self.spans, (hi + 1,)) - 1  # the last span starting at or before hi
+        if i >= 0 and self.spans[i][1] >= lo:
             return self.spans[i][2]
         return None
 
     def add(self, tr: TimeRange) -> None:
-        bisect.insort(self.spans, (tr.lo, tr.hi, str(tr)))
+        lo, hi = registration.bounds(tr)
+        bisect.insort(self.spans, (lo, hi, str(tr)))
+
 
 
 def _probe(tx: Tx, flow: Mapping[str, Any], batch: Sequence[dict[str, Any]]) -> _Overlaps:
@@ -194,7 +197,7 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
             "object_timerange": otr, "key_frame_count": checked.key_frame_count,
             "init_object_id": checked.init_object_id, "created_ns": now})
         overlaps.add(tr)
-        added[(tr.lo, tr.hi)] = index  # type: ignore[index]
+        added[registration.bounds(tr)] = index
         registered.append(registration.event_segment(seg, tr, checked))
     if seg_rows:
         insert(tx, "objects", new_objects)
