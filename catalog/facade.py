@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from catalog import deletion_requests, flows
+from catalog.located import Located
 from catalog.primitives import Store
 from catalog.store import (
     Allocation,
@@ -89,7 +90,7 @@ class CatalogFacade(ABC, Generic[C]):
         return await self._read(lambda c: self.store.documents.get_profile(c, profile_id))
 
     async def create_profile(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return await self._write(lambda c: self.store.documents.create_profile(c, doc))
+        return await self._write(lambda c: flows.create_profile(self.store, c, doc))
 
     async def list_sources(self, query: SourceQuery, page: str | None, limit: int) -> Page[dict[str, Any]]:
         return Page(*await self._read(lambda c: self.store.documents.list_sources(c, query, page, limit)))
@@ -152,19 +153,14 @@ class CatalogFacade(ABC, Generic[C]):
         return await self._read(lambda c: self.store.objects.sizes(c, object_ids))
 
     async def object_locations(self, object_ids: Sequence[str]) -> dict[str, Locations]:
-        def run(c: C) -> dict[str, Locations]:
-            copies = self.store.objects.instances(c, object_ids)
-            urls = self.store.objects.urls_of(c, object_ids)
-            return {oid: Locations(tuple(copies.get(oid, ())), urls.get(oid, ())) for oid in set(copies) | set(urls)}
-
-        return await self._read(run)
+        return await self._read(lambda c: Located.lookup(self.store.objects, c, object_ids).found())
 
     async def all_instances(self) -> list[StoredInstance]:
         return await self._read(self.store.objects.all_instances)
 
     # -- Allocations -------------------------------------------------------------------------------
     async def allocate(self, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
-        await self._write(lambda c: self.store.objects.allocate(c, flow_id, allocations, deadline_ns))
+        await self._write(lambda c: flows.allocate(self.store, c, flow_id, allocations, deadline_ns))
 
     async def pending_objects(self, object_ids: Sequence[str]) -> dict[str, Allocation]:
         return await self._read(lambda c: self.store.objects.pending(c, object_ids))

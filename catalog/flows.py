@@ -1,4 +1,5 @@
-"""The document workflows every store shares: flow put, property and tag sets, flow document delete.
+"""The document workflows every store shares: profile create, flow put, property and tag sets, flow delete,
+and object allocation (which checks the flow and the ids the same way).
 
 Written once over a store's primitives (``catalog.primitives``) and run inside one of its write
 transactions, so both stores apply the same rules, emit the same events and fail the same way.
@@ -11,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from catalog import rules
-from catalog.errors import NotFound
+from catalog.errors import Invalid, NotFound
 from catalog.primitives import FlowState, Store
-from catalog.store import PutResult
+from catalog.store import Allocation, PutResult
 
 C = TypeVar("C")
 
@@ -51,6 +52,27 @@ def drop_source_if_unused(s: Store[C], c: C, source_id: str) -> None:
     if not s.documents.source_in_use(c, source_id):
         s.documents.delete_source(c, source_id)
         s.events.emit(c, "sources/deleted", {"source_id": source_id}, None, source_id)
+
+
+def allocate(s: Store[C], c: C, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
+    """Records unregistered objects with their key on one backend; any existing id refuses all."""
+    s.objects.writable_flow(c, flow_id)
+    ids = [a.object_id for a in allocations]
+    if len(set(ids)) != len(ids):
+        raise Invalid("object_ids must be unique")
+    existing = s.objects.existing_objects(c, ids)
+    if existing:
+        raise Invalid(f"objects already exist: {', '.join(existing[:10])}")
+    s.objects.insert_allocations(c, flow_id, allocations, deadline_ns, time.time_ns())
+
+
+def create_profile(s: Store[C], c: C, doc: dict[str, Any]) -> dict[str, Any]:
+    if s.documents.get_profile(c, doc["id"]) is not None:
+        raise Invalid(f"profile {doc['id']} already exists; profiles are immutable")
+    now = time.time_ns()
+    doc = {**doc, "created": rules.iso_from_ns(now)}
+    s.documents.insert_profile(c, doc, now)
+    return doc
 
 
 def put_flow(s: Store[C], c: C, body: dict[str, Any], principal: str | None) -> PutResult:

@@ -6,14 +6,12 @@ Each function runs inside the transaction ``Database.read``/``Database.write`` o
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from catalog import rules
-from catalog.errors import Invalid
 from catalog.primitives import FlowState
 from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page, placeholders, rows_for_ids
 from catalog.store import FlowQuery, FlowStats, SourceQuery
@@ -65,17 +63,12 @@ def get_profile(conn: sqlite3.Connection, profile_id: str) -> dict[str, Any] | N
     return _load(row[0]) if row else None
 
 
-def create_profile(conn: sqlite3.Connection, doc: dict[str, Any]) -> dict[str, Any]:
-    if get_profile(conn, doc["id"]) is not None:
-        raise Invalid(f"profile {doc['id']} already exists; profiles are immutable")
-    now = time.time_ns()
-    doc = {**doc, "created": rules.iso_from_ns(now)}
+def insert_profile(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
     meta = doc["flow_metadata"]
     conn.execute(
         "INSERT INTO profiles (id, label, format, codec, created_ns, doc) VALUES (?, ?, ?, ?, ?, ?)",
-        (doc["id"], doc.get("label"), meta["format"], meta.get("codec"), now, _dump(doc)),
+        (doc["id"], doc.get("label"), meta["format"], meta.get("codec"), now_ns, _dump(doc)),
     )
-    return doc
 
 
 # -- sources ---------------------------------------------------------------------------------------

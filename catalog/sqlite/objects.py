@@ -17,12 +17,8 @@ import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.primitives import Urls
-from catalog.sqlite.listing import rows_for_ids
+from catalog.sqlite.listing import placeholders, rows_for_ids
 from catalog.store import Allocation, Instance, StoredInstance
-
-
-def _placeholders(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
 
 
 def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
@@ -38,16 +34,12 @@ def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
     return doc
 
 
-def allocate(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
-    """Records unregistered objects with their key on one backend; any existing id refuses all."""
-    writable_flow(conn, flow_id)
-    ids = [a.object_id for a in allocations]
-    if len(set(ids)) != len(ids):
-        raise Invalid("object_ids must be unique")
-    existing = [r[0] for r in conn.execute(f"SELECT id FROM objects WHERE id IN ({_placeholders(ids)})", ids)]
-    if existing:
-        raise Invalid(f"objects already exist: {', '.join(existing[:10])}")
-    now = time.time_ns()
+def existing_objects(conn: sqlite3.Connection, object_ids: Sequence[str]) -> list[str]:
+    return [r[0] for r in rows_for_ids(conn, "SELECT id FROM objects WHERE id IN ({ids})", object_ids)]
+
+
+def insert_allocations(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int,
+                       now: int) -> None:
     conn.executemany(
         "INSERT INTO objects (id, registered, allocated_flow_id, alloc_deadline_ns, content_type, created_ns) "
         "VALUES (?, 0, ?, ?, ?, ?)",
@@ -149,9 +141,9 @@ def expire_allocations(conn: sqlite3.Connection, now_ns: int, limit: int = 1000)
     if not ids:
         return []
     gone = [Instance(s, k) for s, k in conn.execute(
-        f"SELECT storage_id, key FROM object_instances WHERE object_id IN ({_placeholders(ids)})", ids)]
-    conn.execute(f"DELETE FROM object_instances WHERE object_id IN ({_placeholders(ids)})", ids)
-    conn.execute(f"DELETE FROM objects WHERE id IN ({_placeholders(ids)})", ids)
+        f"SELECT storage_id, key FROM object_instances WHERE object_id IN ({placeholders(ids)})", ids)]
+    conn.execute(f"DELETE FROM object_instances WHERE object_id IN ({placeholders(ids)})", ids)
+    conn.execute(f"DELETE FROM objects WHERE id IN ({placeholders(ids)})", ids)
     return gone
 
 

@@ -18,6 +18,7 @@ import orjson
 
 from catalog import registration, segment_window
 from catalog.errors import Invalid
+from catalog.located import Located
 from catalog.paging import decode_key, encode_key, segment_cursor
 from catalog.primitives import Span
 from catalog.segment_window import SegmentWindow
@@ -81,18 +82,12 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
     if len(rows) > limit:
         rows = rows[:limit]
         next_key = encode_key("segments", rows[-1][0])
-    ids = [row[2] for row in rows]
-    init_ids = [row[10] for row in rows if row[10]]
-    urls = objects.urls_of(conn, ids + init_ids)
-    copies = objects.instances(conn, ids + init_ids)
+    located = Located.lookup(objects, conn, [row[2] for row in rows] + [row[10] for row in rows])
     return [
         Segment(
             timerange=row[1], object_id=row[2], lo=row[0], hi=row[3], ts_offset=row[4], last_duration=row[5],
             sample_offset=row[6], sample_count=row[7], object_timerange=row[8],
-            key_frame_count=row[9], init_object_id=row[10], uncontrolled_urls=urls.get(row[2], ()),
-            instances=tuple(copies.get(row[2], ())),
-            init_instances=tuple(copies.get(row[10], ())) if row[10] else (),
-            init_uncontrolled_urls=urls.get(row[10], ()) if row[10] else (),
+            key_frame_count=row[9], init_object_id=row[10], **located.fields(row[2], row[10]),
         )
         for row in rows
     ], next_key
@@ -333,8 +328,7 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
     still_referenced = first_flow is not None and conn.execute(
         "SELECT 1 FROM segments WHERE flow_id=? AND object_id=? LIMIT 1", (first_flow, object_id)
     ).fetchone() is not None
-    urls = objects.urls_of(conn, [object_id, init_id] if init_id else [object_id])
-    copies = objects.instances(conn, [object_id, init_id] if init_id else [object_id])
+    located = Located.lookup(objects, conn, [object_id, init_id])
     record = ObjectRecord(
         object_id=object_id,
         referenced_by_flows=flows,
@@ -343,10 +337,7 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
         key_frame_count=kfc,
         init_object_id=init_id,
         is_init=bool(is_init),
-        uncontrolled_urls=urls.get(object_id, ()),
-        instances=tuple(copies.get(object_id, ())),
-        init_instances=tuple(copies.get(init_id, ())) if init_id else (),
-        init_uncontrolled_urls=urls.get(init_id, ()) if init_id else (),
+        **located.fields(object_id, init_id),
     )
     return ObjectPage(record, next_key)
 

@@ -7,14 +7,12 @@ set, because VAST has no joins, no ORDER BY and cannot push ``tag_exists=false``
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ibis import _
 
 from catalog import rules
-from catalog.errors import Invalid
 from catalog.paging import page_sorted
 from catalog.primitives import FlowState
 from catalog.store import FlowQuery, FlowStats, SourceQuery
@@ -70,15 +68,10 @@ def get_profile(tx: Tx, profile_id: str) -> dict[str, Any] | None:
     return load(row["doc"]) if row else None
 
 
-def create_profile(tx: Tx, doc: dict[str, Any]) -> dict[str, Any]:
-    if get_profile(tx, doc["id"]) is not None:
-        raise Invalid(f"profile {doc['id']} already exists; profiles are immutable")
-    now = time.time_ns()
-    doc = {**doc, "created": rules.iso_from_ns(now)}
+def insert_profile(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
     meta = doc["flow_metadata"]
     insert(tx, "profiles", [{"id": doc["id"], "label": doc.get("label"), "format": meta["format"],
-                             "codec": meta.get("codec"), "created_ns": now, "doc": dump(doc)}])
-    return doc
+                             "codec": meta.get("codec"), "created_ns": now_ns, "doc": dump(doc)}])
 
 
 # -- collections -------------------------------------------------------------------------------------

@@ -33,15 +33,11 @@ def writable_flow(tx: Tx, flow_id: str) -> dict[str, Any]:
     return row
 
 
-def allocate(tx: Tx, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
-    writable_flow(tx, flow_id)
-    ids = [a.object_id for a in allocations]
-    if len(set(ids)) != len(ids):
-        raise Invalid("object_ids must be unique")
-    existing = [r["id"] for r in where_in(tx, "objects", "id", ids, ["id"])]
-    if existing:
-        raise Invalid(f"objects already exist: {', '.join(existing[:10])}")
-    now = time.time_ns()
+def existing_objects(tx: Tx, object_ids: Sequence[str]) -> list[str]:
+    return [r["id"] for r in where_in(tx, "objects", "id", object_ids, ["id"])]
+
+
+def insert_allocations(tx: Tx, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int, now: int) -> None:
     insert(tx, "objects", [{"id": a.object_id, "is_init": False, "registered": False, "allocated_flow_id": flow_id,
                             "alloc_deadline_ns": deadline_ns, "content_type": a.content_type, "created_ns": now}
                            for a in allocations])

@@ -17,6 +17,7 @@ from ibis import _
 
 from catalog import registration, rules, segment_window
 from catalog.errors import Invalid
+from catalog.located import Located
 from catalog.paging import encode_key, page_sorted, segment_cursor
 from catalog.primitives import Span
 from catalog.store import (
@@ -50,17 +51,13 @@ def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
     extra = _.object_id == query.object_id if query.object_id is not None else None
     rows, more = window_scan(tx, flow, query.timerange, PAGE_COLUMNS, limit=limit, reverse=query.reverse,
                              after=after, extra=extra)
-    ids = [r["object_id"] for r in rows] + [r["init_object_id"] for r in rows if r["init_object_id"]]
-    urls = objects.urls_of(tx, ids) if rows else {}
-    copies = objects.instances(tx, ids) if rows else {}
+    located = Located.lookup(objects, tx, [r["object_id"] for r in rows] + [r["init_object_id"] for r in rows])
     segments = [
         Segment(timerange=r["timerange"], object_id=r["object_id"], lo=r["ts_lo"], hi=r["ts_hi"],
                 ts_offset=r["ts_offset"], last_duration=r["last_duration"], sample_offset=r["sample_offset"],
                 sample_count=r["sample_count"], object_timerange=r["object_timerange"],
                 key_frame_count=r["key_frame_count"], init_object_id=r["init_object_id"],
-                uncontrolled_urls=urls.get(r["object_id"], ()), instances=tuple(copies.get(r["object_id"], ())),
-                init_instances=tuple(copies.get(r["init_object_id"], ())) if r["init_object_id"] else (),
-                init_uncontrolled_urls=urls.get(r["init_object_id"], ()) if r["init_object_id"] else ())
+                **located.fields(r["object_id"], r["init_object_id"]))
         for r in rows
     ]
     return segments, encode_key("segments", rows[-1]["ts_lo"]) if more else None
@@ -328,17 +325,13 @@ def get_object(tx: Tx, object_id: str, page: str | None, limit: int,
     page_flows, next_key = page_sorted([((f,), f) for f in flows], kind="object-flows", arity=1, descending=False,
                                        page=page, limit=limit)
     init_id = row["init_object_id"]
-    ids = [object_id, init_id] if init_id else [object_id]
-    urls = objects.urls_of(tx, ids)
-    copies = objects.instances(tx, ids)
+    located = Located.lookup(objects, tx, [object_id, init_id])
     record = ObjectRecord(
         object_id=object_id, referenced_by_flows=page_flows,
         first_referenced_by_flow=row["first_flow_id"] if still_referenced else None,
         timerange=TimeRange.parse(row["timerange"]) if row["timerange"] else None,
         key_frame_count=row["key_frame_count"], init_object_id=init_id, is_init=bool(row["is_init"]),
-        uncontrolled_urls=urls.get(object_id, ()), instances=tuple(copies.get(object_id, ())),
-        init_instances=tuple(copies.get(init_id, ())) if init_id else (),
-        init_uncontrolled_urls=urls.get(init_id, ()) if init_id else (),
+        **located.fields(object_id, init_id),
     )
     return ObjectPage(record, next_key)
 
