@@ -2,20 +2,22 @@
 
 The request records progress (``timerange_remaining``); each batch is its own write transaction,
 so a crash loses at most the batch in flight, which the next run repeats. Written once over a
-store's primitives (``catalog.primitives``), so unknown ids and every other edge behave alike.
+store's primitives (``catalog.facade``), so unknown ids and every other edge behave alike.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from catalog import flows, rules
 from catalog.errors import NotFound
-from catalog.primitives import Store, StoredRequest
 from catalog.store import DeletionProgress, SegmentDeletion
 from catalog.timing import TimeRange
+
+if TYPE_CHECKING:  # the facade runs these workflows: imported for annotations only
+    from catalog.facade import Store, StoredRequest
 
 C = TypeVar("C")
 

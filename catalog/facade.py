@@ -1,21 +1,24 @@
 """Every role of ``catalog.store.Catalog``, written once over a store's modules and transaction runner.
 
-A store subclasses ``CatalogFacade`` with its transaction handle type and supplies only what
-really differs: how a function runs in a read or a write transaction, its lifecycle
-(``start``/``close``/``ping``/``sizes``) and segment registration. Everything else is one line
-here that runs the store's function (``catalog.primitives``) or a shared workflow
-(``catalog.flows``, ``catalog.deletion_requests``) inside one transaction.
+A store is five modules (``documents``, ``segments``, ``objects``, ``events``, ``deletions``)
+matching the protocols below, one transaction handle first in every function. A store subclasses
+``CatalogFacade`` with its handle type and supplies only what really differs: how a function runs
+in a read or a write transaction, its lifecycle (``start``/``close``/``ping``/``sizes``) and
+segment registration. Everything else is one line here that runs the store's function or a shared
+workflow (``catalog.flows``, ``catalog.deletion_requests``) inside one transaction. Queries return
+what the interface returns; the narrow primitives under the workflows (``flow_state``,
+``save_flow``, ``first_inside``, ...) read or write one kind of row and enforce no rule.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from catalog import deletion_requests, flows
 from catalog.located import Located
-from catalog.primitives import Store
 from catalog.store import (
     Allocation,
     DeleteResult,
@@ -41,6 +44,138 @@ from catalog.timing import TimeRange
 
 C = TypeVar("C")
 R = TypeVar("R")
+
+S = TypeVar("S", contravariant=True)  # a store's transaction handle (sqlite3.Connection, vast Tx)
+
+Listing = tuple[list[dict[str, Any]], str | None]  # one page of documents and the next page key
+Urls = tuple[tuple[str, str], ...]  # (url, label) of an object's client-registered instances
+
+
+class FlowState(NamedTuple):
+    """A flow's stored document with the columns the workflows decide on."""
+
+    doc: dict[str, Any]
+    read_only: bool
+    seg_count: int
+
+
+class StoredRequest(NamedTuple):
+    doc: dict[str, Any]
+    status: str
+
+
+class Span(NamedTuple):
+    """A segment's inclusive bounds in ns."""
+
+    lo: int
+    hi: int
+
+
+class DocumentOps(Protocol[S]):
+    def get_service(self, c: S, /) -> dict[str, str]: ...
+    def update_service(self, c: S, changes: Mapping[str, str], /) -> None: ...
+    def list_profiles(self, c: S, format_: str | None, codec: str | None, label: str | None, page: str | None,
+                      limit: int, /) -> Listing: ...
+    def get_profile(self, c: S, profile_id: str, /) -> dict[str, Any] | None: ...
+    def insert_profile(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None: ...
+    def list_sources(self, c: S, query: SourceQuery, page: str | None, limit: int, /) -> Listing: ...
+    def get_source(self, c: S, source_id: str, /) -> dict[str, Any] | None: ...
+    def list_flows(self, c: S, query: FlowQuery, page: str | None, limit: int, /) -> Listing: ...
+    def get_flow(self, c: S, flow_id: str, /) -> dict[str, Any] | None: ...
+    def flow_stats(self, c: S, flow_id: str, /) -> FlowStats | None: ...
+    # primitives of the shared workflows
+    def flow_state(self, c: S, flow_id: str, /) -> FlowState | None: ...
+    def source_doc(self, c: S, source_id: str, /) -> dict[str, Any] | None:
+        """The stored source document, without the inferred collection relations."""
+        ...
+    def save_source(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None: ...
+    def save_flow(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None:
+        """Inserts or replaces the flow row with its filter columns, tags and collection."""
+        ...
+    def existing_flows(self, c: S, flow_ids: Sequence[str], /) -> set[str]: ...
+    def source_in_use(self, c: S, source_id: str, /) -> bool: ...
+    def delete_source(self, c: S, source_id: str, /) -> None: ...
+    def delete_flow_row(self, c: S, flow_id: str, /) -> None:
+        """Removes the flow row, its tags and its own collection (not the collections naming it)."""
+        ...
+    def collections_naming(self, c: S, flow_id: str, /) -> list[str]:
+        """The flows whose flow_collection names this flow, sorted."""
+        ...
+
+
+class SegmentOps(Protocol[S]):
+    def query_segments(self, c: S, flow_id: str, query: SegmentQuery, page: str | None, limit: int,
+                       /) -> tuple[list[Segment], str | None]: ...
+    def delete_segments(self, c: S, flow_id: str, timerange: TimeRange, object_id: str | None,
+                        check_flow: bool = ..., /) -> DeleteResult: ...
+    def get_object(self, c: S, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None,
+                   /) -> ObjectPage | None: ...
+    def segment_locations(self, c: S, flow_id: str, tr: TimeRange | None, limit: int | None, reverse: bool,
+                          /) -> list[SegmentLocation]: ...
+    def first_inside(self, c: S, flow_id: str, tr: TimeRange, limit: int, /) -> tuple[list[Span], bool]:
+        """The first ``limit`` segments wholly inside ``tr`` in time order, and whether more follow."""
+        ...
+
+
+class ObjectOps(Protocol[S]):
+    def writable_flow(self, c: S, flow_id: str, /) -> dict[str, Any]:
+        """NotFound, ReadOnly or Invalid unless the flow can take segments; its stored row or document."""
+        ...
+    def existing_objects(self, c: S, object_ids: Sequence[str], /) -> list[str]: ...
+    def insert_allocations(self, c: S, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int,
+                           now_ns: int, /) -> None:
+        """Unregistered object rows, each with its one controlled instance (where the upload goes)."""
+        ...
+    def pending(self, c: S, object_ids: Sequence[str], /) -> dict[str, Allocation]: ...
+    def add_instance(self, c: S, object_id: str, storage_id: str, key: str, /) -> None: ...
+    def add_uncontrolled(self, c: S, object_id: str, url: str, label: str, reserved_labels: Sequence[str],
+                         /) -> None: ...
+    def remove_instance(self, c: S, object_id: str, storage_id: str | None, label: str | None,
+                        /) -> Instance | None: ...
+    def expire_allocations(self, c: S, now_ns: int, /) -> list[Instance]: ...
+    def sizes(self, c: S, object_ids: Sequence[str], /) -> dict[str, int]: ...
+    def instances(self, c: S, object_ids: Sequence[str], /) -> dict[str, list[Instance]]: ...
+    def urls_of(self, c: S, object_ids: Sequence[str], /) -> dict[str, Urls]: ...
+    def all_instances(self, c: S, /) -> list[StoredInstance]: ...
+
+
+class EventOps(Protocol[S]):
+    def emit(self, c: S, event_type: str, body: dict[str, Any], flow_id: str | None = ...,
+             source_id: str | None = ..., /) -> None: ...
+    def events_after(self, c: S, seq: int, limit: int, /) -> list[Event]: ...
+    def last_seq(self, c: S, /) -> int: ...
+    def list_webhooks(self, c: S, tags: TagFilter, reverse: bool, page: str | None, limit: int, /) -> Listing: ...
+    def get_webhook(self, c: S, webhook_id: str, secret: bool = ..., /) -> dict[str, Any] | None: ...
+    def save_webhook(self, c: S, doc: dict[str, Any], webhook_id: str | None = ..., /) -> dict[str, Any]: ...
+    def delete_webhook(self, c: S, webhook_id: str, /) -> None: ...
+    def delivered(self, c: S, webhook_id: str, seq: int, status: str | None = ...,
+                  error: dict[str, Any] | None = ..., /) -> None: ...
+    def prune(self, c: S, older_than_ns: int, /) -> int: ...
+
+
+class DeletionOps(Protocol[S]):
+    def pending(self, c: S, /) -> list[str]: ...
+    def list_requests(self, c: S, sort_by: str, reverse: bool, page: str | None, limit: int, /) -> Listing: ...
+    # primitives of the shared request lifecycle
+    def request_row(self, c: S, request_id: str, /) -> StoredRequest | None: ...
+    def active_request(self, c: S, flow_id: str, /) -> StoredRequest | None:
+        """The flow's request still created or started, if any."""
+        ...
+    def insert_request(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None: ...
+    def update_request(self, c: S, request_id: str, doc: dict[str, Any], status: str, updated_ns: int | None,
+                       /) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Store(Generic[S]):
+    """One store's modules (each checked against its protocol where the store builds this)."""
+
+    documents: DocumentOps[S]
+    segments: SegmentOps[S]
+    objects: ObjectOps[S]
+    events: EventOps[S]
+    deletions: DeletionOps[S]
+
 
 
 class CatalogFacade(ABC, Generic[C]):

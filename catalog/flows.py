@@ -1,7 +1,7 @@
 """The document workflows every store shares: profile create, flow put, property and tag sets, flow delete,
 and object allocation (which checks the flow and the ids the same way).
 
-Written once over a store's primitives (``catalog.primitives``) and run inside one of its write
+Written once over a store's primitives (``catalog.facade``) and run inside one of its write
 transactions, so both stores apply the same rules, emit the same events and fail the same way.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from catalog import rules
 from catalog.errors import Invalid, NotFound
-from catalog.primitives import FlowState, Store
 from catalog.store import Allocation, PutResult
+
+if TYPE_CHECKING:  # the facade runs these workflows: imported for annotations only
+    from catalog.facade import FlowState, Store
 
 C = TypeVar("C")
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
-from catalog.primitives import ObjectOps, Urls
 from catalog.store import Instance, Locations
+
+if TYPE_CHECKING:  # the facade runs these workflows: imported for annotations only
+    from catalog.facade import ObjectOps, Urls
 
 C = TypeVar("C")
 

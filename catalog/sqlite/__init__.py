@@ -7,8 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from catalog.facade import CatalogFacade
-from catalog.primitives import Store
+from catalog.facade import CatalogFacade, Store
 from catalog.sqlite import deletions, documents, events, objects, segments
 from catalog.sqlite.db import Database
 from catalog.store import Catalog, SegmentFailure

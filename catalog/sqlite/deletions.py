@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from catalog.deletion_requests import render
-from catalog.primitives import Listing, StoredRequest
+from catalog.facade import Listing, StoredRequest
 from catalog.sqlite.listing import Where, keyset_page
 
 SORTS = {"created": ("created_ns", "id"), "expiry": ("created_ns", "id")}  # requests do not expire here

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from catalog import rules
-from catalog.primitives import FlowState
+from catalog.facade import FlowState
 from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page, placeholders, rows_for_ids
 from catalog.store import FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange

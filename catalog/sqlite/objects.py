@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
-from catalog.primitives import Urls
+from catalog.facade import Urls
 from catalog.sqlite.listing import placeholders, rows_for_ids
 from catalog.store import Allocation, Instance, StoredInstance
 

@@ -18,9 +18,9 @@ import orjson
 
 from catalog import registration, segment_window
 from catalog.errors import Invalid
+from catalog.facade import Span
 from catalog.located import Located
 from catalog.paging import decode_key, encode_key, segment_cursor
-from catalog.primitives import Span
 from catalog.segment_window import SegmentWindow
 from catalog.sqlite import events, objects
 from catalog.sqlite.listing import Where, add_tag_filters, add_window

@@ -16,8 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from catalog.errors import Unavailable
-from catalog.facade import CatalogFacade
-from catalog.primitives import Store
+from catalog.facade import CatalogFacade, Store
 from catalog.store import Catalog, SegmentFailure
 from catalog.vast import deletions, documents, events, objects, segments
 from catalog.vast.connection import Conflict, Connection, Tx

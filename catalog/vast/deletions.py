@@ -7,8 +7,8 @@ from typing import Any
 from ibis import _
 
 from catalog.deletion_requests import render
+from catalog.facade import Listing, StoredRequest
 from catalog.paging import page_sorted
-from catalog.primitives import Listing, StoredRequest
 from catalog.vast.connection import Tx
 from catalog.vast.rows import dump, insert, load, one, select, update_where
 

@@ -13,8 +13,8 @@ from typing import Any
 from ibis import _
 
 from catalog import rules
+from catalog.facade import FlowState
 from catalog.paging import page_sorted
-from catalog.primitives import FlowState
 from catalog.store import FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange
 from catalog.vast.connection import Tx

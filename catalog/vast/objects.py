@@ -14,7 +14,7 @@ from typing import Any
 from ibis import _
 
 from catalog.errors import Invalid, NotFound, ReadOnly
-from catalog.primitives import Urls
+from catalog.facade import Urls
 from catalog.store import Allocation, Instance, StoredInstance
 from catalog.vast.connection import Tx
 from catalog.vast.documents import flow_row

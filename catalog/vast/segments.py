@@ -17,9 +17,9 @@ from ibis import _
 
 from catalog import registration, rules, segment_window
 from catalog.errors import Invalid
+from catalog.facade import Span
 from catalog.located import Located
 from catalog.paging import encode_key, page_sorted, segment_cursor
-from catalog.primitives import Span
 from catalog.store import (
     DeleteResult,
     Instance,
