@@ -37,7 +37,7 @@ def segment_cursor(page: str | None) -> int | None:
     return after
 
 
-def page_sorted(keyed: list[tuple[tuple, Any]], *, kind: str, arity: int, descending: bool, page: str | None,
+def page_sorted(keyed: list[tuple[tuple[Any, ...], Any]], *, kind: str, arity: int, descending: bool, page: str | None,
                 limit: int) -> tuple[list[Any], str | None]:
     """Keyset paging in memory: ``keyed`` holds (unique sort key of ``arity`` values, item) in any order.
 

@@ -8,13 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from catalog.errors import Invalid
 from catalog.timing import TimeRange, Timestamp
 
-# (timerange, key_frame_count, init_object_id, is_init, registered, allocated_flow_id) of a stored object
-ObjectRow = tuple[str | None, int | None, str | None, bool, bool, str | None]
+
+class ObjectRow(NamedTuple):
+    """What registration reads of a stored object."""
+
+    timerange: str | None
+    key_frame_count: int | None
+    init_object_id: str | None
+    is_init: bool
+    registered: bool
+    allocated_flow_id: str | None
+
+
+def bounds(tr: TimeRange) -> tuple[int, int]:
+    """The inclusive ns bounds of a checked segment timerange (bounded and non-empty, so both are set)."""
+    lo, hi = tr.lo, tr.hi
+    if lo is None or hi is None:
+        raise Invalid(f"segment timerange {tr} must be bounded and non-empty")
+    return lo, hi
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +65,11 @@ def check_segment(flow_id: str, init_segments: bool, seg: dict[str, Any], requir
         raise Invalid(f"last_duration {seg['last_duration']} must not be negative")
     object_id = seg["object_id"]
     obj = find_object(object_id)
-    first_registration = obj is not None and not obj[4]
-    if first_registration:
-        if obj[5] != flow_id:
-            raise Invalid(f"object {object_id} was allocated for flow {obj[5]}; its first segment must be there")
+    first_registration = obj is not None and not obj.registered
+    if obj is not None and first_registration:
+        if obj.allocated_flow_id != flow_id:
+            raise Invalid(f"object {object_id} was allocated for flow {obj.allocated_flow_id}; "
+                          "its first segment must be there")
         obj = None  # from here on, a first registration is checked like a new object
     elif obj is None and require_known and not seg.get("get_urls"):
         raise Invalid(f"object {object_id} was never allocated (POST /flows/{flow_id}/storage) and the "
@@ -60,8 +77,8 @@ def check_segment(flow_id: str, init_segments: bool, seg: dict[str, Any], requir
     requested_otr = TimeRange.parse(seg["object_timerange"]) if "object_timerange" in seg else None
     init_id = seg.get("init_object_id")
     if obj is not None:
-        stored_otr, stored_kfc, stored_init, is_init, _, _ = obj
-        if is_init:
+        stored_otr, stored_kfc, stored_init = obj.timerange, obj.key_frame_count, obj.init_object_id
+        if obj.is_init:
             raise Invalid(f"object {object_id} is registered as an init object, not a media object")
         if seg.get("get_urls"):
             raise Invalid(f"object {object_id} is already registered; add instances with "
@@ -87,19 +104,18 @@ def check_segment(flow_id: str, init_segments: bool, seg: dict[str, Any], requir
     if not init_segments and init_id is not None:
         raise Invalid(f"flow {flow_id} does not use init segments; init_object_id is not allowed")
     if init_id is not None and obj is None:
-        init_object = find_object(init_id)
-        init_row = init_object[3:] if init_object is not None else None
-        if init_row is not None and init_row[1] and not init_row[0]:
+        init_row = find_object(init_id)
+        if init_row is not None and init_row.registered and not init_row.is_init:
             raise Invalid(f"object {init_id} is a media object and cannot be used as an init object")
-        if init_row is not None and not init_row[1] and init_row[2] != flow_id:
-            raise Invalid(f"init object {init_id} was allocated for flow {init_row[2]}")
-        new_init = init_row is None or not init_row[1]
+        if init_row is not None and not init_row.registered and init_row.allocated_flow_id != flow_id:
+            raise Invalid(f"init object {init_id} was allocated for flow {init_row.allocated_flow_id}")
+        new_init = init_row is None or not init_row.registered
         if init_id == object_id:
             raise Invalid(f"object {object_id} cannot be its own init object")
     overlapping = find_overlap(tr)
     if overlapping is not None:
         raise Invalid(f"segment {tr} overlaps existing segment {overlapping} of flow {flow_id}")
-    key_frame_count = obj[1] if obj is not None else seg.get("key_frame_count")
+    key_frame_count = obj.key_frame_count if obj is not None else seg.get("key_frame_count")
     return Checked(tr, ts_offset, last_duration, object_tr, key_frame_count, init_id,
                     obj is None and not first_registration, first_registration, new_init)
 

@@ -1,7 +1,10 @@
-"""The Catalog interface every store implements (SQLite now, VAST DB later), and its value types.
+"""The Catalog interface every store implements (SQLite and VAST DB), its roles and its value types.
 
+``Catalog`` is the union of six role protocols (``Lifecycle``, ``Documents``, ``Segments``,
+``Allocations``, ``Outbox``, ``Deletions``); a consumer is typed against the roles it uses.
 Documents cross this boundary as plain dicts shaped like the TAMS JSON; time crosses it as
-TimeRange values. Stores raise the errors in ``catalog.errors``; they know nothing of HTTP.
+TimeRange values; every other result is a named record below. Stores raise the errors in
+``catalog.errors``; they know nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -177,15 +180,64 @@ class PutResult:
     source_created: bool = False
 
 
-class Catalog(Protocol):
-    """Async catalog. Writes are atomic; a failing write changes nothing."""
+class Event(NamedTuple):
+    """One outbox event (``events_after``): its dense sequence number and what changed."""
 
+    seq: int
+    type: str
+    flow_id: str | None
+    source_id: str | None
+    body: dict[str, Any]
+    created_ns: int
+
+
+class StoredInstance(NamedTuple):
+    """A controlled instance together with the object it belongs to (``all_instances``)."""
+
+    object_id: str
+    storage_id: str
+    key: str
+
+
+class Locations(NamedTuple):
+    """Where an object's bytes are (``object_locations``): controlled copies and client URLs."""
+
+    instances: tuple[Instance, ...]
+    uncontrolled_urls: tuple[tuple[str, str], ...]
+
+
+class ObjectPage(NamedTuple):
+    """An object with one page of the flows referencing it (``get_object``)."""
+
+    record: ObjectRecord
+    next_key: str | None
+
+
+class DeletionProgress(NamedTuple):
+    """One worked batch of a deletion request (``work_deletion``); ``done`` when nothing is left."""
+
+    result: DeleteResult
+    done: bool
+
+
+class SegmentDeletion(NamedTuple):
+    """``request_segment_deletion``: either deleted now (``result``) or a deletion request (``request``)."""
+
+    result: DeleteResult | None
+    request: dict[str, Any] | None
+
+
+# -- the roles ------------------------------------------------------------------------------------------
+class Lifecycle(Protocol):
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> bool: ...
     async def sizes(self) -> dict[str, int]: ...
 
-    # service and profiles
+
+class Documents(Protocol):
+    """Service info, profiles, sources and flows."""
+
     async def get_service(self) -> dict[str, Any]: ...
     async def update_service(self, changes: Mapping[str, str]) -> None: ...
     async def list_profiles(self, format: str | None, codec: str | None, label: str | None,
@@ -193,13 +245,11 @@ class Catalog(Protocol):
     async def get_profile(self, profile_id: str) -> dict[str, Any] | None: ...
     async def create_profile(self, doc: dict[str, Any]) -> dict[str, Any]: ...
 
-    # sources
     async def list_sources(self, query: SourceQuery, page: str | None, limit: int) -> Page[dict[str, Any]]: ...
     async def get_source(self, source_id: str) -> dict[str, Any] | None: ...
     async def set_source_field(self, source_id: str, name: str, value: Any) -> None: ...
     async def set_source_tag(self, source_id: str, name: str, value: str | list[str] | None) -> None: ...
 
-    # flows
     async def list_flows(self, query: FlowQuery, page: str | None, limit: int) -> Page[dict[str, Any]]: ...
     async def get_flow(self, flow_id: str) -> dict[str, Any] | None: ...
     async def flow_stats(self, flow_id: str) -> FlowStats | None: ...
@@ -208,17 +258,34 @@ class Catalog(Protocol):
     async def set_flow_field(self, flow_id: str, name: str, value: Any) -> None: ...
     async def set_flow_tag(self, flow_id: str, name: str, value: str | list[str] | None) -> None: ...
 
-    # segments and objects
+
+class Segments(Protocol):
+    """Segments, and reads of the objects they name (what playback and delivery read)."""
+
     async def add_segments(self, flow_id: str, segments: Sequence[dict[str, Any]],
                            sizes: Mapping[str, int] | None = None,
                            require_known_objects: bool = False) -> list[SegmentFailure]: ...
     async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None,
                              limit: int) -> Page[Segment]: ...
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult: ...
+    async def segment_locations(self, flow_id: str, timerange: TimeRange | None, limit: int | None,
+                                reverse: bool = False) -> list[SegmentLocation]:
+        """Segments in time order with their preferred controlled instance only (for playlists)."""
+        ...
     async def get_object(self, object_id: str, page: str | None, limit: int,
-                         flow_tags: TagFilter | None = None) -> tuple[ObjectRecord, str | None] | None: ...
+                         flow_tags: TagFilter | None = None) -> ObjectPage | None: ...
+    async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]: ...
+    async def object_locations(self, object_ids: Sequence[str]) -> dict[str, Locations]:
+        """Controlled instances and client URLs of many objects at once (objects with neither are absent)."""
+        ...
+    async def all_instances(self) -> list[StoredInstance]:
+        """Every controlled instance: a full scan, for reconciliation."""
+        ...
 
-    # allocation and instances
+
+class Allocations(Protocol):
+    """Objects allocated before upload, and the instances added to and removed from objects."""
+
     async def allocate(self, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None: ...
     async def pending_objects(self, object_ids: Sequence[str]) -> dict[str, Allocation]: ...
     async def add_instance(self, object_id: str, storage_id: str, key: str) -> None: ...
@@ -226,16 +293,11 @@ class Catalog(Protocol):
                                         reserved_labels: Sequence[str]) -> None: ...
     async def remove_instance(self, object_id: str, storage_id: str | None, label: str | None) -> Instance | None: ...
     async def expire_allocations(self, now_ns: int) -> list[Instance]: ...
-    async def all_instances(self) -> list[tuple[str, str, str]]:
-        """(object_id, storage_id, key) of every controlled instance: a full scan, for reconciliation."""
-        ...
-    async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]: ...
-    async def segment_locations(self, flow_id: str, timerange: TimeRange | None, limit: int | None,
-                                reverse: bool = False) -> list[SegmentLocation]:
-        """Segments in time order with their preferred controlled instance only (for playlists)."""
-        ...
 
-    # webhooks and the outbox (events written in the same transaction as the change)
+
+class Outbox(Protocol):
+    """Webhooks and the outbox (events written in the same transaction as the change)."""
+
     async def list_webhooks(self, tags: TagFilter, reverse: bool, page: str | None,
                             limit: int) -> Page[dict[str, Any]]: ...
     async def get_webhook(self, webhook_id: str, secret: bool = False) -> dict[str, Any] | None: ...
@@ -245,27 +307,42 @@ class Catalog(Protocol):
         """Drops events older than that which every active webhook has delivered; returns how many."""
         ...
     async def last_event_seq(self) -> int: ...
-    async def events_after(self, seq: int, limit: int) -> list[tuple]:
-        """(seq, type, flow_id, source_id, body, created_ns) of events after ``seq``, oldest first."""
+    async def events_after(self, seq: int, limit: int) -> list[Event]:
+        """Events after ``seq``, oldest first."""
         ...
     async def webhook_delivered(self, webhook_id: str, seq: int, status: str | None = None,
                                 error: dict[str, Any] | None = None) -> None: ...
 
-    # flow deletion requests: flows with segments are deleted in bounded batches
+
+class Deletions(Protocol):
+    """Flow deletion requests: flows with segments are deleted in bounded batches."""
+
     async def request_flow_deletion(self, flow_id: str, principal: str | None) -> dict[str, Any] | None:
         """None when the flow was empty and is gone; else the deletion request (deletion-request.json)."""
         ...
     async def request_segment_deletion(self, flow_id: str, timerange: TimeRange, threshold: int,
-                                       principal: str | None) -> tuple[DeleteResult | None, dict[str, Any] | None]:
+                                       principal: str | None) -> SegmentDeletion:
         """Deletes at most ``threshold`` segments now; a bigger delete becomes a deletion request."""
         ...
     async def pending_deletions(self) -> list[str]: ...
-    async def work_deletion(self, request_id: str, batch: int) -> tuple[DeleteResult, bool]: ...
-    async def fail_deletion(self, request_id: str, summary: str) -> None: ...
+    async def work_deletion(self, request_id: str, batch: int) -> DeletionProgress:
+        """Deletes the request's next ``batch`` segments; NotFound for an unknown request."""
+        ...
+    async def fail_deletion(self, request_id: str, summary: str) -> None:
+        """Marks the request failed; an unknown request (already gone) is left alone."""
+        ...
     async def get_deletion(self, request_id: str) -> dict[str, Any] | None: ...
     async def list_deletions(self, sort_by: str, reverse: bool, page: str | None,
                              limit: int) -> Page[dict[str, Any]]: ...
-    async def object_locations(self, object_ids: Sequence[str]) -> dict[str, tuple[tuple[Instance, ...],
-                                                                                 tuple[tuple[str, str], ...]]]:
-        """Controlled instances and client URLs of many objects at once (objects with neither are absent)."""
-        ...
+
+
+class Playback(Documents, Segments, Protocol):
+    """What playlists and manifests read: flow documents and their segments."""
+
+
+class Notifications(Outbox, Documents, Segments, Protocol):
+    """What event delivery reads: the outbox, and documents and objects for filters and get_urls."""
+
+
+class Catalog(Lifecycle, Documents, Segments, Allocations, Outbox, Deletions, Protocol):
+    """Async catalog, every role. Writes are atomic; a failing write changes nothing."""

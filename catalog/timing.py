@@ -202,12 +202,12 @@ class TimeRange:
         if self.start is None or other.start is None:
             start, include_start = None, False
         else:
-            first = self if self.lo <= other.lo else other  # type: ignore[operator]
+            first = self if self.lo <= other.lo else other  # type: ignore[operator]  # both starts set: lo is
             start, include_start = first.start, first.include_start
         if self.end is None or other.end is None:
             end, include_end = None, False
         else:
-            last = self if self.hi >= other.hi else other  # type: ignore[operator]
+            last = self if self.hi >= other.hi else other  # type: ignore[operator]  # both ends set: hi is
             end, include_end = last.end, last.include_end
         return TimeRange.make(start, end, include_start, include_end)
 
@@ -236,8 +236,9 @@ class TimeRange:
             return "()"
         if self.start is None and self.end is None:
             return "_"
-        if self.is_instant() and self.include_start and self.include_end and self.start == self.end:
-            return f"[{Timestamp(self.start)}]"  # type: ignore[arg-type]
+        if self.start is not None and self.is_instant() and self.include_start and self.include_end \
+                and self.start == self.end:
+            return f"[{Timestamp(self.start)}]"
         head = "" if self.start is None else ("[" if self.include_start else "(") + str(Timestamp(self.start))
         tail = "" if self.end is None else str(Timestamp(self.end)) + ("]" if self.include_end else ")")
         return f"{head}_{tail}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,20 @@ from typing import Any
 import pytest
 from conftest import new_id, video_flow
 
-from catalog.store import Catalog, FlowQuery, SegmentQuery, TagFilter
+from catalog.errors import Invalid, NotFound
+from catalog.store import (
+    Allocation,
+    Catalog,
+    Event,
+    FlowQuery,
+    Instance,
+    Locations,
+    ObjectPage,
+    SegmentQuery,
+    SourceQuery,
+    StoredInstance,
+    TagFilter,
+)
 from catalog.timing import TimeRange
 
 VAST_ENV = ("VAST_ENDPOINT", "VAST_ACCESS_KEY", "VAST_SECRET_KEY", "VAST_BUCKET")
@@ -227,3 +241,118 @@ def test_events_are_dense_and_ordered(store: Harness) -> None:
     events = store.run(store.catalog.events_after(before, 100))
     assert [e[0] for e in events] == list(range(before + 1, before + 1 + len(events)))
     assert [e[1] for e in events][-1] == "flows/segments_added" and events[-1][2] == flow_id
+
+
+# -- edges where the two stores once differed: each shared workflow now behaves the same on both ----------
+def test_deletion_requests_on_unknown_ids(store: Harness) -> None:
+    unknown = new_id()
+    with pytest.raises(NotFound):  # SQLite once raised TypeError here
+        store.run(store.catalog.work_deletion(unknown, 5))
+    store.run(store.catalog.fail_deletion(unknown, "gone"))  # nothing to record: no error (SQLite once crashed)
+    assert store.run(store.catalog.get_deletion(unknown)) is None
+
+
+def test_failed_deletion_request_records_the_error(store: Harness) -> None:
+    flow_id = store.flow(two_second(3))
+    request = store.run(store.catalog.request_flow_deletion(flow_id, "alice"))
+    assert request is not None and request["created_by"] == "alice" and request["delete_flow"] is True
+    assert store.run(store.catalog.request_flow_deletion(flow_id, None))["id"] == request["id"]  # one at a time
+    store.run(store.catalog.fail_deletion(request["id"], "disk on fire"))
+    failed = store.run(store.catalog.get_deletion(request["id"]))
+    assert failed["status"] == "error" and failed["error"]["summary"] == "disk on fire"
+    assert request["id"] not in store.run(store.catalog.pending_deletions())
+
+
+def test_a_batch_of_exactly_the_remaining_segments_finishes_the_request(store: Harness) -> None:
+    flow_id = store.flow(two_second(10))
+    result, request = store.run(store.catalog.request_segment_deletion(flow_id, TimeRange.eternity(), 5, None))
+    assert result is None and request is not None
+    first = store.run(store.catalog.work_deletion(request["id"], 5))
+    assert (first.result.count, first.done) == (5, False)
+    assert store.run(store.catalog.get_deletion(request["id"]))["timerange_remaining"] == "[10:0_"
+    second = store.run(store.catalog.work_deletion(request["id"], 5))
+    assert (second.result.count, second.done) == (5, True)  # SQLite once needed a third, empty round
+    assert store.run(store.catalog.get_deletion(request["id"]))["timerange_remaining"] == "()"
+
+
+def test_flow_deletion_request_deletes_the_flow_and_its_source(store: Harness) -> None:
+    flow_id = store.flow(two_second(4))
+    source_id = store.run(store.catalog.get_flow(flow_id))["source_id"]
+    request = store.run(store.catalog.request_flow_deletion(flow_id, None))
+    while not store.run(store.catalog.work_deletion(request["id"], 3)).done:
+        pass
+    assert store.run(store.catalog.get_flow(flow_id)) is None
+    assert store.run(store.catalog.get_source(source_id)) is None
+    assert store.run(store.catalog.get_deletion(request["id"]))["status"] == "done"
+
+
+def test_empty_flow_deletion_is_immediate(store: Harness) -> None:
+    flow_id = store.flow()
+    assert store.run(store.catalog.request_flow_deletion(flow_id, None)) is None
+    assert store.run(store.catalog.get_flow(flow_id)) is None
+    with pytest.raises(NotFound):
+        store.run(store.catalog.request_flow_deletion(flow_id, None))
+
+
+def test_property_writes_on_unknown_ids(store: Harness) -> None:
+    with pytest.raises(NotFound):
+        store.run(store.catalog.set_flow_field(new_id(), "label", "x"))
+    with pytest.raises(NotFound):
+        store.run(store.catalog.set_source_tag(new_id(), "genre", "news"))
+    with pytest.raises(NotFound):
+        store.run(store.catalog.delete_flow(new_id()))
+
+
+def test_source_tags_filter_after_a_tag_write(store: Harness) -> None:
+    flow_id = store.flow()
+    source_id = store.run(store.catalog.get_flow(flow_id))["source_id"]
+    label = new_id()
+    store.run(store.catalog.set_source_field(source_id, "label", label))
+    store.run(store.catalog.set_source_tag(source_id, "genre", ["news", "sport"]))
+
+    def ids(tags: TagFilter) -> list[str]:
+        page = store.run(store.catalog.list_sources(SourceQuery(label=label, tags=tags), None, 10))
+        return [s["id"] for s in page.items]
+
+    assert ids(TagFilter(values={"genre": ["sport"]})) == [source_id]
+    store.run(store.catalog.set_source_tag(source_id, "genre", None))
+    assert ids(TagFilter(exists={"genre": True})) == []
+    assert ids(TagFilter(exists={"genre": False})) == [source_id]
+
+
+def test_moving_the_last_flow_of_a_source_drops_the_source(store: Harness) -> None:
+    flow_id, old_source, new_source = new_id(), new_id(), new_id()
+    store.run(store.catalog.put_flow(video_flow(flow_id, old_source), None))
+    before = store.run(store.catalog.last_event_seq())
+    result = store.run(store.catalog.put_flow(video_flow(flow_id, new_source), None))
+    assert (result.created, result.source_created) == (False, True)
+    assert store.run(store.catalog.get_source(old_source)) is None
+    events = store.run(store.catalog.events_after(before, 100))
+    assert [(e.type, e.source_id) for e in events] == [
+        ("sources/created", new_source), ("flows/updated", new_source), ("sources/deleted", old_source)]
+
+
+def test_deleting_a_flow_removes_it_from_the_collections_naming_it(store: Harness) -> None:
+    child = store.flow()
+    parent = store.flow(flow_collection=[{"id": child, "role": "video"}])
+    assert store.run(store.catalog.get_flow(child))["collected_by"] == [parent]
+    store.run(store.catalog.delete_flow(child))
+    assert store.run(store.catalog.get_flow(parent)).get("flow_collection") == []
+    with pytest.raises(Invalid):  # members must exist
+        store.run(store.catalog.set_flow_field(parent, "flow_collection", [{"id": new_id(), "role": "x"}]))
+
+
+def test_records_cross_the_boundary_by_name(store: Harness) -> None:
+    flow_id = store.flow()
+    object_id = new_id()
+    store.run(store.catalog.allocate(flow_id, [Allocation(object_id, "store-1", f"objects/{object_id}")],
+                                     time.time_ns() + 10**12))
+    assert store.run(store.catalog.add_segments(flow_id, [{"object_id": object_id, "timerange": "[0:0_2:0)"}])) == []
+    found = store.run(store.catalog.get_object(object_id, None, 10))
+    assert isinstance(found, ObjectPage) and found.record.referenced_by_flows == [flow_id] and found.next_key is None
+    mine = [i for i in store.run(store.catalog.all_instances()) if i.object_id == object_id]
+    assert mine == [StoredInstance(object_id, "store-1", f"objects/{object_id}")]
+    locations = store.run(store.catalog.object_locations([object_id, new_id()]))
+    assert locations == {object_id: Locations((Instance("store-1", f"objects/{object_id}"),), ())}
+    event = store.run(store.catalog.events_after(store.run(store.catalog.last_event_seq()) - 1, 1))[0]
+    assert isinstance(event, Event) and event.type == "flows/segments_added" and event.flow_id == flow_id

@@ -6,17 +6,15 @@ Each function runs inside the transaction ``Database.read``/``Database.write`` o
 from __future__ import annotations
 
 import sqlite3
-import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from catalog import rules
-from catalog.errors import Invalid, NotFound
-from catalog.sqlite import events
-from catalog.sqlite.listing import Where, add_tag_filters, keyset_page, placeholders
-from catalog.store import FlowQuery, FlowStats, PutResult, SourceQuery
+from catalog.facade import FlowState
+from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page, placeholders, rows_for_ids
+from catalog.store import FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange
 
 SORTS = {
@@ -29,7 +27,8 @@ SORTS = {
 
 
 def _load(doc: str | bytes) -> dict[str, Any]:
-    return orjson.loads(doc)
+    loaded: dict[str, Any] = orjson.loads(doc)
+    return loaded
 
 
 def _dump(doc: Mapping[str, Any]) -> str:
@@ -64,17 +63,12 @@ def get_profile(conn: sqlite3.Connection, profile_id: str) -> dict[str, Any] | N
     return _load(row[0]) if row else None
 
 
-def create_profile(conn: sqlite3.Connection, doc: dict[str, Any]) -> dict[str, Any]:
-    if get_profile(conn, doc["id"]) is not None:
-        raise Invalid(f"profile {doc['id']} already exists; profiles are immutable")
-    now = time.time_ns()
-    doc = {**doc, "created": rules.iso_from_ns(now)}
+def insert_profile(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
     meta = doc["flow_metadata"]
     conn.execute(
         "INSERT INTO profiles (id, label, format, codec, created_ns, doc) VALUES (?, ?, ?, ?, ?, ?)",
-        (doc["id"], doc.get("label"), meta["format"], meta.get("codec"), now, _dump(doc)),
+        (doc["id"], doc.get("label"), meta["format"], meta.get("codec"), now_ns, _dump(doc)),
     )
-    return doc
 
 
 # -- sources ---------------------------------------------------------------------------------------
@@ -132,12 +126,13 @@ def get_source(conn: sqlite3.Connection, source_id: str) -> dict[str, Any] | Non
     return _source_relations(conn, _load(row[0])) if row else None
 
 
-def _save_source(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
+def save_source(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
     conn.execute(
         "INSERT INTO sources (id, format, label, created_ns, updated_ns, doc) VALUES (?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO UPDATE SET label=excluded.label, updated_ns=excluded.updated_ns, doc=excluded.doc",
         (doc["id"], doc["format"], doc.get("label"), now_ns, now_ns, _dump(doc)),
     )
+    _replace_tags(conn, "source", doc["id"], doc.get("tags") or {})
 
 
 def _replace_tags(conn: sqlite3.Connection, kind: str, entity_id: str, tags: Mapping[str, Any]) -> None:
@@ -148,34 +143,18 @@ def _replace_tags(conn: sqlite3.Connection, kind: str, entity_id: str, tags: Map
     )
 
 
-def set_source_field(conn: sqlite3.Connection, source_id: str, name: str, value: Any,
-                     tag: bool = False) -> None:
-    """Sets (or with value None removes) label/description, or a tag when ``tag`` is true."""
-    row = conn.execute("SELECT doc FROM sources WHERE id=?", (source_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"source {source_id} does not exist")
-    doc = _load(row[0])
-    rules.set_or_remove(doc, name, value, tag, f"source {source_id}")
-    now = time.time_ns()
-    doc["updated"] = rules.iso_from_ns(now)
-    _save_source(conn, doc, now)
-    if tag:
-        _replace_tags(conn, "source", source_id, doc["tags"])
-    _source_event(conn, "sources/updated", source_id)
-
-
 # -- flows -------------------------------------------------------------------------------------------
 STATS_COLUMNS = "seg_count, seg_lo_min, seg_end_max, seg_end_incl, seg_maxdur, segments_updated_ns, seg_added_total"
 FLOW_COLUMNS = f"doc, {STATS_COLUMNS}"
 
 
-def _stats(row: tuple) -> FlowStats:
+def _stats(row: Row) -> FlowStats:
     count, lo_min, end_max, end_incl, maxdur, updated_ns, added_total = row
     envelope = TimeRange.make(lo_min, end_max, True, bool(end_incl)) if count else TimeRange.never()
     return FlowStats(count, envelope, maxdur, rules.iso_from_ns(updated_ns) if updated_ns else None, added_total)
 
 
-def _render_flow(conn: sqlite3.Connection, row: tuple) -> dict[str, Any]:
+def _render_flow(conn: sqlite3.Connection, row: Row) -> dict[str, Any]:
     doc = _load(row[0])
     stats = _stats(row[1:])
     parents = [r[0] for r in conn.execute(
@@ -234,12 +213,7 @@ def flow_stats(conn: sqlite3.Connection, flow_id: str) -> FlowStats | None:
     return _stats(row) if row else None
 
 
-def _flow_row(conn: sqlite3.Connection, flow_id: str) -> tuple[dict[str, Any], bool] | None:
-    row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
-    return (_load(row[0]), bool(row[1])) if row else None
-
-
-def _save_flow(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
+def save_flow(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> None:
     essence = doc.get("essence_parameters") or {}
     conn.execute(
         "INSERT INTO flows (id, source_id, format, codec, label, container, profile_id, status, frame_width, "
@@ -263,87 +237,36 @@ def _save_flow(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> No
     )
 
 
-def _missing_flows(conn: sqlite3.Connection, ids: list[str], self_id: str) -> list[str]:
-    wanted = [i for i in dict.fromkeys(ids) if i != self_id]
-    if not wanted:
-        return []
-    found = {r[0] for r in conn.execute(f"SELECT id FROM flows WHERE id IN ({placeholders(wanted)})", wanted)}
-    return [i for i in wanted if i not in found]
+# -- primitives of the shared workflows (catalog.flows) ------------------------------------------------
+def flow_state(conn: sqlite3.Connection, flow_id: str) -> FlowState | None:
+    row = conn.execute("SELECT doc, read_only, seg_count FROM flows WHERE id=?", (flow_id,)).fetchone()
+    return FlowState(_load(row[0]), bool(row[1]), row[2]) if row else None
 
 
-def _drop_source_if_unused(conn: sqlite3.Connection, source_id: str) -> None:
-    if conn.execute("SELECT 1 FROM flows WHERE source_id=? LIMIT 1", (source_id,)).fetchone() is None:
-        conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
-        conn.execute("DELETE FROM tags WHERE kind='source' AND entity_id=?", (source_id,))
-        events.emit(conn, "sources/deleted", {"source_id": source_id}, source_id=source_id)
+def source_doc(conn: sqlite3.Connection, source_id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT doc FROM sources WHERE id=?", (source_id,)).fetchone()
+    return _load(row[0]) if row else None
 
 
-def _flow_event(conn: sqlite3.Connection, event_type: str, flow_id: str) -> None:
-    flow = get_flow(conn, flow_id)
-    if flow is not None:
-        events.emit(conn, event_type, {"flow": flow}, flow_id=flow_id, source_id=flow["source_id"])
+def existing_flows(conn: sqlite3.Connection, flow_ids: Sequence[str]) -> set[str]:
+    return {r[0] for r in rows_for_ids(conn, "SELECT id FROM flows WHERE id IN ({ids})", flow_ids)}
 
 
-def _source_event(conn: sqlite3.Connection, event_type: str, source_id: str) -> None:
-    source = get_source(conn, source_id)
-    if source is not None:
-        events.emit(conn, event_type, {"source": source}, source_id=source_id)
+def source_in_use(conn: sqlite3.Connection, source_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM flows WHERE source_id=? LIMIT 1", (source_id,)).fetchone() is not None
 
 
-def put_flow(conn: sqlite3.Connection, body: dict[str, Any], principal: str | None) -> PutResult:
-    now = time.time_ns()
-    current = _flow_row(conn, body["id"])
-    existing, read_only = current if current else (None, False)
-    profile = get_profile(conn, body["profile_id"]) if body.get("profile_id") else None
-    source_row = conn.execute("SELECT doc FROM sources WHERE id=?", (body["source_id"],)).fetchone()
-    source = _load(source_row[0]) if source_row else None
-    collection_ids = [item["id"] for item in body.get("flow_collection") or []]
-    doc = rules.flow_from_put(
-        body, existing, read_only, profile, source["format"] if source else None,
-        _missing_flows(conn, collection_ids, body["id"]), principal, now,
-    )
-    if source is None:
-        _save_source(conn, rules.new_source(doc["source_id"], doc["format"], principal, now), now)
-        _source_event(conn, "sources/created", doc["source_id"])
-    _save_flow(conn, doc, now)
-    _flow_event(conn, "flows/created" if existing is None else "flows/updated", doc["id"])
-    if existing is not None and existing["source_id"] != doc["source_id"]:
-        _drop_source_if_unused(conn, existing["source_id"])
-    return PutResult(created=existing is None, flow=get_flow(conn, doc["id"]) or doc,
-                     source_created=source is None)
+def delete_source(conn: sqlite3.Connection, source_id: str) -> None:
+    conn.execute("DELETE FROM sources WHERE id=?", (source_id,))
+    conn.execute("DELETE FROM tags WHERE kind='source' AND entity_id=?", (source_id,))
 
 
-def set_flow_field(conn: sqlite3.Connection, flow_id: str, name: str, value: Any, tag: bool = False) -> None:
-    """Sets (value None: removes) one property or tag of a flow, enforcing read_only and profiles."""
-    current = _flow_row(conn, flow_id)
-    if current is None:
-        raise NotFound(f"flow {flow_id} does not exist")
-    doc, read_only = current
-    wanted = [item["id"] for item in value or []] if name == "flow_collection" and not tag else []
-    now = time.time_ns()
-    rules.set_flow_field(doc, read_only, name, value, tag, _missing_flows(conn, wanted, flow_id), now)
-    _save_flow(conn, doc, now)
-    _flow_event(conn, "flows/updated", flow_id)
-
-
-def delete_flow_document(conn: sqlite3.Connection, flow_id: str) -> str:
-    """Removes the flow row, its tags and collections; returns its source id. Segments go separately."""
-    current = _flow_row(conn, flow_id)
-    if current is None:
-        raise NotFound(f"flow {flow_id} does not exist")
-    doc, read_only = current
-    if read_only:
-        rules.check_flow_field_write("delete", doc, read_only)
+def delete_flow_row(conn: sqlite3.Connection, flow_id: str) -> None:
     conn.execute("DELETE FROM flows WHERE id=?", (flow_id,))
-    events.emit(conn, "flows/deleted", {"flow_id": flow_id}, flow_id=flow_id, source_id=doc["source_id"])
     conn.execute("DELETE FROM tags WHERE kind='flow' AND entity_id=?", (flow_id,))
     conn.execute("DELETE FROM flow_collections WHERE parent_id=?", (flow_id,))
-    # the flow also leaves every collection that named it
-    for (parent_id,) in conn.execute(
-        "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=?", (flow_id,)
-    ).fetchall():
-        parent, _ = _flow_row(conn, parent_id)  # type: ignore[misc]
-        parent["flow_collection"] = [i for i in parent.get("flow_collection", []) if i["id"] != flow_id]
-        _save_flow(conn, parent, time.time_ns())
-    _drop_source_if_unused(conn, doc["source_id"])
-    return doc["source_id"]
+
+
+def collections_naming(conn: sqlite3.Connection, flow_id: str) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=? ORDER BY parent_id", (flow_id,))]

@@ -15,8 +15,8 @@ import orjson
 
 from catalog import rules
 from catalog.errors import Invalid, NotFound
-from catalog.sqlite.listing import Where, add_tag_filters, keyset_page
-from catalog.store import TagFilter
+from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page
+from catalog.store import Event, TagFilter
 
 
 def emit(conn: sqlite3.Connection, event_type: str, body: dict[str, Any], flow_id: str | None = None,
@@ -25,18 +25,17 @@ def emit(conn: sqlite3.Connection, event_type: str, body: dict[str, Any], flow_i
                  (event_type, flow_id, source_id, orjson.dumps(body).decode(), time.time_ns()))
 
 
-def events_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[tuple[int, str, str | None, str | None,
-                                                                               dict[str, Any], int]]:
+def events_after(conn: sqlite3.Connection, seq: int, limit: int) -> list[Event]:
     rows = conn.execute("SELECT seq, type, flow_id, source_id, body, created_ns FROM events WHERE seq > ? "
                         "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
-    return [(s, t, f, src, orjson.loads(b), c) for s, t, f, src, b, c in rows]
+    return [Event(s, t, f, src, orjson.loads(b), c) for s, t, f, src, b, c in rows]
 
 
 def last_seq(conn: sqlite3.Connection) -> int:
-    return conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 
 
-def _render(row: tuple) -> dict[str, Any]:
+def _render(row: Row) -> dict[str, Any]:
     webhook_id, doc, status, error = row
     out = {**orjson.loads(doc), "id": webhook_id, "status": status}
     out.pop("api_key_value", None)  # write-only: never echoed

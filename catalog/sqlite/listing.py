@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.paging import decode_key, encode_key
+from catalog.segment_window import SegmentWindow
 from catalog.store import TagFilter
+
+Row = tuple[Any, ...]  # a result row (connections keep the default tuple row factory)
 
 
 @dataclass
@@ -30,10 +33,10 @@ def placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-def rows_for_ids(conn: sqlite3.Connection, sql: str, ids: Sequence[str], chunk: int = 500) -> list[tuple]:
+def rows_for_ids(conn: sqlite3.Connection, sql: str, ids: Sequence[str], chunk: int = 500) -> list[Row]:
     """Runs ``sql`` (with one ``{ids}`` placeholder list) over the unique ``ids`` in bounded chunks."""
     unique = list(dict.fromkeys(ids))
-    rows: list[tuple] = []
+    rows: list[Row] = []
     for start in range(0, len(unique), chunk):
         part = unique[start:start + chunk]
         rows.extend(conn.execute(sql.format(ids=placeholders(part)), part).fetchall())
@@ -65,7 +68,7 @@ def keyset_page(
     descending: bool,
     page: str | None,
     limit: int,
-) -> tuple[list[sqlite3.Row | tuple], str | None]:
+) -> tuple[list[Row], str | None]:
     """Runs ``select`` (which must end with FROM/JOIN clauses) ordered by ``sort_columns``.
 
     The sort columns must form a unique key (end with the id). Returns the rows (without the
@@ -89,3 +92,11 @@ def keyset_page(
         rows = rows[:limit]
         next_key = encode_key(kind, *rows[-1][:n])
     return [row[n:] for row in rows], next_key
+
+
+def add_window(where: Where, window: SegmentWindow) -> None:
+    """The segment-window rule (``catalog.segment_window``) as SQL on the segments table."""
+    for clause, bound in (("ts_lo >= ?", window.lo_min), ("ts_lo <= ?", window.lo_max),
+                          ("ts_hi >= ?", window.hi_min), ("ts_hi <= ?", window.hi_max)):
+        if bound is not None:
+            where.add(clause, bound)

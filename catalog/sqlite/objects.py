@@ -11,41 +11,35 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
-from catalog.sqlite.listing import rows_for_ids
-from catalog.store import Allocation, Instance
+from catalog.facade import Urls
+from catalog.sqlite.listing import placeholders, rows_for_ids
+from catalog.store import Allocation, Instance, StoredInstance
 
 
-def _placeholders(values: Sequence[object]) -> str:
-    return ",".join("?" * len(values))
-
-
-def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict:
+def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
     """The flow's document, when it exists, is not read-only and has a container (so it takes segments)."""
     row = conn.execute("SELECT doc, read_only FROM flows WHERE id=?", (flow_id,)).fetchone()
     if row is None:
         raise NotFound(f"flow {flow_id} does not exist")
     if row[1]:
         raise ReadOnly(f"flow {flow_id} is read-only")
-    doc = orjson.loads(row[0])
+    doc: dict[str, Any] = orjson.loads(row[0])
     if not doc.get("container"):
         raise Invalid(f"flow {flow_id} has no container, so it cannot have segments or media objects")
     return doc
 
 
-def allocate(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
-    """Records unregistered objects with their key on one backend; any existing id refuses all."""
-    writable_flow(conn, flow_id)
-    ids = [a.object_id for a in allocations]
-    if len(set(ids)) != len(ids):
-        raise Invalid("object_ids must be unique")
-    existing = [r[0] for r in conn.execute(f"SELECT id FROM objects WHERE id IN ({_placeholders(ids)})", ids)]
-    if existing:
-        raise Invalid(f"objects already exist: {', '.join(existing[:10])}")
-    now = time.time_ns()
+def existing_objects(conn: sqlite3.Connection, object_ids: Sequence[str]) -> list[str]:
+    return [r[0] for r in rows_for_ids(conn, "SELECT id FROM objects WHERE id IN ({ids})", object_ids)]
+
+
+def insert_allocations(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int,
+                       now: int) -> None:
     conn.executemany(
         "INSERT INTO objects (id, registered, allocated_flow_id, alloc_deadline_ns, content_type, created_ns) "
         "VALUES (?, 0, ?, ?, ?, ?)",
@@ -73,6 +67,18 @@ def instances(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, 
     for object_id, storage_id, key in rows_for_ids(conn, sql, object_ids):
         found.setdefault(object_id, []).append(Instance(storage_id, key))
     return found
+
+
+def urls_of(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, Urls]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    sql = "SELECT object_id, url, label FROM object_urls WHERE object_id IN ({ids}) ORDER BY object_id, position"
+    for object_id, url, label in rows_for_ids(conn, sql, object_ids):
+        found.setdefault(object_id, []).append((url, label))
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def all_instances(conn: sqlite3.Connection) -> list[StoredInstance]:
+    return [StoredInstance(*row) for row in conn.execute("SELECT object_id, storage_id, key FROM object_instances")]
 
 
 def _registered(conn: sqlite3.Connection, object_id: str) -> None:
@@ -135,9 +141,9 @@ def expire_allocations(conn: sqlite3.Connection, now_ns: int, limit: int = 1000)
     if not ids:
         return []
     gone = [Instance(s, k) for s, k in conn.execute(
-        f"SELECT storage_id, key FROM object_instances WHERE object_id IN ({_placeholders(ids)})", ids)]
-    conn.execute(f"DELETE FROM object_instances WHERE object_id IN ({_placeholders(ids)})", ids)
-    conn.execute(f"DELETE FROM objects WHERE id IN ({_placeholders(ids)})", ids)
+        f"SELECT storage_id, key FROM object_instances WHERE object_id IN ({placeholders(ids)})", ids)]
+    conn.execute(f"DELETE FROM object_instances WHERE object_id IN ({placeholders(ids)})", ids)
+    conn.execute(f"DELETE FROM objects WHERE id IN ({placeholders(ids)})", ids)
     return gone
 
 

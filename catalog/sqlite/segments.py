@@ -16,14 +16,18 @@ from typing import Any
 
 import orjson
 
-from catalog import registration
+from catalog import registration, segment_window
 from catalog.errors import Invalid
+from catalog.facade import Span
+from catalog.located import Located
 from catalog.paging import decode_key, encode_key, segment_cursor
+from catalog.segment_window import SegmentWindow
 from catalog.sqlite import events, objects
-from catalog.sqlite.listing import Where, add_tag_filters, rows_for_ids
+from catalog.sqlite.listing import Where, add_tag_filters, add_window
 from catalog.store import (
     DeleteResult,
     Instance,
+    ObjectPage,
     ObjectRecord,
     Segment,
     SegmentFailure,
@@ -39,30 +43,34 @@ SEGMENT_COLUMNS = (
 )
 
 
-def urls_of(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
-    found: dict[str, list[tuple[str, str]]] = {}
-    sql = "SELECT object_id, url, label FROM object_urls WHERE object_id IN ({ids}) ORDER BY object_id, position"
-    for object_id, url, label in rows_for_ids(conn, sql, object_ids):
-        found.setdefault(object_id, []).append((url, label))
-    return {k: tuple(v) for k, v in found.items()}
+def _longest(conn: sqlite3.Connection, flow_id: str) -> int | None:
+    """The flow's longest segment (ns), None when there is no such flow."""
+    row = conn.execute("SELECT seg_maxdur FROM flows WHERE id=?", (flow_id,)).fetchone()
+    return int(row[0] or 0) if row else None
+
+
+def _overlapping(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None) -> Where | None:
+    """Rows of the flow's segments overlapping ``tr``: one primary-key range scan; None when there are none."""
+    longest = _longest(conn, flow_id)
+    window = segment_window.overlapping(tr, longest or 0)
+    return None if longest is None or window is None else _where(flow_id, window)
+
+
+def _where(flow_id: str, window: SegmentWindow) -> Where:
+    where = Where()
+    where.add("flow_id=?", flow_id)
+    add_window(where, window)
+    return where
 
 
 def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None,
                    limit: int) -> tuple[list[Segment], str | None]:
-    tr = query.timerange
-    if tr is not None and tr.is_empty():
+    after = segment_cursor(page)
+    where = _overlapping(conn, flow_id, query.timerange)
+    if where is None:
         return [], None
-    where = Where()
-    where.add("flow_id=?", flow_id)
-    if tr is not None and tr.lo is not None:
-        # ts_lo >= QL - maxdur lets the primary key skip every segment that ends before QL
-        where.add("ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?)", tr.lo, flow_id)
-        where.add("ts_hi >= ?", tr.lo)
-    if tr is not None and tr.hi is not None:
-        where.add("ts_lo <= ?", tr.hi)
     if query.object_id is not None:
         where.add("object_id=?", query.object_id)
-    after = segment_cursor(page)
     if after is not None:
         where.add("ts_lo < ?" if query.reverse else "ts_lo > ?", after)
     order = "DESC" if query.reverse else "ASC"
@@ -74,18 +82,12 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
     if len(rows) > limit:
         rows = rows[:limit]
         next_key = encode_key("segments", rows[-1][0])
-    ids = [row[2] for row in rows]
-    init_ids = [row[10] for row in rows if row[10]]
-    urls = urls_of(conn, ids + init_ids)
-    copies = objects.instances(conn, ids + init_ids)
+    located = Located.lookup(objects, conn, [row[2] for row in rows] + [row[10] for row in rows])
     return [
         Segment(
             timerange=row[1], object_id=row[2], lo=row[0], hi=row[3], ts_offset=row[4], last_duration=row[5],
             sample_offset=row[6], sample_count=row[7], object_timerange=row[8],
-            key_frame_count=row[9], init_object_id=row[10], uncontrolled_urls=urls.get(row[2], ()),
-            instances=tuple(copies.get(row[2], ())),
-            init_instances=tuple(copies.get(row[10], ())) if row[10] else (),
-            init_uncontrolled_urls=urls.get(row[10], ()) if row[10] else (),
+            key_frame_count=row[9], init_object_id=row[10], **located.fields(row[2], row[10]),
         )
         for row in rows
     ], next_key
@@ -94,14 +96,9 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
 def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, limit: int | None,
                       reverse: bool) -> list[SegmentLocation]:
     """Segments in time order with their preferred controlled instance: one index range scan, no join."""
-    if tr is not None and tr.is_empty():
+    where = _overlapping(conn, flow_id, tr)
+    if where is None:
         return []
-    where = Where()
-    where.add("flow_id=?", flow_id)
-    if tr is not None and tr.lo is not None:
-        where.add("ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?) AND ts_hi >= ?", tr.lo, flow_id, tr.lo)
-    if tr is not None and tr.hi is not None:
-        where.add("ts_lo <= ?", tr.hi)
     sql = (f"SELECT ts_lo, ts_hi, object_id, init_object_id, home_storage_id, home_key, timerange, ts_offset, "
            f"object_timerange, sample_offset, sample_count FROM segments "
            f"WHERE {where.sql()} ORDER BY ts_lo {'DESC' if reverse else 'ASC'}")
@@ -113,7 +110,7 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
     if reverse:
         rows.reverse()
     homeless = [row[2] for row in rows if row[4] is None]
-    external = {oid: urls[0][0] for oid, urls in urls_of(conn, homeless).items()} if homeless else {}
+    external = {oid: urls[0][0] for oid, urls in objects.urls_of(conn, homeless).items()} if homeless else {}
     return [
         SegmentLocation(lo, hi, object_id, init_id, (Instance(storage_id, key),) if storage_id else (),
                         external.get(object_id), *use)
@@ -123,10 +120,11 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
 
 # -- registration -------------------------------------------------------------------------------------
 def _object_row(conn: sqlite3.Connection, object_id: str) -> registration.ObjectRow | None:
-    return conn.execute(
+    row = conn.execute(
         "SELECT timerange, key_frame_count, init_object_id, is_init, registered, allocated_flow_id "
         "FROM objects WHERE id=?", (object_id,)
     ).fetchone()
+    return registration.ObjectRow(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5]) if row else None
 
 
 def _overlap(conn: sqlite3.Connection, flow_id: str, tr: TimeRange) -> str | None:
@@ -145,7 +143,10 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
     init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
     now = time.time_ns()
     failures: list[SegmentFailure] = []
-    lo_min = hi_max = end_max = end_incl = None
+    lo_min: int | None = None
+    hi_max: int | None = None
+    end_max: int | None = None
+    end_incl: int | None = None
     maxdur = 0
     added = 0
     registered: list[dict[str, Any]] = []
@@ -196,10 +197,11 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
         )
         added += 1
         registered.append(registration.event_segment(seg, tr, checked))
-        lo_min = tr.lo if lo_min is None else min(lo_min, tr.lo)  # type: ignore[type-var]
-        if hi_max is None or tr.hi > hi_max:  # type: ignore[operator]
-            hi_max, end_max, end_incl = tr.hi, tr.end, int(tr.include_end)
-        maxdur = max(maxdur, tr.hi - tr.lo)  # type: ignore[operator]
+        lo, hi = registration.bounds(tr)
+        lo_min = lo if lo_min is None else min(lo_min, lo)
+        if hi_max is None or hi > hi_max:
+            hi_max, end_max, end_incl = hi, tr.end, int(tr.include_end)
+        maxdur = max(maxdur, hi - lo)
     if added:
         _widen_stats(conn, flow_id, added, lo_min, hi_max, end_max, end_incl, maxdur, now)
         events.emit(conn, "flows/segments_added", {"flow_id": flow_id, "segments": registered},
@@ -207,8 +209,8 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
     return failures
 
 
-def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: Any, hi_max: Any,
-                 end_max: Any, end_incl: Any, maxdur: int, now: int) -> None:
+def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: int | None, hi_max: int | None,
+                 end_max: int | None, end_incl: int | None, maxdur: int, now: int) -> None:
     conn.execute(
         "UPDATE flows SET seg_count = seg_count + ?, seg_added_total = seg_added_total + ?, "
         "seg_lo_min = min(coalesce(seg_lo_min, ?), ?), "
@@ -275,14 +277,10 @@ def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange
     """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
     if check_flow:
         objects.writable_flow(conn, flow_id)
-    if timerange.is_empty():
+    window = segment_window.inside(timerange)
+    if window is None:
         return DeleteResult(TimeRange.never(), 0, [])
-    where = Where()
-    where.add("flow_id=?", flow_id)
-    if timerange.lo is not None:
-        where.add("ts_lo>=?", timerange.lo)
-    if timerange.hi is not None:
-        where.add("ts_lo<=? AND ts_hi<=?", timerange.hi, timerange.hi)
+    where = _where(flow_id, window)
     if object_id is not None:
         where.add("object_id=?", object_id)
     rows = conn.execute(
@@ -301,7 +299,7 @@ def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange
 
 # -- objects ---------------------------------------------------------------------------------------------------
 def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit: int,
-               flow_tags: TagFilter | None) -> tuple[ObjectRecord, str | None] | None:
+               flow_tags: TagFilter | None) -> ObjectPage | None:
     row = conn.execute(
         "SELECT first_flow_id, timerange, key_frame_count, init_object_id, is_init FROM objects "
         "WHERE id=? AND registered=1", (object_id,),
@@ -330,8 +328,7 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
     still_referenced = first_flow is not None and conn.execute(
         "SELECT 1 FROM segments WHERE flow_id=? AND object_id=? LIMIT 1", (first_flow, object_id)
     ).fetchone() is not None
-    urls = urls_of(conn, [object_id, init_id] if init_id else [object_id])
-    copies = objects.instances(conn, [object_id, init_id] if init_id else [object_id])
+    located = Located.lookup(objects, conn, [object_id, init_id])
     record = ObjectRecord(
         object_id=object_id,
         referenced_by_flows=flows,
@@ -340,10 +337,17 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
         key_frame_count=kfc,
         init_object_id=init_id,
         is_init=bool(is_init),
-        uncontrolled_urls=urls.get(object_id, ()),
-        instances=tuple(copies.get(object_id, ())),
-        init_instances=tuple(copies.get(init_id, ())) if init_id else (),
-        init_uncontrolled_urls=urls.get(init_id, ()) if init_id else (),
+        **located.fields(object_id, init_id),
     )
-    return record, next_key
+    return ObjectPage(record, next_key)
 
+
+
+def first_inside(conn: sqlite3.Connection, flow_id: str, tr: TimeRange, limit: int) -> tuple[list[Span], bool]:
+    window = segment_window.inside(tr)
+    if window is None:
+        return [], False
+    where = _where(flow_id, window)
+    rows = conn.execute(f"SELECT ts_lo, ts_hi FROM segments WHERE {where.sql()} ORDER BY ts_lo LIMIT ?",
+                        (*where.params, limit + 1)).fetchall()
+    return [Span(lo, hi) for lo, hi in rows[:limit]], len(rows) > limit

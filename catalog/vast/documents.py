@@ -7,23 +7,21 @@ set, because VAST has no joins, no ORDER BY and cannot push ``tag_exists=false``
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ibis import _
 
 from catalog import rules
-from catalog.errors import Invalid, NotFound
+from catalog.facade import FlowState
 from catalog.paging import page_sorted
-from catalog.store import FlowQuery, FlowStats, PutResult, SourceQuery
+from catalog.store import FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange
-from catalog.vast import events
 from catalog.vast.connection import Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where, upsert, where_in
 from catalog.vast.schema import TABLES
 
-SortKey = Callable[[dict[str, Any]], tuple]
+SortKey = Callable[[dict[str, Any]], tuple[Any, ...]]
 SORTS: dict[str, tuple[SortKey, bool]] = {
     # sort_by -> (unique sort key of a row, newest first by default)
     "created": (lambda r: (r["created_ns"], r["id"]), True),
@@ -70,15 +68,10 @@ def get_profile(tx: Tx, profile_id: str) -> dict[str, Any] | None:
     return load(row["doc"]) if row else None
 
 
-def create_profile(tx: Tx, doc: dict[str, Any]) -> dict[str, Any]:
-    if get_profile(tx, doc["id"]) is not None:
-        raise Invalid(f"profile {doc['id']} already exists; profiles are immutable")
-    now = time.time_ns()
-    doc = {**doc, "created": rules.iso_from_ns(now)}
+def insert_profile(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
     meta = doc["flow_metadata"]
     insert(tx, "profiles", [{"id": doc["id"], "label": doc.get("label"), "format": meta["format"],
-                             "codec": meta.get("codec"), "created_ns": now, "doc": dump(doc)}])
-    return doc
+                             "codec": meta.get("codec"), "created_ns": now_ns, "doc": dump(doc)}])
 
 
 # -- collections -------------------------------------------------------------------------------------
@@ -106,9 +99,10 @@ def _source_relations(tx: Tx, source: dict[str, Any]) -> dict[str, Any]:
     collection: list[dict[str, str]] = []
     seen: set[tuple[str, str | None]] = set()
     for member in members:
-        key = (sources.get(member["child_id"]), member["role"])
-        if key[0] is not None and key not in seen:
-            seen.add(key)  # type: ignore[arg-type]
+        source_id = sources.get(member["child_id"])
+        key = (source_id, member["role"]) if source_id is not None else None
+        if key is not None and key not in seen:
+            seen.add(key)
             collection.append({"id": key[0], "role": key[1]} if key[1] else {"id": key[0]})
     collected_by = sorted({sources[p] for ps in parents.values() for p in ps if p in sources})
     if collection:
@@ -146,22 +140,10 @@ def get_source(tx: Tx, source_id: str) -> dict[str, Any] | None:
     return _source_relations(tx, load(row["doc"])) if row else None
 
 
-def _save_source(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
+def save_source(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
     upsert(tx, "sources", _.id == doc["id"],
            {"id": doc["id"], "format": doc["format"], "label": doc.get("label"), "created_ns": now_ns,
             "updated_ns": now_ns, "doc": dump(doc)}, keep=("created_ns", "format"))
-
-
-def set_source_field(tx: Tx, source_id: str, name: str, value: Any, tag: bool = False) -> None:
-    row = one(tx, "sources", _.id == source_id, ["doc"])
-    if row is None:
-        raise NotFound(f"source {source_id} does not exist")
-    doc = load(row["doc"])
-    rules.set_or_remove(doc, name, value, tag, f"source {source_id}")
-    now = time.time_ns()
-    doc["updated"] = rules.iso_from_ns(now)
-    _save_source(tx, doc, now)
-    _source_event(tx, "sources/updated", source_id)
 
 
 # -- flows -------------------------------------------------------------------------------------------
@@ -236,7 +218,7 @@ def flow_stats(tx: Tx, flow_id: str) -> FlowStats | None:
     return stats_of(row) if row else None
 
 
-def _save_flow(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
+def save_flow(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
     essence = doc.get("essence_parameters") or {}
     columns = {
         "id": doc["id"], "source_id": doc["source_id"], "format": doc["format"], "codec": doc.get("codec"),
@@ -254,80 +236,33 @@ def _save_flow(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
                                     for i, item in enumerate(doc.get("flow_collection") or [])])
 
 
-def _missing_flows(tx: Tx, ids: list[str], self_id: str) -> list[str]:
-    wanted = [i for i in dict.fromkeys(ids) if i != self_id]
-    found = {r["id"] for r in where_in(tx, "flows", "id", wanted, ["id"])}
-    return [i for i in wanted if i not in found]
+# -- primitives of the shared workflows (catalog.flows) ------------------------------------------------
+def flow_state(tx: Tx, flow_id: str) -> FlowState | None:
+    row = flow_row(tx, flow_id)
+    return FlowState(load(row["doc"]), bool(row["read_only"]), row["seg_count"] or 0) if row else None
 
 
-def _drop_source_if_unused(tx: Tx, source_id: str) -> None:
-    if one(tx, "flows", _.source_id == source_id, ["id"]) is None:
-        delete_where(tx, "sources", _.id == source_id)
-        events.emit(tx, "sources/deleted", {"source_id": source_id}, source_id=source_id)
+def source_doc(tx: Tx, source_id: str) -> dict[str, Any] | None:
+    row = one(tx, "sources", _.id == source_id, ["doc"])
+    return load(row["doc"]) if row else None
 
 
-def _flow_event(tx: Tx, event_type: str, flow_id: str) -> None:
-    flow = get_flow(tx, flow_id)
-    if flow is not None:
-        events.emit(tx, event_type, {"flow": flow}, flow_id=flow_id, source_id=flow["source_id"])
+def existing_flows(tx: Tx, flow_ids: Sequence[str]) -> set[str]:
+    return {r["id"] for r in where_in(tx, "flows", "id", flow_ids, ["id"])}
 
 
-def _source_event(tx: Tx, event_type: str, source_id: str) -> None:
-    source = get_source(tx, source_id)
-    if source is not None:
-        events.emit(tx, event_type, {"source": source}, source_id=source_id)
+def source_in_use(tx: Tx, source_id: str) -> bool:
+    return one(tx, "flows", _.source_id == source_id, ["id"]) is not None
 
 
-def put_flow(tx: Tx, body: dict[str, Any], principal: str | None) -> PutResult:
-    now = time.time_ns()
-    current = flow_row(tx, body["id"])
-    existing = load(current["doc"]) if current else None
-    profile = get_profile(tx, body["profile_id"]) if body.get("profile_id") else None
-    source_row = one(tx, "sources", _.id == body["source_id"], ["doc"])
-    source = load(source_row["doc"]) if source_row else None
-    collection_ids = [item["id"] for item in body.get("flow_collection") or []]
-    doc = rules.flow_from_put(
-        body, existing, bool(current and current["read_only"]), profile, source["format"] if source else None,
-        _missing_flows(tx, collection_ids, body["id"]), principal, now,
-    )
-    if source is None:
-        _save_source(tx, rules.new_source(doc["source_id"], doc["format"], principal, now), now)
-        _source_event(tx, "sources/created", doc["source_id"])
-    _save_flow(tx, doc, now)
-    _flow_event(tx, "flows/created" if existing is None else "flows/updated", doc["id"])
-    if existing is not None and existing["source_id"] != doc["source_id"]:
-        _drop_source_if_unused(tx, existing["source_id"])
-    return PutResult(created=existing is None, flow=get_flow(tx, doc["id"]) or doc, source_created=source is None)
+def delete_source(tx: Tx, source_id: str) -> None:
+    delete_where(tx, "sources", _.id == source_id)
 
 
-def set_flow_field(tx: Tx, flow_id: str, name: str, value: Any, tag: bool = False) -> None:
-    current = flow_row(tx, flow_id)
-    if current is None:
-        raise NotFound(f"flow {flow_id} does not exist")
-    doc = load(current["doc"])
-    wanted = [item["id"] for item in value or []] if name == "flow_collection" and not tag else []
-    now = time.time_ns()
-    rules.set_flow_field(doc, bool(current["read_only"]), name, value, tag, _missing_flows(tx, wanted, flow_id), now)
-    _save_flow(tx, doc, now)
-    _flow_event(tx, "flows/updated", flow_id)
-
-
-def delete_flow_document(tx: Tx, flow_id: str) -> str:
-    """Removes the flow row and its collections; returns its source id. Segments go separately."""
-    current = flow_row(tx, flow_id)
-    if current is None:
-        raise NotFound(f"flow {flow_id} does not exist")
-    doc = load(current["doc"])
-    if current["read_only"]:
-        rules.check_flow_field_write("delete", doc, True)
+def delete_flow_row(tx: Tx, flow_id: str) -> None:
     delete_where(tx, "flows", _.id == flow_id)
-    events.emit(tx, "flows/deleted", {"flow_id": flow_id}, flow_id=flow_id, source_id=doc["source_id"])
     delete_where(tx, "flow_collections", _.parent_id == flow_id)
-    for parent_id in {r["parent_id"] for r in select(tx, "flow_collections", _.child_id == flow_id, ["parent_id"])}:
-        parent = flow_row(tx, parent_id)
-        if parent is not None:
-            parent_doc = load(parent["doc"])
-            parent_doc["flow_collection"] = [i for i in parent_doc.get("flow_collection", []) if i["id"] != flow_id]
-            _save_flow(tx, parent_doc, time.time_ns())
-    _drop_source_if_unused(tx, doc["source_id"])
-    return doc["source_id"]
+
+
+def collections_naming(tx: Tx, flow_id: str) -> list[str]:
+    return sorted({r["parent_id"] for r in select(tx, "flow_collections", _.child_id == flow_id, ["parent_id"])})

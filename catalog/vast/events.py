@@ -17,7 +17,7 @@ from ibis import _
 from catalog import rules
 from catalog.errors import Invalid, NotFound
 from catalog.paging import page_sorted
-from catalog.store import TagFilter
+from catalog.store import Event, TagFilter
 from catalog.vast.connection import ROW_ID, Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where
 
@@ -26,7 +26,7 @@ EVENTS_COUNTER = "events"
 
 def last_seq(tx: Tx) -> int:
     row = one(tx, "counters", _.name == EVENTS_COUNTER, ["value"])
-    return row["value"] if row else 0
+    return int(row["value"]) if row else 0
 
 
 def _next_seq(tx: Tx) -> int:
@@ -34,7 +34,7 @@ def _next_seq(tx: Tx) -> int:
     if not found.num_rows:
         insert(tx, "counters", [{"name": EVENTS_COUNTER, "value": 1}])
         return 1
-    seq = found["value"][0].as_py() + 1
+    seq = int(found["value"][0].as_py()) + 1
     tx.update("counters", found.select([ROW_ID]).append_column("value", [[seq]]), ["value"])
     return seq
 
@@ -45,11 +45,11 @@ def emit(tx: Tx, event_type: str, body: dict[str, Any], flow_id: str | None = No
                            "body": dump(body), "created_ns": time.time_ns()}])
 
 
-def events_after(tx: Tx, seq: int, limit: int) -> list[tuple[int, str, str | None, str | None, dict[str, Any], int]]:
+def events_after(tx: Tx, seq: int, limit: int) -> list[Event]:
     # numbers are dense, so the next ``limit`` events are exactly the range after ``seq``
     found = select(tx, "events", _.seq.between(seq + 1, seq + limit))
     found.sort(key=lambda r: r["seq"])
-    return [(r["seq"], r["type"], r["flow_id"], r["source_id"], orjson.loads(r["body"]), r["created_ns"])
+    return [Event(r["seq"], r["type"], r["flow_id"], r["source_id"], orjson.loads(r["body"]), r["created_ns"])
             for r in found]
 
 

@@ -198,7 +198,7 @@ class _FakeTx:
         self.touched.update((table, int(r)) for r in ids.to_pylist())
 
     def row_estimate(self, table: str) -> int:
-        return self.tables[table].num_rows
+        return int(self.tables[table].num_rows)
 
     def commit(self) -> None:
         self.fake.apply(self)

@@ -14,7 +14,8 @@ from typing import Any
 from ibis import _
 
 from catalog.errors import Invalid, NotFound, ReadOnly
-from catalog.store import Allocation, Instance
+from catalog.facade import Urls
+from catalog.store import Allocation, Instance, StoredInstance
 from catalog.vast.connection import Tx
 from catalog.vast.documents import flow_row
 from catalog.vast.rows import delete_in, delete_where, insert, one, select, where_in
@@ -32,15 +33,11 @@ def writable_flow(tx: Tx, flow_id: str) -> dict[str, Any]:
     return row
 
 
-def allocate(tx: Tx, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int) -> None:
-    writable_flow(tx, flow_id)
-    ids = [a.object_id for a in allocations]
-    if len(set(ids)) != len(ids):
-        raise Invalid("object_ids must be unique")
-    existing = [r["id"] for r in where_in(tx, "objects", "id", ids, ["id"])]
-    if existing:
-        raise Invalid(f"objects already exist: {', '.join(existing[:10])}")
-    now = time.time_ns()
+def existing_objects(tx: Tx, object_ids: Sequence[str]) -> list[str]:
+    return [r["id"] for r in where_in(tx, "objects", "id", object_ids, ["id"])]
+
+
+def insert_allocations(tx: Tx, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int, now: int) -> None:
     insert(tx, "objects", [{"id": a.object_id, "is_init": False, "registered": False, "allocated_flow_id": flow_id,
                             "alloc_deadline_ns": deadline_ns, "content_type": a.content_type, "created_ns": now}
                            for a in allocations])
@@ -69,13 +66,18 @@ def instances(tx: Tx, object_ids: Sequence[str]) -> dict[str, list[Instance]]:
     return found
 
 
-def urls_of(tx: Tx, object_ids: Sequence[str]) -> dict[str, tuple[tuple[str, str], ...]]:
+def urls_of(tx: Tx, object_ids: Sequence[str]) -> dict[str, Urls]:
     rows = where_in(tx, "object_urls", "object_id", object_ids, ["object_id", "url", "label", "position"])
     rows.sort(key=lambda r: (r["object_id"], r["position"]))
     found: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
         found.setdefault(row["object_id"], []).append((row["url"], row["label"]))
     return {k: tuple(v) for k, v in found.items()}
+
+
+def all_instances(tx: Tx) -> list[StoredInstance]:
+    rows = select(tx, "object_instances", None, ["object_id", "storage_id", "key"])
+    return [StoredInstance(r["object_id"], r["storage_id"], r["key"]) for r in rows]
 
 
 def _registered(tx: Tx, object_id: str) -> None:

@@ -34,7 +34,7 @@ def validate(schema: pa.Schema, predicate: Any, columns: list[str]) -> None:
     build_query_data_request(schema, predicate, columns)
 
 
-def _flatten(op: Any, kind: type) -> Iterator[Any]:
+def _flatten(op: Any, kind: type[Any]) -> Iterator[Any]:
     if isinstance(op, kind):
         for arg in op.args:
             yield from _flatten(arg, kind)

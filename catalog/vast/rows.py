@@ -25,12 +25,14 @@ def dump(doc: Mapping[str, Any]) -> str:
 
 
 def load(doc: str) -> dict[str, Any]:
-    return orjson.loads(doc)
+    loaded: dict[str, Any] = orjson.loads(doc)
+    return loaded
 
 
 def select(tx: Tx, table: str, predicate: Any = None, columns: Sequence[str] | None = None,
            limit: int | None = None) -> list[dict[str, Any]]:
-    return tx.select(table, columns, predicate, limit=limit).to_pylist()
+    rows: list[dict[str, Any]] = tx.select(table, columns, predicate, limit=limit).to_pylist()
+    return rows
 
 
 def one(tx: Tx, table: str, predicate: Any, columns: Sequence[str] | None = None) -> dict[str, Any] | None:
@@ -86,7 +88,7 @@ def update_where(tx: Tx, table: str, predicate: Any, changes: Mapping[str, Any])
         for name, value in changes.items():
             batch[name] = pa.array([value] * found.num_rows, schema.field(name).type)
         tx.update(table, pa.table(batch), list(changes))
-    return found.num_rows
+    return int(found.num_rows)
 
 
 def update_each(tx: Tx, table: str, key: str, changes: Mapping[str, Mapping[str, Any]]) -> None:

@@ -15,12 +15,15 @@ from typing import Any
 
 from ibis import _
 
-from catalog import registration, rules
+from catalog import registration, rules, segment_window
 from catalog.errors import Invalid
+from catalog.facade import Span
+from catalog.located import Located
 from catalog.paging import encode_key, page_sorted, segment_cursor
 from catalog.store import (
     DeleteResult,
     Instance,
+    ObjectPage,
     ObjectRecord,
     Segment,
     SegmentFailure,
@@ -33,7 +36,7 @@ from catalog.vast import events, objects
 from catalog.vast.connection import Tx
 from catalog.vast.documents import flow_row
 from catalog.vast.rows import delete_where, insert, load, one, select, update_each, update_where, where_in
-from catalog.vast.windows import window_scan
+from catalog.vast.windows import predicate_of, window_scan
 
 PAGE_COLUMNS = ["ts_lo", "ts_hi", "timerange", "object_id", "ts_offset", "last_duration", "sample_offset",
                 "sample_count", "object_timerange", "key_frame_count", "init_object_id"]
@@ -48,17 +51,13 @@ def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
     extra = _.object_id == query.object_id if query.object_id is not None else None
     rows, more = window_scan(tx, flow, query.timerange, PAGE_COLUMNS, limit=limit, reverse=query.reverse,
                              after=after, extra=extra)
-    ids = [r["object_id"] for r in rows] + [r["init_object_id"] for r in rows if r["init_object_id"]]
-    urls = objects.urls_of(tx, ids) if rows else {}
-    copies = objects.instances(tx, ids) if rows else {}
+    located = Located.lookup(objects, tx, [r["object_id"] for r in rows] + [r["init_object_id"] for r in rows])
     segments = [
         Segment(timerange=r["timerange"], object_id=r["object_id"], lo=r["ts_lo"], hi=r["ts_hi"],
                 ts_offset=r["ts_offset"], last_duration=r["last_duration"], sample_offset=r["sample_offset"],
                 sample_count=r["sample_count"], object_timerange=r["object_timerange"],
                 key_frame_count=r["key_frame_count"], init_object_id=r["init_object_id"],
-                uncontrolled_urls=urls.get(r["object_id"], ()), instances=tuple(copies.get(r["object_id"], ())),
-                init_instances=tuple(copies.get(r["init_object_id"], ())) if r["init_object_id"] else (),
-                init_uncontrolled_urls=urls.get(r["init_object_id"], ()) if r["init_object_id"] else ())
+                **located.fields(r["object_id"], r["init_object_id"]))
         for r in rows
     ]
     return segments, encode_key("segments", rows[-1]["ts_lo"]) if more else None
@@ -94,16 +93,19 @@ class _Overlaps:
     """Existing segments near a batch (one probe), plus the batch's own accepted segments."""
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.spans = sorted((r["ts_lo"], r["ts_hi"], r["timerange"]) for r in rows)
+        self.spans: list[tuple[int, int, str]] = sorted((r["ts_lo"], r["ts_hi"], r["timerange"]) for r in rows)
 
     def find(self, tr: TimeRange) -> str | None:
-        i = bisect.bisect_left(self.spans, (tr.hi + 1,)) - 1  # the last span starting at or before tr.hi
-        if i >= 0 and self.spans[i][1] >= tr.lo:  # type: ignore[operator]
+        lo, hi = registration.bounds(tr)
+        i = bisect.bisect_left(self.spans, (hi + 1,)) - 1  # the last span starting at or before hi
+        if i >= 0 and self.spans[i][1] >= lo:
             return self.spans[i][2]
         return None
 
     def add(self, tr: TimeRange) -> None:
-        bisect.insort(self.spans, (tr.lo, tr.hi, str(tr)))
+        lo, hi = registration.bounds(tr)
+        bisect.insort(self.spans, (lo, hi, str(tr)))
+
 
 
 def _probe(tx: Tx, flow: Mapping[str, Any], batch: Sequence[dict[str, Any]]) -> _Overlaps:
@@ -117,10 +119,16 @@ def _probe(tx: Tx, flow: Mapping[str, Any], batch: Sequence[dict[str, Any]]) -> 
             bounds.append(tr)
     if not bounds or not flow["seg_count"]:
         return _Overlaps([])
-    low = min(t.lo for t in bounds)  # type: ignore[type-var]
-    high = max(t.hi for t in bounds)  # type: ignore[type-var]
-    predicate = (_.flow_id == flow["id"]) & _.ts_lo.between(low - (flow["seg_maxdur"] or 0), high) & (_.ts_hi >= low)
-    return _Overlaps(select(tx, "segments", predicate, ["ts_lo", "ts_hi", "timerange"]))
+    envelope = TimeRange.from_inclusive(min(t.lo for t in bounds if t.lo is not None),
+                                        max(t.hi for t in bounds if t.hi is not None))
+    return _Overlaps(select(tx, "segments", _near(flow, envelope), ["ts_lo", "ts_hi", "timerange"]))
+
+
+def _near(flow: Mapping[str, Any], tr: TimeRange) -> Any:
+    """The flow's segments overlapping ``tr`` as one pushed-down predicate."""
+    window = segment_window.overlapping(tr, flow["seg_maxdur"] or 0)
+    assert window is not None, "a bounded, non-empty envelope"
+    return predicate_of(flow["id"], window)
 
 
 def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: Mapping[str, int] | None,
@@ -136,7 +144,9 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
 
     def find_object(object_id: str) -> registration.ObjectRow | None:
         row = known.get(object_id)
-        return None if row is None else tuple(row[c] for c in OBJECT_COLUMNS[1:])  # type: ignore[return-value]
+        return None if row is None else registration.ObjectRow(
+            row["timerange"], row["key_frame_count"], row["init_object_id"], bool(row["is_init"]),
+            bool(row["registered"]), row["allocated_flow_id"])
 
     overlaps = _probe(tx, flow, batch)
     failures: list[SegmentFailure] = []
@@ -184,7 +194,7 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
             "object_timerange": otr, "key_frame_count": checked.key_frame_count,
             "init_object_id": checked.init_object_id, "created_ns": now})
         overlaps.add(tr)
-        added[(tr.lo, tr.hi)] = index  # type: ignore[index]
+        added[registration.bounds(tr)] = index
         registered.append(registration.event_segment(seg, tr, checked))
     if seg_rows:
         insert(tx, "objects", new_objects)
@@ -225,9 +235,8 @@ def repair_overlaps(tx: Tx, flow_id: str, spans: Sequence[tuple[int, int]]) -> l
     flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return []
-    low, high = min(s[0] for s in spans), max(s[1] for s in spans)
-    near = select(tx, "segments", (_.flow_id == flow_id) & _.ts_lo.between(low - (flow["seg_maxdur"] or 0), high)
-                  & (_.ts_hi >= low), ["ts_lo", "ts_hi", "created_ns", "object_id", "timerange"])
+    envelope = TimeRange.from_inclusive(min(s[0] for s in spans), max(s[1] for s in spans))
+    near = select(tx, "segments", _near(flow, envelope), ["ts_lo", "ts_hi", "created_ns", "object_id", "timerange"])
     near.sort(key=lambda r: (r["created_ns"], r["object_id"], r["ts_lo"]))
     kept: list[dict[str, Any]] = []
     losers: list[dict[str, Any]] = []
@@ -282,13 +291,10 @@ def delete_segments(tx: Tx, flow_id: str, timerange: TimeRange, object_id: str |
                     check_flow: bool = True) -> DeleteResult:
     """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
     flow = objects.writable_flow(tx, flow_id) if check_flow else flow_row(tx, flow_id, with_doc=False)
-    if flow is None or timerange.is_empty():
+    window = segment_window.inside(timerange)
+    if flow is None or window is None:
         return DeleteResult(TimeRange.never(), 0, [])
-    predicate = _.flow_id == flow_id
-    if timerange.lo is not None:
-        predicate = predicate & (_.ts_lo >= timerange.lo)
-    if timerange.hi is not None:
-        predicate = predicate & (_.ts_lo <= timerange.hi) & (_.ts_hi <= timerange.hi)
+    predicate = predicate_of(flow_id, window)
     if object_id is not None:
         predicate = predicate & (_.object_id == object_id)
     rows = delete_where(tx, "segments", predicate, ["ts_lo", "timerange", "object_id"])
@@ -304,7 +310,7 @@ def delete_segments(tx: Tx, flow_id: str, timerange: TimeRange, object_id: str |
 
 # -- objects ---------------------------------------------------------------------------------------------------
 def get_object(tx: Tx, object_id: str, page: str | None, limit: int,
-               flow_tags: TagFilter | None) -> tuple[ObjectRecord, str | None] | None:
+               flow_tags: TagFilter | None) -> ObjectPage | None:
     row = one(tx, "objects", (_.id == object_id) & (_.registered == True))  # noqa: E712 - an ibis predicate
     if row is None:
         return None
@@ -319,17 +325,19 @@ def get_object(tx: Tx, object_id: str, page: str | None, limit: int,
     page_flows, next_key = page_sorted([((f,), f) for f in flows], kind="object-flows", arity=1, descending=False,
                                        page=page, limit=limit)
     init_id = row["init_object_id"]
-    ids = [object_id, init_id] if init_id else [object_id]
-    urls = objects.urls_of(tx, ids)
-    copies = objects.instances(tx, ids)
+    located = Located.lookup(objects, tx, [object_id, init_id])
     record = ObjectRecord(
         object_id=object_id, referenced_by_flows=page_flows,
         first_referenced_by_flow=row["first_flow_id"] if still_referenced else None,
         timerange=TimeRange.parse(row["timerange"]) if row["timerange"] else None,
         key_frame_count=row["key_frame_count"], init_object_id=init_id, is_init=bool(row["is_init"]),
-        uncontrolled_urls=urls.get(object_id, ()), instances=tuple(copies.get(object_id, ())),
-        init_instances=tuple(copies.get(init_id, ())) if init_id else (),
-        init_uncontrolled_urls=urls.get(init_id, ()) if init_id else (),
+        **located.fields(object_id, init_id),
     )
-    return record, next_key
+    return ObjectPage(record, next_key)
 
+
+
+def first_inside(tx: Tx, flow_id: str, tr: TimeRange, limit: int) -> tuple[list[Span], bool]:
+    flow = flow_row(tx, flow_id, with_doc=False)
+    rows, more = window_scan(tx, flow, tr, ["ts_hi"], limit=limit, contained=True) if flow else ([], False)
+    return [Span(r["ts_lo"], r["ts_hi"]) for r in rows], more

@@ -1,7 +1,8 @@
 """Timerange pages without ORDER BY: windowed keyset probing on the inclusive start column.
 
-Segments of a flow never overlap, so ``ts_lo`` is unique and ordered, and every segment
-overlapping [QL, QH] starts in [QL - maxdur, QH]. A page of ``limit`` segments is fetched by
+Segments of a flow never overlap, so ``ts_lo`` is unique and ordered, and the rows a timerange
+selects are a range of ``ts_lo`` (the rule is ``catalog.segment_window``; ``predicate`` here is its
+ibis translation). A page of ``limit`` segments is fetched by
 selecting a window of ``ts_lo`` values sized from the flow's mean pitch, its span divided by its
 segment count (one select for uniform segments), growing it fourfold while it holds too few rows
 (gaps), then ordering the
@@ -15,10 +16,28 @@ from typing import Any
 
 from ibis import _
 
+from catalog import segment_window
+from catalog.segment_window import SegmentWindow
 from catalog.timing import TimeRange
 from catalog.vast.connection import Tx
 
 MIN_WINDOW_NS = 1_000_000_000
+
+
+def predicate_of(flow_id: str, window: SegmentWindow) -> Any:
+    """The segment-window rule as an ibis predicate VAST pushes down (a ``between`` on ``ts_lo``)."""
+    predicate = _.flow_id == flow_id
+    if window.lo_min is not None and window.lo_max is not None:
+        predicate = predicate & _.ts_lo.between(window.lo_min, window.lo_max)
+    elif window.lo_min is not None:
+        predicate = predicate & (_.ts_lo >= window.lo_min)
+    elif window.lo_max is not None:
+        predicate = predicate & (_.ts_lo <= window.lo_max)
+    if window.hi_min is not None:
+        predicate = predicate & (_.ts_hi >= window.hi_min)
+    if window.hi_max is not None:
+        predicate = predicate & (_.ts_hi <= window.hi_max)
+    return predicate
 
 
 def window_scan(tx: Tx, flow: Mapping[str, Any], tr: TimeRange | None, columns: Sequence[str], *,
@@ -30,17 +49,15 @@ def window_scan(tx: Tx, flow: Mapping[str, Any], tr: TimeRange | None, columns: 
     the cursor ``after``, and whether more rows follow.
     """
     count = flow["seg_count"] or 0
-    if not count or (tr is not None and tr.is_empty()):
+    window = segment_window.inside(tr) if contained else segment_window.overlapping(tr, flow["seg_maxdur"] or 0)
+    if not count or window is None:
         return [], False
-    maxdur = flow["seg_maxdur"] or 0
     first, last = flow["seg_lo_min"], flow["seg_hi_max"]
     low, high = first, last  # bounds of ts_lo to scan (ts_lo <= ts_hi <= seg_hi_max)
-    ql = tr.lo if tr is not None else None
-    qh = tr.hi if tr is not None else None
-    if ql is not None:
-        low = max(low, ql if contained else ql - maxdur)
-    if qh is not None:
-        high = min(high, qh)
+    if window.lo_min is not None:
+        low = max(low, window.lo_min)
+    if window.lo_max is not None:
+        high = min(high, window.lo_max)
     if after is not None:
         low, high = (low, min(high, after - 1)) if reverse else (max(low, after + 1), high)
     if low > high:
@@ -58,11 +75,7 @@ def window_scan(tx: Tx, flow: Mapping[str, Any], tr: TimeRange | None, columns: 
             lo = max(low, hi - width + 1)
         else:
             hi = min(high, lo + width - 1)
-        predicate = (_.flow_id == flow["id"]) & _.ts_lo.between(lo, hi)
-        if ql is not None and not contained:
-            predicate = predicate & (_.ts_hi >= ql)
-        if qh is not None and contained:
-            predicate = predicate & (_.ts_hi <= qh)
+        predicate = predicate_of(flow["id"], SegmentWindow(lo, hi, window.hi_min, window.hi_max))
         if extra is not None:
             predicate = predicate & extra
         found.extend(tx.select("segments", names, predicate).to_pylist())

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from catalog.store import Catalog, TagFilter
+from catalog.store import Documents, Notifications, Segments, TagFilter
 from catalog.vocabulary import FLOW_EVENTS, SEGMENTS_ADDED, WEBHOOK_ACTIVE
 from streaming.objects.media import MediaService
 from streaming.storage.get_urls import UrlFilter, build_get_urls
@@ -66,7 +66,7 @@ def check_target(url: str, allow_private: bool) -> str | None:
 
 
 class Dispatcher:
-    def __init__(self, catalog: Catalog, media: MediaService, settings: WebhookSettings) -> None:
+    def __init__(self, catalog: Notifications, media: MediaService, settings: WebhookSettings) -> None:
         self.catalog = catalog
         self.media = media
         self.settings = settings
@@ -185,7 +185,7 @@ class Dispatcher:
         return None
 
 
-async def wanted(catalog: Catalog, hook: dict[str, Any], event_type: str, flow_id: str | None,
+async def wanted(catalog: Documents, hook: dict[str, Any], event_type: str, flow_id: str | None,
                  source_id: str | None) -> bool:
     """The webhook's event types and filters (AND-ed; an unset filter has no effect)."""
     if event_type not in hook.get("events", []):
@@ -210,7 +210,7 @@ async def wanted(catalog: Catalog, hook: dict[str, Any], event_type: str, flow_i
     return True
 
 
-async def transform(catalog: Catalog, media: MediaService, hook: dict[str, Any], event_type: str,
+async def transform(catalog: Segments, media: MediaService, hook: dict[str, Any], event_type: str,
                     body: dict[str, Any]) -> dict[str, Any]:
     """Segments get get_urls (fresh, filtered as the webhook asks); object_timerange only on request."""
     if event_type != SEGMENTS_ADDED:

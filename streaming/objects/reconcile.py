@@ -16,7 +16,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from catalog.store import Catalog
+from catalog.store import Segments
 from streaming.storage.interface import OBJECT_PREFIX
 from streaming.storage.registry import Storage
 
@@ -33,7 +33,7 @@ class ReconcileReport:
                 "orphan_objects": self.orphans, "orphans_deleted": self.orphans_deleted}
 
 
-async def reconcile(catalog: Catalog, storage: Storage, *, delete_orphans: bool = False, min_age_s: float = 3600,
+async def reconcile(catalog: Segments, storage: Storage, *, delete_orphans: bool = False, min_age_s: float = 3600,
                     concurrency: int = 16) -> ReconcileReport:
     report = ReconcileReport()
     instances = await catalog.all_instances()

@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from catalog.store import Catalog, FlowQuery, SegmentQuery
+from catalog.store import Documents, FlowQuery, Playback, SegmentQuery, Segments
 from catalog.vocabulary import AUDIO, VIDEO
 from streaming.playback.codecs import group_codecs
 
 SAMPLE = 10  # segments used to measure a bit rate the metadata does not give
 
 
-async def measured_bandwidth(catalog: Catalog, flow_id: str) -> int | None:
+async def measured_bandwidth(catalog: Segments, flow_id: str) -> int | None:
     """Bits per second over the flow's latest segments, from their objects' recorded sizes."""
     page = await catalog.query_segments(flow_id, SegmentQuery(reverse=True), None, SAMPLE)
     if not page.items:
@@ -31,7 +31,7 @@ async def measured_bandwidth(catalog: Catalog, flow_id: str) -> int | None:
     return int(sum(b for b, _ in known) * 8 * 1_000_000_000 / duration) if duration else None
 
 
-async def source_flows(catalog: Catalog, source_id: str) -> list[dict[str, Any]]:
+async def source_flows(catalog: Documents, source_id: str) -> list[dict[str, Any]]:
     """The flows with segments that play a source: its own, and those its multi flows collect."""
     own: list[dict[str, Any]] = []
     page_key: str | None = None
@@ -47,7 +47,7 @@ async def source_flows(catalog: Catalog, source_id: str) -> list[dict[str, Any]]
     return [f for f in {f["id"]: f for f in own + members}.values() if f.get("container")]
 
 
-async def bandwidth(catalog: Catalog, flow: dict[str, Any]) -> int:
+async def bandwidth(catalog: Segments, flow: dict[str, Any]) -> int:
     """Peak bits per second: max_bit_rate, else avg_bit_rate, else measured, else 1 (unknown)."""
     rate = flow.get("max_bit_rate") or flow.get("avg_bit_rate")
     if rate:
@@ -62,7 +62,7 @@ def frame_rate(essence: dict[str, Any]) -> str | None:
     return f"{rate['numerator'] / rate.get('denominator', 1):.3f}"
 
 
-async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> str | None:
+async def multivariant(catalog: Playback, source_id: str, variant_uri: str) -> str | None:
     """The playlist text, or None when the source has no playable flow.
 
     ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI.
@@ -86,7 +86,7 @@ async def multivariant(catalog: Catalog, source_id: str, variant_uri: str) -> st
     return "\n".join(lines) + "\n"
 
 
-async def _variant_attributes(catalog: Catalog, flow: dict[str, Any], audio_group: list[dict[str, Any]]
+async def _variant_attributes(catalog: Segments, flow: dict[str, Any], audio_group: list[dict[str, Any]]
                               ) -> Sequence[str]:
     essence = flow.get("essence_parameters") or {}
     average = flow.get("avg_bit_rate")
