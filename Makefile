@@ -53,6 +53,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python -m bench.bytes
 	$(BIN)/python -m bench.events
 	$(BIN)/python -m bench.vast
+	$(BIN)/python -m bench.transmux
 
 ## Lint, formatting, types (strict on catalog/), the layering contract (pyproject.toml's [tool.*]) and the Dockerfile
 lint: $(TEST_STAMP)

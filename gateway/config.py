@@ -201,7 +201,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_object_bytes", "TAMS_MAX_OBJECT_BYTES", "largest upload to the local-disk store (larger → 413)",
             _integer()),
     Setting("probe_on_register", "TAMS_PROBE_ON_REGISTER", "read newly uploaded objects with PyAV at registration "
-            "(key frames, duration check)", _bool),
+            "(key frames, duration check, missing essence parameters filled in)", _bool),
     Setting("live_window", "TAMS_LIVE_WINDOW", "segments in a live playlist (≥ 3)", _integer(minimum=3)),
     Setting("playlist_uris", "TAMS_PLAYLIST_URIS", "segment URIs in playlists: `presigned`, `proxy` or `redirect`",
             _choice("presigned", "proxy", "redirect")),
