@@ -163,7 +163,7 @@ def test_plays(name, player, endpoint, contents, request):
         elif player == "gstreamer":
             _gstreamer(item, feed, target, who)
         else:
-            _browser(request.getfixturevalue("chromium"), item, player, feed, target, who)
+            _browser(request.getfixturevalue("chromium"), item, player, endpoint, feed, target, who)
     finally:
         if feed:
             feed.join(abort=True)
@@ -218,16 +218,20 @@ def _gstreamer(item, feed, target: str, who: str) -> None:
     _report(problems, who)
 
 
-def _browser(chromium, item, player: str, feed, target: str, who: str) -> None:
+def _browser(chromium, item, player: str, endpoint: str, feed, target: str, who: str) -> None:
     page = chromium.open("hls" if player == "hls.js" else "dash", target)
     try:
         if feed:
             first, later = browser.play_live(page, advance=3)
             assert later["time"] >= first["time"] + 3, f"{who}: live stopped advancing: {browser.Played(later)}"
+            assert endpoint != "hls-fmp4" or "#EXT-X-MAP" in httpx.get(target).text, (
+                f"{who}: asked for fMP4 segments (?container=fmp4), the playlist has no #EXT-X-MAP")
             return
         duration = float(item.expected.duration)
         ended, seeked = browser.play_vod(page, duration)
         problems, frame = [], 1 / item.expected.fps
+        if endpoint == "hls-fmp4" and "#EXT-X-MAP" not in httpx.get(target).text:
+            problems.append("asked for fMP4 segments (?container=fmp4), the playlist has no #EXT-X-MAP")
         if abs(ended["duration"] - duration) > 2 * frame:
             problems.append(f"the player says {ended['duration']} s, the flow lasts {duration} s")
         if ended["maxTime"] < duration - 2 * frame:

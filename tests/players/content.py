@@ -140,6 +140,12 @@ def put_flow(http: httpx.Client, body: dict) -> None:
     assert response.status_code in (200, 201, 204), f"PUT flow: {response.status_code} {response.text[:800]}"
 
 
+def close_flow(http: httpx.Client, flow_id: str) -> None:
+    """Marks a flow finished (TAMS ``status: closed_complete``), as a client does once its last segment is in."""
+    body = http.get(f"/flows/{flow_id}").json()
+    put_flow(http, {**body, "status": "closed_complete"})
+
+
 def video_body(flow_id: str, source_id: str, container: str = "video/mp2t", **essence: object) -> dict:
     return {"id": flow_id, "source_id": source_id, "format": "urn:x-nmos:format:video", "codec": "video/h264",
             "container": container, "label": "video",
@@ -160,6 +166,7 @@ def ts_flow(http: httpx.Client, path: Path, segment_seconds: float = 2, **extra:
     ids = upload(http, flow_id, [c.data for c in chunks])
     segments = [{"object_id": oid, "timerange": str(c.timerange)} for oid, c in zip(ids, chunks, strict=True)]
     register(http, flow_id, segments)
+    close_flow(http, flow_id)
     return flow_id, segments
 
 
@@ -182,6 +189,7 @@ def cmaf(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
     segments = [{"object_id": oid, "init_object_id": init_id, "timerange": str(probe(init + blob).timerange)}
                 for oid, blob in zip(ids, blobs, strict=True)]
     register(http, flow_id, segments)
+    close_flow(http, flow_id)
     start = seconds(TimeRange.parse(segments[0]["timerange"]).start or 0)
     return Content("cmaf", flow_id, source_id, Expected(SECONDS * FPS, FPS, start), audio=False, cmaf=True,
                    flow_timerange=str(flow_timerange(http, flow_id)))
@@ -203,6 +211,7 @@ def _register_blobs(http: httpx.Client, body: dict, blobs: list[bytes]) -> None:
     ids = upload(http, body["id"], blobs)
     register(http, body["id"], [{"object_id": oid, "timerange": str(probe(blob).timerange)}
                                 for oid, blob in zip(ids, blobs, strict=True)])
+    close_flow(http, body["id"])
 
 
 def multi(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
@@ -214,7 +223,8 @@ def multi(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
     multi_id, multi_source = new_id(), new_id()
     put_flow(http, {"id": multi_id, "source_id": multi_source, "format": "urn:x-nmos:format:multi",
                     "label": "programme",
-                    "flow_collection": [{"id": video_id, "role": "video"}, {"id": audio_id, "role": "audio"}]})
+                    "flow_collection": [{"id": video_id, "role": "video"}, {"id": audio_id, "role": "audio"}],
+                    "status": "closed_complete"})
     timerange = flow_timerange(http, video_id)
     return Content("multi", video_id, multi_source, Expected(SECONDS * FPS, FPS, seconds(timerange.start or 0)),
                    audio=False, multi=True, flow_timerange=str(timerange))
@@ -241,6 +251,7 @@ def edit(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
                              use(b[2], b_media[2], Fraction(2), Fraction(2)),
                              use(a[1], media[1], Fraction(4), Fraction(1)),
                              use(a[0], media[0], Fraction(5), Fraction(2))])
+    close_flow(http, edit_id)
     expected = Expected(7 * FPS, FPS, Fraction(0), edits=(Fraction(2), Fraction(4), Fraction(5)))
     return Content("edit", edit_id, source_id, expected, audio=True,
                    flow_timerange=str(flow_timerange(http, edit_id)), notes=[f"built from flow {a_id}"])
