@@ -17,15 +17,6 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
   gst-inspect-1.0 avdec_h264 >/dev/null 2>&1 && gst-inspect-1.0 souphttpsrc >/dev/null 2>&1; } || \
   need+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
          gstreamer1.0-libav)
-# dash.js for the player matrix, from npm (tests/players/package.json + lock; not committed)
-if [ ! -f tests/players/node_modules/dashjs/package.json ]; then
-  if command -v npm >/dev/null 2>&1; then
-    npm ci --prefix tests/players --no-audit --no-fund --silent >/dev/null 2>&1 || \
-      echo "could not install dash.js with npm; the dash.js cases will skip"
-  else
-    echo "npm not found: the dash.js cases will skip"
-  fi
-fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""

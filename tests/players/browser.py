@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-HLS_JS = HERE.parents[1] / "gateway" / "player" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
-DASH_JS = HERE / "node_modules" / "dashjs" / "dist" / "modern" / "umd" / "dash.all.min.js"
+PLAYER_MODULES = HERE.parents[1] / "gateway" / "player" / "node_modules"  # the /player page's (make: npm ci)
+HLS_JS = PLAYER_MODULES / "hls.js" / "dist" / "hls.min.js"
+DASH_JS = PLAYER_MODULES / "dashjs" / "dist" / "modern" / "umd" / "dash.all.min.js"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
@@ -32,7 +33,7 @@ def missing() -> str | None:
         return "chromium is not installed (scripts/test-tools.sh installs Debian's chromium)"
     for name, (path, _) in FILES.items():
         if not path.exists():
-            return f"{name} is not installed (scripts/test-tools.sh installs it with npm): {path}"
+            return f"{name} is not installed (make installs the /player scripts with npm ci): {path}"
     return None
 
 
