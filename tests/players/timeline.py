@@ -67,7 +67,7 @@ def check(pts: list[Fraction], expected: Expected, tick: Fraction, who: str, rel
                        f"(edits at {[float(e) for e in expected.edits]}): e.g. {float(pts[wrong[0] - 1])} -> "
                        f"{float(pts[wrong[0]])}")
     if not restarts and relative:
-        assert pts[-1] - pts[0] == expected.duration - expected.frame, (
+        assert _same_time(pts[-1] - pts[0], expected.duration - expected.frame, tick), (
             f"{who}: frames span {float(pts[-1] - pts[0])} s, the flow's {float(expected.duration - expected.frame)} s")
     elif not restarts:  # one continuous timeline: it must be the flow's own
         assert _same_time(pts[0], expected.start, tick), (
