@@ -246,7 +246,9 @@ def edit(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
                 "timerange": f"[{tams(at)}_{tams(at + length)})"}
 
     edit_id, source_id = new_id(), new_id()
-    put_flow(http, video_body(edit_id, source_id))
+    # an edit tool copies its source flow's description (codec parameters included) to the flow it makes
+    essence = http.get(f"/flows/{a_id}").json()["essence_parameters"]
+    put_flow(http, {**video_body(edit_id, source_id), "essence_parameters": essence})
     register(http, edit_id, [use(a[0], media[0], Fraction(0), Fraction(2)),
                              use(b[2], b_media[2], Fraction(2), Fraction(2)),
                              use(a[1], media[1], Fraction(4), Fraction(1)),

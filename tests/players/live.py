@@ -29,6 +29,7 @@ PERIOD = 1.0  # seconds between later registrations
 class LiveMedia:
     segments: list[dict]  # object_id + timerange, in order, already uploaded
     expected: Expected
+    essence: dict  # what the first registration derived from the media: a live encoder knows its codec
 
 
 def live_media(http: httpx.Client, work: Path, make_ts: Callable) -> LiveMedia:
@@ -40,7 +41,8 @@ def live_media(http: httpx.Client, work: Path, make_ts: Callable) -> LiveMedia:
     segments = [{"object_id": oid, "timerange": str(c.timerange)} for oid, c in zip(ids, chunks, strict=True)]
     register(http, holder, segments)  # an object's first segment goes in the flow it was allocated for
     start = seconds(TimeRange.parse(segments[0]["timerange"]).start or 0)
-    return LiveMedia(segments, Expected(LIVE_SECONDS * FPS, FPS, start))
+    essence = http.get(f"/flows/{holder}").json()["essence_parameters"]
+    return LiveMedia(segments, Expected(LIVE_SECONDS * FPS, FPS, start), essence)
 
 
 class LiveFlow:
@@ -49,7 +51,8 @@ class LiveFlow:
     def __init__(self, base_url: str, media: LiveMedia) -> None:
         self.base_url, self.media = base_url, media
         self.flow_id, self.source_id = new_id(), new_id()
-        self.body = {**video_body(self.flow_id, self.source_id), "status": "ingesting"}
+        self.body = {**video_body(self.flow_id, self.source_id), "essence_parameters": media.essence,
+                     "status": "ingesting"}
         self.registered = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._feed, daemon=True)
