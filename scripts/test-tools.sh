@@ -12,6 +12,11 @@ fi
 need=()
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# GStreamer for the player matrix (tests/test_players_matrix.py): playbin, HLS/DASH demuxers, H.264/AAC decoders
+{ command -v gst-launch-1.0 >/dev/null 2>&1 && gst-inspect-1.0 hlsdemux >/dev/null 2>&1 && \
+  gst-inspect-1.0 avdec_h264 >/dev/null 2>&1 && gst-inspect-1.0 souphttpsrc >/dev/null 2>&1; } || \
+  need+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+         gstreamer1.0-libav)
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""

@@ -1,0 +1,364 @@
+"""The real-player matrix: every content a user can make x every common player x every endpoint.
+
+Contents (tests/players/content.py, built once per session on one gateway process): a TS file and
+an MP4 file ingested with the CLI, a CMAF flow with init segments, a multi source (separate video
+and audio flows), an edit by reference, a live flow fed while it plays, a TS file whose PTS wraps.
+Players: ffprobe (decodes every frame), GStreamer playbin (fake sinks), hls.js and dash.js in
+headless Chromium. A combination that does not apply is skipped with the reason. All slow.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from fractions import Fraction
+from urllib.parse import quote
+
+import httpx
+import m3u8
+import pytest
+from conftest import TEST_CATALOG, GatewayProcess
+from media import AUDIO_FRAME, AUDIO_RATE, make_ts
+from players import browser, content, ffmpeg, gstreamer, live
+from players.content import FPS, first_video_time
+from players.timeline import Expected, check
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(TEST_CATALOG != "sqlite",
+                                 reason=f"players are tested once, on the SQLite catalog (this run: {TEST_CATALOG})")]
+
+CONTENTS = ["ts", "mp4", "cmaf", "multi", "edit", "live", "ptswrap"]
+ENDPOINTS = ["hls", "hls-fmp4", "multivariant", "dash", "file.ts", "file.mp4"]
+READS = {"ffmpeg": set(ENDPOINTS), "gstreamer": {"hls", "multivariant", "dash", "file.ts"},
+         "hls.js": {"hls", "hls-fmp4", "multivariant"}, "dash.js": {"dash"}}
+TICK = Fraction(1, 90000)  # one 90 kHz tick: MPEG-TS and the MPD timescale
+VOD_TIMEOUT = 20  # seconds: a 6 s VOD decodes in ~1 s; longer means the player waits for more (a live playlist)
+
+
+def why_not(name: str, player: str, endpoint: str) -> str | None:
+    """The reason a combination does not apply, or None."""
+    if endpoint not in READS[player]:
+        return f"{player} does not read {endpoint} (it plays {', '.join(sorted(READS[player]))})"
+    if name == "live" and endpoint.startswith("file"):
+        return "a live flow has no end: media.ts/media.mp4 are files of a finished timerange"
+    if name == "cmaf" and endpoint == "hls-fmp4":
+        return "the flow is fMP4 already: its own HLS playlist (the hls case) is fMP4 HLS"
+    if player == "gstreamer" and endpoint == "file.ts" and name == "multi":
+        return "the multi's video flow alone as a file is the ts content's file case (no audio to sync)"
+    return None
+
+
+def cases() -> Iterator:
+    for player in READS:
+        for endpoint in ENDPOINTS:
+            for name in CONTENTS:
+                reason = why_not(name, player, endpoint)
+                marks = [pytest.mark.skip(reason=reason)] if reason else []
+                yield pytest.param(name, player, endpoint, id=f"{name}-{player}-{endpoint}", marks=marks)
+
+
+# -- session fixtures: one gateway, the contents, one browser -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def players_gateway(tmp_path_factory) -> Iterator[GatewayProcess]:
+    # probing at registration is what derives codec parameters from uploaded media (issue 12, item 5)
+    process = GatewayProcess(tmp_path_factory.mktemp("players") / "data", env={"TAMS_PROBE_ON_REGISTER": "true"})
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def contents(players_gateway, tmp_path_factory) -> dict:
+    """Builds each content on first use (a failing build fails only the cases that need it)."""
+    return {"gateway": players_gateway, "work": tmp_path_factory.mktemp("media"), "built": {}}
+
+
+BUILDERS = {
+    "ts": lambda http, base, work: content.ts_file(http, base, work, make_ts),
+    "mp4": lambda http, base, work: content.mp4_file(http, base, work, make_ts),
+    "ptswrap": lambda http, base, work: content.pts_wrap(http, base, work, make_ts),
+    "cmaf": lambda http, base, work: content.cmaf(http, work, make_ts),
+    "multi": lambda http, base, work: content.multi(http, work, make_ts),
+    "edit": lambda http, base, work: content.edit(http, work, make_ts),
+    "live": lambda http, base, work: live.live_media(http, work, make_ts),
+}
+
+
+def built(contents: dict, name: str):
+    cache = contents["built"]
+    if name not in cache:
+        base = contents["gateway"].url
+        try:
+            with httpx.Client(base_url=base, timeout=60) as http:
+                cache[name] = BUILDERS[name](http, base, contents["work"])
+        except Exception as exc:  # remembered: every case of this content fails with the same reason
+            cache[name] = exc
+    if isinstance(cache[name], Exception):
+        raise AssertionError(f"building the {name} content failed: {cache[name]!r}")
+    return cache[name]
+
+
+@pytest.fixture(scope="session")
+def chromium(players_gateway) -> Iterator[browser.Browser]:
+    reason = browser.missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        session = browser.Browser(playwright, players_gateway.url)
+        yield session
+        session.close()
+
+
+# -- endpoints ----------------------------------------------------------------------------------------------
+
+def url(base: str, item, endpoint: str) -> str:
+    """The URL a user would give the player (the README's watch URLs)."""
+    flow = f"{base}/flows/{item.flow_id}"
+    if endpoint == "hls":
+        return f"{flow}/playlist.m3u8?timerange=_"
+    if endpoint == "hls-fmp4":
+        return f"{flow}/playlist.m3u8?timerange=_&container=fmp4"
+    if endpoint == "multivariant":
+        return f"{base}/sources/{item.source_id}/playlist.m3u8"
+    if endpoint == "dash":
+        return f"{base}/sources/{item.source_id}/manifest.mpd" if item.multi else f"{flow}/manifest.mpd"
+    extension = endpoint.split(".")[1]
+    return f"{flow}/media.{extension}?timerange={quote(item.flow_timerange, safe='')}"
+
+
+def carries_audio(item, endpoint: str) -> bool:
+    if item.multi:
+        return endpoint in ("multivariant", "dash")
+    return item.audio
+
+
+def live_item(contents: dict) -> tuple[content.Content, live.LiveFlow]:
+    media = built(contents, "live")
+    flow = live.LiveFlow(contents["gateway"].url, media)
+    item = content.Content("live", flow.flow_id, flow.source_id, media.expected, audio=True, live=True)
+    return item, flow
+
+
+# -- the matrix ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "player", "endpoint"), list(cases()))
+def test_plays(name, player, endpoint, contents, request):
+    base = contents["gateway"].url
+    if name == "live":
+        item, feed = live_item(contents)
+    else:
+        item, feed = built(contents, name), None
+    target = url(base, item, endpoint)
+    who = f"{player} on {endpoint} of {name} ({target})"
+    try:
+        if feed:
+            feed.start()
+        if player == "ffmpeg":
+            _ffmpeg(item, endpoint, target, who)
+        elif player == "gstreamer":
+            _gstreamer(item, feed, target, who)
+        else:
+            _browser(request.getfixturevalue("chromium"), item, player, endpoint, feed, target, who)
+    finally:
+        if feed:
+            feed.join(abort=True)
+
+
+def _gather(problems: list[str], check_one, *args) -> None:
+    """Runs one check, keeping its failure: a case reports everything wrong with it, not only the first."""
+    try:
+        check_one(*args)
+    except AssertionError as exc:
+        problems.append(str(exc).split("\nassert ")[0])
+
+
+def _report(problems: list[str], who: str) -> None:
+    assert not problems, f"{who}:\n- " + "\n- ".join(problems)
+
+
+def _ffmpeg(item, endpoint: str, target: str, who: str) -> None:
+    options = ("-live_start_index", "0") if item.live and endpoint != "dash" else ()
+    decoded = ffmpeg.decode(target, options, timeout=60 if item.live else VOD_TIMEOUT)
+    problems = []
+    if decoded.warnings:
+        problems.append(f"ffprobe warned ({len(decoded.warnings)} lines): {decoded.warnings[:6]}")
+    if endpoint == "file.mp4" and "mp4" not in decoded.format_name:
+        problems.append(f"media.mp4 is {decoded.format_name!r}, not MP4")
+    if endpoint == "hls-fmp4" and "#EXT-X-MAP" not in httpx.get(target).text:
+        problems.append("asked for fMP4 segments (?container=fmp4), the playlist has no #EXT-X-MAP")
+    # media.mp4 is a file of its own (its timeline starts at 0); a playlist's direct object URLs carry the
+    # objects' own times (flow time - ts_offset); everything the gateway remuxes is in flow time
+    expected, segments = item.expected, _segments(target, item.flow_id)
+    if endpoint in ("hls", "multivariant") and segments:
+        expected = replace(expected, start=expected.start - _offset(segments[0]))
+    _gather(problems, check, decoded.video_pts, expected, TICK, "video", endpoint == "file.mp4")
+    if carries_audio(item, endpoint):
+        # AAC frames for the flow's duration, one frame of slack at each segment edge: a segment that plays
+        # its whole object instead of the part it uses (a second of audio more) fails
+        want = item.expected.duration * AUDIO_RATE / AUDIO_FRAME
+        if abs(decoded.audio_frames - want) > 2 * max(len(segments), 1):
+            problems.append(f"{decoded.audio_frames} AAC frames decoded, {float(want):.1f} make the flow's "
+                            f"{float(item.expected.duration)} s")
+    _report(problems, who)
+
+
+def _segments(target: str, flow_id: str) -> list[dict]:
+    base = target.split("/flows/")[0].split("/sources/")[0]
+    return httpx.get(f"{base}/flows/{flow_id}/segments", params={"limit": 1000}).json()
+
+
+def _offset(segment: dict) -> Fraction:
+    offset = segment.get("ts_offset", "0:0")
+    sign = -1 if offset.startswith("-") else 1
+    whole, _, ns = offset.lstrip("-").partition(":")
+    return sign * (int(whole) + Fraction(int(ns or 0), 10**9))
+
+
+def _gstreamer(item, feed, target: str, who: str) -> None:
+    rendered = gstreamer.play(target, timeout=60 if item.live else VOD_TIMEOUT)
+    problems = [f"GStreamer reported: {rendered.problems[:6]}"] if rendered.problems else []
+    pts = rendered.video_pts
+    if feed:  # live: it starts near the live edge, then must render everything registered after it started
+        later = [p for p in pts if p >= feed.later_start]
+        if len(later) < (item.expected.end - feed.later_start) * item.expected.fps:
+            problems.append(f"rendered {len(later)} frames after {float(feed.later_start)} s (registered live, "
+                            f"{live.LIVE_SECONDS - live.FIRST} refreshes); {len(pts)} frames in all")
+        if len(set(pts)) != len(pts):
+            problems.append(f"{len(pts) - len(set(pts))} frames repeat a presentation time")
+    else:
+        _gather(problems, check, pts, item.expected, TICK, f"video ({len(set(pts))} distinct PTS)", True)
+    _report(problems, who)
+
+
+def _browser(chromium, item, player: str, endpoint: str, feed, target: str, who: str) -> None:
+    page = chromium.open("hls" if player == "hls.js" else "dash", target)
+    try:
+        if feed:
+            first, later = browser.play_live(page, advance=3)
+            assert later["time"] >= first["time"] + 3, f"{who}: live stopped advancing: {browser.Played(later)}"
+            assert endpoint != "hls-fmp4" or "#EXT-X-MAP" in httpx.get(target).text, (
+                f"{who}: asked for fMP4 segments (?container=fmp4), the playlist has no #EXT-X-MAP")
+            return
+        duration = float(item.expected.duration)
+        ended, seeked = browser.play_vod(page, duration)
+        problems, frame = [], 1 / item.expected.fps
+        if endpoint == "hls-fmp4" and "#EXT-X-MAP" not in httpx.get(target).text:
+            problems.append("asked for fMP4 segments (?container=fmp4), the playlist has no #EXT-X-MAP")
+        if abs(ended["duration"] - duration) > 2 * frame:
+            problems.append(f"the player says {ended['duration']} s, the flow lasts {duration} s")
+        if ended["maxTime"] < duration - 2 * frame:
+            problems.append(f"ended at {ended['maxTime']} s, before the end")
+        pieces = [0.0, *(float(e - item.expected.start) for e in item.expected.edits), duration]
+        for start, end in zip(pieces[:-1], pieces[1:], strict=True):
+            if not any(start <= t < end for t in ended["times"]):
+                problems.append(f"playback never showed [{start}, {end}) (between edit points)")
+        if abs(ended["frames"] - item.expected.frames) > 2:
+            problems.append(f"decoded {ended['frames']} video frames, the flow has {item.expected.frames}")
+        if seeked["time"] <= duration / 2:
+            problems.append("did not play on after seeking to the middle")
+        if problems:
+            problems.append(f"player state: {browser.Played(ended)}")
+        _report(problems, who)
+    finally:
+        page.close()
+
+
+# -- what the flows themselves say, and the edit points in the playlist -------------------------------------
+
+@pytest.mark.parametrize("name", [c for c in CONTENTS if c != "live"])
+def test_flow_timerange_is_the_media(name, contents):
+    """The flow's timerange lasts as long as the media put in (the PTS-wrap file included)."""
+    item = built(contents, name)
+    with httpx.Client(base_url=contents["gateway"].url) as http:
+        timerange = content.flow_timerange(http, item.flow_id)
+    assert timerange.start is not None and timerange.end is not None, f"{name}: flow timerange {timerange}"
+    length = Fraction(timerange.end - timerange.start, 10**9)
+    assert length == item.expected.duration, (
+        f"{name}: the flow's timerange {timerange} lasts {float(length)} s; the media lasts "
+        f"{float(item.expected.duration)} s")
+    assert abs(Fraction(timerange.start, 10**9) - item.expected.start) < Fraction(1, 10**9), (
+        f"{name}: the flow starts at {timerange.start} ns; its first frame is at {float(item.expected.start)} s "
+        "of the media's own (unwrapped) timeline")
+
+
+def test_hls_marks_every_edit_point(contents):
+    """An #EXT-X-DISCONTINUITY before each segment where the media timeline jumps (and nowhere else)."""
+    item = built(contents, "edit")
+    playlist = m3u8.loads(httpx.get(url(contents["gateway"].url, item, "hls")).text)
+    starts, at = [], Fraction(0)
+    for seg in playlist.segments:
+        if seg.discontinuity:
+            starts.append(at)
+        at += Fraction(seg.duration).limit_denominator(1000)
+    assert starts == list(item.expected.edits), f"discontinuities at {starts}, edits at {item.expected.edits}"
+
+
+# -- the harness itself, on reference media from ffmpeg's own muxers ------------------------------------------
+# Every check above passes on these and fails on media with a known defect, so a failure in the matrix is
+# the gateway's, not the harness's.
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """A 4 s clip, and ffmpeg's own HLS (TS segments) and DASH (fMP4) of it."""
+    work = tmp_path_factory.mktemp("reference")
+    clip = make_ts(work / "clip.ts", seconds=4)
+    hls, dash = work / "hls", work / "dash"
+    hls.mkdir()
+    dash.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-copyts", "-i", str(clip), "-c", "copy", "-f", "hls", "-hls_time", "2",
+                    "-hls_playlist_type", "vod", "-hls_segment_filename", str(hls / "s%d.ts"),
+                    str(hls / "index.m3u8")], check=True, timeout=60)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(make_ts(work / "clip.mp4", seconds=4, container="mp4")),
+                    "-map", "0:v", "-c", "copy", "-f", "dash",
+                    "-seg_duration", "2", "-use_template", "1", "-use_timeline", "1", str(dash / "index.mpd")],
+                   check=True, timeout=60)
+    return clip, hls, dash
+
+
+def test_ffprobe_checks_pass_on_a_good_file_and_fail_on_restarted_counters(reference, tmp_path):
+    clip, _, _ = reference
+    expected = Expected(4 * FPS, FPS, first_video_time(clip))
+    decoded = ffmpeg.decode(str(clip))
+    assert not decoded.warnings and decoded.audio_frames > 0
+    check(decoded.video_pts, expected, TICK, "ffprobe")
+    joined = tmp_path / "joined.ts"  # two separately muxed files back to back: counters and times restart
+    joined.write_bytes(clip.read_bytes() + make_ts(tmp_path / "other.ts", seconds=2).read_bytes())
+    assert any("corrupt" in w.lower() or "discontinuity" in w.lower() for w in ffmpeg.decode(str(joined)).warnings)
+    with pytest.raises(AssertionError, match="video frames"):
+        check(decoded.video_pts[:-1], expected, TICK, "ffprobe")
+    with pytest.raises(AssertionError, match="jumps"):
+        check(decoded.video_pts[:50] + [p + 1 for p in decoded.video_pts[50:]], expected, TICK, "ffprobe")
+
+
+def test_gstreamer_checks_pass_on_ffmpeg_hls(reference):
+    clip, hls, _ = reference
+    rendered = gstreamer.play((hls / "index.m3u8").as_uri())
+    assert not rendered.problems
+    check(rendered.video_pts, Expected(4 * FPS, FPS, first_video_time(clip)), TICK, "gstreamer", relative=True)
+
+
+def test_ffprobe_reads_ffmpeg_hls_and_dash(reference):
+    clip, hls, dash = reference
+    for url in (hls / "index.m3u8", dash / "index.mpd"):
+        decoded = ffmpeg.decode(str(url))
+        assert not decoded.warnings, decoded.warnings
+        assert len(decoded.video_pts) == 4 * FPS
+
+
+@pytest.mark.parametrize("player", ["hls", "dash"])
+def test_browser_players_play_ffmpeg_output_to_the_end_and_seek(reference, chromium, player):
+    _, hls, dash = reference
+    base = chromium.serve(f"ref-{player}", hls if player == "hls" else dash)
+    page = chromium.open(player, base + ("index.m3u8" if player == "hls" else "index.mpd"))
+    try:
+        ended, seeked = browser.play_vod(page, 4.0)
+    finally:
+        page.close()
+    assert abs(ended["duration"] - 4) <= 0.08 and ended["maxTime"] >= 3.9
+    assert abs(ended["frames"] - 4 * FPS) <= 2, browser.Played(ended)
+    assert seeked["time"] > 2 and ended["fatal"] is None
+    assert Fraction(0) <= Fraction(min(ended["times"])) < 1
