@@ -27,7 +27,7 @@ NODE_MODULES = "player/node_modules/"  # package-data entries under this prefix 
 
 def npm_files(package_data: dict[str, list[str]]) -> list[str]:
     """The npm-installed files package-data lists, relative to gateway/player/node_modules."""
-    return [entry[len(NODE_MODULES):] for entry in package_data.get("gateway", []) if entry.startswith(NODE_MODULES)]
+    return [entry[len(NODE_MODULES) :] for entry in package_data.get("gateway", []) if entry.startswith(NODE_MODULES)]
 
 
 def npm_package(path: str) -> str:
@@ -49,8 +49,11 @@ def stale(files: list[str]) -> list[str]:
         elif have != want:
             problems.append(f"{name} is {have}, package-lock.json pins {want}")
         else:
-            problems += [f"{path} is missing" for path in files
-                         if npm_package(path) == name and not (PLAYER_DIR / "node_modules" / path).is_file()]
+            problems += [
+                f"{path} is missing"
+                for path in files
+                if npm_package(path) == name and not (PLAYER_DIR / "node_modules" / path).is_file()
+            ]
     return problems
 
 
@@ -59,14 +62,18 @@ def ensure_player_js(files: list[str]) -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        raise SetupError("the /player scripts (hls.js, dash.js) come from npm at build time, and npm is not "
-                         f"installed ({'; '.join(problems)}). Install Node.js/npm, or run `npm ci` in "
-                         f"{PLAYER_DIR}, or set TAMS_SKIP_PLAYER_JS=1 to build without them.")
+        raise SetupError(
+            "the /player scripts (hls.js, dash.js) come from npm at build time, and npm is not "
+            f"installed ({'; '.join(problems)}). Install Node.js/npm, or run `npm ci` in "
+            f"{PLAYER_DIR}, or set TAMS_SKIP_PLAYER_JS=1 to build without them."
+        )
     # --ignore-scripts: only the packages' published dist files are needed, nothing of theirs runs here
     subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=PLAYER_DIR, check=True)
     if problems := stale(files):
-        raise SetupError(f"after `npm ci` in {PLAYER_DIR}: {'; '.join(problems)} (pyproject.toml's "
-                         "package-data names a file the npm package does not ship?)")
+        raise SetupError(
+            f"after `npm ci` in {PLAYER_DIR}: {'; '.join(problems)} (pyproject.toml's "
+            "package-data names a file the npm package does not ship?)"
+        )
 
 
 class BuildPyWithPlayerJS(build_py):

@@ -65,21 +65,42 @@ def upload_object(gateway: GatewayProcess, size: int) -> str:
     """Allocates and uploads ``size`` random bytes as a registered object; returns its id."""
     with httpx.Client(base_url=gateway.url, timeout=300) as http:
         flow_id = str(uuid.uuid4())
-        http.put(f"/flows/{flow_id}", json={
-            "id": flow_id, "source_id": str(uuid.uuid4()), "format": "urn:x-nmos:format:video", "codec": "video/h264",
-            "container": "video/mp2t", "essence_parameters": {"frame_width": 1, "frame_height": 1,
-                                                              "frame_rate": {"numerator": 25}}})
+        http.put(
+            f"/flows/{flow_id}",
+            json={
+                "id": flow_id,
+                "source_id": str(uuid.uuid4()),
+                "format": "urn:x-nmos:format:video",
+                "codec": "video/h264",
+                "container": "video/mp2t",
+                "essence_parameters": {"frame_width": 1, "frame_height": 1, "frame_rate": {"numerator": 25}},
+            },
+        )
         (obj,) = http.post(f"/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
         with tempfile.NamedTemporaryFile() as blob:
             block = os.urandom(MIB)
             for _ in range(size // MIB):
                 blob.write(block)
             blob.flush()
-            subprocess.run(["curl", "-s", "-f", "-H", f"Content-Type: {obj['put_url']['content-type']}",
-                            "-T", blob.name, "-o", "/dev/null", obj["put_url"]["url"]],
-                           check=True, timeout=600)
-        response = http.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"],
-                                                                  "timerange": "[0:0_1:0)"})
+            subprocess.run(
+                [
+                    "curl",
+                    "-s",
+                    "-f",
+                    "-H",
+                    f"Content-Type: {obj['put_url']['content-type']}",
+                    "-T",
+                    blob.name,
+                    "-o",
+                    "/dev/null",
+                    obj["put_url"]["url"],
+                ],
+                check=True,
+                timeout=600,
+            )
+        response = http.post(
+            f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"}
+        )
         assert response.status_code == 201, response.text
         return obj["object_id"]
 
@@ -88,8 +109,20 @@ def s3_figures(work: Path) -> list[tuple[str, str, str]]:
     s3 = S3Server()
     s3.start()
     s3.create_bucket("bench")
-    config = {"backends": [{"type": "s3", "id": str(uuid.uuid4()), "label": "s3", "bucket": "bench",
-                            "endpoint_url": s3.url, "access_key": "k", "secret_key": "s", "default": True}]}
+    config = {
+        "backends": [
+            {
+                "type": "s3",
+                "id": str(uuid.uuid4()),
+                "label": "s3",
+                "bucket": "bench",
+                "endpoint_url": s3.url,
+                "access_key": "k",
+                "secret_key": "s",
+                "default": True,
+            }
+        ]
+    }
     (work / "s3.json").write_text(json.dumps(config))
     gateway = GatewayProcess(work / "s3-data", env={"TAMS_STORAGE_CONFIG": str(work / "s3.json")})
     gateway.start()
@@ -100,11 +133,21 @@ def s3_figures(work: Path) -> list[tuple[str, str, str]]:
         direct_url = httpx.get(f"{gateway.url}/objects/{oid}").json()["get_urls"][0]["url"]
         proxy_url = f"{gateway.url}/objects/{oid}/content?mode=proxy"
         direct, proxied = curl_speed(direct_url), curl_speed(proxy_url)
-        rows.append(("S3 64 MiB object, whole: proxy vs direct", f"{proxied:.0f} vs {direct:.0f} MiB/s",
-                     f"{100 * proxied / direct:.0f} % (goal >= 90 %)"))
+        rows.append(
+            (
+                "S3 64 MiB object, whole: proxy vs direct",
+                f"{proxied:.0f} vs {direct:.0f} MiB/s",
+                f"{100 * proxied / direct:.0f} % (goal >= 90 %)",
+            )
+        )
         direct_r, proxied_r = ranges_speed(direct_url, size), ranges_speed(proxy_url, size)
-        rows.append(("S3 1 MiB ranges: proxy vs direct", f"{proxied_r:.0f} vs {direct_r:.0f} ranges/s",
-                     f"{100 * proxied_r / direct_r:.0f} % (goal >= 90 %)"))
+        rows.append(
+            (
+                "S3 1 MiB ranges: proxy vs direct",
+                f"{proxied_r:.0f} vs {direct_r:.0f} ranges/s",
+                f"{100 * proxied_r / direct_r:.0f} % (goal >= 90 %)",
+            )
+        )
         big = upload_object(gateway, 1024 * MIB)
         pid = gateway.proc.pid  # type: ignore[union-attr]  # started above, so proc is set
         before = rss_mib(pid)
@@ -121,8 +164,13 @@ def s3_figures(work: Path) -> list[tuple[str, str, str]]:
         speed = curl_speed(f"{gateway.url}/objects/{big}/content?mode=proxy", repeat=1)
         done.set()
         sampler.join()
-        rows.append(("gateway RSS while proxying 1 GiB", f"{before:.0f} MiB before, peak {max(samples):.0f} MiB",
-                     f"at {speed:.0f} MiB/s (goal < 150 MB, flat)"))
+        rows.append(
+            (
+                "gateway RSS while proxying 1 GiB",
+                f"{before:.0f} MiB before, peak {max(samples):.0f} MiB",
+                f"at {speed:.0f} MiB/s (goal < 150 MB, flat)",
+            )
+        )
     finally:
         gateway.stop()
         s3.stop()
@@ -154,24 +202,41 @@ def local_figures(work: Path) -> list[tuple[str, str, str]]:
         port = free_port()
         user = "user root; " if os.geteuid() == 0 else ""  # workers must read the private temp dir
         (work / "nginx.conf").write_text(NGINX_CONF.format(user=user, work=work, port=port, root=root))
-        nginx_proc = subprocess.Popen([nginx, "-c", str(work / "nginx.conf"), "-p", str(work)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nginx_proc = subprocess.Popen(
+            [nginx, "-c", str(work / "nginx.conf"), "-p", str(work)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(0.5)
         key = url.split("/_store/", 1)[1].split("/", 1)[1].split("?")[0]
         nginx_url = f"http://127.0.0.1:{port}/{key}"
         theirs, theirs_r = curl_speed(nginx_url), ranges_speed(nginx_url, size)
-        rows.append(("local disk 64 MiB whole: gateway vs nginx", f"{ours:.0f} vs {theirs:.0f} MiB/s",
-                     f"{100 * ours / theirs:.0f} % (goal >= 70 %)"))
-        rows.append(("local disk 1 MiB ranges: gateway vs nginx", f"{ours_r:.0f} vs {theirs_r:.0f} ranges/s",
-                     f"{100 * ours_r / theirs_r:.0f} % (goal >= 70 %)"))
+        rows.append(
+            (
+                "local disk 64 MiB whole: gateway vs nginx",
+                f"{ours:.0f} vs {theirs:.0f} MiB/s",
+                f"{100 * ours / theirs:.0f} % (goal >= 70 %)",
+            )
+        )
+        rows.append(
+            (
+                "local disk 1 MiB ranges: gateway vs nginx",
+                f"{ours_r:.0f} vs {theirs_r:.0f} ranges/s",
+                f"{100 * ours_r / theirs_r:.0f} % (goal >= 70 %)",
+            )
+        )
         clip = make_ts(work / "clip.ts", seconds=60, fps=25, gop=25, width=640, height=360)
         from gateway.ingest import ingest
 
         flow_id = str(uuid.uuid4())
         report = asyncio.run(ingest(gateway.url, clip, flow_id, quiet=True))
-        rows.append(("ingest of a 60 s 640x360 H.264/AAC clip (2 s segments)",
-                     f"{report.segments} segments in {report.seconds:.2f} s",
-                     f"{report.bytes / MIB / report.seconds:.1f} MiB/s, {60 / report.seconds:.0f}x real time"))
+        rows.append(
+            (
+                "ingest of a 60 s 640x360 H.264/AAC clip (2 s segments)",
+                f"{report.segments} segments in {report.seconds:.2f} s",
+                f"{report.bytes / MIB / report.seconds:.1f} MiB/s, {60 / report.seconds:.0f}x real time",
+            )
+        )
         rows.append(timerange_file_row(gateway.url, flow_id))
     finally:
         if nginx_proc is not None:
@@ -193,8 +258,11 @@ def timerange_file_row(base: str, flow_id: str, repeat: int = 5) -> tuple[str, s
             started = time.perf_counter()
             assert len(http.get(f"{base}/flows/{flow_id}/media.ts").content) == size
             best_file = max(best_file, size / MIB / (time.perf_counter() - started))
-    return (f"timerange as one file ({len(urls)} objects, {size / MIB:.1f} MiB) vs the objects one by one",
-            f"{best_file:.0f} vs {best_direct:.0f} MiB/s", f"{100 * best_file / best_direct:.0f} %")
+    return (
+        f"timerange as one file ({len(urls)} objects, {size / MIB:.1f} MiB) vs the objects one by one",
+        f"{best_file:.0f} vs {best_direct:.0f} MiB/s",
+        f"{100 * best_file / best_direct:.0f} %",
+    )
 
 
 def main() -> None:

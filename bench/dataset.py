@@ -58,8 +58,11 @@ def other_flow_ids() -> list[str]:
 
 def flow_doc(flow_id: str) -> dict:
     return {
-        "id": flow_id, "source_id": str(uuid.uuid5(_OTHERS_NS, f"source-{flow_id}")),
-        "format": "urn:x-nmos:format:video", "codec": "video/h264", "container": "video/mp2t",
+        "id": flow_id,
+        "source_id": str(uuid.uuid5(_OTHERS_NS, f"source-{flow_id}")),
+        "format": "urn:x-nmos:format:video",
+        "codec": "video/h264",
+        "container": "video/mp2t",
         "essence_parameters": {"frame_width": 1920, "frame_height": 1080, "frame_rate": {"numerator": 25}},
     }
 
@@ -67,8 +70,10 @@ def flow_doc(flow_id: str) -> dict:
 def segment_batch(start: int, count: int) -> list[dict]:
     """Segments ``start .. start+count-1``: ``[2i:0_2i+2:0)``, each naming a fresh uuid4 object."""
     step = SEGMENT_SECONDS
-    return [{"object_id": str(uuid.uuid4()), "timerange": f"[{i * step}:0_{(i + 1) * step}:0)"}
-            for i in range(start, start + count)]
+    return [
+        {"object_id": str(uuid.uuid4()), "timerange": f"[{i * step}:0_{(i + 1) * step}:0)"}
+        for i in range(start, start + count)
+    ]
 
 
 async def build(directory: Path | None = None, quiet: bool = False) -> BuildReport:
@@ -80,8 +85,10 @@ async def build(directory: Path | None = None, quiet: bool = False) -> BuildRepo
         stats = await catalog.flow_stats(BIG_FLOW)
         have = stats.count if stats else 0
         if have > SEGMENTS:
-            raise RuntimeError(f"{directory}: flow {BIG_FLOW} has {have:,} segments, more than {SEGMENTS:,}; "
-                               "delete the directory and rerun")
+            raise RuntimeError(
+                f"{directory}: flow {BIG_FLOW} has {have:,} segments, more than {SEGMENTS:,}; "
+                "delete the directory and rerun"
+            )
         # flows other than the big one (catalogs built by earlier versions gave them random ids)
         others = (await catalog.sizes())["flows"] - (stats is not None)
         missing_others = []
@@ -96,8 +103,10 @@ async def build(directory: Path | None = None, quiet: bool = False) -> BuildRepo
                 print(f"reusing the benchmark catalog in {directory} ({SEGMENTS:,} segments)", flush=True)
             return report
         if not quiet:
-            print(f"building the benchmark catalog in {directory} (once; {have:,} of {SEGMENTS:,} "
-                  f"segments there) ...", flush=True)
+            print(
+                f"building the benchmark catalog in {directory} (once; {have:,} of {SEGMENTS:,} segments there) ...",
+                flush=True,
+            )
         if stats is None:
             await catalog.put_flow(flow_doc(BIG_FLOW), None)
         started = time.perf_counter()
@@ -106,8 +115,11 @@ async def build(directory: Path | None = None, quiet: bool = False) -> BuildRepo
             if failures:
                 raise RuntimeError(f"dataset build failed at segment {start}: {failures[0]}")
             if not quiet and (start + BATCH) % 100_000 == 0:
-                print(f"  {start + BATCH:>9,} segments, {(start + BATCH - have) / (time.perf_counter() - started):,.0f}"
-                      " segments/s", flush=True)
+                print(
+                    f"  {start + BATCH:>9,} segments, {(start + BATCH - have) / (time.perf_counter() - started):,.0f}"
+                    " segments/s",
+                    flush=True,
+                )
         report.seconds = time.perf_counter() - started
         report.added = SEGMENTS - have
         for flow_id in missing_others:
@@ -116,8 +128,11 @@ async def build(directory: Path | None = None, quiet: bool = False) -> BuildRepo
             if failures:
                 raise RuntimeError(f"dataset build failed for flow {flow_id}: {failures[0]}")
         if not quiet and report.added:
-            print(f"registered {report.added:,} segments in {report.seconds:.1f} s: {report.rate:,.0f} segments/s "
-                  f"(SQLiteCatalog.add_segments in-process, batches of {BATCH:,})", flush=True)
+            print(
+                f"registered {report.added:,} segments in {report.seconds:.1f} s: {report.rate:,.0f} segments/s "
+                f"(SQLiteCatalog.add_segments in-process, batches of {BATCH:,})",
+                flush=True,
+            )
         return report
     finally:
         await catalog.close()
@@ -131,8 +146,11 @@ async def ensure_dataset(directory: Path | None = None, quiet: bool = False) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, help="data dir (default $TAMS_BENCH_DIR or <tmp>/tams-bench)")
-    parser.add_argument("--fresh", action="store_true",
-                        help="build into a new temporary dir (deleted afterwards) to measure the build rate")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="build into a new temporary dir (deleted afterwards) to measure the build rate",
+    )
     args = parser.parse_args()
     if args.fresh:
         scratch = Path(tempfile.mkdtemp(prefix="tams-bench-fresh-", dir=args.dir))

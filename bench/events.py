@@ -34,16 +34,20 @@ def main() -> None:
                 flow_id = str(uuid.uuid4())
                 http.put(f"/flows/{flow_id}", json=video_flow(flow_id, str(uuid.uuid4())))
                 for n in range(EVENTS):  # one event per registration request
-                    http.post(f"/flows/{flow_id}/segments", json={"object_id": str(uuid.uuid4()),
-                                                                  "timerange": f"[{n}:0_{n + 1}:0)"})
+                    http.post(
+                        f"/flows/{flow_id}/segments",
+                        json={"object_id": str(uuid.uuid4()), "timerange": f"[{n}:0_{n + 1}:0)"},
+                    )
                 started = time.perf_counter()
                 http.put(f"/service/webhooks/{hook['id']}", json={**body, "id": hook["id"], "status": "created"})
                 receiver.wait(EVENTS, seconds=300)
                 rate = EVENTS / (time.perf_counter() - started)
                 print(f"webhook delivery of a {EVENTS:,}-event backlog to a loopback receiver: {rate:,.0f} events/s")
                 for batch in range(95):
-                    segments = [{"object_id": str(uuid.uuid4()), "timerange": f"[{n}:0_{n + 1}:0)"}
-                                for n in range(EVENTS + batch * 1000, EVENTS + batch * 1000 + 1000)]
+                    segments = [
+                        {"object_id": str(uuid.uuid4()), "timerange": f"[{n}:0_{n + 1}:0)"}
+                        for n in range(EVENTS + batch * 1000, EVENTS + batch * 1000 + 1000)
+                    ]
                     http.post(f"/flows/{flow_id}/segments", json=segments)
                 started = time.perf_counter()
                 location = http.delete(f"/flows/{flow_id}").headers["Location"]

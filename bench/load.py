@@ -80,9 +80,24 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
     # registration measures the catalog path: objects are named, not uploaded (bench/bytes.py does bytes)
     env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1", "TAMS_REQUIRE_ALLOCATION": "false"}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-                                 "--port", str(port), "--data-dir", str(data_dir)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -114,12 +129,18 @@ def _wrk_ms(text: str) -> float:
 
 def with_wrk(url: str, duration: int, connections: int) -> PageLoad:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % {"max_start": MAX_START, "flow": BIG_FLOW, "page": PAGE,
-                                   "span": PAGE * SEGMENT_SECONDS})
+        script.write(
+            WRK_SCRIPT % {"max_start": MAX_START, "flow": BIG_FLOW, "page": PAGE, "span": PAGE * SEGMENT_SECONDS}
+        )
     try:
+
         def run(seconds: int) -> str:
-            done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-                                   script.name, url], capture_output=True, text=True, timeout=seconds + 60)
+            done = subprocess.run(
+                ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+            )
             if done.returncode != 0:
                 raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
             return done.stdout
@@ -136,9 +157,14 @@ def with_wrk(url: str, duration: int, connections: int) -> PageLoad:
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    load = PageLoad(f"wrk -t1 -c{connections} -d{duration}s", int(requests.group(1)), seconds,
-                    _wrk_ms(p50.group(1)) if p50 else None, _wrk_ms(p99.group(1)) if p99 else None,
-                    int(non2xx.group(1)) if non2xx else 0)
+    load = PageLoad(
+        f"wrk -t1 -c{connections} -d{duration}s",
+        int(requests.group(1)),
+        seconds,
+        _wrk_ms(p50.group(1)) if p50 else None,
+        _wrk_ms(p99.group(1)) if p99 else None,
+        int(non2xx.group(1)) if non2xx else 0,
+    )
     if socket_errors:
         load.notes.append(f"wrk socket errors: {socket_errors.group(1)}")
     return load
@@ -154,8 +180,10 @@ async def with_httpx(url: str, duration: int, connections: int) -> PageLoad:
         while time.monotonic() < deadline:
             t = rng.randrange(0, MAX_START)
             started = time.perf_counter()
-            response = await client.get(f"/flows/{BIG_FLOW}/segments",
-                                        params={"limit": PAGE, "timerange": f"[{t}:0_{t + PAGE * SEGMENT_SECONDS}:0)"})
+            response = await client.get(
+                f"/flows/{BIG_FLOW}/segments",
+                params={"limit": PAGE, "timerange": f"[{t}:0_{t + PAGE * SEGMENT_SECONDS}:0)"},
+            )
             if record:
                 latencies.append(time.perf_counter() - started)
                 errors += response.status_code != 200
@@ -168,9 +196,15 @@ async def with_httpx(url: str, duration: int, connections: int) -> PageLoad:
         await asyncio.gather(*(worker(client, started + duration, True) for _ in range(connections)))
         seconds = time.monotonic() - started
     ordered = sorted(latencies)
-    return PageLoad(f"python httpx client, {connections} connections, {duration} s", len(ordered), seconds,
-                    ordered[len(ordered) // 2] * 1e3, ordered[int(len(ordered) * 0.99)] * 1e3, errors,
-                    ["the client shares the 2 cores with the server: this understates the server"])
+    return PageLoad(
+        f"python httpx client, {connections} connections, {duration} s",
+        len(ordered),
+        seconds,
+        ordered[len(ordered) // 2] * 1e3,
+        ordered[int(len(ordered) * 0.99)] * 1e3,
+        errors,
+        ["the client shares the 2 cores with the server: this understates the server"],
+    )
 
 
 @dataclass
@@ -229,10 +263,12 @@ def main() -> None:
     data_dir = asyncio.run(ensure_dataset())
     use_wrk = shutil.which("wrk") is not None and not args.python_client
     if not use_wrk and not args.python_client:
-        print("wrk not found (Debian package `wrk`); falling back to an asyncio httpx client, which shares "
-              "the 2 cores with the server and so understates it", flush=True)
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores",
-          flush=True)
+        print(
+            "wrk not found (Debian package `wrk`); falling back to an asyncio httpx client, which shares "
+            "the 2 cores with the server and so understates it",
+            flush=True,
+        )
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="tams-load-") as scratch:
@@ -240,23 +276,41 @@ def main() -> None:
         try:
             asyncio.run(settle(url))
             print(f"gateway pid {proc.pid} on {url}; {args.duration} s of page load ...", flush=True)
-            pages = (with_wrk(url, args.duration, args.connections) if use_wrk
-                     else asyncio.run(with_httpx(url, args.duration, args.connections)))
+            pages = (
+                with_wrk(url, args.duration, args.connections)
+                if use_wrk
+                else asyncio.run(with_httpx(url, args.duration, args.connections))
+            )
             print(f"bulk registration: {args.batches} POSTs of {args.batch:,} segments ...", flush=True)
             bulk = asyncio.run(bulk_over_http(url, args.batches, args.batch))
         finally:
             stop_server(proc)
 
-    latency = (f"p50 {pages.p50_ms:.1f} ms, p99 {pages.p99_ms:.1f} ms"
-               if pages.p50_ms is not None and pages.p99_ms is not None else "")
+    latency = (
+        f"p50 {pages.p50_ms:.1f} ms, p99 {pages.p99_ms:.1f} ms"
+        if pages.p50_ms is not None and pages.p99_ms is not None
+        else ""
+    )
     rows = [
-        ("100-segment page of a 1M-segment flow, one uvicorn worker", f"{pages.rate:,.0f} req/s", ">= 1,000 req/s",
-         f"{pages.tool}; {pages.requests:,} requests; {latency}; errors {pages.errors}"),
-        (f"bulk registration over HTTP, {args.batch:,}-segment POSTs", f"{bulk.rate:,.0f} seg/s", ">= 5,000 seg/s",
-         f"{bulk.segments:,} segments in {bulk.seconds:.1f} s; per POST p50 {bulk.p50_ms:.0f} ms, "
-         f"max {bulk.max_ms:.0f} ms"),
-        (f"then deleting that {bulk.segments:,}-segment flow (not a goal)", f"{bulk.delete_s:,.1f} s", "-",
-         "DELETE /flows/{id} until the flow is gone"),
+        (
+            "100-segment page of a 1M-segment flow, one uvicorn worker",
+            f"{pages.rate:,.0f} req/s",
+            ">= 1,000 req/s",
+            f"{pages.tool}; {pages.requests:,} requests; {latency}; errors {pages.errors}",
+        ),
+        (
+            f"bulk registration over HTTP, {args.batch:,}-segment POSTs",
+            f"{bulk.rate:,.0f} seg/s",
+            ">= 5,000 seg/s",
+            f"{bulk.segments:,} segments in {bulk.seconds:.1f} s; per POST p50 {bulk.p50_ms:.0f} ms, "
+            f"max {bulk.max_ms:.0f} ms",
+        ),
+        (
+            f"then deleting that {bulk.segments:,}-segment flow (not a goal)",
+            f"{bulk.delete_s:,.1f} s",
+            "-",
+            "DELETE /flows/{id} until the flow is gone",
+        ),
     ]
     print()
     print(f"{'figure':58}  {'measured':>14}  {'goal':>15}  details")

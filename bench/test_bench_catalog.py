@@ -57,8 +57,12 @@ def latency_figures(benchmark) -> dict[str, float] | None:
     if benchmark.disabled:  # plain `pytest bench` runs each benchmark once, without stats
         return None
     data = sorted(benchmark.stats.stats.data)
-    figures = {"p50_ms": percentile(data, 50) * 1e3, "p99_ms": percentile(data, 99) * 1e3,
-               "max_ms": data[-1] * 1e3, "rounds": len(data)}
+    figures = {
+        "p50_ms": percentile(data, 50) * 1e3,
+        "p99_ms": percentile(data, 99) * 1e3,
+        "max_ms": data[-1] * 1e3,
+        "rounds": len(data),
+    }
     benchmark.extra_info.update(figures)
     return figures
 
@@ -92,7 +96,8 @@ def asgi_client(loop: asyncio.AbstractEventLoop, settings: Settings) -> Iterator
     async def enter() -> httpx.AsyncClient:
         await stack.enter_async_context(app.router.lifespan_context(app))
         client = await stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench"))
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+        )
         await wait_for_deletions(client)  # left by an interrupted run: never in the background of a measurement
         return client
 
@@ -116,15 +121,18 @@ def test_catalog_page(benchmark, loop, catalog, report_figure):
     result = benchmark.pedantic(page, setup=setup, rounds=PAGE_ROUNDS, warmup_rounds=100)
     assert len(result.items) == PAGE
     if figures := latency_figures(benchmark):
-        report_figure(f"(a) catalog query_segments, 100-segment page of a 1M-segment flow: "
-                      f"p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms "
-                      f"({figures['rounds']:,} random positions; goal p50 < 2 ms)")
+        report_figure(
+            f"(a) catalog query_segments, 100-segment page of a 1M-segment flow: "
+            f"p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms "
+            f"({figures['rounds']:,} random positions; goal p50 < 2 ms)"
+        )
 
 
 def test_asgi_page(benchmark, loop, data_dir, report_figure):
     """(b) ``GET /flows/{id}/segments?limit=100&timerange=...`` through the ASGI app in-process."""
     rng = random.Random(11)
     with asgi_client(loop, Settings(data_dir=data_dir)) as client:
+
         def setup():
             return (f"/flows/{BIG_FLOW}/segments?limit={PAGE}&timerange={random_window(rng)}",), {}
 
@@ -136,9 +144,11 @@ def test_asgi_page(benchmark, loop, data_dir, report_figure):
         response = benchmark.pedantic(get, setup=setup, rounds=PAGE_ROUNDS, warmup_rounds=100)
         assert response.status_code == 200 and len(response.json()) == PAGE
     if figures := latency_figures(benchmark):
-        report_figure(f"(b) GET 100-segment page through the ASGI app in-process (JSON rendered, "
-                      f"{len(response.content):,} bytes): p50 {figures['p50_ms']:.3f} ms, "
-                      f"p99 {figures['p99_ms']:.3f} ms ({figures['rounds']:,} random positions)")
+        report_figure(
+            f"(b) GET 100-segment page through the ASGI app in-process (JSON rendered, "
+            f"{len(response.content):,} bytes): p50 {figures['p50_ms']:.3f} ms, "
+            f"p99 {figures['p99_ms']:.3f} ms ({figures['rounds']:,} random positions)"
+        )
 
 
 @pytest.mark.parametrize("where", ["empty", "1M"])
@@ -152,13 +162,13 @@ def test_bulk_registration(benchmark, loop, tmp_path, where, report_figure, requ
         put = loop.run_until_complete(client.put(f"/flows/{flow_id}", json=flow_doc(flow_id)))
         assert put.status_code in (200, 201), put.text
         try:
+
             def setup():  # the body is encoded outside the timed call: this measures the server side
                 b = next(batches)
                 return (orjson.dumps(segment_batch(b * BULK_BATCH, BULK_BATCH)),), {}
 
             def post(body: bytes) -> httpx.Response:
-                return loop.run_until_complete(client.post(f"/flows/{flow_id}/segments", content=body,
-                                                           headers=JSON))
+                return loop.run_until_complete(client.post(f"/flows/{flow_id}/segments", content=body, headers=JSON))
 
             response = benchmark.pedantic(post, setup=setup, rounds=BULK_ROUNDS, warmup_rounds=1)
             assert response.status_code == 201, response.text
@@ -171,5 +181,7 @@ def test_bulk_registration(benchmark, loop, tmp_path, where, report_figure, requ
     benchmark.extra_info["segments_per_s"] = rate
     latency_figures(benchmark)
     catalog_size = "an empty catalog" if where == "empty" else "a new flow of the 1M-segment catalog"
-    report_figure(f"(c) bulk registration, {BULK_ROUNDS} POSTs of {BULK_BATCH:,} segments through the ASGI app "
-                  f"into {catalog_size}: {rate:,.0f} segments/s (goal >= 5,000)")
+    report_figure(
+        f"(c) bulk registration, {BULK_ROUNDS} POSTs of {BULK_BATCH:,} segments through the ASGI app "
+        f"into {catalog_size}: {rate:,.0f} segments/s (goal >= 5,000)"
+    )

@@ -31,8 +31,19 @@ S3_ID = "5b2d0c8e-4b8f-4f0e-9a53-0d1f5a3c2b10"
 def s3_storage() -> Storage:
     """An S3 backend used only for presigning (no bucket is contacted)."""
     info = BackendInfo(S3_ID, "s3", "bench", "S3", default_storage=True)
-    return Storage([S3Store(info, bucket="media", endpoint_url="http://127.0.0.1:9000", public_endpoint_url=None,
-                            region="us-east-1", access_key="AKID", secret_key="SECRET")])
+    return Storage(
+        [
+            S3Store(
+                info,
+                bucket="media",
+                endpoint_url="http://127.0.0.1:9000",
+                public_endpoint_url=None,
+                region="us-east-1",
+                access_key="AKID",
+                secret_key="SECRET",
+            )
+        ]
+    )
 
 
 async def build_flow(catalog: Catalog, count: int, storage_id: str = S3_ID) -> str:
@@ -42,8 +53,10 @@ async def build_flow(catalog: Catalog, count: int, storage_id: str = S3_ID) -> s
         ids = [str(uuid.uuid4()) for _ in range(min(5000, count - start))]
         allocations = [Allocation(i, storage_id, object_key(i, "video/mp2t"), "video/mp2t") for i in ids]
         await catalog.allocate(flow_id, allocations, time.time_ns() + 10**12)
-        segments = [{"object_id": oid, "timerange": f"[{(start + n) * 2}:0_{(start + n + 1) * 2}:0)"}
-                    for n, oid in enumerate(ids)]
+        segments = [
+            {"object_id": oid, "timerange": f"[{(start + n) * 2}:0_{(start + n + 1) * 2}:0)"}
+            for n, oid in enumerate(ids)
+        ]
         assert not await catalog.add_segments(flow_id, segments, None, True)
     return flow_id
 
@@ -88,16 +101,22 @@ def test_vod_playlist_for_a_day(benchmark, tmp_path: Path):
             finally:
                 gc.unfreeze()
                 gc.set_threshold(*threshold)
-            return {"cold_default_gc_ms": statistics.median(default_gc), "cold_ms": statistics.median(tuned_gc),
-                    "cold_max_ms": max(tuned_gc), "warm_ms": statistics.median(warm)}
+            return {
+                "cold_default_gc_ms": statistics.median(default_gc),
+                "cold_ms": statistics.median(tuned_gc),
+                "cold_max_ms": max(tuned_gc),
+                "warm_ms": statistics.median(warm),
+            }
         finally:
             await catalog.close()
 
     result = benchmark.pedantic(lambda: asyncio.run(run()), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    print(f"\nVOD playlist, 43,200 two-second segments, presigned S3 URLs (median of 5): built "
-          f"{result['cold_ms']:.0f} ms (max {result['cold_max_ms']:.0f}; {result['cold_default_gc_ms']:.0f} ms with "
-          f"the default GC), from the cache {result['warm_ms']:.2f} ms")
+    print(
+        f"\nVOD playlist, 43,200 two-second segments, presigned S3 URLs (median of 5): built "
+        f"{result['cold_ms']:.0f} ms (max {result['cold_max_ms']:.0f}; {result['cold_default_gc_ms']:.0f} ms with "
+        f"the default GC), from the cache {result['warm_ms']:.2f} ms"
+    )
 
 
 def test_vod_playlist_over_http(benchmark, tmp_path: Path):
@@ -123,9 +142,14 @@ def test_vod_playlist_over_http(benchmark, tmp_path: Path):
                 revalidate = {"Accept-Encoding": encoding, "If-None-Match": response.headers["etag"]}
                 assert client.get(url, headers=revalidate).status_code == 304
                 revalidated_ms = (time.perf_counter() - started) * 1000
-                result.update({f"{encoding}_first_ms": samples[0], f"{encoding}_304_ms": revalidated_ms,
-                               f"{encoding}_cached_ms": statistics.median(samples[1:]),
-                               f"{encoding}_bytes": int(response.headers["content-length"])})
+                result.update(
+                    {
+                        f"{encoding}_first_ms": samples[0],
+                        f"{encoding}_304_ms": revalidated_ms,
+                        f"{encoding}_cached_ms": statistics.median(samples[1:]),
+                        f"{encoding}_bytes": int(response.headers["content-length"]),
+                    }
+                )
             return result
 
     def tuned_run() -> dict[str, float]:  # the collector as `tams-gateway serve` sets it
@@ -140,10 +164,12 @@ def test_vod_playlist_over_http(benchmark, tmp_path: Path):
     result = benchmark.pedantic(tuned_run, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     for encoding, first in (("identity", "first GET"), ("gzip", "first gzip GET (compressing)")):
-        print(f"\nVOD playlist over HTTP, 43,200 segments, local-disk signed URLs, {encoding}: "
-              f"{result[f'{encoding}_bytes'] / 2**20:.1f} MiB, {first} {result[f'{encoding}_first_ms']:.0f} ms, "
-              f"cached {result[f'{encoding}_cached_ms']:.1f} ms (median of 5), "
-              f"If-None-Match → 304 in {result[f'{encoding}_304_ms']:.1f} ms")
+        print(
+            f"\nVOD playlist over HTTP, 43,200 segments, local-disk signed URLs, {encoding}: "
+            f"{result[f'{encoding}_bytes'] / 2**20:.1f} MiB, {first} {result[f'{encoding}_first_ms']:.0f} ms, "
+            f"cached {result[f'{encoding}_cached_ms']:.1f} ms (median of 5), "
+            f"If-None-Match → 304 in {result[f'{encoding}_304_ms']:.1f} ms"
+        )
 
 
 def test_live_playlist_stays_flat(benchmark, tmp_path: Path):
@@ -156,9 +182,11 @@ def test_live_playlist_stays_flat(benchmark, tmp_path: Path):
         finally:
             await catalog.close()
         big = await ensure_dataset(quiet=True)
-        for label, path, flow_id in [("1,000", tmp_path / "live.sqlite3", flows[1_000]),
-                                     ("100,000", tmp_path / "live.sqlite3", flows[100_000]),
-                                     ("1,000,000", big / "catalog.sqlite3", BIG_FLOW)]:
+        for label, path, flow_id in [
+            ("1,000", tmp_path / "live.sqlite3", flows[1_000]),
+            ("100,000", tmp_path / "live.sqlite3", flows[100_000]),
+            ("1,000,000", big / "catalog.sqlite3", BIG_FLOW),
+        ]:
             catalog = SQLiteCatalog(path)
             await catalog.start()
             try:
@@ -175,5 +203,7 @@ def test_live_playlist_stays_flat(benchmark, tmp_path: Path):
 
     result = benchmark.pedantic(lambda: asyncio.run(run()), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    print("\nlive playlist (6-segment window), median of 200: " +
-          ", ".join(f"{k} segments {v:.2f} ms" for k, v in result.items()))
+    print(
+        "\nlive playlist (6-segment window), median of 200: "
+        + ", ".join(f"{k} segments {v:.2f} ms" for k, v in result.items())
+    )

@@ -15,8 +15,13 @@ def botocore_client():
     from botocore.config import Config
 
     return botocore.session.get_session().create_client(
-        "s3", region_name="us-east-1", endpoint_url=ENDPOINT, aws_access_key_id="AKID", aws_secret_access_key="SECRET",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=ENDPOINT,
+        aws_access_key_id="AKID",
+        aws_secret_access_key="SECRET",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
 
 
 def per_url_seconds(sign, keys: list[str]) -> float:
@@ -32,8 +37,10 @@ def test_presign_speed(benchmark):
     client = botocore_client()
 
     def run() -> dict[str, float]:
-        theirs = per_url_seconds(lambda k: client.generate_presigned_url(
-            "get_object", Params={"Bucket": "media", "Key": k}, ExpiresIn=3600), keys[:500])
+        theirs = per_url_seconds(
+            lambda k: client.generate_presigned_url("get_object", Params={"Bucket": "media", "Key": k}, ExpiresIn=3600),
+            keys[:500],
+        )
         mine = per_url_seconds(lambda k: ours.presign("GET", "media", k, 3600), keys)
         started = time.perf_counter()
         for key in keys[:1000]:
@@ -43,5 +50,7 @@ def test_presign_speed(benchmark):
 
     result = benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    print(f"\npresign one GET URL: ours {result['ours_us']:.1f} µs, botocore {result['botocore_us']:.1f} µs "
-          f"({result['ratio']:.0f}x faster); signing a 1,000-URL page: {result['page_ms']:.2f} ms")
+    print(
+        f"\npresign one GET URL: ours {result['ours_us']:.1f} µs, botocore {result['botocore_us']:.1f} µs "
+        f"({result['ratio']:.0f}x faster); signing a 1,000-URL page: {result['page_ms']:.2f} ms"
+    )

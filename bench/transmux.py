@@ -56,7 +56,7 @@ def make_media(path: Path, seconds: int = SECONDS, fps: int = 25, width: int = 9
             frame = av.VideoFrame(width, height, "yuv420p")
             for n, plane in enumerate(frame.planes):
                 start = (i * 7919 + n * 104729) % (len(noise) - plane.buffer_size)
-                plane.update(noise[start:start + plane.buffer_size])
+                plane.update(noise[start : start + plane.buffer_size])
             frame.pts, frame.time_base = i, Fraction(1, fps)
             for packet in video.encode(frame):
                 out.mux(packet)
@@ -113,16 +113,28 @@ def main() -> None:
         objects = [c.data for c in chunks]
         whole = per_second(lambda d: remux_one(d, None, Window(), "m4s"), objects)
         demux = per_second(demux_only, objects)
-        rows.append(("TS -> fMP4 remux, whole 2 s segments (one thread)", f"{whole:.0f} segments/s",
-                     f"demux only: {demux:.0f} segments/s", f"{whole / demux:.2f}"))
+        rows.append(
+            (
+                "TS -> fMP4 remux, whole 2 s segments (one thread)",
+                f"{whole:.0f} segments/s",
+                f"demux only: {demux:.0f} segments/s",
+                f"{whole / demux:.2f}",
+            )
+        )
 
         def cut_one(chunk) -> None:  # 0.5 s in and 0.5 s before the end: two GOPs re-encoded in part
             start = chunk.timerange.start + S // 2
             remux_one(chunk.data, None, Window(start, chunk.timerange.end - S // 2), "m4s")
 
         cut = per_second(cut_one, chunks)
-        rows.append(("remux of cut segments (1 s of 2 s kept, re-encoded at the cuts)", f"{cut:.1f} segments/s",
-                     f"whole segments: {whole:.0f} segments/s", f"{cut / whole:.2f}"))
+        rows.append(
+            (
+                "remux of cut segments (1 s of 2 s kept, re-encoded at the cuts)",
+                f"{cut:.1f} segments/s",
+                f"whole segments: {whole:.0f} segments/s",
+                f"{cut / whole:.2f}",
+            )
+        )
 
         gateway = GatewayProcess(work / "data")
         gateway.start()
@@ -138,17 +150,30 @@ def main() -> None:
                 base = statistics.median(direct)
                 for name, times in (("cold", cold), ("warm (cached)", warm)):
                     value = statistics.median(times)
-                    rows.append((f"time to first byte, remuxed segment, {name} (median)", f"{value * 1000:.1f} ms",
-                                 f"object proxied: {base * 1000:.1f} ms", f"{value / base:.1f}"))
+                    rows.append(
+                        (
+                            f"time to first byte, remuxed segment, {name} (median)",
+                            f"{value * 1000:.1f} ms",
+                            f"object proxied: {base * 1000:.1f} ms",
+                            f"{value / base:.1f}",
+                        )
+                    )
                 size, plain = download(f"/flows/{flow}/media.ts", http)
                 plain_rate = size / plain / 1e6
                 for name, url, seconds in (
-                        ("clip export media.mp4, whole flow", f"/flows/{flow}/media.mp4", SECONDS),
-                        ("clip export media.ts, cut [5:0_55:0)", f"/flows/{flow}/media.ts?timerange=[5:0_55:0)", 50)):
+                    ("clip export media.mp4, whole flow", f"/flows/{flow}/media.mp4", SECONDS),
+                    ("clip export media.ts, cut [5:0_55:0)", f"/flows/{flow}/media.ts?timerange=[5:0_55:0)", 50),
+                ):
                     got, elapsed = download(url, http)
                     rate = got / elapsed / 1e6
-                    rows.append((name, f"{rate:.1f} MB/s, {seconds / elapsed:.0f}x realtime",
-                                 f"media.ts of whole segments: {plain_rate:.0f} MB/s", f"{rate / plain_rate:.2f}"))
+                    rows.append(
+                        (
+                            name,
+                            f"{rate:.1f} MB/s, {seconds / elapsed:.0f}x realtime",
+                            f"media.ts of whole segments: {plain_rate:.0f} MB/s",
+                            f"{rate / plain_rate:.2f}",
+                        )
+                    )
         finally:
             gateway.stop()
     width = max(len(r[0]) for r in rows)

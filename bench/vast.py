@@ -58,15 +58,22 @@ def varying(n: int, seed: int = 2) -> list[tuple[int, int]]:
 
 
 def batch(spans: list[tuple[int, int]]) -> list[dict]:
-    return [{"object_id": str(uuid.uuid4()), "timerange": str(TimeRange.make(lo, hi, True, False))}
-            for lo, hi in spans]
+    return [{"object_id": str(uuid.uuid4()), "timerange": str(TimeRange.make(lo, hi, True, False))} for lo, hi in spans]
 
 
 async def new_flow(catalog: Catalog) -> str:
     flow_id = str(uuid.uuid4())
-    await catalog.put_flow({"id": flow_id, "source_id": str(uuid.uuid4()), "format": "urn:x-nmos:format:video",
-                            "codec": "video/h264", "container": "video/mp2t",
-                            "essence_parameters": {"frame_width": 1920, "frame_height": 1080}}, None)
+    await catalog.put_flow(
+        {
+            "id": flow_id,
+            "source_id": str(uuid.uuid4()),
+            "format": "urn:x-nmos:format:video",
+            "codec": "video/h264",
+            "container": "video/mp2t",
+            "essence_parameters": {"frame_width": 1920, "frame_height": 1080},
+        },
+        None,
+    )
     return flow_id
 
 
@@ -74,7 +81,7 @@ async def fill(catalog: Catalog, flow_id: str, spans: list[tuple[int, int]], siz
     """Registers the spans in batches; returns segments per second."""
     started = time.perf_counter()
     for start in range(0, len(spans), size):
-        failures = await catalog.add_segments(flow_id, batch(spans[start:start + size]))
+        failures = await catalog.add_segments(flow_id, batch(spans[start : start + size]))
         assert not failures, failures[:3]
     return len(spans) / (time.perf_counter() - started)
 
@@ -103,8 +110,10 @@ async def fake_figures(n: int) -> None:
                 break
         elapsed = time.perf_counter() - started
         total = (sum(fake.select_calls.values()) - total_before) / pages
-        print(f"| {name} | {pages} | {statistics.mean(per_page):.2f}, {max(per_page)} | {total:.2f} | "
-              f"{elapsed / pages * 1000:.1f} ms |")
+        print(
+            f"| {name} | {pages} | {statistics.mean(per_page):.2f}, {max(per_page)} | {total:.2f} | "
+            f"{elapsed / pages * 1000:.1f} ms |"
+        )
         await catalog.close()
 
 
@@ -112,14 +121,23 @@ async def cluster_figures(n: int, keep: bool) -> None:
     from catalog.vast.connection import VastConnection, VastSettings
 
     schema = f"tams_bench_{uuid.uuid4().hex[:8]}"
-    catalog = VastCatalog(VastConnection(VastSettings(
-        endpoint=os.environ["VAST_ENDPOINT"], access_key=os.environ["VAST_ACCESS_KEY"],
-        secret_key=os.environ["VAST_SECRET_KEY"], bucket=os.environ["VAST_BUCKET"], schema=schema)))
+    catalog = VastCatalog(
+        VastConnection(
+            VastSettings(
+                endpoint=os.environ["VAST_ENDPOINT"],
+                access_key=os.environ["VAST_ACCESS_KEY"],
+                secret_key=os.environ["VAST_SECRET_KEY"],
+                bucket=os.environ["VAST_BUCKET"],
+                schema=schema,
+            )
+        )
+    )
     await catalog.start()
     flow_id = await new_flow(catalog)
     rate = await fill(catalog, flow_id, uniform(n))
-    print(f"VAST cluster {os.environ['VAST_ENDPOINT']} schema {schema}: insert {rate:,.0f} segments/s "
-          f"(1,000 per request)")
+    print(
+        f"VAST cluster {os.environ['VAST_ENDPOINT']} schema {schema}: insert {rate:,.0f} segments/s (1,000 per request)"
+    )
     latencies = []
     for _ in range(200):
         start = random.randrange(0, 2 * n - 2 * PAGE) * SECOND
@@ -128,8 +146,10 @@ async def cluster_figures(n: int, keep: bool) -> None:
         await catalog.query_segments(flow_id, query, None, PAGE)
         latencies.append(time.perf_counter() - began)
     latencies.sort()
-    print(f"random 100-segment pages: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")
+    print(
+        f"random 100-segment pages: p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+    )
     if not keep:
         await catalog.delete_flow(flow_id)
         print(f"(schema {schema} left empty; drop it in VMS when done)")

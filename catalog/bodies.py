@@ -52,10 +52,18 @@ class Mp2tsContainer(Struct, omit_defaults=True):
 
 
 class MxfContainer(Struct, omit_defaults=True):
-    package_uid: Annotated[str, Meta(pattern=(
-        r"^urn:smpte:umid:[0-9a-fA-F]{8}(.[0-9a-fA-F]{8}){7}$|"
-        r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    ))] | UnsetType = UNSET
+    package_uid: (
+        Annotated[
+            str,
+            Meta(
+                pattern=(
+                    r"^urn:smpte:umid:[0-9a-fA-F]{8}(.[0-9a-fA-F]{8}){7}$|"
+                    r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+                )
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
     track_id: int | UnsetType = UNSET
 
 
@@ -80,8 +88,24 @@ class CollectionItem(Struct, omit_defaults=True):
 
 # -- essence parameters (closed objects) ---------------------------------------------------------------
 class UncVideo(Struct):
-    unc_type: Literal["planar", "YUYV", "UYVY", "AYUV", "v210", "v216", "RGB", "RGBx", "xRGB", "BGRx",
-                      "xBGR", "RGBA", "ARGB", "BGRA", "ABGR", "alpha"]
+    unc_type: Literal[
+        "planar",
+        "YUYV",
+        "UYVY",
+        "AYUV",
+        "v210",
+        "v216",
+        "RGB",
+        "RGBx",
+        "xRGB",
+        "BGRx",
+        "xBGR",
+        "RGBA",
+        "ARGB",
+        "BGRA",
+        "ABGR",
+        "alpha",
+    ]
 
 
 class AvcParameters(Struct):

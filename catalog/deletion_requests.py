@@ -31,12 +31,18 @@ def get_request(s: Store[C], c: C, request_id: str) -> dict[str, Any] | None:
     return render(stored) if stored else None
 
 
-def _new_request(s: Store[C], c: C, flow_id: str, timerange: str, delete_flow: bool,
-                 principal: str | None) -> dict[str, Any]:
+def _new_request(
+    s: Store[C], c: C, flow_id: str, timerange: str, delete_flow: bool, principal: str | None
+) -> dict[str, Any]:
     now = time.time_ns()
-    doc: dict[str, Any] = {"id": str(uuid.uuid4()), "flow_id": flow_id, "timerange_to_delete": timerange,
-                           "timerange_remaining": timerange, "delete_flow": delete_flow,
-                           "created": rules.iso_from_ns(now)}
+    doc: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "flow_id": flow_id,
+        "timerange_to_delete": timerange,
+        "timerange_remaining": timerange,
+        "delete_flow": delete_flow,
+        "created": rules.iso_from_ns(now),
+    }
     if principal:
         doc["created_by"] = principal
     s.deletions.insert_request(c, doc, now)
@@ -60,8 +66,9 @@ def request_flow_deletion(s: Store[C], c: C, flow_id: str, principal: str | None
     return request
 
 
-def request_segment_deletion(s: Store[C], c: C, flow_id: str, timerange: TimeRange, threshold: int,
-                             principal: str | None) -> SegmentDeletion:
+def request_segment_deletion(
+    s: Store[C], c: C, flow_id: str, timerange: TimeRange, threshold: int, principal: str | None
+) -> SegmentDeletion:
     """Deletes up to ``threshold`` segments at once; more become a background deletion request."""
     s.objects.writable_flow(c, flow_id)
     _spans, more = s.segments.first_inside(c, flow_id, timerange, threshold)
@@ -84,8 +91,9 @@ def work(s: Store[C], c: C, request_id: str, batch: int) -> DeletionProgress:
     now = time.time_ns()
     if more:
         first, _more = s.segments.first_inside(c, flow_id, whole, 1)  # after this batch
-        request["timerange_remaining"] = (str(TimeRange.make(first[0].lo, whole.end, True, whole.include_end))
-                                          if first else "()")
+        request["timerange_remaining"] = (
+            str(TimeRange.make(first[0].lo, whole.end, True, whole.include_end)) if first else "()"
+        )
     else:
         if request["delete_flow"] and s.documents.flow_state(c, flow_id) is not None:
             flows.delete_flow_document(s, c, flow_id)

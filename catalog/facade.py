@@ -74,8 +74,9 @@ class Span(NamedTuple):
 class DocumentOps(Protocol[S]):
     def get_service(self, c: S, /) -> dict[str, str]: ...
     def update_service(self, c: S, changes: Mapping[str, str], /) -> None: ...
-    def list_profiles(self, c: S, format_: str | None, codec: str | None, label: str | None, page: str | None,
-                      limit: int, /) -> Listing: ...
+    def list_profiles(
+        self, c: S, format_: str | None, codec: str | None, label: str | None, page: str | None, limit: int, /
+    ) -> Listing: ...
     def get_profile(self, c: S, profile_id: str, /) -> dict[str, Any] | None: ...
     def insert_profile(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None: ...
     def list_sources(self, c: S, query: SourceQuery, page: str | None, limit: int, /) -> Listing: ...
@@ -88,30 +89,37 @@ class DocumentOps(Protocol[S]):
     def source_doc(self, c: S, source_id: str, /) -> dict[str, Any] | None:
         """The stored source document, without the inferred collection relations."""
         ...
+
     def save_source(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None: ...
     def save_flow(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None:
         """Inserts or replaces the flow row with its filter columns, tags and collection."""
         ...
+
     def existing_flows(self, c: S, flow_ids: Sequence[str], /) -> set[str]: ...
     def source_in_use(self, c: S, source_id: str, /) -> bool: ...
     def delete_source(self, c: S, source_id: str, /) -> None: ...
     def delete_flow_row(self, c: S, flow_id: str, /) -> None:
         """Removes the flow row, its tags and its own collection (not the collections naming it)."""
         ...
+
     def collections_naming(self, c: S, flow_id: str, /) -> list[str]:
         """The flows whose flow_collection names this flow, sorted."""
         ...
 
 
 class SegmentOps(Protocol[S]):
-    def query_segments(self, c: S, flow_id: str, query: SegmentQuery, page: str | None, limit: int,
-                       /) -> tuple[list[Segment], str | None]: ...
-    def delete_segments(self, c: S, flow_id: str, timerange: TimeRange, object_id: str | None,
-                        check_flow: bool = ..., /) -> DeleteResult: ...
-    def get_object(self, c: S, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None,
-                   /) -> ObjectPage | None: ...
-    def segment_locations(self, c: S, flow_id: str, tr: TimeRange | None, limit: int | None, reverse: bool,
-                          /) -> list[SegmentLocation]: ...
+    def query_segments(
+        self, c: S, flow_id: str, query: SegmentQuery, page: str | None, limit: int, /
+    ) -> tuple[list[Segment], str | None]: ...
+    def delete_segments(
+        self, c: S, flow_id: str, timerange: TimeRange, object_id: str | None, check_flow: bool = ..., /
+    ) -> DeleteResult: ...
+    def get_object(
+        self, c: S, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None, /
+    ) -> ObjectPage | None: ...
+    def segment_locations(
+        self, c: S, flow_id: str, tr: TimeRange | None, limit: int | None, reverse: bool, /
+    ) -> list[SegmentLocation]: ...
     def first_inside(self, c: S, flow_id: str, tr: TimeRange, limit: int, /) -> tuple[list[Span], bool]:
         """The first ``limit`` segments wholly inside ``tr`` in time order, and whether more follow."""
         ...
@@ -121,17 +129,22 @@ class ObjectOps(Protocol[S]):
     def writable_flow(self, c: S, flow_id: str, /) -> dict[str, Any]:
         """NotFound, ReadOnly or Invalid unless the flow can take segments; its stored row or document."""
         ...
+
     def existing_objects(self, c: S, object_ids: Sequence[str], /) -> list[str]: ...
-    def insert_allocations(self, c: S, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int,
-                           now_ns: int, /) -> None:
+    def insert_allocations(
+        self, c: S, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int, now_ns: int, /
+    ) -> None:
         """Unregistered object rows, each with its one controlled instance (where the upload goes)."""
         ...
+
     def pending(self, c: S, object_ids: Sequence[str], /) -> dict[str, Allocation]: ...
     def add_instance(self, c: S, object_id: str, storage_id: str, key: str, /) -> None: ...
-    def add_uncontrolled(self, c: S, object_id: str, url: str, label: str, reserved_labels: Sequence[str],
-                         /) -> None: ...
-    def remove_instance(self, c: S, object_id: str, storage_id: str | None, label: str | None,
-                        /) -> Instance | None: ...
+    def add_uncontrolled(
+        self, c: S, object_id: str, url: str, label: str, reserved_labels: Sequence[str], /
+    ) -> None: ...
+    def remove_instance(
+        self, c: S, object_id: str, storage_id: str | None, label: str | None, /
+    ) -> Instance | None: ...
     def expire_allocations(self, c: S, now_ns: int, /) -> list[Instance]: ...
     def sizes(self, c: S, object_ids: Sequence[str], /) -> dict[str, int]: ...
     def instances(self, c: S, object_ids: Sequence[str], /) -> dict[str, list[Instance]]: ...
@@ -140,16 +153,18 @@ class ObjectOps(Protocol[S]):
 
 
 class EventOps(Protocol[S]):
-    def emit(self, c: S, event_type: str, body: dict[str, Any], flow_id: str | None = ...,
-             source_id: str | None = ..., /) -> None: ...
+    def emit(
+        self, c: S, event_type: str, body: dict[str, Any], flow_id: str | None = ..., source_id: str | None = ..., /
+    ) -> None: ...
     def events_after(self, c: S, seq: int, limit: int, /) -> list[Event]: ...
     def last_seq(self, c: S, /) -> int: ...
     def list_webhooks(self, c: S, tags: TagFilter, reverse: bool, page: str | None, limit: int, /) -> Listing: ...
     def get_webhook(self, c: S, webhook_id: str, secret: bool = ..., /) -> dict[str, Any] | None: ...
     def save_webhook(self, c: S, doc: dict[str, Any], webhook_id: str | None = ..., /) -> dict[str, Any]: ...
     def delete_webhook(self, c: S, webhook_id: str, /) -> None: ...
-    def delivered(self, c: S, webhook_id: str, seq: int, status: str | None = ...,
-                  error: dict[str, Any] | None = ..., /) -> None: ...
+    def delivered(
+        self, c: S, webhook_id: str, seq: int, status: str | None = ..., error: dict[str, Any] | None = ..., /
+    ) -> None: ...
     def prune(self, c: S, older_than_ns: int, /) -> int: ...
 
 
@@ -161,9 +176,11 @@ class DeletionOps(Protocol[S]):
     def active_request(self, c: S, flow_id: str, /) -> StoredRequest | None:
         """The flow's request still created or started, if any."""
         ...
+
     def insert_request(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None: ...
-    def update_request(self, c: S, request_id: str, doc: dict[str, Any], status: str, updated_ns: int | None,
-                       /) -> None: ...
+    def update_request(
+        self, c: S, request_id: str, doc: dict[str, Any], status: str, updated_ns: int | None, /
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +192,6 @@ class Store(Generic[S]):
     objects: ObjectOps[S]
     events: EventOps[S]
     deletions: DeletionOps[S]
-
 
 
 class CatalogFacade(ABC, Generic[C]):
@@ -205,9 +221,13 @@ class CatalogFacade(ABC, Generic[C]):
     async def sizes(self) -> dict[str, int]: ...
 
     @abstractmethod
-    async def add_segments(self, flow_id: str, segments: Sequence[dict[str, Any]],
-                           sizes: Mapping[str, int] | None = None,
-                           require_known_objects: bool = False) -> list[SegmentFailure]: ...
+    async def add_segments(
+        self,
+        flow_id: str,
+        segments: Sequence[dict[str, Any]],
+        sizes: Mapping[str, int] | None = None,
+        require_known_objects: bool = False,
+    ) -> list[SegmentFailure]: ...
 
     # -- Documents -------------------------------------------------------------------------------
     async def get_service(self) -> dict[str, Any]:
@@ -216,10 +236,12 @@ class CatalogFacade(ABC, Generic[C]):
     async def update_service(self, changes: Mapping[str, str]) -> None:
         await self._write(lambda c: self.store.documents.update_service(c, changes))
 
-    async def list_profiles(self, format: str | None, codec: str | None, label: str | None,
-                            page: str | None, limit: int) -> Page[dict[str, Any]]:
-        return Page(*await self._read(
-            lambda c: self.store.documents.list_profiles(c, format, codec, label, page, limit)))
+    async def list_profiles(
+        self, format: str | None, codec: str | None, label: str | None, page: str | None, limit: int
+    ) -> Page[dict[str, Any]]:
+        return Page(
+            *await self._read(lambda c: self.store.documents.list_profiles(c, format, codec, label, page, limit))
+        )
 
     async def get_profile(self, profile_id: str) -> dict[str, Any] | None:
         return await self._read(lambda c: self.store.documents.get_profile(c, profile_id))
@@ -268,20 +290,20 @@ class CatalogFacade(ABC, Generic[C]):
         await self._write(lambda c: flows.set_flow_field(self.store, c, flow_id, name, value, tag=True))
 
     # -- Segments ----------------------------------------------------------------------------------
-    async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None,
-                             limit: int) -> Page[Segment]:
+    async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None, limit: int) -> Page[Segment]:
         return Page(*await self._read(lambda c: self.store.segments.query_segments(c, flow_id, query, page, limit)))
 
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult:
         return await self._write(lambda c: self.store.segments.delete_segments(c, flow_id, timerange, object_id))
 
-    async def segment_locations(self, flow_id: str, timerange: TimeRange | None, limit: int | None,
-                                reverse: bool = False) -> list[SegmentLocation]:
-        return await self._read(
-            lambda c: self.store.segments.segment_locations(c, flow_id, timerange, limit, reverse))
+    async def segment_locations(
+        self, flow_id: str, timerange: TimeRange | None, limit: int | None, reverse: bool = False
+    ) -> list[SegmentLocation]:
+        return await self._read(lambda c: self.store.segments.segment_locations(c, flow_id, timerange, limit, reverse))
 
-    async def get_object(self, object_id: str, page: str | None, limit: int,
-                         flow_tags: TagFilter | None = None) -> ObjectPage | None:
+    async def get_object(
+        self, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None = None
+    ) -> ObjectPage | None:
         return await self._read(lambda c: self.store.segments.get_object(c, object_id, page, limit, flow_tags))
 
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]:
@@ -303,8 +325,9 @@ class CatalogFacade(ABC, Generic[C]):
     async def add_instance(self, object_id: str, storage_id: str, key: str) -> None:
         await self._write(lambda c: self.store.objects.add_instance(c, object_id, storage_id, key))
 
-    async def add_uncontrolled_instance(self, object_id: str, url: str, label: str,
-                                        reserved_labels: Sequence[str]) -> None:
+    async def add_uncontrolled_instance(
+        self, object_id: str, url: str, label: str, reserved_labels: Sequence[str]
+    ) -> None:
         await self._write(lambda c: self.store.objects.add_uncontrolled(c, object_id, url, label, reserved_labels))
 
     async def remove_instance(self, object_id: str, storage_id: str | None, label: str | None) -> Instance | None:
@@ -314,8 +337,7 @@ class CatalogFacade(ABC, Generic[C]):
         return await self._write(lambda c: self.store.objects.expire_allocations(c, now_ns))
 
     # -- Outbox ------------------------------------------------------------------------------------
-    async def list_webhooks(self, tags: TagFilter, reverse: bool, page: str | None,
-                            limit: int) -> Page[dict[str, Any]]:
+    async def list_webhooks(self, tags: TagFilter, reverse: bool, page: str | None, limit: int) -> Page[dict[str, Any]]:
         return Page(*await self._read(lambda c: self.store.events.list_webhooks(c, tags, reverse, page, limit)))
 
     async def get_webhook(self, webhook_id: str, secret: bool = False) -> dict[str, Any] | None:
@@ -336,18 +358,23 @@ class CatalogFacade(ABC, Generic[C]):
     async def events_after(self, seq: int, limit: int) -> list[Event]:
         return await self._read(lambda c: self.store.events.events_after(c, seq, limit))
 
-    async def webhook_delivered(self, webhook_id: str, seq: int, status: str | None = None,
-                                error: dict[str, Any] | None = None) -> None:
+    async def webhook_delivered(
+        self, webhook_id: str, seq: int, status: str | None = None, error: dict[str, Any] | None = None
+    ) -> None:
         await self._write(lambda c: self.store.events.delivered(c, webhook_id, seq, status, error))
 
     # -- Deletions ---------------------------------------------------------------------------------
     async def request_flow_deletion(self, flow_id: str, principal: str | None) -> dict[str, Any] | None:
         return await self._write(lambda c: deletion_requests.request_flow_deletion(self.store, c, flow_id, principal))
 
-    async def request_segment_deletion(self, flow_id: str, timerange: TimeRange, threshold: int,
-                                       principal: str | None) -> SegmentDeletion:
-        return await self._write(lambda c: deletion_requests.request_segment_deletion(
-            self.store, c, flow_id, timerange, threshold, principal))
+    async def request_segment_deletion(
+        self, flow_id: str, timerange: TimeRange, threshold: int, principal: str | None
+    ) -> SegmentDeletion:
+        return await self._write(
+            lambda c: deletion_requests.request_segment_deletion(
+                self.store, c, flow_id, timerange, threshold, principal
+            )
+        )
 
     async def pending_deletions(self) -> list[str]:
         return await self._read(self.store.deletions.pending)
@@ -361,6 +388,5 @@ class CatalogFacade(ABC, Generic[C]):
     async def get_deletion(self, request_id: str) -> dict[str, Any] | None:
         return await self._read(lambda c: deletion_requests.get_request(self.store, c, request_id))
 
-    async def list_deletions(self, sort_by: str, reverse: bool, page: str | None,
-                             limit: int) -> Page[dict[str, Any]]:
+    async def list_deletions(self, sort_by: str, reverse: bool, page: str | None, limit: int) -> Page[dict[str, Any]]:
         return Page(*await self._read(lambda c: self.store.deletions.list_requests(c, sort_by, reverse, page, limit)))

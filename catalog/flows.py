@@ -85,8 +85,14 @@ def put_flow(s: Store[C], c: C, body: dict[str, Any], principal: str | None) -> 
     source = s.documents.source_doc(c, body["source_id"])
     collection_ids = [item["id"] for item in body.get("flow_collection") or []]
     doc = rules.flow_from_put(
-        body, existing, bool(current and current.read_only), profile, source["format"] if source else None,
-        missing_flows(s, c, collection_ids, body["id"]), principal, now,
+        body,
+        existing,
+        bool(current and current.read_only),
+        profile,
+        source["format"] if source else None,
+        missing_flows(s, c, collection_ids, body["id"]),
+        principal,
+        now,
     )
     if source is None:
         s.documents.save_source(c, rules.new_source(doc["source_id"], doc["format"], principal, now), now)
@@ -95,8 +101,9 @@ def put_flow(s: Store[C], c: C, body: dict[str, Any], principal: str | None) -> 
     _flow_event(s, c, "flows/created" if existing is None else "flows/updated", doc["id"])
     if existing is not None and existing["source_id"] != doc["source_id"]:
         drop_source_if_unused(s, c, existing["source_id"])
-    return PutResult(created=existing is None, flow=s.documents.get_flow(c, doc["id"]) or doc,
-                     source_created=source is None)
+    return PutResult(
+        created=existing is None, flow=s.documents.get_flow(c, doc["id"]) or doc, source_created=source is None
+    )
 
 
 def set_flow_field(s: Store[C], c: C, flow_id: str, name: str, value: Any, tag: bool = False) -> None:

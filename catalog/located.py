@@ -44,8 +44,12 @@ class Located:
     def fields(self, object_id: str, init_object_id: str | None) -> LocationFields:
         media = self.of(object_id)
         init = self.of(init_object_id) if init_object_id else Locations((), ())
-        return LocationFields(uncontrolled_urls=media.uncontrolled_urls, instances=media.instances,
-                              init_instances=init.instances, init_uncontrolled_urls=init.uncontrolled_urls)
+        return LocationFields(
+            uncontrolled_urls=media.uncontrolled_urls,
+            instances=media.instances,
+            init_instances=init.instances,
+            init_uncontrolled_urls=init.uncontrolled_urls,
+        )
 
     def found(self) -> dict[str, Locations]:
         """Every object with a controlled instance or a client URL."""

@@ -62,7 +62,10 @@ def _plain(struct: Any) -> Any:
 
 # -- flows ----------------------------------------------------------------------------------------------
 _PROFILE_FORMATS: dict[str, type] = {  # a profile describes one essence: every format but multi
-    VIDEO: FlowMetadataVideo, AUDIO: FlowMetadataAudio, IMAGE: FlowMetadataImage, DATA: FlowMetadataData,
+    VIDEO: FlowMetadataVideo,
+    AUDIO: FlowMetadataAudio,
+    IMAGE: FlowMetadataImage,
+    DATA: FlowMetadataData,
 }
 _FLOW_FORMATS: dict[str, type] = {**_PROFILE_FORMATS, MULTI: FlowMetadataMulti}
 SERVER_MANAGED = rules.SERVER_FIELDS

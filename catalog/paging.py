@@ -37,8 +37,9 @@ def segment_cursor(page: str | None) -> int | None:
     return after
 
 
-def page_sorted(keyed: list[tuple[tuple[Any, ...], Any]], *, kind: str, arity: int, descending: bool, page: str | None,
-                limit: int) -> tuple[list[Any], str | None]:
+def page_sorted(
+    keyed: list[tuple[tuple[Any, ...], Any]], *, kind: str, arity: int, descending: bool, page: str | None, limit: int
+) -> tuple[list[Any], str | None]:
     """Keyset paging in memory: ``keyed`` holds (unique sort key of ``arity`` values, item) in any order.
 
     For stores that cannot sort (VAST DB has no ORDER BY): the caller fetches the candidates with
@@ -51,7 +52,7 @@ def page_sorted(keyed: list[tuple[tuple[Any, ...], Any]], *, kind: str, arity: i
             keyed = [p for p in keyed if (p[0] < after if descending else p[0] > after)]
         except TypeError:
             raise BadPageKey(f"page key {page!r} does not belong to this listing") from None
-    items = keyed[:limit + 1]
+    items = keyed[: limit + 1]
     next_key = None
     if len(items) > limit:
         items = items[:limit]

@@ -46,9 +46,14 @@ class Checked:
     new_init_object: bool
 
 
-def check_segment(flow_id: str, init_segments: bool, seg: dict[str, Any], require_known: bool,
-                  find_object: Callable[[str], ObjectRow | None],
-                  find_overlap: Callable[[TimeRange], str | None]) -> Checked:
+def check_segment(
+    flow_id: str,
+    init_segments: bool,
+    seg: dict[str, Any],
+    require_known: bool,
+    find_object: Callable[[str], ObjectRow | None],
+    find_overlap: Callable[[TimeRange], str | None],
+) -> Checked:
     """Validates one segment against the catalog; raises Invalid naming the problem.
 
     ``find_object`` returns the stored object row; ``find_overlap`` the timerange of an existing
@@ -68,12 +73,15 @@ def check_segment(flow_id: str, init_segments: bool, seg: dict[str, Any], requir
     first_registration = obj is not None and not obj.registered
     if obj is not None and first_registration:
         if obj.allocated_flow_id != flow_id:
-            raise Invalid(f"object {object_id} was allocated for flow {obj.allocated_flow_id}; "
-                          "its first segment must be there")
+            raise Invalid(
+                f"object {object_id} was allocated for flow {obj.allocated_flow_id}; its first segment must be there"
+            )
         obj = None  # from here on, a first registration is checked like a new object
     elif obj is None and require_known and not seg.get("get_urls"):
-        raise Invalid(f"object {object_id} was never allocated (POST /flows/{flow_id}/storage) and the "
-                      "segment gives no get_urls for it")
+        raise Invalid(
+            f"object {object_id} was never allocated (POST /flows/{flow_id}/storage) and the "
+            "segment gives no get_urls for it"
+        )
     requested_otr = TimeRange.parse(seg["object_timerange"]) if "object_timerange" in seg else None
     init_id = seg.get("init_object_id")
     if obj is not None:
@@ -81,8 +89,10 @@ def check_segment(flow_id: str, init_segments: bool, seg: dict[str, Any], requir
         if obj.is_init:
             raise Invalid(f"object {object_id} is registered as an init object, not a media object")
         if seg.get("get_urls"):
-            raise Invalid(f"object {object_id} is already registered; add instances with "
-                          f"POST /objects/{object_id}/instances instead of get_urls")
+            raise Invalid(
+                f"object {object_id} is already registered; add instances with "
+                f"POST /objects/{object_id}/instances instead of get_urls"
+            )
         if "key_frame_count" in seg and seg["key_frame_count"] != stored_kfc:
             raise Invalid(f"object {object_id} has key_frame_count {stored_kfc}, not {seg['key_frame_count']}")
         if requested_otr is not None and str(requested_otr) != stored_otr:
@@ -116,14 +126,26 @@ def check_segment(flow_id: str, init_segments: bool, seg: dict[str, Any], requir
     if overlapping is not None:
         raise Invalid(f"segment {tr} overlaps existing segment {overlapping} of flow {flow_id}")
     key_frame_count = obj.key_frame_count if obj is not None else seg.get("key_frame_count")
-    return Checked(tr, ts_offset, last_duration, object_tr, key_frame_count, init_id,
-                    obj is None and not first_registration, first_registration, new_init)
+    return Checked(
+        tr,
+        ts_offset,
+        last_duration,
+        object_tr,
+        key_frame_count,
+        init_id,
+        obj is None and not first_registration,
+        first_registration,
+        new_init,
+    )
 
 
 def event_segment(seg: dict[str, Any], tr: TimeRange, checked: Checked) -> dict[str, Any]:
     """The segment as the event carries it; get_urls are added per webhook when it is sent."""
-    out: dict[str, Any] = {"object_id": seg["object_id"], "timerange": str(tr),
-                           "object_timerange": str(checked.object_timerange)}
+    out: dict[str, Any] = {
+        "object_id": seg["object_id"],
+        "timerange": str(tr),
+        "object_timerange": str(checked.object_timerange),
+    }
     for name in ("ts_offset", "last_duration", "sample_offset", "sample_count"):
         if name in seg:
             out[name] = seg[name]

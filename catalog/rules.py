@@ -15,8 +15,13 @@ from catalog.store import TagFilter
 
 # Fields a Profile supplies to a Flow created from it (flow-technical.json plus format/essence).
 TECHNICAL_FIELDS = (
-    "format", "codec", "container", "essence_parameters", "avg_bit_rate",
-    "segment_duration", "container_mapping",
+    "format",
+    "codec",
+    "container",
+    "essence_parameters",
+    "avg_bit_rate",
+    "segment_duration",
+    "container_mapping",
 )  # catalog.models refuses them beside a profile_id
 # Fields only the service manages; ignored when a client sends them.
 SERVER_FIELDS = ("created", "metadata_updated", "segments_updated", "collected_by", "timerange")
@@ -51,13 +56,9 @@ def flow_from_put(
     else:
         doc.pop("profile_id", None)
     if existing is not None and existing.get("format") != doc["format"]:
-        raise Invalid(
-            f"flow {doc['id']} has format {existing.get('format')}; a flow's format cannot change"
-        )
+        raise Invalid(f"flow {doc['id']} has format {existing.get('format')}; a flow's format cannot change")
     if source_format is not None and source_format != doc["format"]:
-        raise Invalid(
-            f"source {doc['source_id']} has format {source_format}, which conflicts with {doc['format']}"
-        )
+        raise Invalid(f"source {doc['source_id']} has format {source_format}, which conflicts with {doc['format']}")
     if missing_collection_ids:
         raise Invalid(f"flow_collection names unknown flows: {', '.join(missing_collection_ids)}")
     now = iso_from_ns(now_ns)
@@ -89,8 +90,15 @@ def new_source(source_id: str, format_: str, principal: str | None, now_ns: int)
     return doc
 
 
-def set_flow_field(doc: dict[str, Any], read_only: bool, name: str, value: Any, tag: bool,
-                   missing_collection_ids: list[str], now_ns: int) -> None:
+def set_flow_field(
+    doc: dict[str, Any],
+    read_only: bool,
+    name: str,
+    value: Any,
+    tag: bool,
+    missing_collection_ids: list[str],
+    now_ns: int,
+) -> None:
     """One property (value None: removal) or tag of a flow, enforcing read_only, profiles and
     collections (``missing_collection_ids``: flows a new flow_collection names that do not exist)."""
     check_flow_field_write("tags" if tag else name, doc, read_only)
@@ -108,7 +116,7 @@ def check_flow_field_write(name: str, flow: Mapping[str, Any], read_only: bool) 
     if name == "avg_bit_rate" and flow.get("profile_id"):
         raise Invalid(
             f"flow {flow['id']} takes avg_bit_rate from profile {flow['profile_id']}; "
-            "PUT the flow with profile_id \"\" to unlink it first"
+            'PUT the flow with profile_id "" to unlink it first'
         )
 
 

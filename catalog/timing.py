@@ -16,7 +16,6 @@ from catalog.vocabulary import TIMERANGE_RE, TIMESTAMP_RE
 NS_PER_SECOND = 1_000_000_000
 
 
-
 class TimeFormatError(ValueError):
     """A timestamp or timerange string that does not follow the TAMS grammar."""
 
@@ -91,8 +90,9 @@ class TimeRange:
         return _ETERNITY
 
     @classmethod
-    def make(cls, start: int | None, end: int | None, include_start: bool = True,
-             include_end: bool = False) -> TimeRange:
+    def make(
+        cls, start: int | None, end: int | None, include_start: bool = True, include_end: bool = False
+    ) -> TimeRange:
         """Builds a range, normalising markers on unbounded sides and collapsing empty ranges."""
         if start is None:
             include_start = False
@@ -115,9 +115,7 @@ class TimeRange:
     def parse(cls, text: str) -> TimeRange:
         match = TIMERANGE_RE.match(text) if isinstance(text, str) else None
         if match is None:
-            raise TimeFormatError(
-                f"invalid timerange {text!r}: expected e.g. [0:0_10:0), [5:0], _ or ()"
-            )
+            raise TimeFormatError(f"invalid timerange {text!r}: expected e.g. [0:0_10:0), [5:0], _ or ()")
         start_text, end_text = match["start"], match["end"]
         open_mark, close_mark = match["open"], match["close"]
         start = Timestamp.parse(start_text).ns if start_text else None
@@ -236,8 +234,13 @@ class TimeRange:
             return "()"
         if self.start is None and self.end is None:
             return "_"
-        if self.start is not None and self.is_instant() and self.include_start and self.include_end \
-                and self.start == self.end:
+        if (
+            self.start is not None
+            and self.is_instant()
+            and self.include_start
+            and self.include_end
+            and self.start == self.end
+        ):
             return f"[{Timestamp(self.start)}]"
         head = "" if self.start is None else ("[" if self.include_start else "(") + str(Timestamp(self.start))
         tail = "" if self.end is None else str(Timestamp(self.end)) + ("]" if self.include_end else ")")

@@ -34,8 +34,14 @@ WEBHOOK_ACTIVE = ("created", "started")  # statuses in which events are sent
 
 # -- event types (the webhook and event-stream schemas) ----------------------------------------------
 EventType = Literal[
-    "flows/created", "flows/updated", "flows/deleted", "flows/segments_added", "flows/segments_deleted",
-    "sources/created", "sources/updated", "sources/deleted",
+    "flows/created",
+    "flows/updated",
+    "flows/deleted",
+    "flows/segments_added",
+    "flows/segments_deleted",
+    "sources/created",
+    "sources/updated",
+    "sources/deleted",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 FLOW_EVENTS = tuple(e for e in EVENT_TYPES if e.startswith("flows/"))

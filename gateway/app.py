@@ -60,8 +60,10 @@ async def _bad_input(request: Request, exc: Exception) -> Response:
 
 async def _starlette_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    summary = {404: f"no such resource: {request.url.path}",
-               405: f"method {request.method} is not allowed on {request.url.path}"}
+    summary = {
+        404: f"no such resource: {request.url.path}",
+        405: f"method {request.method} is not allowed on {request.url.path}",
+    }
     return error_response(exc.status_code, summary.get(exc.status_code, str(exc.detail)), headers=exc.headers)
 
 
@@ -70,42 +72,68 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal server error; see the gateway's log")
 
 
-EXPOSED_HEADERS = ["Link", "X-Paging-Limit", "X-Paging-NextKey", "X-Paging-Count", "X-Paging-Reverse-Order",
-                   "X-Paging-Timerange", "Content-Range", "Accept-Ranges", "ETag", "Content-Length", "Location",
-                   "X-Request-ID"]
+EXPOSED_HEADERS = [
+    "Link",
+    "X-Paging-Limit",
+    "X-Paging-NextKey",
+    "X-Paging-Count",
+    "X-Paging-Reverse-Order",
+    "X-Paging-Timerange",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
+    "Content-Length",
+    "Location",
+    "X-Request-ID",
+]
 
 
 def cors(settings: Settings) -> list[Middleware]:
     """CORS for browsers (players, web clients) when origins are configured; preflights answered."""
     if not settings.cors_origins:
         return []
-    return [Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                       allow_methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"],
-                       allow_headers=["*"], expose_headers=EXPOSED_HEADERS, max_age=600,
-                       allow_credentials="*" not in settings.cors_origins)]
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+            allow_credentials="*" not in settings.cors_origins,
+        )
+    ]
 
 
-def create_app(settings: Settings, catalog: Catalog | None = None,
-               auth: AuthSettings | None = None) -> Starlette:
+def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSettings | None = None) -> Starlette:
     """Builds the gateway. ``catalog`` defaults to the configured store (SQLite in the data dir)."""
     store: Catalog = catalog or build_catalog(settings)
-    storage = build_storage(settings.storage_config, settings.data_dir, settings.public_base_url,
-                            settings.max_object_bytes)
-    media = MediaService(store, storage, MediaSettings(
-        presign_expiry_s=settings.presign_expiry, object_timeout_s=settings.object_timeout,
-        require_known_objects=settings.require_allocation, probe_on_register=settings.probe_on_register,
-    ))
+    storage = build_storage(
+        settings.storage_config, settings.data_dir, settings.public_base_url, settings.max_object_bytes
+    )
+    media = MediaService(
+        store,
+        storage,
+        MediaSettings(
+            presign_expiry_s=settings.presign_expiry,
+            object_timeout_s=settings.object_timeout,
+            require_known_objects=settings.require_allocation,
+            probe_on_register=settings.probe_on_register,
+        ),
+    )
     auth_settings = auth or AuthSettings.from_env({}, settings.data_dir)
 
     async def ready() -> bool:
         return await store.ping()
 
-    webhook_settings = WebhookSettings(allow_private=settings.webhooks_allow_private,
-                                       max_failures=settings.webhook_max_failures, backoff_s=settings.webhook_backoff,
-                                       retention_s=settings.event_retention)
+    webhook_settings = WebhookSettings(
+        allow_private=settings.webhooks_allow_private,
+        max_failures=settings.webhook_max_failures,
+        backoff_s=settings.webhook_backoff,
+        retention_s=settings.event_retention,
+    )
     dispatcher = Dispatcher(store, media, webhook_settings)
-    observability = Observability(sizes=store.sizes, ready=ready,
-                                  service_version=version("tams-gateway"))
+    observability = Observability(sizes=store.sizes, ready=ready, service_version=version("tams-gateway"))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -151,16 +179,30 @@ def create_app(settings: Settings, catalog: Catalog | None = None,
     app.state.catalog = store
     app.state.media = media
     app.state.webhook_settings = webhook_settings
-    app.state.playlists = PlaylistService(media, PlaylistSettings(
-        live_window=settings.live_window, uri_mode=settings.playlist_uris,
-        cache_bytes=settings.playlist_cache_mb * 1024 * 1024))
+    app.state.playlists = PlaylistService(
+        media,
+        PlaylistSettings(
+            live_window=settings.live_window,
+            uri_mode=settings.playlist_uris,
+            cache_bytes=settings.playlist_cache_mb * 1024 * 1024,
+        ),
+    )
     playlist_cache = app.state.playlists.cache
-    observability.watch("tams_playlist_cache_hits", "Finished playlists served from the cache",
-                        lambda: playlist_cache.hits, counter=True)
-    observability.watch("tams_playlist_cache_builds", "Finished playlists built (cache misses)",
-                        lambda: playlist_cache.builds, counter=True)
-    observability.watch("tams_playlist_cache_bytes", "Bytes of playlists held in the cache",
-                        lambda: playlist_cache.size)
+    observability.watch(
+        "tams_playlist_cache_hits",
+        "Finished playlists served from the cache",
+        lambda: playlist_cache.hits,
+        counter=True,
+    )
+    observability.watch(
+        "tams_playlist_cache_builds",
+        "Finished playlists built (cache misses)",
+        lambda: playlist_cache.builds,
+        counter=True,
+    )
+    observability.watch(
+        "tams_playlist_cache_bytes", "Bytes of playlists held in the cache", lambda: playlist_cache.size
+    )
     app.state.auth_settings = auth_settings
     app.state.observability = observability
     app.state.public_base_url = settings.public_url

@@ -80,8 +80,9 @@ def verify_password(password: str, hashed: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                                dklen=len(expected))
+        actual = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
@@ -159,9 +160,17 @@ class AuthSettings:
         lifetime = env.get("TAMS_AUTH_TOKEN_LIFETIME", "3600")
         if not lifetime.isdigit() or int(lifetime) < 1:
             raise ValueError(f"TAMS_AUTH_TOKEN_LIFETIME={lifetime!r} must be a positive integer of seconds")
-        return cls(users, tokens, clients, jwt_secret, int(lifetime), env.get("TAMS_AUTH_OIDC_ISSUER"),
-                   env.get("TAMS_AUTH_OIDC_JWKS_URL"), env.get("TAMS_AUTH_OIDC_AUDIENCE"),
-                   env.get("TAMS_AUTH_SCOPE_CLAIM", "scope"))
+        return cls(
+            users,
+            tokens,
+            clients,
+            jwt_secret,
+            int(lifetime),
+            env.get("TAMS_AUTH_OIDC_ISSUER"),
+            env.get("TAMS_AUTH_OIDC_JWKS_URL"),
+            env.get("TAMS_AUTH_OIDC_AUDIENCE"),
+            env.get("TAMS_AUTH_SCOPE_CLAIM", "scope"),
+        )
 
 
 # -- authorisation rule --------------------------------------------------------------------------------
@@ -225,16 +234,24 @@ class Authenticator:
                 key = await anyio.to_thread.run_sync(self._jwks.get_signing_key_from_jwt, token)
             except jwt.PyJWTError as exc:
                 raise _Unauthenticated(f"cannot find the token's signing key: {exc}") from None
-            claims = self._decode(token, key.key, [header["alg"]], self.settings.oidc_issuer,
-                                  self.settings.oidc_audience)
+            claims = self._decode(
+                token, key.key, [header["alg"]], self.settings.oidc_issuer, self.settings.oidc_audience
+            )
             return self._claims_principal(claims)
         raise _Unauthenticated("the bearer token's algorithm or issuer is not accepted")
 
-    def _decode(self, token: str, key: Any, algorithms: list[str], issuer: str | None,
-                audience: str | None) -> dict[str, Any]:
+    def _decode(
+        self, token: str, key: Any, algorithms: list[str], issuer: str | None, audience: str | None
+    ) -> dict[str, Any]:
         try:
-            return jwt.decode(token, key, algorithms=algorithms, issuer=issuer, audience=audience,
-                              options={"require": ["exp"], "verify_aud": audience is not None})
+            return jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                issuer=issuer,
+                audience=audience,
+                options={"require": ["exp"], "verify_aud": audience is not None},
+            )
         except jwt.PyJWTError as exc:
             raise _Unauthenticated(f"invalid token: {exc}") from None
 
@@ -246,10 +263,21 @@ class Authenticator:
 
 # -- middleware ------------------------------------------------------------------------------------------
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, settings: AuthSettings,
-                 public_paths: Collection[str] = ("/healthz", "/readyz", "/metrics", "/oauth/token", "/player",
-                                                  "/player/hls.min.js", "/player/dash.all.min.js"),
-                 public_prefixes: tuple[str, ...] = ("/_store/",)) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: AuthSettings,
+        public_paths: Collection[str] = (
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/oauth/token",
+            "/player",
+            "/player/hls.min.js",
+            "/player/dash.all.min.js",
+        ),
+        public_prefixes: tuple[str, ...] = ("/_store/",),
+    ) -> None:
         self.app = app
         self.settings = settings
         self.public_paths = frozenset(public_paths)
@@ -299,8 +327,15 @@ class AuthMiddleware:
             return await self.authenticator.bearer(query["access_token"][0])
         raise _Unauthenticated("no credentials")
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, summary: str,
-                      headers: dict[str, str] | None = None) -> None:
+    async def _reject(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        summary: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         response = error_response(status, summary, headers=headers)
         if scope["method"] == "HEAD":
             response.body = b""
@@ -310,8 +345,12 @@ class AuthMiddleware:
 # -- built-in OAuth2 client-credentials token endpoint -----------------------------------------------------
 def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps({"error": error, "error_description": description})
-    return Response(body, status_code=status, media_type="application/json",
-                    headers={"Cache-Control": "no-store", **(headers or {})})
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
 
 
 async def token_endpoint(request: Request) -> Response:
@@ -330,21 +369,42 @@ async def token_endpoint(request: Request) -> Response:
         except (ValueError, UnicodeDecodeError):
             client_id = client_secret = None
     client = settings.oauth2_clients.get(str(client_id)) if client_id else None
-    if client is None or not isinstance(client_secret, str) or not await anyio.to_thread.run_sync(
-        verify_password, client_secret, client.secret_hash
+    if (
+        client is None
+        or not isinstance(client_secret, str)
+        or not await anyio.to_thread.run_sync(verify_password, client_secret, client.secret_hash)
     ):
-        return _oauth_error(401, "invalid_client", "unknown client or wrong secret",
-                            {"WWW-Authenticate": 'Basic realm="tams"'})
+        return _oauth_error(
+            401, "invalid_client", "unknown client or wrong secret", {"WWW-Authenticate": 'Basic realm="tams"'}
+        )
     requested = str(form.get("scope") or "").split()
     scopes = frozenset(requested) if requested else client.scopes
     if not scopes <= client.scopes:
         return _oauth_error(400, "invalid_scope", f"allowed scopes: {' '.join(sorted(client.scopes))}")
     now = int(time.time())
-    token = jwt.encode({"iss": ISSUER, "sub": str(client_id), "scope": " ".join(sorted(scopes)), "iat": now,
-                        "exp": now + settings.token_lifetime_s}, settings.jwt_secret, algorithm="HS256")
-    return Response(json.dumps({"access_token": token, "token_type": "Bearer",
-                                "expires_in": settings.token_lifetime_s, "scope": " ".join(sorted(scopes))}),
-                    media_type="application/json", headers={"Cache-Control": "no-store"})
+    token = jwt.encode(
+        {
+            "iss": ISSUER,
+            "sub": str(client_id),
+            "scope": " ".join(sorted(scopes)),
+            "iat": now,
+            "exp": now + settings.token_lifetime_s,
+        },
+        settings.jwt_secret,
+        algorithm="HS256",
+    )
+    return Response(
+        json.dumps(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": settings.token_lifetime_s,
+                "scope": " ".join(sorted(scopes)),
+            }
+        ),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 if __name__ == "__main__":

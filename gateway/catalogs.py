@@ -16,15 +16,22 @@ def build_catalog(settings: Settings) -> Catalog:
             from catalog.vast.fake import FakeVast
 
             # journaled in the data dir, so the fake survives a restart like a real cluster would
-            return VastCatalog(FakeVast(journal=settings.data_dir / "fake-vast.journal"),
-                               workers=settings.vast_sessions)
+            return VastCatalog(
+                FakeVast(journal=settings.data_dir / "fake-vast.journal"), workers=settings.vast_sessions
+            )
         from catalog.vast.connection import VastConnection, VastSettings
 
-        connection = VastConnection(VastSettings(
-            endpoint=settings.vast_endpoint or "", access_key=settings.vast_access_key or "",
-            secret_key=settings.vast_secret_key or "", bucket=settings.vast_bucket or "",
-            schema=settings.vast_schema, data_endpoints=settings.vast_data_endpoints,
-            sessions=settings.vast_sessions))
+        connection = VastConnection(
+            VastSettings(
+                endpoint=settings.vast_endpoint or "",
+                access_key=settings.vast_access_key or "",
+                secret_key=settings.vast_secret_key or "",
+                bucket=settings.vast_bucket or "",
+                schema=settings.vast_schema,
+                data_endpoints=settings.vast_data_endpoints,
+                sessions=settings.vast_sessions,
+            )
+        )
         return VastCatalog(connection, workers=settings.vast_sessions)
     from catalog.sqlite import SQLiteCatalog
 

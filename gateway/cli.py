@@ -44,10 +44,14 @@ def _serve(settings: Settings) -> int:
     tune_garbage_collector()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    print(f"TAMS gateway on http://{host}:{settings.port}/  (catalog: {_describe(settings)}, "
-          f"auth: {'on' if auth.enabled else 'off'})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False, proxy_headers=True)
+    print(
+        f"TAMS gateway on http://{host}:{settings.port}/  (catalog: {_describe(settings)}, "
+        f"auth: {'on' if auth.enabled else 'off'})",
+        flush=True,
+    )
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False, proxy_headers=True
+    )
     return 0
 
 
@@ -66,11 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="bind address (TAMS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="bind port (TAMS_PORT, default 8000)")
     serve.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
-    serve.add_argument("--catalog", choices=("sqlite", "vast", "vast-fake"),
-                       help="catalog store (TAMS_CATALOG, default sqlite; vast: see docs/VAST.md)")
-    ingest = commands.add_parser("ingest", help="cut a media file (MPEG-TS, MP4, ...) into MPEG-TS segments on its "
-                                                "key frames and register them; the flow is `ingesting` meanwhile, "
-                                                "`closed_complete` after; run again to resume")
+    serve.add_argument(
+        "--catalog",
+        choices=("sqlite", "vast", "vast-fake"),
+        help="catalog store (TAMS_CATALOG, default sqlite; vast: see docs/VAST.md)",
+    )
+    ingest = commands.add_parser(
+        "ingest",
+        help="cut a media file (MPEG-TS, MP4, ...) into MPEG-TS segments on its "
+        "key frames and register them; the flow is `ingesting` meanwhile, "
+        "`closed_complete` after; run again to resume",
+    )
     ingest.add_argument("file", type=Path, help="media with an H.264 (or other) video stream; audio rides along")
     ingest.add_argument("--flow-id", required=True)
     ingest.add_argument("--source-id")
@@ -81,18 +91,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     backup = commands.add_parser("backup", help="copy the SQLite catalog to a file while the gateway runs")
     backup.add_argument("target", type=Path, help="file to write (replaced atomically)")
     backup.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
-    check = commands.add_parser("reconcile", help="after a restore: report segments whose bytes are missing "
-                                                  "and objects on storage the catalog does not know")
+    check = commands.add_parser(
+        "reconcile",
+        help="after a restore: report segments whose bytes are missing "
+        "and objects on storage the catalog does not know",
+    )
     check.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
     check.add_argument("--catalog", choices=("sqlite", "vast"), help="catalog store (TAMS_CATALOG)")
     check.add_argument("--delete-orphans", action="store_true", help="delete the unknown objects' bytes")
-    check.add_argument("--min-age", type=float, default=3600,
-                       help="only treat objects older than this many seconds as orphans (default 3600)")
+    check.add_argument(
+        "--min-age",
+        type=float,
+        default=3600,
+        help="only treat objects older than this many seconds as orphans (default 3600)",
+    )
     args = parser.parse_args(argv)
     try:
-        settings = load_settings().with_overrides(host=getattr(args, "host", None), port=getattr(args, "port", None),
-                                                  data_dir=getattr(args, "data_dir", None),
-                                                  catalog=getattr(args, "catalog", None))
+        settings = load_settings().with_overrides(
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+            catalog=getattr(args, "catalog", None),
+        )
         check_catalog(settings)
     except ValueError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -155,16 +175,27 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     token = args.token or os.environ.get("TAMS_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        report = asyncio.run(ingest(args.url or settings.public_base_url, args.file, args.flow_id, args.source_id,
-                                    args.segment_seconds, args.concurrency, headers))
+        report = asyncio.run(
+            ingest(
+                args.url or settings.public_base_url,
+                args.file,
+                args.flow_id,
+                args.source_id,
+                args.segment_seconds,
+                args.concurrency,
+                headers,
+            )
+        )
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"ingest failed: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:  # httpx errors and the like: say what happened, no traceback
         print(f"ingest failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"flow {report.flow_id}: {report.segments} segments registered, {report.skipped} already there, "
-          f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s; status closed_complete")
+    print(
+        f"flow {report.flow_id}: {report.segments} segments registered, {report.skipped} already there, "
+        f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s; status closed_complete"
+    )
     return 0
 
 

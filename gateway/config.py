@@ -89,10 +89,16 @@ def check_catalog(settings: Settings) -> None:
     if settings.catalog not in CATALOGS:
         raise ValueError(f"TAMS_CATALOG={settings.catalog!r} must be one of {', '.join(CATALOGS)}")
     if settings.catalog == "vast":
-        missing = [name for name, value in (("TAMS_VAST_ENDPOINT", settings.vast_endpoint),
-                                            ("TAMS_VAST_ACCESS_KEY", settings.vast_access_key),
-                                            ("TAMS_VAST_SECRET_KEY", settings.vast_secret_key),
-                                            ("TAMS_VAST_BUCKET", settings.vast_bucket)) if not value]
+        missing = [
+            name
+            for name, value in (
+                ("TAMS_VAST_ENDPOINT", settings.vast_endpoint),
+                ("TAMS_VAST_ACCESS_KEY", settings.vast_access_key),
+                ("TAMS_VAST_SECRET_KEY", settings.vast_secret_key),
+                ("TAMS_VAST_BUCKET", settings.vast_bucket),
+            )
+            if not value
+        ]
         if missing:
             raise ValueError(f"TAMS_CATALOG=vast needs {', '.join(missing)}")
 
@@ -171,65 +177,152 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "TAMS_HOST", "bind address"),
     Setting("port", "TAMS_PORT", "bind port", _integer(minimum=0)),
-    Setting("data_dir", "TAMS_DATA_DIR", "SQLite catalog (`catalog.sqlite3`), local objects, generated keys", _path,
-            shown_default="`./data`"),
-    Setting("catalog", "TAMS_CATALOG", "catalog store: `sqlite`, or `vast` for VAST DB (`TAMS_VAST_*`, see "
-            "[docs/VAST.md](docs/VAST.md)); `vast-fake` is its in-memory fake, for tests"),
-    Setting("public_url", "TAMS_PUBLIC_URL", "externally visible base URL used in `Link` headers "
-            "(e.g. `https://media.example/tams`)", shown_default="taken from the request"),
+    Setting(
+        "data_dir",
+        "TAMS_DATA_DIR",
+        "SQLite catalog (`catalog.sqlite3`), local objects, generated keys",
+        _path,
+        shown_default="`./data`",
+    ),
+    Setting(
+        "catalog",
+        "TAMS_CATALOG",
+        "catalog store: `sqlite`, or `vast` for VAST DB (`TAMS_VAST_*`, see "
+        "[docs/VAST.md](docs/VAST.md)); `vast-fake` is its in-memory fake, for tests",
+    ),
+    Setting(
+        "public_url",
+        "TAMS_PUBLIC_URL",
+        "externally visible base URL used in `Link` headers (e.g. `https://media.example/tams`)",
+        shown_default="taken from the request",
+    ),
     Setting("service_name", "TAMS_SERVICE_NAME", "`name` in `/service` until changed with `POST /service`"),
     Setting("default_limit", "TAMS_DEFAULT_LIMIT", "page size when a request gives no `limit`", _integer()),
-    Setting("max_limit", "TAMS_MAX_LIMIT", "largest page; bigger `limit`s are clamped (see `X-Paging-Limit`)",
-            _integer()),
+    Setting(
+        "max_limit", "TAMS_MAX_LIMIT", "largest page; bigger `limit`s are clamped (see `X-Paging-Limit`)", _integer()
+    ),
     Setting("max_body_bytes", "TAMS_MAX_BODY_BYTES", "largest JSON request body (larger → 413)", _integer()),
-    Setting("sqlite_readers", "TAMS_SQLITE_READERS", "reader threads/connections for the SQLite catalog",
-            _integer(), shown_default="cores − 1, 1 to 4"),
+    Setting(
+        "sqlite_readers",
+        "TAMS_SQLITE_READERS",
+        "reader threads/connections for the SQLite catalog",
+        _integer(),
+        shown_default="cores − 1, 1 to 4",
+    ),
     Setting("log_level", "TAMS_LOG_LEVEL", "log level; access logs are JSON lines on logger `tams.access`"),
-    Setting("allow_open", "TAMS_ALLOW_OPEN", "allow serving without authentication on a non-loopback address",
-            _bool),
-    Setting("storage_config", "TAMS_STORAGE_CONFIG", "JSON file of storage backends, local and S3 (see "
-            "[docs/STREAMING.md](docs/STREAMING.md))", _path,
-            shown_default="(none: one local-disk backend under `<data dir>/objects`)"),
-    Setting("presign_expiry", "TAMS_PRESIGN_EXPIRY", "seconds presigned GET/PUT URLs stay valid (≥ 60)",
-            _integer(minimum=60)),
-    Setting("object_timeout", "TAMS_OBJECT_TIMEOUT", "seconds before allocated-but-unregistered objects are "
-            "removed (≥ 300)", _integer(minimum=300)),
-    Setting("delivery_mode", "TAMS_DELIVERY_MODE", "default of the delivery endpoints: `redirect` or `proxy`",
-            _choice("redirect", "proxy")),
-    Setting("require_allocation", "TAMS_REQUIRE_ALLOCATION", "refuse segments naming objects that were never "
-            "allocated and give no `get_urls`", _bool),
-    Setting("max_object_bytes", "TAMS_MAX_OBJECT_BYTES", "largest upload to the local-disk store (larger → 413)",
-            _integer()),
-    Setting("probe_on_register", "TAMS_PROBE_ON_REGISTER", "read newly uploaded objects with PyAV at registration "
-            "(key frames, duration check, missing essence parameters filled in)", _bool),
+    Setting("allow_open", "TAMS_ALLOW_OPEN", "allow serving without authentication on a non-loopback address", _bool),
+    Setting(
+        "storage_config",
+        "TAMS_STORAGE_CONFIG",
+        "JSON file of storage backends, local and S3 (see [docs/STREAMING.md](docs/STREAMING.md))",
+        _path,
+        shown_default="(none: one local-disk backend under `<data dir>/objects`)",
+    ),
+    Setting(
+        "presign_expiry",
+        "TAMS_PRESIGN_EXPIRY",
+        "seconds presigned GET/PUT URLs stay valid (≥ 60)",
+        _integer(minimum=60),
+    ),
+    Setting(
+        "object_timeout",
+        "TAMS_OBJECT_TIMEOUT",
+        "seconds before allocated-but-unregistered objects are removed (≥ 300)",
+        _integer(minimum=300),
+    ),
+    Setting(
+        "delivery_mode",
+        "TAMS_DELIVERY_MODE",
+        "default of the delivery endpoints: `redirect` or `proxy`",
+        _choice("redirect", "proxy"),
+    ),
+    Setting(
+        "require_allocation",
+        "TAMS_REQUIRE_ALLOCATION",
+        "refuse segments naming objects that were never allocated and give no `get_urls`",
+        _bool,
+    ),
+    Setting(
+        "max_object_bytes", "TAMS_MAX_OBJECT_BYTES", "largest upload to the local-disk store (larger → 413)", _integer()
+    ),
+    Setting(
+        "probe_on_register",
+        "TAMS_PROBE_ON_REGISTER",
+        "read newly uploaded objects with PyAV at registration "
+        "(key frames, duration check, missing essence parameters filled in)",
+        _bool,
+    ),
     Setting("live_window", "TAMS_LIVE_WINDOW", "segments in a live playlist (≥ 3)", _integer(minimum=3)),
-    Setting("playlist_uris", "TAMS_PLAYLIST_URIS", "segment URIs in playlists: `presigned`, `proxy` or `redirect`",
-            _choice("presigned", "proxy", "redirect")),
-    Setting("playlist_cache_mb", "TAMS_PLAYLIST_CACHE_MB", "MiB of finished (VOD) playlists kept in memory for "
-            "their max-age; `0`: none", _integer(minimum=0)),
-    Setting("remux_cache_mb", "TAMS_REMUX_CACHE_MB", "MiB of remuxed (init) segments kept in memory, least "
-            "recently used out; `0`: none", _integer(minimum=0)),
-    Setting("cors_origins", "TAMS_CORS_ORIGINS", "browser origins allowed to call the gateway (comma list, or `*`)",
-            _comma_list),
-    Setting("webhooks_allow_private", "TAMS_WEBHOOKS_ALLOW_PRIVATE", "let webhooks target loopback/private "
-            "addresses (the SSRF guard refuses them otherwise)", _bool),
-    Setting("webhook_max_failures", "TAMS_WEBHOOK_MAX_FAILURES", "failed deliveries in a row before a webhook "
-            "goes to `error`", _integer()),
-    Setting("webhook_backoff", "TAMS_WEBHOOK_BACKOFF", "first retry delay in seconds (doubles, with jitter, up "
-            "to 30 s)", _number),
-    Setting("event_retention", "TAMS_EVENT_RETENTION", "seconds delivered events stay in the outbox (for "
-            "`/events` resumption; ≥ 60)", _integer(minimum=60)),
-    Setting("vast_endpoint", "TAMS_VAST_ENDPOINT", "the VAST cluster's VIP pool URL for the catalog "
-            "(`TAMS_CATALOG=vast`), e.g. `http://vip-pool.example`"),
-    Setting("vast_access_key", "TAMS_VAST_ACCESS_KEY", "S3 access key of an identity with a Tabular identity "
-            "policy"),
+    Setting(
+        "playlist_uris",
+        "TAMS_PLAYLIST_URIS",
+        "segment URIs in playlists: `presigned`, `proxy` or `redirect`",
+        _choice("presigned", "proxy", "redirect"),
+    ),
+    Setting(
+        "playlist_cache_mb",
+        "TAMS_PLAYLIST_CACHE_MB",
+        "MiB of finished (VOD) playlists kept in memory for their max-age; `0`: none",
+        _integer(minimum=0),
+    ),
+    Setting(
+        "remux_cache_mb",
+        "TAMS_REMUX_CACHE_MB",
+        "MiB of remuxed (init) segments kept in memory, least recently used out; `0`: none",
+        _integer(minimum=0),
+    ),
+    Setting(
+        "cors_origins",
+        "TAMS_CORS_ORIGINS",
+        "browser origins allowed to call the gateway (comma list, or `*`)",
+        _comma_list,
+    ),
+    Setting(
+        "webhooks_allow_private",
+        "TAMS_WEBHOOKS_ALLOW_PRIVATE",
+        "let webhooks target loopback/private addresses (the SSRF guard refuses them otherwise)",
+        _bool,
+    ),
+    Setting(
+        "webhook_max_failures",
+        "TAMS_WEBHOOK_MAX_FAILURES",
+        "failed deliveries in a row before a webhook goes to `error`",
+        _integer(),
+    ),
+    Setting(
+        "webhook_backoff",
+        "TAMS_WEBHOOK_BACKOFF",
+        "first retry delay in seconds (doubles, with jitter, up to 30 s)",
+        _number,
+    ),
+    Setting(
+        "event_retention",
+        "TAMS_EVENT_RETENTION",
+        "seconds delivered events stay in the outbox (for `/events` resumption; ≥ 60)",
+        _integer(minimum=60),
+    ),
+    Setting(
+        "vast_endpoint",
+        "TAMS_VAST_ENDPOINT",
+        "the VAST cluster's VIP pool URL for the catalog (`TAMS_CATALOG=vast`), e.g. `http://vip-pool.example`",
+    ),
+    Setting("vast_access_key", "TAMS_VAST_ACCESS_KEY", "S3 access key of an identity with a Tabular identity policy"),
     Setting("vast_secret_key", "TAMS_VAST_SECRET_KEY", "its secret key"),
     Setting("vast_bucket", "TAMS_VAST_BUCKET", "the Database-enabled bucket (created by an admin in VMS)"),
     Setting("vast_schema", "TAMS_VAST_SCHEMA", "schema inside that bucket (created at start if missing)"),
-    Setting("vast_data_endpoints", "TAMS_VAST_DATA_ENDPOINTS", "comma list of data VIPs for selects", _comma_list,
-            shown_default="discovered"),
-    Setting("vast_sessions", "TAMS_VAST_SESSIONS", "SDK sessions = worker threads for catalog calls "
-            "([docs/VAST.md](docs/VAST.md))", _integer()),
+    Setting(
+        "vast_data_endpoints",
+        "TAMS_VAST_DATA_ENDPOINTS",
+        "comma list of data VIPs for selects",
+        _comma_list,
+        shown_default="discovered",
+    ),
+    Setting(
+        "vast_sessions",
+        "TAMS_VAST_SESSIONS",
+        "SDK sessions = worker threads for catalog calls ([docs/VAST.md](docs/VAST.md))",
+        _integer(),
+    ),
 )
 
 
@@ -261,8 +354,9 @@ def markdown_table() -> str:
     """The Configuration table of README.md, one row per setting, defaults read from ``Settings``."""
     defaults = Settings()
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{s.variable}` | {s.shown_default or _shown(getattr(defaults, s.field))} | {s.meaning} |"
-             for s in SETTINGS]
+    rows += [
+        f"| `{s.variable}` | {s.shown_default or _shown(getattr(defaults, s.field))} | {s.meaning} |" for s in SETTINGS
+    ]
     return "\n".join(rows)
 
 

@@ -47,8 +47,9 @@ def error_response(
 class HTTPError(Exception):
     """Raised anywhere in the gateway; the app's exception handler renders it as a JSON error."""
 
-    def __init__(self, status: int, summary: str, error_type: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, summary: str, error_type: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(summary)
         self.status = status
         self.summary = summary

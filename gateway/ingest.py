@@ -56,9 +56,15 @@ def flow_body(flow_id: str, source_id: str, info: ProbeResult, segment_seconds: 
     if "frame_rate" not in essence:
         essence["vfr"] = True
     return {
-        "id": flow_id, "source_id": source_id, "label": label, "format": VIDEO,
-        "codec": video.mime or f"video/{video.codec}", "container": CONTAINER, "essence_parameters": essence,
-        "segment_duration": {"numerator": int(segment_seconds * 1000), "denominator": 1000}, "status": "ingesting",
+        "id": flow_id,
+        "source_id": source_id,
+        "label": label,
+        "format": VIDEO,
+        "codec": video.mime or f"video/{video.codec}",
+        "container": CONTAINER,
+        "essence_parameters": essence,
+        "segment_duration": {"numerator": int(segment_seconds * 1000), "denominator": 1000},
+        "status": "ingesting",
     }
 
 
@@ -72,8 +78,9 @@ async def _put_flow(http: httpx.AsyncClient, flow: dict[str, Any]) -> None:
         raise RuntimeError(f"updating flow {flow['id']} failed: {response.status_code} {response.text[:300]}")
 
 
-async def start_flow(http: httpx.AsyncClient, flow_id: str, source_id: str | None, info: ProbeResult,
-                     segment_seconds: float, label: str) -> None:
+async def start_flow(
+    http: httpx.AsyncClient, flow_id: str, source_id: str | None, info: ProbeResult, segment_seconds: float, label: str
+) -> None:
     """Creates the flow, or marks an existing one ``ingesting`` and adds the essence parameters the
     media states that it lacks (values already there, a user's, stay)."""
     existing = await http.get(f"/flows/{flow_id}")
@@ -111,8 +118,9 @@ class Progress:
         width = 30
         filled = int(width * self.done / max(self.total, 1))
         rate = self.bytes / max(time.monotonic() - self.started, 1e-6) / 1e6
-        sys.stderr.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {self.done}/{self.total} segments "
-                         f"{rate:.1f} MB/s")
+        sys.stderr.write(
+            f"\r[{'#' * filled}{' ' * (width - filled)}] {self.done}/{self.total} segments {rate:.1f} MB/s"
+        )
         sys.stderr.flush()
 
 
@@ -124,7 +132,7 @@ async def _registered_ranges(http: httpx.AsyncClient, flow_id: str) -> set[str]:
         response.raise_for_status()
         ranges.update(seg["timerange"] for seg in response.json())
         link = response.headers.get("link")
-        url = link[1:link.index(">")] if link else None
+        url = link[1 : link.index(">")] if link else None
     return ranges
 
 
@@ -134,21 +142,29 @@ class UploadPlan:
     part_size: int = PART_SIZE
 
 
-async def _upload(http: httpx.AsyncClient, flow_id: str, chunk: Chunk, target: dict[str, Any],
-                  limiter: asyncio.Semaphore, plan: UploadPlan) -> None:
+async def _upload(
+    http: httpx.AsyncClient,
+    flow_id: str,
+    chunk: Chunk,
+    target: dict[str, Any],
+    limiter: asyncio.Semaphore,
+    plan: UploadPlan,
+) -> None:
     put = target["put_url"]
     if len(chunk.data) > plan.multipart_threshold:
         await _upload_parts(http, flow_id, chunk, target["object_id"], limiter, plan.part_size)
         return
     async with limiter:
-        response = await http.put(put["url"], content=chunk.data, headers={"Content-Type": put["content-type"]},
-                                  timeout=120)
+        response = await http.put(
+            put["url"], content=chunk.data, headers={"Content-Type": put["content-type"]}, timeout=120
+        )
     if response.status_code >= 300:
         raise RuntimeError(f"upload of segment {chunk.index} failed: {response.status_code} {response.text[:200]}")
 
 
-async def _upload_parts(http: httpx.AsyncClient, flow_id: str, chunk: Chunk, object_id: str,
-                        limiter: asyncio.Semaphore, part_size: int) -> None:
+async def _upload_parts(
+    http: httpx.AsyncClient, flow_id: str, chunk: Chunk, object_id: str, limiter: asyncio.Semaphore, part_size: int
+) -> None:
     """A large object in parts: presigned part URLs, parallel PUTs, then completion."""
     count = -(-len(chunk.data) // part_size)
     base = f"/flows/{flow_id}/storage/{quote(object_id, safe='')}/multipart"
@@ -158,7 +174,7 @@ async def _upload_parts(http: httpx.AsyncClient, flow_id: str, chunk: Chunk, obj
 
     async def put_part(part: dict[str, Any]) -> tuple[int, str]:
         number = part["part_number"]
-        data = chunk.data[(number - 1) * part_size:number * part_size]
+        data = chunk.data[(number - 1) * part_size : number * part_size]
         async with limiter:
             response = await http.put(part["url"], content=data, timeout=120)
         if response.status_code >= 300:
@@ -166,23 +182,33 @@ async def _upload_parts(http: httpx.AsyncClient, flow_id: str, chunk: Chunk, obj
         return number, response.headers["etag"]
 
     parts = await asyncio.gather(*(put_part(p) for p in plan["parts"]))
-    done = await http.post(f"{base}/{plan['upload_id']}",
-                           json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(parts)]})
+    done = await http.post(
+        f"{base}/{plan['upload_id']}", json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(parts)]}
+    )
     if done.status_code != 200:
         raise RuntimeError(f"completing the upload of segment {chunk.index} failed: {done.text[:200]}")
 
 
-async def ingest(base_url: str, path: Path, flow_id: str, source_id: str | None = None, segment_seconds: float = 2,
-                 concurrency: int = 4, headers: dict[str, str] | None = None, quiet: bool = False,
-                 plan: UploadPlan | None = None) -> IngestReport:
+async def ingest(
+    base_url: str,
+    path: Path,
+    flow_id: str,
+    source_id: str | None = None,
+    segment_seconds: float = 2,
+    concurrency: int = 4,
+    headers: dict[str, str] | None = None,
+    quiet: bool = False,
+    plan: UploadPlan | None = None,
+) -> IngestReport:
     plan = plan or UploadPlan()
     started = time.monotonic()
     info = await asyncio.to_thread(probe, path)
     async with httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers or {}, timeout=60) as http:
         await start_flow(http, flow_id, source_id, info, segment_seconds, path.name)
         try:
-            registered, skipped, size = await _send(http, flow_id, path, info, segment_seconds, concurrency,
-                                                    quiet, plan)
+            registered, skipped, size = await _send(
+                http, flow_id, path, info, segment_seconds, concurrency, quiet, plan
+            )
         except BaseException:
             # tidy up as the spec asks of clients: the flow expects more content, none is coming now
             with contextlib.suppress(Exception):
@@ -192,8 +218,16 @@ async def ingest(base_url: str, path: Path, flow_id: str, source_id: str | None 
     return IngestReport(flow_id, registered, skipped, size, time.monotonic() - started)
 
 
-async def _send(http: httpx.AsyncClient, flow_id: str, path: Path, info: ProbeResult, segment_seconds: float,
-                concurrency: int, quiet: bool, plan: UploadPlan) -> tuple[int, int, int]:
+async def _send(
+    http: httpx.AsyncClient,
+    flow_id: str,
+    path: Path,
+    info: ProbeResult,
+    segment_seconds: float,
+    concurrency: int,
+    quiet: bool,
+    plan: UploadPlan,
+) -> tuple[int, int, int]:
     """Uploads and registers every segment not registered yet: (registered, skipped, bytes)."""
     done = await _registered_ranges(http, flow_id)
     chunks: Iterator[Chunk] = cut(path, segment_seconds)
@@ -211,8 +245,9 @@ async def _send(http: httpx.AsyncClient, flow_id: str, path: Path, info: ProbeRe
             allocation = await http.post(f"/flows/{flow_id}/storage", json={"limit": len(todo)})
             allocation.raise_for_status()
             targets = allocation.json()["media_objects"]
-            await asyncio.gather(*(_upload(http, flow_id, c, t, limiter, plan)
-                                   for c, t in zip(todo, targets, strict=True)))
+            await asyncio.gather(
+                *(_upload(http, flow_id, c, t, limiter, plan) for c, t in zip(todo, targets, strict=True))
+            )
             segments = [_segment(c, t["object_id"]) for c, t in zip(todo, targets, strict=True)]
             response = await http.post(f"/flows/{flow_id}/segments", json=segments)
             if response.status_code != 201:
@@ -227,8 +262,11 @@ async def _send(http: httpx.AsyncClient, flow_id: str, path: Path, info: ProbeRe
 
 
 def _segment(chunk: Chunk, object_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"object_id": object_id, "timerange": str(chunk.timerange),
-                            "key_frame_count": chunk.key_frame_count}
+    body: dict[str, Any] = {
+        "object_id": object_id,
+        "timerange": str(chunk.timerange),
+        "key_frame_count": chunk.key_frame_count,
+    }
     if chunk.ts_offset:
         body["ts_offset"] = str(Timestamp(chunk.ts_offset))
     return body

@@ -64,10 +64,16 @@ class Observability:
         self.sizes = sizes
         self.ready = ready
         self.registry = CollectorRegistry()
-        self.requests = Counter("tams_http_requests", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("tams_http_request_duration_seconds", "Time to the last byte of the response",
-                                 ["method", "route"], buckets=_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "tams_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "tams_http_request_duration_seconds",
+            "Time to the last byte of the response",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self.in_flight = Gauge("tams_http_requests_in_flight", "Requests being served", registry=self.registry)
         Gauge("tams_build_info", "Gateway version", ["version"], registry=self.registry).labels(service_version).set(1)
         self._catalog_sizes = _CatalogSizes()
@@ -173,16 +179,18 @@ def _log_line(scope: Scope, route: str, status: int, elapsed: float, sent: int, 
     headers = dict(scope.get("headers", []))
     principal = scope.get("state", {}).get("principal")
     client = scope.get("client")
-    return orjson.dumps({
-        "ts": utc_now_iso(),
-        "method": scope["method"],
-        "path": scope["path"],
-        "route": route,
-        "status": status,
-        "duration_ms": round(elapsed * 1000, 3),
-        "bytes_sent": sent,
-        "client": client[0] if client else None,
-        "principal": getattr(principal, "name", None),
-        "user_agent": headers.get(b"user-agent", b"").decode("latin-1"),
-        "request_id": request_id,
-    }).decode()
+    return orjson.dumps(
+        {
+            "ts": utc_now_iso(),
+            "method": scope["method"],
+            "path": scope["path"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "bytes_sent": sent,
+            "client": client[0] if client else None,
+            "principal": getattr(principal, "name", None),
+            "user_agent": headers.get(b"user-agent", b"").decode("latin-1"),
+            "request_id": request_id,
+        }
+    ).decode()

@@ -53,7 +53,7 @@ def build_document(routes: list[Any]) -> dict[str, Any]:
             "title": "TAMS Gateway",
             "version": version("tams-gateway"),
             "description": "A Time-addressable Media Store (TAMS API 8.2) server. Resource shapes, "
-                           f"status codes and headers follow the official specification: {TAMS_SPEC}",
+            f"status codes and headers follow the official specification: {TAMS_SPEC}",
         },
         "paths": paths,
     }

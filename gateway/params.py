@@ -104,7 +104,7 @@ def get_tag_filter(params: QueryParams, prefix: str = "tag") -> TagFilter:
     exists: dict[str, bool] = {}
     for key in params:
         if key.startswith(prefix + "."):
-            values[key[len(prefix) + 1:]] = params[key].split(",")
+            values[key[len(prefix) + 1 :]] = params[key].split(",")
         elif key.startswith(prefix + "_exists."):
-            exists[key[len(prefix) + 8:]] = bool(get_bool(params, key))
+            exists[key[len(prefix) + 8 :]] = bool(get_bool(params, key))
     return TagFilter(values, exists)

@@ -18,8 +18,9 @@ from streaming.storage.get_urls import UrlFilter, build_get_urls
 from streaming.storage.registry import Storage
 
 
-def segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool, storage: Storage,
-            expiry: int) -> dict[str, Any]:
+def segment(
+    seg: Segment, flt: UrlFilter, include_object_timerange: bool, storage: Storage, expiry: int
+) -> dict[str, Any]:
     """flow-segment.json, get_urls freshly signed and filtered."""
     out: dict[str, Any] = {"object_id": seg.object_id, "timerange": seg.timerange}
     if seg.ts_offset is not None:
@@ -35,8 +36,10 @@ def segment(seg: Segment, flt: UrlFilter, include_object_timerange: bool, storag
     if include_object_timerange:
         out["object_timerange"] = seg.object_timerange or str(seg.range().shift(-(seg.ts_offset or 0)))
     if seg.init_object_id is not None:
-        out["init_object"] = {"object_id": seg.init_object_id, "get_urls": build_get_urls(
-            storage, seg.init_instances, seg.init_uncontrolled_urls, flt, expiry)}
+        out["init_object"] = {
+            "object_id": seg.init_object_id,
+            "get_urls": build_get_urls(storage, seg.init_instances, seg.init_uncontrolled_urls, flt, expiry),
+        }
     out["get_urls"] = build_get_urls(storage, seg.instances, seg.uncontrolled_urls, flt, expiry)
     return out
 
@@ -52,22 +55,29 @@ def media_object(record: ObjectRecord, flt: UrlFilter, storage: Storage, expiry:
         body["key_frame_count"] = record.key_frame_count
     body["get_urls"] = build_get_urls(storage, record.instances, record.uncontrolled_urls, flt, expiry)
     if record.init_object_id:
-        body["init_object"] = {"id": record.init_object_id, "get_urls": build_get_urls(
-            storage, record.init_instances, record.init_uncontrolled_urls, flt, expiry)}
+        body["init_object"] = {
+            "id": record.init_object_id,
+            "get_urls": build_get_urls(storage, record.init_instances, record.init_uncontrolled_urls, flt, expiry),
+        }
     return body
 
 
 def media_objects(uploads: list[Upload]) -> dict[str, Any]:
     """flow-storage.json: where to PUT each allocated object."""
-    return {"media_objects": [
-        {"object_id": u.object_id, "presigned": True, "put_url": {"url": u.put_url, "content-type": u.content_type}}
-        for u in uploads
-    ]}
+    return {
+        "media_objects": [
+            {"object_id": u.object_id, "presigned": True, "put_url": {"url": u.put_url, "content-type": u.content_type}}
+            for u in uploads
+        ]
+    }
 
 
 def multipart_started(upload: MultipartUpload) -> dict[str, Any]:
-    return {"object_id": upload.object_id, "upload_id": upload.upload_id,
-            "parts": [{"part_number": n, "url": url} for n, url in enumerate(upload.part_urls, start=1)]}
+    return {
+        "object_id": upload.object_id,
+        "upload_id": upload.upload_id,
+        "parts": [{"part_number": n, "url": url} for n, url in enumerate(upload.part_urls, start=1)],
+    }
 
 
 def multipart_completed(object_id: str, size: int) -> dict[str, Any]:

@@ -21,8 +21,9 @@ def empty(status: int = 204, headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=status, headers=headers)
 
 
-def paging_headers(request: Request, count: int | None, next_key: str | None, limit: int,
-                   reverse: bool | None = None) -> dict[str, str]:
+def paging_headers(
+    request: Request, count: int | None, next_key: str | None, limit: int, reverse: bool | None = None
+) -> dict[str, str]:
     """``Link`` (absolute, every original parameter kept) and the X-Paging-* headers."""
     headers = {"X-Paging-Limit": str(limit)}
     if count is not None:
@@ -36,9 +37,15 @@ def paging_headers(request: Request, count: int | None, next_key: str | None, li
     return headers
 
 
-def paged_response(request: Request, items: list[Any], next_key: str | None, limit: int,
-                   reverse: bool | None = None, extra: dict[str, str] | None = None,
-                   count: bool = True) -> Response:
+def paged_response(
+    request: Request,
+    items: list[Any],
+    next_key: str | None,
+    limit: int,
+    reverse: bool | None = None,
+    extra: dict[str, str] | None = None,
+    count: bool = True,
+) -> Response:
     """A JSON list response with paging headers."""
     headers = paging_headers(request, len(items) if count else None, next_key, limit, reverse)
     if extra:

@@ -25,8 +25,9 @@ from gateway.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CATALOG = os.environ.get("TAMS_TEST_CATALOG", "sqlite")
-sqlite_only = pytest.mark.skipif(TEST_CATALOG != "sqlite",
-                                 reason=f"tests the SQLite catalog file itself (this run: {TEST_CATALOG})")
+sqlite_only = pytest.mark.skipif(
+    TEST_CATALOG != "sqlite", reason=f"tests the SQLite catalog file itself (this run: {TEST_CATALOG})"
+)
 
 
 # fixtures that start real processes (a gateway, moto's S3 server, a browser): their tests are slow; "gateway"
@@ -36,8 +37,11 @@ PROCESS_FIXTURES = frozenset({"gateway_process", "gateway", "s3_server", "browse
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # `make test-fast` leaves out -m slow, so a process test without the marker would slow the loop unseen
-    unmarked = [item.nodeid for item in items
-                if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow")]
+    unmarked = [
+        item.nodeid
+        for item in items
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("slow")
+    ]
     if unmarked:
         raise pytest.UsageError("tests using a real process need @pytest.mark.slow: " + ", ".join(unmarked))
 
@@ -53,8 +57,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # the core API tests register segments for objects they never upload: allocation is tested on its own
-    return Settings(data_dir=tmp_path / "data", default_limit=100, max_limit=1000, require_allocation=False,
-                    public_url="http://testserver", catalog=TEST_CATALOG)
+    return Settings(
+        data_dir=tmp_path / "data",
+        default_limit=100,
+        max_limit=1000,
+        require_allocation=False,
+        public_url="http://testserver",
+        catalog=TEST_CATALOG,
+    )
 
 
 @pytest.fixture
@@ -74,8 +84,11 @@ def video_flow(flow_id: str, source_id: str, **extra: object) -> dict:
         "format": "urn:x-nmos:format:video",
         "codec": "video/h264",
         "container": "video/mp2t",
-        "essence_parameters": {"frame_width": 1920, "frame_height": 1080,
-                               "frame_rate": {"numerator": 25, "denominator": 1}},
+        "essence_parameters": {
+            "frame_width": 1920,
+            "frame_height": 1080,
+            "frame_rate": {"numerator": 25, "denominator": 1},
+        },
     }
     body.update(extra)
     return body
@@ -103,21 +116,35 @@ def free_port() -> int:
 class GatewayProcess:
     """``tams-gateway serve`` as a real process on 127.0.0.1, restartable on the same data dir."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None,
-                 command: Sequence[str] = (sys.executable, "-m", "gateway.cli"), cwd: Path = ROOT) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        command: Sequence[str] = (sys.executable, "-m", "gateway.cli"),
+        cwd: Path = ROOT,
+    ) -> None:
         self.data_dir = data_dir
         self.command = list(command)  # e.g. an installed `tams-gateway` (tests/test_packaging.py)
         self.cwd = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1,localhost",
-                    "TAMS_REQUIRE_ALLOCATION": "false", "TAMS_CATALOG": TEST_CATALOG, **(env or {})}
+        self.env = {
+            **os.environ,
+            "TAMS_LOG_LEVEL": "warning",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "TAMS_REQUIRE_ALLOCATION": "false",
+            "TAMS_CATALOG": TEST_CATALOG,
+            **(env or {}),
+        }
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [*self.command, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            cwd=self.cwd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -158,8 +185,9 @@ class S3Server:
 
     def start(self) -> None:
         moto = Path(sys.executable).with_name("moto_server")
-        self.proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(moto), "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -177,8 +205,9 @@ class S3Server:
     def create_bucket(self, name: str) -> None:
         import boto3
 
-        boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test",
-                     aws_secret_access_key="test").create_bucket(Bucket=name)
+        boto3.client(
+            "s3", endpoint_url=self.url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        ).create_bucket(Bucket=name)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,17 @@ AUDIO_RATE = 48000
 AUDIO_FRAME = 1024
 
 
-def make_ts(path: Path, seconds: int = 6, fps: int = 25, gop: int = 25, width: int = 160, height: int = 90,
-            audio: bool = True, container: str = "mpegts", options: dict[str, str] | None = None) -> Path:
+def make_ts(
+    path: Path,
+    seconds: int = 6,
+    fps: int = 25,
+    gop: int = 25,
+    width: int = 160,
+    height: int = 90,
+    audio: bool = True,
+    container: str = "mpegts",
+    options: dict[str, str] | None = None,
+) -> Path:
     """``seconds`` of H.264 video (a key frame every ``gop`` frames) and AAC audio, interleaved, in
     MPEG-TS (or another ``container``, e.g. "mp4")."""
     with av.open(str(path), "w", format=container, options=options or {}) as out:
@@ -49,23 +58,33 @@ def _boxes(data: bytes) -> list[tuple[str, bytes]]:
     """Top-level ISO BMFF boxes as (type, bytes)."""
     boxes, offset = [], 0
     while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        kind = data[offset + 4:offset + 8].decode("latin-1")
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8].decode("latin-1")
         if size == 1:
-            size = int.from_bytes(data[offset + 8:offset + 16], "big")
-        boxes.append((kind, data[offset:offset + size]))
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        boxes.append((kind, data[offset : offset + size]))
         offset += size
     return boxes
 
 
-def make_cmaf(path: Path, seconds: int = 6, fps: int = 25, width: int = 160, height: int = 90,
-              segment_seconds: int = 2) -> tuple[bytes, list[tuple[bytes, int, int]]]:
+def make_cmaf(
+    path: Path, seconds: int = 6, fps: int = 25, width: int = 160, height: int = 90, segment_seconds: int = 2
+) -> tuple[bytes, list[tuple[bytes, int, int]]]:
     """Fragmented MP4 (CMAF-style) H.264: an init segment and media segments of ``segment_seconds``.
 
     Returns (init bytes, [(segment bytes, start ns, end ns)]), timed from 0 at ``fps``.
     """
-    make_ts(path, seconds=seconds, fps=fps, gop=fps, width=width, height=height, audio=False,
-            container="mp4", options={"movflags": "frag_keyframe+empty_moov+default_base_moof"})
+    make_ts(
+        path,
+        seconds=seconds,
+        fps=fps,
+        gop=fps,
+        width=width,
+        height=height,
+        audio=False,
+        container="mp4",
+        options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
+    )
     boxes = _boxes(path.read_bytes())
     init = b"".join(b for kind, b in boxes if kind in ("ftyp", "moov"))
     fragments = [b for kind, b in boxes if kind in ("moof", "mdat")]
@@ -74,7 +93,7 @@ def make_cmaf(path: Path, seconds: int = 6, fps: int = 25, width: int = 160, hei
     segments = []
     for n in range(0, len(pairs), per):
         start = n * 1_000_000_000
-        segments.append((b"".join(pairs[n:n + per]), start, start + len(pairs[n:n + per]) * 1_000_000_000))
+        segments.append((b"".join(pairs[n : n + per]), start, start + len(pairs[n : n + per]) * 1_000_000_000))
     return init, segments
 
 
@@ -86,8 +105,7 @@ def make_wrapping_ts(path: Path, seconds: int = 8, before_wrap: Fraction = Fract
     MPEG-TS muxer writes timestamps modulo 2^33, so the file's raw PTS go 2^33 - 270000, ..., 0, ...)."""
     plain = make_ts(path.with_name(path.stem + "-plain.ts"), seconds=seconds)
     offset = TS_WRAP - int(before_wrap * 90000)
-    with av.open(str(plain)) as source, \
-            av.open(str(path), "w", format="mpegts", options={"mpegts_copyts": "1"}) as out:
+    with av.open(str(plain)) as source, av.open(str(path), "w", format="mpegts", options={"mpegts_copyts": "1"}) as out:
         streams = {s.index: out.add_stream_from_template(s) for s in source.streams}
         for packet in source.demux():
             if packet.dts is None:
@@ -99,26 +117,41 @@ def make_wrapping_ts(path: Path, seconds: int = 8, before_wrap: Fraction = Fract
     return path
 
 
-def make_with_ffmpeg(path: Path, seconds: int = 6, fps: int = 25, size: str = "160x90",
-                     audio_only: bool = False, extra: list[str] | None = None) -> Path:
+def make_with_ffmpeg(
+    path: Path,
+    seconds: int = 6,
+    fps: int = 25,
+    size: str = "160x90",
+    audio_only: bool = False,
+    extra: list[str] | None = None,
+) -> Path:
     """Media as a user's encoder makes it (ffmpeg's defaults: H.264 High with B-frames, AAC with
     priming, an MP4 edit list), container from ``path``'s extension. Needs the ffmpeg command."""
     import subprocess
 
     video = [] if audio_only else ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
     audio = ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
-    codecs = ([] if audio_only else ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", str(fps),
-                                     "-keyint_min", str(fps), "-sc_threshold", "0"]) + ["-c:a", "aac", "-ac", "2"]
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *video, *audio, *codecs, *(extra or []), "-shortest", str(path)],
-                   check=True, capture_output=True)
+    codecs = (
+        []
+        if audio_only
+        else ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", str(fps), "-keyint_min", str(fps), "-sc_threshold", "0"]
+    ) + ["-c:a", "aac", "-ac", "2"]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", *video, *audio, *codecs, *(extra or []), "-shortest", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
 def make_cmaf_audio(path: Path, seconds: int = 4) -> tuple[bytes, list[bytes]]:
     """Fragmented MP4 AAC (one fragment per second): (init segment, [media fragments])."""
-    make_with_ffmpeg(path, seconds=seconds, audio_only=True,
-                     extra=["-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof",
-                            "-frag_duration", "1000000"])
+    make_with_ffmpeg(
+        path,
+        seconds=seconds,
+        audio_only=True,
+        extra=["-f", "mp4", "-movflags", "frag_keyframe+empty_moov+default_base_moof", "-frag_duration", "1000000"],
+    )
     boxes = _boxes(path.read_bytes())
     init = b"".join(b for kind, b in boxes if kind in ("ftyp", "moov"))
     fragments = [b for kind, b in boxes if kind in ("moof", "mdat")]

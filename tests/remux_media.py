@@ -49,8 +49,11 @@ def make_flows(tmp: Path) -> Flows:
         body = [
             {"object_id": objects[0], "timerange": "[0:0_2:0)", "ts_offset": f"-0:{FIRST}"},
             {"object_id": objects[1], "timerange": "[2:0_2:800000000)", "ts_offset": _stamp(2 * S - start1)},
-            {"object_id": objects[3], "timerange": "[2:800000000_4:800000000)",
-             "ts_offset": _stamp(2_800_000_000 - (6 * S + FIRST))},
+            {
+                "object_id": objects[3],
+                "timerange": "[2:800000000_4:800000000)",
+                "ts_offset": _stamp(2_800_000_000 - (6 * S + FIRST)),
+            },
         ]
         response = http.post(f"/flows/{edit}/segments", json=body)
         assert response.status_code == 201, response.text
@@ -81,22 +84,64 @@ class Probe:
 def probe(path: Path) -> Probe:
     need_ffprobe()
     frames = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts,pts_time,time_base",
-         "-show_entries", "stream=time_base", "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=120, check=True)
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=pts,pts_time,time_base",
+            "-show_entries",
+            "stream=time_base",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     data = json.loads(frames.stdout)
     base = Fraction(data["streams"][0]["time_base"])
     times = sorted(Fraction(f["pts"]) * base for f in data["frames"])
-    info = json.loads(subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-show_entries",
-         "stream=codec_type,nb_read_packets:format=duration,format_name", "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=120, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-count_packets",
+                "-show_entries",
+                "stream=codec_type,nb_read_packets:format=duration,format_name",
+                "-of",
+                "json",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    )
     audio = sum(int(s["nb_read_packets"]) for s in info["streams"] if s["codec_type"] == "audio")
-    decode = subprocess.run(["ffmpeg", "-v", "warning", "-nostdin", "-i", str(path), "-f", "null", "-"],
-                            capture_output=True, text=True, timeout=120)
+    decode = subprocess.run(
+        ["ffmpeg", "-v", "warning", "-nostdin", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert decode.returncode == 0, decode.stderr
-    return Probe(len(times), times[0], times[-1], audio, float(info["format"].get("duration", 0)),
-                 info["format"]["format_name"], decode.stderr.strip())
+    return Probe(
+        len(times),
+        times[0],
+        times[-1],
+        audio,
+        float(info["format"].get("duration", 0)),
+        info["format"]["format_name"],
+        decode.stderr.strip(),
+    )
 
 
 def seconds(ns: int) -> Fraction:

@@ -47,9 +47,7 @@ def validate(schema: str, instance: Any) -> None:
         return
     from jsonschema import Draft202012Validator, FormatChecker
 
-    validator = Draft202012Validator(
-        {"$ref": BASE + schema}, registry=_registry(), format_checker=FormatChecker()
-    )
+    validator = Draft202012Validator({"$ref": BASE + schema}, registry=_registry(), format_checker=FormatChecker())
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
     assert not errors, f"{schema}: " + "; ".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
 
@@ -74,6 +72,5 @@ def left_out_summary() -> str | None:
         return None
     checks = ", ".join(f"{name} x{count}" for name, count in sorted(LEFT_OUT.items()))
     return (
-        f"{sum(LEFT_OUT.values())} schema checks left out (no TAMS schemas at {SCHEMA_DIR}; "
-        f"docs/TESTING.md): {checks}"
+        f"{sum(LEFT_OUT.values())} schema checks left out (no TAMS schemas at {SCHEMA_DIR}; docs/TESTING.md): {checks}"
     )

@@ -39,8 +39,14 @@ def test_put_ignores_server_fields_and_checks_ids(client):
 
 
 def test_spec_examples_are_accepted(client):
-    for name in ("flow-put.json", "flow-get-200-video-h264.json", "flow-get-200-audio-aac.json",
-                 "flow-get-200-data-ttml.json", "flow-get-200-image-jpeg.json", "flow-get-200-video-h264-vfr.json"):
+    for name in (
+        "flow-put.json",
+        "flow-get-200-video-h264.json",
+        "flow-get-200-audio-aac.json",
+        "flow-get-200-data-ttml.json",
+        "flow-get-200-image-jpeg.json",
+        "flow-get-200-video-h264-vfr.json",
+    ):
         body = example(name)
         body.pop("flow_collection", None)
         response = client.put(f"/flows/{body['id']}", json=body)
@@ -53,8 +59,10 @@ def test_invalid_bodies_are_400_and_change_nothing(client):
     bad_bodies = [
         {**video_flow(flow_id, new_id()), "essence_parameters": {"frame_width": 1920}},
         {**video_flow(flow_id, new_id()), "codec": "not a mime"},
-        {**video_flow(flow_id, new_id()), "essence_parameters": {
-            "frame_width": 1, "frame_height": 1, "vfr": True, "frame_rate": {"numerator": 25}}},
+        {
+            **video_flow(flow_id, new_id()),
+            "essence_parameters": {"frame_width": 1, "frame_height": 1, "vfr": True, "frame_rate": {"numerator": 25}},
+        },
         {**video_flow(flow_id, new_id()), "source_id": "NOT-A-UUID"},
         {**video_flow(flow_id, new_id()), "max_bit_rate": -1},
         {**video_flow(flow_id, new_id()), "label": 5},
@@ -129,8 +137,12 @@ def test_flow_collections_and_collected_by(client):
     parent, video, audio = new_id(), new_id(), new_id()
     put(client, video_flow(video, new_id()))
     put(client, audio_flow(audio, new_id()))
-    multi = {"id": parent, "source_id": source, "format": "urn:x-nmos:format:multi",
-             "flow_collection": [{"id": video, "role": "video"}, {"id": audio, "role": "audio"}]}
+    multi = {
+        "id": parent,
+        "source_id": source,
+        "format": "urn:x-nmos:format:multi",
+        "flow_collection": [{"id": video, "role": "video"}, {"id": audio, "role": "audio"}],
+    }
     assert put(client, multi).status_code == 201
     assert client.get(f"/flows/{parent}/flow_collection").json() == multi["flow_collection"]
     validate("flow-collection.json", client.get(f"/flows/{parent}/flow_collection").json())
@@ -184,8 +196,17 @@ def test_flow_filters(client):
     assert ids("timerange=[5:0_20:0)") == {hd}
     assert ids("timerange=[10:0_20:0)") == set()
     assert ids("init_segments=false") == {hd, sd, sound}
-    for bad in ("format=video", "codec=nope", "source_id=x", "frame_width=abc", "timerange=[0:0_1:0))", "sort_by=size",
-                "reverse_order=maybe", "status=done", "tag_exists.genre=perhaps"):
+    for bad in (
+        "format=video",
+        "codec=nope",
+        "source_id=x",
+        "frame_width=abc",
+        "timerange=[0:0_1:0))",
+        "sort_by=size",
+        "reverse_order=maybe",
+        "status=done",
+        "tag_exists.genre=perhaps",
+    ):
         assert client.get(f"/flows?{bad}").status_code == 400, bad
 
 
@@ -206,7 +227,7 @@ def test_sorting_and_paging_flows_and_sources(client):
         assert response.headers["X-Paging-Count"] == str(len(response.json()))
         seen += [f["label"] for f in response.json()]
         link = response.headers.get("Link")
-        url = link[1:link.index(">")] if link else ""
+        url = link[1 : link.index(">")] if link else ""
     assert seen == ["a", "b", "c", "d", "e"]
     response = client.get("/sources?limit=2")
     assert len(response.json()) == 2 and response.headers["X-Paging-Reverse-Order"] == "false"

@@ -114,8 +114,17 @@ def test_unknown_flow_segments_is_empty_list_and_malformed_id_404(client):
 def test_fields_round_trip_and_object_timerange(client):
     flow_id = make_flow(client)
     object_id = new_id()
-    response = post(client, flow_id, "[10:0_12:0)", object_id, ts_offset="10:0", last_duration="0:40000000",
-                    key_frame_count=1, sample_offset=0, sample_count=50)
+    response = post(
+        client,
+        flow_id,
+        "[10:0_12:0)",
+        object_id,
+        ts_offset="10:0",
+        last_duration="0:40000000",
+        key_frame_count=1,
+        sample_offset=0,
+        sample_count=50,
+    )
     assert response.status_code == 201, response.text
     (seg,) = client.get(f"/flows/{flow_id}/segments").json()
     assert seg["ts_offset"] == "10:0" and seg["last_duration"] == "0:40000000"
@@ -143,7 +152,7 @@ def test_paging_headers_and_link_walk(client):
         if link:
             assert link.startswith("<http://testserver/") and link.endswith('>; rel="next"')
             assert "timerange=" in link and response.headers["X-Paging-NextKey"]
-            url = link[1:link.index(">")]
+            url = link[1 : link.index(">")]
         else:
             assert "X-Paging-NextKey" not in response.headers
             url = ""
@@ -157,7 +166,7 @@ def test_reverse_paging_walks_backwards(client):
     first = client.get(f"/flows/{flow_id}/segments?limit=3&reverse_order=true")
     assert [s["timerange"] for s in first.json()] == ["[6:0_7:0)", "[5:0_6:0)", "[4:0_5:0)"]
     assert first.headers["X-Paging-Reverse-Order"] == "true"
-    second = client.get(first.headers["Link"][1:first.headers["Link"].index(">")])
+    second = client.get(first.headers["Link"][1 : first.headers["Link"].index(">")])
     assert [s["timerange"] for s in second.json()] == ["[3:0_4:0)", "[2:0_3:0)", "[1:0_2:0)"]
 
 
@@ -199,8 +208,10 @@ def test_object_reuse_rules(client):
     assert post(client, second, "[100:0_102:0)", object_id, ts_offset="100:0").status_code == 201
     assert post(client, second, "[200:0_202:0)", object_id, key_frame_count=5).status_code == 400
     assert post(client, second, "[300:0_302:0)", object_id, object_timerange="[1:0_2:0)").status_code == 400
-    assert post(client, second, "[400:0_402:0)", object_id,
-                get_urls=[{"url": "http://x/y", "label": "x"}]).status_code == 400
+    assert (
+        post(client, second, "[400:0_402:0)", object_id, get_urls=[{"url": "http://x/y", "label": "x"}]).status_code
+        == 400
+    )
     obj = client.get(f"/objects/{object_id}").json()
     validate("object.json", obj)
     assert sorted(obj["referenced_by_flows"]) == sorted([first, second])

@@ -20,9 +20,15 @@ def test_root_and_service(client):
 
 def test_profiles(client):
     profile_id = new_id()
-    profile = {"id": profile_id, "label": "HD h264",
-               "flow_metadata": {k: v for k, v in video_flow(new_id(), new_id(), avg_bit_rate=8000).items()
-                                 if k in ("format", "codec", "container", "essence_parameters", "avg_bit_rate")}}
+    profile = {
+        "id": profile_id,
+        "label": "HD h264",
+        "flow_metadata": {
+            k: v
+            for k, v in video_flow(new_id(), new_id(), avg_bit_rate=8000).items()
+            if k in ("format", "codec", "container", "essence_parameters", "avg_bit_rate")
+        },
+    }
     response = client.post(f"/service/profiles/{profile_id}", json=profile)
     assert response.status_code == 201, response.text
     validate("profile.json", response.json())
@@ -74,8 +80,9 @@ def test_content_type_is_not_required_and_get_with_json_header(client):
     flow_id = new_id()
     import orjson
 
-    response = client.put(f"/flows/{flow_id}", content=orjson.dumps(video_flow(flow_id, new_id())),
-                          headers={"Content-Type": "text/plain"})
+    response = client.put(
+        f"/flows/{flow_id}", content=orjson.dumps(video_flow(flow_id, new_id())), headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 201
     assert client.get("/flows", headers={"Content-Type": "application/json"}).status_code == 200
 
@@ -105,8 +112,9 @@ def test_cors_when_configured(settings):
     from gateway.app import create_app
 
     with TestClient(create_app(replace(settings, cors_origins=("https://player.example",)))) as client:
-        preflight = client.options("/flows", headers={"Origin": "https://player.example",
-                                                      "Access-Control-Request-Method": "GET"})
+        preflight = client.options(
+            "/flows", headers={"Origin": "https://player.example", "Access-Control-Request-Method": "GET"}
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "https://player.example"
         response = client.get("/flows", headers={"Origin": "https://player.example"})

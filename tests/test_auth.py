@@ -30,15 +30,19 @@ def hashes() -> dict[str, str]:
 
 @pytest.fixture
 def auth_env(tmp_path, hashes) -> dict[str, str]:
-    users = {"admin": {"password_hash": hashes["pw"]},
-             "reader": {"password_hash": hashes["pw"], "scopes": [READ]},
-             "writer": {"password_hash": hashes["pw"], "scopes": [READ, WRITE]}}
+    users = {
+        "admin": {"password_hash": hashes["pw"]},
+        "reader": {"password_hash": hashes["pw"], "scopes": [READ]},
+        "writer": {"password_hash": hashes["pw"], "scopes": [READ, WRITE]},
+    }
     (tmp_path / "users.json").write_text(json.dumps(users))
     (tmp_path / "tokens.json").write_text(json.dumps({"tok-read": [READ], "tok-all": None}))
     (tmp_path / "clients.json").write_text(json.dumps({"ingest": {"secret_hash": hashes["secret"]}}))
-    return {"TAMS_AUTH_USERS_FILE": str(tmp_path / "users.json"),
-            "TAMS_AUTH_TOKENS_FILE": str(tmp_path / "tokens.json"),
-            "TAMS_AUTH_OAUTH2_CLIENTS_FILE": str(tmp_path / "clients.json")}
+    return {
+        "TAMS_AUTH_USERS_FILE": str(tmp_path / "users.json"),
+        "TAMS_AUTH_TOKENS_FILE": str(tmp_path / "tokens.json"),
+        "TAMS_AUTH_OAUTH2_CLIENTS_FILE": str(tmp_path / "clients.json"),
+    }
 
 
 @pytest.fixture
@@ -103,9 +107,11 @@ def test_access_token_is_kept_in_link(secured):
 
 def test_client_credentials_flow(secured, settings):
     creds = base64.b64encode(b"ingest:s3cret").decode()
-    response = secured.post("/oauth/token", data={"grant_type": "client_credentials",
-                                                  "scope": "tams-api/read tams-api/write"},
-                            headers={"Authorization": f"Basic {creds}"})
+    response = secured.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "tams-api/read tams-api/write"},
+        headers={"Authorization": f"Basic {creds}"},
+    )
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
     assert response.json()["token_type"] == "Bearer" and response.json()["expires_in"] == 3600
@@ -116,17 +122,23 @@ def test_client_credentials_flow(secured, settings):
     tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     assert secured.get("/flows", headers={"Authorization": f"Bearer {tampered}"}).status_code == 401
     secret = (settings.data_dir / "jwt-secret").read_bytes()
-    expired = jwt.encode({"iss": "tams-gateway", "sub": "ingest", "scope": "tams-api/read",
-                          "exp": int(time.time()) - 10}, secret, algorithm="HS256")
+    expired = jwt.encode(
+        {"iss": "tams-gateway", "sub": "ingest", "scope": "tams-api/read", "exp": int(time.time()) - 10},
+        secret,
+        algorithm="HS256",
+    )
     assert secured.get("/flows", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
-    bad = secured.post("/oauth/token", data={"grant_type": "client_credentials"},
-                       headers={"Authorization": "Basic " + base64.b64encode(b"ingest:wrong").decode()})
+    bad = secured.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + base64.b64encode(b"ingest:wrong").decode()},
+    )
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
-    grant = secured.post("/oauth/token", data={"grant_type": "password"},
-                         headers={"Authorization": f"Basic {creds}"})
+    grant = secured.post("/oauth/token", data={"grant_type": "password"}, headers={"Authorization": f"Basic {creds}"})
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
-    form = secured.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "ingest",
-                                              "client_secret": "s3cret"})
+    form = secured.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "client_id": "ingest", "client_secret": "s3cret"}
+    )
     assert form.status_code == 200
 
 
@@ -174,13 +186,22 @@ def jwks_server():
 
 def test_external_oidc_tokens(settings, jwks_server):
     key, url = jwks_server
-    env = {"TAMS_AUTH_OIDC_ISSUER": "https://idp.example", "TAMS_AUTH_OIDC_JWKS_URL": url,
-           "TAMS_AUTH_OIDC_AUDIENCE": "tams"}
+    env = {
+        "TAMS_AUTH_OIDC_ISSUER": "https://idp.example",
+        "TAMS_AUTH_OIDC_JWKS_URL": url,
+        "TAMS_AUTH_OIDC_AUDIENCE": "tams",
+    }
     auth = AuthSettings.from_env(env, settings.data_dir)
 
     def token(**claims: object) -> dict[str, str]:
-        payload = {"iss": "https://idp.example", "aud": "tams", "sub": "svc", "scope": "tams-api/read",
-                   "exp": int(time.time()) + 60, **claims}
+        payload = {
+            "iss": "https://idp.example",
+            "aud": "tams",
+            "sub": "svc",
+            "scope": "tams-api/read",
+            "exp": int(time.time()) + 60,
+            **claims,
+        }
         return {"Authorization": "Bearer " + jwt.encode(payload, key, algorithm="RS256", headers={"kid": "k1"})}
 
     with TestClient(create_app(settings, auth=auth)) as client:
@@ -197,8 +218,12 @@ def test_signed_store_urls_need_no_credentials(secured):
     (obj,) = secured.post(f"/flows/{flow_id}/storage", json={"limit": 1}, headers=auth).json()["media_objects"]
     put_url = obj["put_url"]["url"].split("//", 1)[1].split("/", 1)[1]
     assert secured.put("/" + put_url, content=b"bytes", headers={"Content-Type": "video/mp2t"}).status_code == 200
-    assert secured.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"},
-                        headers=auth).status_code == 201
+    assert (
+        secured.post(
+            f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"}, headers=auth
+        ).status_code
+        == 201
+    )
     url = secured.get(f"/flows/{flow_id}/segments", headers=auth).json()[0]["get_urls"][0]["url"]
     path = "/" + url.split("//", 1)[1].split("/", 1)[1]
     assert secured.get(path).content == b"bytes"  # the signature is the credential
@@ -214,10 +239,14 @@ def test_playlists_carry_the_access_token_to_gateway_urls(secured):
     body["essence_parameters"]["avc_parameters"] = {"profile": 100, "level": 30, "flags": 0}  # DASH needs codecs
     secured.put(f"/flows/{flow_id}", json=body, headers=auth)
     (obj,) = secured.post(f"/flows/{flow_id}/storage", json={"limit": 1}, headers=auth).json()["media_objects"]
-    secured.put("/" + obj["put_url"]["url"].split("//", 1)[1].split("/", 1)[1], content=b"ts",
-                headers={"Content-Type": "video/mp2t"})
-    secured.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"},
-                 headers=auth)
+    secured.put(
+        "/" + obj["put_url"]["url"].split("//", 1)[1].split("/", 1)[1],
+        content=b"ts",
+        headers={"Content-Type": "video/mp2t"},
+    )
+    secured.post(
+        f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"}, headers=auth
+    )
     text = secured.get(f"/flows/{flow_id}/playlist.m3u8?uris=proxy&timerange=[0:0_1:0)&access_token=tok-read").text
     uri = next(line for line in text.splitlines() if line.startswith("http"))
     assert "access_token=tok-read" in uri and "mode=proxy" in uri

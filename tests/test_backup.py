@@ -19,8 +19,10 @@ def test_backup_while_writing_then_restore(gateway_process, tmp_path):
     with httpx.Client(base_url=gateway_process.url, timeout=30) as http:
         http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id(), tags={"show": "news"}))
         for batch in range(5):
-            body = [{"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
-                    for n in range(batch * 1000, batch * 1000 + 1000)]
+            body = [
+                {"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
+                for n in range(batch * 1000, batch * 1000 + 1000)
+            ]
             http.post(f"/flows/{flow_id}/segments", json=body)
         stop = threading.Event()
 
@@ -34,9 +36,21 @@ def test_backup_while_writing_then_restore(gateway_process, tmp_path):
         writer.start()
         target = tmp_path / "backup" / "catalog.sqlite3"
         try:
-            result = subprocess.run([sys.executable, "-m", "gateway.cli", "backup", str(target), "--data-dir",
-                                     str(gateway_process.data_dir)], cwd=ROOT, capture_output=True, text=True,
-                                    timeout=120)
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    "backup",
+                    str(target),
+                    "--data-dir",
+                    str(gateway_process.data_dir),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
         finally:
             stop.set()
             writer.join()
@@ -59,10 +73,23 @@ def test_backup_while_writing_then_restore(gateway_process, tmp_path):
                 response = http.get(url)
                 count += len(response.json())
                 link = response.headers.get("Link")
-                url = link[1:link.index(">")].split(restored.url, 1)[1] if link else ""
+                url = link[1 : link.index(">")].split(restored.url, 1)[1] if link else ""
             assert count >= 5000
     finally:
         restored.stop()
-    bad = subprocess.run([sys.executable, "-m", "gateway.cli", "backup", str(tmp_path / "x.db"), "--data-dir",
-                          str(tmp_path / "nowhere")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "backup",
+            str(tmp_path / "x.db"),
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "no catalog" in bad.stderr

@@ -53,10 +53,18 @@ def _make(kind: str, tmp_path: Path) -> Catalog:
         pytest.skip(f"real VAST DB not configured: set {', '.join(missing)} to run the contract on a cluster")
     from catalog.vast.connection import VastConnection, VastSettings
 
-    return VastCatalog(VastConnection(VastSettings(
-        endpoint=os.environ["VAST_ENDPOINT"], access_key=os.environ["VAST_ACCESS_KEY"],
-        secret_key=os.environ["VAST_SECRET_KEY"], bucket=os.environ["VAST_BUCKET"],
-        schema=f"tams_contract_{uuid.uuid4().hex[:8]}", sessions=4)))
+    return VastCatalog(
+        VastConnection(
+            VastSettings(
+                endpoint=os.environ["VAST_ENDPOINT"],
+                access_key=os.environ["VAST_ACCESS_KEY"],
+                secret_key=os.environ["VAST_SECRET_KEY"],
+                bucket=os.environ["VAST_BUCKET"],
+                schema=f"tams_contract_{uuid.uuid4().hex[:8]}",
+                sessions=4,
+            )
+        )
+    )
 
 
 class Harness:
@@ -77,8 +85,14 @@ class Harness:
         batch = [{"object_id": f"{prefix}-{i}", "timerange": tr} for i, tr in enumerate(timeranges)]
         return [f.summary for f in self.run(self.catalog.add_segments(flow_id, batch))]
 
-    def ranges(self, flow_id: str, timerange: str | None = None, limit: int = 1000, reverse: bool = False,
-               page: str | None = None) -> tuple[list[str], str | None]:
+    def ranges(
+        self,
+        flow_id: str,
+        timerange: str | None = None,
+        limit: int = 1000,
+        reverse: bool = False,
+        page: str | None = None,
+    ) -> tuple[list[str], str | None]:
         query = SegmentQuery(timerange=TimeRange.parse(timerange) if timerange else None, reverse=reverse)
         result = self.run(self.catalog.query_segments(flow_id, query, page, limit))
         return [s.timerange for s in result.items], result.next_key
@@ -98,16 +112,19 @@ def two_second(n: int, start: int = 0) -> list[str]:
     return [str(TimeRange.parse(f"[{s}:0_{s + 2}:0)")) for s in range(start, start + 2 * n, 2)]
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("[3:0_5:0)", ["[2:0_4:0)", "[4:0_6:0)"]),
-    ("[2:0_4:0)", ["[2:0_4:0)"]),  # touching neighbours are not included
-    ("[4:0]", ["[4:0_6:0)"]),  # an instant
-    ("(10:0_12:0]", ["[10:0_12:0)", "[12:0_14:0)"]),  # exclusive start, inclusive end
-    ("[10:0_", ["[10:0_12:0)", "[12:0_14:0)", "[14:0_16:0)", "[16:0_18:0)", "[18:0_20:0)"]),
-    ("_4:0)", ["[0:0_2:0)", "[2:0_4:0)"]),
-    ("()", []),
-    ("[100:0_200:0)", []),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("[3:0_5:0)", ["[2:0_4:0)", "[4:0_6:0)"]),
+        ("[2:0_4:0)", ["[2:0_4:0)"]),  # touching neighbours are not included
+        ("[4:0]", ["[4:0_6:0)"]),  # an instant
+        ("(10:0_12:0]", ["[10:0_12:0)", "[12:0_14:0)"]),  # exclusive start, inclusive end
+        ("[10:0_", ["[10:0_12:0)", "[12:0_14:0)", "[14:0_16:0)", "[16:0_18:0)", "[18:0_20:0)"]),
+        ("_4:0)", ["[0:0_2:0)", "[2:0_4:0)"]),
+        ("()", []),
+        ("[100:0_200:0)", []),
+    ],
+)
 def test_timerange_queries(store: Harness, query: str, expected: list[str]) -> None:
     flow_id = store.flow(two_second(10))
     assert store.ranges(flow_id, query)[0] == [str(TimeRange.parse(e)) for e in expected]
@@ -329,7 +346,10 @@ def test_moving_the_last_flow_of_a_source_drops_the_source(store: Harness) -> No
     assert store.run(store.catalog.get_source(old_source)) is None
     events = store.run(store.catalog.events_after(before, 100))
     assert [(e.type, e.source_id) for e in events] == [
-        ("sources/created", new_source), ("flows/updated", new_source), ("sources/deleted", old_source)]
+        ("sources/created", new_source),
+        ("flows/updated", new_source),
+        ("sources/deleted", old_source),
+    ]
 
 
 def test_deleting_a_flow_removes_it_from_the_collections_naming_it(store: Harness) -> None:
@@ -345,8 +365,11 @@ def test_deleting_a_flow_removes_it_from_the_collections_naming_it(store: Harnes
 def test_records_cross_the_boundary_by_name(store: Harness) -> None:
     flow_id = store.flow()
     object_id = new_id()
-    store.run(store.catalog.allocate(flow_id, [Allocation(object_id, "store-1", f"objects/{object_id}")],
-                                     time.time_ns() + 10**12))
+    store.run(
+        store.catalog.allocate(
+            flow_id, [Allocation(object_id, "store-1", f"objects/{object_id}")], time.time_ns() + 10**12
+        )
+    )
     assert store.run(store.catalog.add_segments(flow_id, [{"object_id": object_id, "timerange": "[0:0_2:0)"}])) == []
     found = store.run(store.catalog.get_object(object_id, None, 10))
     assert isinstance(found, ObjectPage) and found.record.referenced_by_flows == [flow_id] and found.next_key is None

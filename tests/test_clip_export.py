@@ -96,13 +96,16 @@ def test_head_names_the_file_without_making_it(flows):
     assert _filename(response) == "Edit_news_1_0-4.8.mp4"
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/flows/{flow}/media.mkv", 400),
-    ("/flows/{flow}/media.mp4?timerange=3:0_x", 400),
-    ("/flows/{flow}/media.mp4?timerange=[100:0_200:0)", 404),
-    ("/flows/{unknown}/media.mp4", 404),
-    ("/flows/{unknown}/media.ts", 404),
-])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/flows/{flow}/media.mkv", 400),
+        ("/flows/{flow}/media.mp4?timerange=3:0_x", 400),
+        ("/flows/{flow}/media.mp4?timerange=[100:0_200:0)", 404),
+        ("/flows/{unknown}/media.mp4", 404),
+        ("/flows/{unknown}/media.ts", 404),
+    ],
+)
 def test_errors_are_json(flows, path, status):
     response = httpx.get(flows.gateway.url + path.format(flow=flows.edit, unknown=new_id()))
     assert response.status_code == status, response.text

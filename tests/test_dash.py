@@ -79,9 +79,14 @@ def cmaf(client, flow_id: str, body: dict, starts_ns: list[int], length_ns: int,
     body = {**body, "container": body["container"].split("/")[0] + "/iso.segment", "status": "closed_complete"}
     body["essence_parameters"] = {**body["essence_parameters"], "init_segments": True}
     assert client.put(f"/flows/{flow_id}", json=body).status_code == 201
-    register(client, flow_id, [
-        {"object_id": new_id(), "init_object_id": init, "timerange": f"[{ts(start)}_{ts(start + length_ns)})"}
-        for start, init in zip(starts_ns, inits, strict=True)])
+    register(
+        client,
+        flow_id,
+        [
+            {"object_id": new_id(), "init_object_id": init, "timerange": f"[{ts(start)}_{ts(start + length_ns)})"}
+            for start, init in zip(starts_ns, inits, strict=True)
+        ],
+    )
 
 
 def ts(ns: int) -> str:
@@ -101,8 +106,15 @@ def test_timing_is_unsigned_and_aligned_when_a_flow_starts_before_zero(client):
     audio_body["essence_parameters"]["codec_parameters"] = {"mp4_oti": 2}
     aac_frames = 94 * 1024 * 10**9 // 48000  # ~2 s of AAC frames per segment
     cmaf(client, audio, audio_body, [-priming, -priming + aac_frames], aac_frames, [new_id()] * 2)
-    client.put(f"/flows/{multi}", json={"id": multi, "source_id": source, "format": "urn:x-nmos:format:multi",
-                                        "flow_collection": [{"id": video, "role": "v"}, {"id": audio, "role": "a"}]})
+    client.put(
+        f"/flows/{multi}",
+        json={
+            "id": multi,
+            "source_id": source,
+            "format": "urn:x-nmos:format:multi",
+            "flow_collection": [{"id": video, "role": "v"}, {"id": audio, "role": "a"}],
+        },
+    )
     root = mpd(client, f"/sources/{source}/manifest.mpd")
     assert root.get("type") == "static"
     kinds = {a.get("contentType"): a for a in root.findall(".//d:AdaptationSet", NS)}
@@ -130,11 +142,17 @@ def test_a_period_per_init_object(client):
     assert [len(p.findall(".//d:SegmentURL", NS)) for p in periods] == [2, 1]
 
 
-@pytest.mark.parametrize(("status", "query", "expected"), [
-    ("closed_complete", "", "static"), ("closed_complete", "?type=live", "dynamic"),
-    ("ingesting", "?timerange=[0:0_4:0)", "dynamic"), ("ingesting", "?type=vod", "static"),
-    (None, "", "dynamic"), (None, "?timerange=[0:0_4:0)", "static"),
-])
+@pytest.mark.parametrize(
+    ("status", "query", "expected"),
+    [
+        ("closed_complete", "", "static"),
+        ("closed_complete", "?type=live", "dynamic"),
+        ("ingesting", "?timerange=[0:0_4:0)", "dynamic"),
+        ("ingesting", "?type=vod", "static"),
+        (None, "", "dynamic"),
+        (None, "?timerange=[0:0_4:0)", "static"),
+    ],
+)
 def test_static_or_dynamic_follows_the_flow(client, status, query, expected):
     flow_id = new_id()
     body = video_flow(flow_id, new_id(), **({"status": status} if status else {}))

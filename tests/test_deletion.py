@@ -44,8 +44,10 @@ def test_delete_a_100000_segment_flow_sharing_objects(gateway_process):
         assert http.post(f"/flows/{big}/segments", json=first).status_code == 201
         for batch in range(100):  # 99,980 more segments (objects named, not uploaded)
             start = 20 + batch * 1000
-            body = [{"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
-                    for n in range(start, min(start + 1000, 100_000))]
+            body = [
+                {"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
+                for n in range(start, min(start + 1000, 100_000))
+            ]
             if body:
                 assert http.post(f"/flows/{big}/segments", json=body).status_code == 201
         reuse = [{"object_id": oid, "timerange": f"[{n}:0_{n + 1}:0)"} for n, oid in enumerate(shared)]
@@ -76,8 +78,10 @@ def test_deletion_resumes_after_a_crash(gateway_process):
     with httpx.Client(base_url=gateway_process.url, timeout=60) as http:
         http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
         for batch in range(30):
-            body = [{"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
-                    for n in range(batch * 1000, batch * 1000 + 1000)]
+            body = [
+                {"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
+                for n in range(batch * 1000, batch * 1000 + 1000)
+            ]
             http.post(f"/flows/{flow_id}/segments", json=body)
         location = http.delete(f"/flows/{flow_id}").headers["Location"]
     os.kill(gateway_process.proc.pid, signal.SIGKILL)
@@ -95,8 +99,10 @@ def test_large_segment_deletes_run_in_the_background(gateway_process):
     with httpx.Client(base_url=gateway_process.url, timeout=60) as http:
         http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
         for batch in range(25):
-            body = [{"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
-                    for n in range(batch * 1000, batch * 1000 + 1000)]
+            body = [
+                {"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"}
+                for n in range(batch * 1000, batch * 1000 + 1000)
+            ]
             http.post(f"/flows/{flow_id}/segments", json=body)
         assert http.delete(f"/flows/{flow_id}/segments?timerange=[0:0_100:0)").status_code == 204  # small: now
         response = http.delete(f"/flows/{flow_id}/segments?timerange=[100:0_24000:0)")

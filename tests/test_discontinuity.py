@@ -41,20 +41,27 @@ def edit(client):
     assert client.put(f"/flows/{e}", json=body).status_code == 201
     a_objects, b_objects = [new_id() for _ in range(3)], [new_id() for _ in range(2)]
     register(client, a, [{"object_id": o, "timerange": f"[{2 * i}:0_{2 * i + 2}:0)"} for i, o in enumerate(a_objects)])
-    register(client, b, [{"object_id": o, "timerange": f"[{100 + 2 * i}:0_{102 + 2 * i}:0)"}
-                         for i, o in enumerate(b_objects)])
+    register(
+        client,
+        b,
+        [{"object_id": o, "timerange": f"[{100 + 2 * i}:0_{102 + 2 * i}:0)"} for i, o in enumerate(b_objects)],
+    )
     a0, a1, _ = a_objects
     b0, b1 = b_objects
-    register(client, e, [
-        {"object_id": a0, "timerange": "[0:0_2:0)"},
-        {"object_id": a1, "timerange": "[2:0_4:0)"},
-        {"object_id": b0, "timerange": "[4:0_6:0)", "ts_offset": "-96:0"},
-        {"object_id": b1, "timerange": "[6:0_8:0)", "ts_offset": "-96:0"},
-        {"object_id": a0, "timerange": "[8:0_10:0)", "ts_offset": "8:0"},
-        {"object_id": a1, "timerange": "[12:0_14:0)", "ts_offset": "10:0"},
-        {"object_id": b0, "timerange": "[14:0_15:0)", "ts_offset": "-86:0"},
-        {"object_id": b0, "timerange": "[15:0_16:0)", "ts_offset": "-86:0"},
-    ])
+    register(
+        client,
+        e,
+        [
+            {"object_id": a0, "timerange": "[0:0_2:0)"},
+            {"object_id": a1, "timerange": "[2:0_4:0)"},
+            {"object_id": b0, "timerange": "[4:0_6:0)", "ts_offset": "-96:0"},
+            {"object_id": b1, "timerange": "[6:0_8:0)", "ts_offset": "-96:0"},
+            {"object_id": a0, "timerange": "[8:0_10:0)", "ts_offset": "8:0"},
+            {"object_id": a1, "timerange": "[12:0_14:0)", "ts_offset": "10:0"},
+            {"object_id": b0, "timerange": "[14:0_15:0)", "ts_offset": "-86:0"},
+            {"object_id": b0, "timerange": "[15:0_16:0)", "ts_offset": "-86:0"},
+        ],
+    )
     return {"flow": e, "body": body, "objects": [a0, a1, b0, b1, a0, a1, b0, b0]}
 
 
@@ -68,8 +75,9 @@ def test_hls_marks_every_break_in_the_media_timeline(client, edit):
     assert playlist.is_endlist and len(playlist.segments) == 8  # closed_complete: the whole flow, VOD
     assert [s.discontinuity for s in playlist.segments] == EXPECTED_BREAKS
     # each segment after a break is dated again, so a player can place it
-    assert all(s.program_date_time is not None for s, brk in zip(playlist.segments, EXPECTED_BREAKS, strict=True)
-               if brk)
+    assert all(
+        s.program_date_time is not None for s, brk in zip(playlist.segments, EXPECTED_BREAKS, strict=True) if brk
+    )
     assert [s.duration for s in playlist.segments] == [2, 2, 2, 2, 2, 2, 1, 1]
     # whole objects keep their object URIs; the two halves of b0 come cut, from the remux endpoint
     direct, halves = playlist.segments[:6], playlist.segments[6:]
@@ -120,11 +128,21 @@ def test_live_discontinuity_sequence_follows_the_window(client, edit, settings):
 
 
 def test_init_change_and_reuse_rules():
-    def loc(lo_s: int, hi_s: int, obj: str, offset_s: int = 0, init: str | None = None,
-            object_timerange: str | None = None) -> SegmentLocation:
+    def loc(
+        lo_s: int, hi_s: int, obj: str, offset_s: int = 0, init: str | None = None, object_timerange: str | None = None
+    ) -> SegmentLocation:
         timerange = f"[{lo_s}:0_{hi_s}:0)"
-        return SegmentLocation(lo_s * S, hi_s * S - 1, obj, init, (), None, timerange, offset_s * S,
-                               object_timerange or f"[{lo_s - offset_s}:0_{hi_s - offset_s}:0)")
+        return SegmentLocation(
+            lo_s * S,
+            hi_s * S - 1,
+            obj,
+            init,
+            (),
+            None,
+            timerange,
+            offset_s * S,
+            object_timerange or f"[{lo_s - offset_s}:0_{hi_s - offset_s}:0)",
+        )
 
     same_init = [loc(0, 2, "x", init="i1"), loc(2, 4, "y", init="i1")]
     new_init = [loc(0, 2, "x", init="i1"), loc(2, 4, "y", init="i2")]

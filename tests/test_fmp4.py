@@ -24,16 +24,22 @@ def cmaf_flow(gateway_process, tmp_path):
         body["essence_parameters"]["init_segments"] = True
         body["essence_parameters"]["avc_parameters"] = {"profile": 100, "level": 12, "flags": 0}
         assert http.put(f"/flows/{flow_id}", json=body).status_code == 201
-        (init_obj,) = http.post(f"/flows/{flow_id}/storage",
-                                json={"limit": 1, "content_type": "video/mp4"}).json()["media_objects"]
+        (init_obj,) = http.post(f"/flows/{flow_id}/storage", json={"limit": 1, "content_type": "video/mp4"}).json()[
+            "media_objects"
+        ]
         assert init_obj["put_url"]["content-type"] == "video/mp4"
         httpx.put(init_obj["put_url"]["url"], content=init, headers={"Content-Type": "video/mp4"})
         media = http.post(f"/flows/{flow_id}/storage", json={"limit": len(segments)}).json()["media_objects"]
         body = []
         for obj, (data, start, end) in zip(media, segments, strict=True):
             httpx.put(obj["put_url"]["url"], content=data, headers={"Content-Type": obj["put_url"]["content-type"]})
-            body.append({"object_id": obj["object_id"], "init_object_id": init_obj["object_id"],
-                         "timerange": f"[{start // 10**9}:0_{end // 10**9}:0)"})
+            body.append(
+                {
+                    "object_id": obj["object_id"],
+                    "init_object_id": init_obj["object_id"],
+                    "timerange": f"[{start // 10**9}:0_{end // 10**9}:0)",
+                }
+            )
         response = http.post(f"/flows/{flow_id}/segments", json=body)
         assert response.status_code == 201, response.text
     return flow_id, init, segments

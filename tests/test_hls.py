@@ -23,8 +23,11 @@ S = 1_000_000_000
 
 def test_exact_durations_and_rendering():
     assert seconds_text(2 * S) == "2" and seconds_text(40_000_000) == "0.04" and seconds_text(1_001_000_000) == "1.001"
-    entries = [PlaylistEntry(0, 2 * S, "a.ts"), PlaylistEntry(2 * S, 4 * S + 1, "b.ts"),
-               PlaylistEntry(10 * S, 12 * S, "c.ts")]
+    entries = [
+        PlaylistEntry(0, 2 * S, "a.ts"),
+        PlaylistEntry(2 * S, 4 * S + 1, "b.ts"),
+        PlaylistEntry(10 * S, 12 * S, "c.ts"),
+    ]
     text = media_playlist(entries, media_sequence=7, ended=True)
     playlist = m3u8.loads(text)
     assert playlist.is_endlist and playlist.media_sequence == 7 and playlist.target_duration == 3
@@ -53,10 +56,24 @@ def ffprobe_frames(url: str) -> tuple[float, int]:
     if shutil.which("ffprobe") is None:
         pytest.skip("ffprobe is not installed (make test installs Debian's ffmpeg)")
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-         "stream=nb_read_frames:format=duration", "-of", "json", "-protocol_whitelist",
-         "file,http,https,tcp,tls,crypto", url],
-        capture_output=True, text=True, timeout=120,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames:format=duration",
+            "-of",
+            "json",
+            "-protocol_whitelist",
+            "file,http,https,tcp,tls,crypto",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -146,7 +163,7 @@ def test_timerange_as_one_seekable_file(gateway_process, clip):
     boundary = len(chunks[0].data)
     for start, end in ((0, 99), (boundary - 50, boundary + 49), (len(whole) - 10, len(whole) - 1)):
         part = httpx.get(url, headers={"Range": f"bytes={start}-{end}"})
-        assert part.status_code == 206 and part.content == whole[start:end + 1]
+        assert part.status_code == 206 and part.content == whole[start : end + 1]
     assert httpx.get(url, headers={"Range": f"bytes={len(whole)}-"}).status_code == 416
     assert httpx.get(url, headers={"If-None-Match": response.headers["etag"]}).status_code == 304
     head = httpx.head(url)
@@ -168,13 +185,26 @@ def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
         sd_body["essence_parameters"].update(frame_width=160, frame_height=90)
         http.put(f"/flows/{sd}", json=sd_body)
         asyncio.run(ingest(gateway_process.url, clip, sd, quiet=True))
-        audio = {"id": sound, "source_id": audio_source, "format": "urn:x-nmos:format:audio", "codec": "audio/aac",
-                 "container": "video/mp2t", "label": "english",
-                 "essence_parameters": {"sample_rate": 48000, "channels": 2, "codec_parameters": {"mp4_oti": 2}}}
+        audio = {
+            "id": sound,
+            "source_id": audio_source,
+            "format": "urn:x-nmos:format:audio",
+            "codec": "audio/aac",
+            "container": "video/mp2t",
+            "label": "english",
+            "essence_parameters": {"sample_rate": 48000, "channels": 2, "codec_parameters": {"mp4_oti": 2}},
+        }
         assert http.put(f"/flows/{sound}", json=audio).status_code == 201
         collection = [{"id": hd, "role": "hd"}, {"id": sd, "role": "sd"}, {"id": sound, "role": "audio"}]
-        http.put(f"/flows/{multi}", json={"id": multi, "source_id": multi_source,
-                                          "format": "urn:x-nmos:format:multi", "flow_collection": collection})
+        http.put(
+            f"/flows/{multi}",
+            json={
+                "id": multi,
+                "source_id": multi_source,
+                "format": "urn:x-nmos:format:multi",
+                "flow_collection": collection,
+            },
+        )
         response = http.get(f"/sources/{multi_source}/playlist.m3u8?uris=proxy&timerange=[0:0_100:0)")
         assert response.status_code == 200
         playlist = m3u8.loads(response.text)
@@ -204,11 +234,18 @@ def test_multivariant_playlist_for_a_source(gateway_process, clip, tmp_path):
         assert http.get(f"/sources/{new_id()}/playlist.m3u8").status_code == 404
 
 
-@pytest.mark.parametrize(("status", "query", "ended"), [
-    ("closed_complete", "", True), ("closed_complete", "?timerange=_", True), ("closed_complete", "?type=live", False),
-    ("ingesting", "?timerange=[0:0_4:0)", False), ("awaiting_content", "?type=vod", True),
-    ("replication_in_progress", "", False), (None, "?timerange=[0:0_4:0)", True),
-])
+@pytest.mark.parametrize(
+    ("status", "query", "ended"),
+    [
+        ("closed_complete", "", True),
+        ("closed_complete", "?timerange=_", True),
+        ("closed_complete", "?type=live", False),
+        ("ingesting", "?timerange=[0:0_4:0)", False),
+        ("awaiting_content", "?type=vod", True),
+        ("replication_in_progress", "", False),
+        (None, "?timerange=[0:0_4:0)", True),
+    ],
+)
 def test_live_or_vod_follows_the_flow(client, status, query, ended):
     """A finished flow is VOD over its whole timerange by default; live only while it is fed."""
     flow_id = new_id()
@@ -247,8 +284,10 @@ def test_an_edit_with_a_jump_back_plays_in_ffprobe(gateway_process, clip):
         length = ranges[1].end - ranges[0].start
         segments = [{"object_id": s["object_id"], "timerange": s["timerange"]} for s in first_half]
         offset = str(Timestamp(length))
-        segments += [{"object_id": s["object_id"], "timerange": str(r.shift(length)), "ts_offset": offset}
-                     for s, r in zip(first_half, ranges, strict=True)]
+        segments += [
+            {"object_id": s["object_id"], "timerange": str(r.shift(length)), "ts_offset": offset}
+            for s, r in zip(first_half, ranges, strict=True)
+        ]
         assert http.post(f"/flows/{edit}/segments", json=segments).status_code == 201
         url = f"{gateway_process.url}/flows/{edit}/playlist.m3u8"
         playlist = m3u8.loads(httpx.get(url).text)
@@ -276,8 +315,10 @@ def test_remuxed_playlists_play_in_ffprobe(gateway_process, clip):
         for seg in segments[:2]:  # each object in two halves: [start, middle) and [middle, end)
             whole = TimeRange.parse(seg["timerange"])
             middle = whole.start + (whole.end - whole.start) // 2
-            halves += [{"object_id": seg["object_id"], "timerange": str(TimeRange.make(whole.start, middle))},
-                       {"object_id": seg["object_id"], "timerange": str(TimeRange.make(middle, whole.end))}]
+            halves += [
+                {"object_id": seg["object_id"], "timerange": str(TimeRange.make(whole.start, middle))},
+                {"object_id": seg["object_id"], "timerange": str(TimeRange.make(middle, whole.end))},
+            ]
         assert http.post(f"/flows/{edit}/segments", json=halves).status_code == 201
     url = f"{gateway_process.url}/flows/{edit}/playlist.m3u8"
     playlist = m3u8.loads(httpx.get(url).text)

@@ -52,20 +52,26 @@ def test_ingest_then_every_read_path_returns_the_same_bytes(gateway_process, med
     chunks = list(cut(media_file, 2))
     with httpx.Client(base_url=gateway_process.url) as http:
         flow = http.get(f"/flows/{flow_id}?include_timerange=true").json()
-        assert flow["codec"] == "video/h264" and flow["essence_parameters"]["frame_rate"] == {"numerator": 25,
-                                                                                            "denominator": 1}
+        assert flow["codec"] == "video/h264" and flow["essence_parameters"]["frame_rate"] == {
+            "numerator": 25,
+            "denominator": 1,
+        }
         assert flow["timerange"] == str(chunks[0].timerange.envelope(chunks[-1].timerange))
         segments = http.get(f"/flows/{flow_id}/segments").json()
         assert [s["timerange"] for s in segments] == [str(c.timerange) for c in chunks]
         for seg, chunk in zip(segments, chunks, strict=True):
             assert seg["key_frame_count"] == 2
             assert httpx.get(seg["get_urls"][0]["url"]).content == chunk.data
-            assert http.get(f"/objects/{seg['object_id']}/content?mode=redirect",
-                            follow_redirects=True).content == chunk.data
+            assert (
+                http.get(f"/objects/{seg['object_id']}/content?mode=redirect", follow_redirects=True).content
+                == chunk.data
+            )
             assert http.get(f"/objects/{seg['object_id']}/content?mode=proxy").content == chunk.data
         # resume: lose the last two segments, ingest again, only those are uploaded
-        http.delete(f"/flows/{flow_id}/segments?timerange={chunks[2].timerange.start // 10**9}:"
-                    f"{chunks[2].timerange.start % 10**9}_")
+        http.delete(
+            f"/flows/{flow_id}/segments?timerange={chunks[2].timerange.start // 10**9}:"
+            f"{chunks[2].timerange.start % 10**9}_"
+        )
         assert len(http.get(f"/flows/{flow_id}/segments").json()) == 2
     again = asyncio.run(ingest(gateway_process.url, media_file, flow_id, quiet=True))
     assert (again.segments, again.skipped) == (2, 2)
@@ -75,16 +81,45 @@ def test_ingest_then_every_read_path_returns_the_same_bytes(gateway_process, med
 def test_ingest_command_line(gateway_process, media_file):
     flow_id = new_id()
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "ingest", str(media_file), "--flow-id", flow_id,
-         "--url", gateway_process.url, "--segment-seconds", "4"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "ingest",
+            str(media_file),
+            "--flow-id",
+            flow_id,
+            "--url",
+            gateway_process.url,
+            "--segment-seconds",
+            "4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert "2 segments registered" in result.stdout and "segments" in result.stderr  # progress bar
     assert len(httpx.get(f"{gateway_process.url}/flows/{flow_id}/segments").json()) == 2
     assert httpx.get(f"{gateway_process.url}/flows/{flow_id}").json()["status"] == "closed_complete"
-    bad = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", "/no/such/file.ts", "--flow-id", flow_id,
-                          "--url", gateway_process.url], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "ingest",
+            "/no/such/file.ts",
+            "--flow-id",
+            flow_id,
+            "--url",
+            gateway_process.url,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1 and "ingest failed" in bad.stderr
 
 
@@ -156,22 +191,34 @@ def test_multipart_rules(gateway_process):
         (obj,) = http.post(f"/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
         base = f"/flows/{flow_id}/storage/{obj['object_id']}/multipart"
         assert http.post(base, json={"parts": 0}).status_code == 400
-        assert http.post(f"/flows/{new_id()}/storage/{obj['object_id']}/multipart", json={"parts": 1}).status_code \
-            == 404
+        assert (
+            http.post(f"/flows/{new_id()}/storage/{obj['object_id']}/multipart", json={"parts": 1}).status_code == 404
+        )
         started = http.post(base, json={"parts": 2}).json()
         first = httpx.put(started["parts"][0]["url"], content=b"a" * 10)
         assert first.status_code == 200
         tampered = started["parts"][1]["url"].replace("partNumber=2", "partNumber=3")
         assert httpx.put(tampered, content=b"b").status_code == 403
-        missing = http.post(f"{base}/{started['upload_id']}",
-                            json={"parts": [{"part_number": 1, "etag": first.headers["etag"]},
-                                            {"part_number": 2, "etag": "x"}]})
+        missing = http.post(
+            f"{base}/{started['upload_id']}",
+            json={"parts": [{"part_number": 1, "etag": first.headers["etag"]}, {"part_number": 2, "etag": "x"}]},
+        )
         assert missing.status_code == 400 and "never uploaded" in missing.json()["summary"]
         second = httpx.put(started["parts"][1]["url"], content=b"b" * 5)
-        done = http.post(f"{base}/{started['upload_id']}",
-                         json={"parts": [{"part_number": 1, "etag": first.headers["etag"]},
-                                         {"part_number": 2, "etag": second.headers["etag"]}]})
+        done = http.post(
+            f"{base}/{started['upload_id']}",
+            json={
+                "parts": [
+                    {"part_number": 1, "etag": first.headers["etag"]},
+                    {"part_number": 2, "etag": second.headers["etag"]},
+                ]
+            },
+        )
         assert done.status_code == 200 and done.json()["size"] == 15
-        assert http.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"],
-                                                              "timerange": "[0:0_1:0)"}).status_code == 201
+        assert (
+            http.post(
+                f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"}
+            ).status_code
+            == 201
+        )
         assert http.get(f"/objects/{obj['object_id']}/content?mode=proxy").content == b"a" * 10 + b"b" * 5

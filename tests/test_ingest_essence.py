@@ -25,8 +25,9 @@ from streaming.ingest.essence import aac_object_type, avc_parameters, fill_missi
 from streaming.ingest.probe import probe
 from streaming.ingest.segmenter import cut
 
-pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None,
-                                reason="ffprobe is not installed (make test installs Debian's ffmpeg)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("ffprobe") is None, reason="ffprobe is not installed (make test installs Debian's ffmpeg)"
+)
 
 H264_PROFILES = {"Baseline": 66, "Constrained Baseline": 66, "Main": 77, "High": 100}
 AAC_PROFILES = {"Main": 1, "LC": 2}
@@ -43,8 +44,9 @@ def clips(media_dir) -> dict[str, Path]:
         "pyav.ts": make_ts(media_dir / "pyav.ts", seconds=4),
         "ffmpeg.mp4": make_with_ffmpeg(media_dir / "ffmpeg.mp4", seconds=4),
         # constraint flags set (Constrained Baseline) and another audio object type (AAC Main)
-        "baseline.ts": make_with_ffmpeg(media_dir / "baseline.ts", seconds=4,
-                                        extra=["-profile:v", "baseline", "-profile:a", "aac_main"]),
+        "baseline.ts": make_with_ffmpeg(
+            media_dir / "baseline.ts", seconds=4, extra=["-profile:v", "baseline", "-profile:a", "aac_main"]
+        ),
     }
 
 
@@ -57,16 +59,41 @@ def gateway(tmp_path_factory):
 
 
 def ffprobe_streams(path: Path) -> dict[str, dict]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return {s["codec_type"]: s for s in json.loads(out)["streams"]}
 
 
 def ffmpeg_sps(path: Path) -> dict[str, int]:
     """profile_idc, the constraint-flag byte and level_idc as ffmpeg's own SPS parser reads them."""
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v", "-c", "copy",
-                          "-bsf:v", "trace_headers", "-frames:v", "1", "-f", "null", "-"],
-                         capture_output=True, text=True, timeout=60).stderr
+    out = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            str(path),
+            "-map",
+            "0:v",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "trace_headers",
+            "-frames:v",
+            "1",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stderr
     fields = dict(re.findall(r"\s(\w+)\s+[01]+ = (\d+)", out))
     flags = sum(int(fields[f"constraint_set{n}_flag"]) << (7 - n) for n in range(6))
     flags |= int(fields["reserved_zero_2bits"])
@@ -115,15 +142,27 @@ def test_parsers_on_hand_made_bytes():
 
 
 def test_fill_missing_keeps_every_user_value():
-    derived = {"frame_width": 160, "frame_rate": {"numerator": 25, "denominator": 1}, "bit_depth": 8,
-               "avc_parameters": {"profile": 100, "flags": 0, "level": 11},
-               "codec_parameters": {"coded_frame_size": 1024, "mp4_oti": 2}}
-    mine = {"frame_width": 1920, "vfr": True, "avc_parameters": {"profile": 77, "flags": 0, "level": 40},
-            "codec_parameters": {"mp4_oti": 5}}
+    derived = {
+        "frame_width": 160,
+        "frame_rate": {"numerator": 25, "denominator": 1},
+        "bit_depth": 8,
+        "avc_parameters": {"profile": 100, "flags": 0, "level": 11},
+        "codec_parameters": {"coded_frame_size": 1024, "mp4_oti": 2},
+    }
+    mine = {
+        "frame_width": 1920,
+        "vfr": True,
+        "avc_parameters": {"profile": 77, "flags": 0, "level": 40},
+        "codec_parameters": {"mp4_oti": 5},
+    }
     merged = fill_missing(mine, derived)
-    assert merged == {"frame_width": 1920, "vfr": True, "bit_depth": 8,
-                      "avc_parameters": {"profile": 77, "flags": 0, "level": 40},
-                      "codec_parameters": {"coded_frame_size": 1024, "mp4_oti": 5}}
+    assert merged == {
+        "frame_width": 1920,
+        "vfr": True,
+        "bit_depth": 8,
+        "avc_parameters": {"profile": 77, "flags": 0, "level": 40},
+        "codec_parameters": {"coded_frame_size": 1024, "mp4_oti": 5},
+    }
     assert fill_missing(derived, derived) == derived
 
 
@@ -138,8 +177,13 @@ def test_cli_ingest_stores_the_media_parameters_and_keeps_a_users(gateway, clips
     assert flow["status"] == "closed_complete"
 
     mine = new_id()
-    essence = {"frame_width": 160, "frame_height": 90, "frame_rate": {"numerator": 25, "denominator": 1},
-               "bit_depth": 10, "avc_parameters": {"profile": 77, "flags": 0, "level": 40}}
+    essence = {
+        "frame_width": 160,
+        "frame_height": 90,
+        "frame_rate": {"numerator": 25, "denominator": 1},
+        "bit_depth": 10,
+        "avc_parameters": {"profile": 77, "flags": 0, "level": 40},
+    }
     httpx.put(f"{gateway.url}/flows/{mine}", json=video_flow(mine, new_id(), essence_parameters=essence))
     asyncio.run(ingest(gateway.url, path, mine, quiet=True))
     kept = httpx.get(f"{gateway.url}/flows/{mine}").json()["essence_parameters"]
@@ -168,8 +212,12 @@ def test_registration_fills_avc_parameters_of_a_ts_flow(probing, clips):
     probing.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))  # 1920x1080 by hand, no avc_parameters
     chunk = next(cut(clips["pyav.ts"], 2))
     object_id = _upload(probing, flow_id, chunk.data)
-    assert probing.post(f"/flows/{flow_id}/segments",
-                        json={"object_id": object_id, "timerange": str(chunk.timerange)}).status_code == 201
+    assert (
+        probing.post(
+            f"/flows/{flow_id}/segments", json={"object_id": object_id, "timerange": str(chunk.timerange)}
+        ).status_code
+        == 201
+    )
     essence = probing.get(f"/flows/{flow_id}").json()["essence_parameters"]
     assert essence["avc_parameters"] == probe(clips["pyav.ts"]).first("video").essence["avc_parameters"]
     assert (essence["frame_width"], essence["frame_height"]) == (1920, 1080)  # the user's, though wrong
@@ -178,16 +226,25 @@ def test_registration_fills_avc_parameters_of_a_ts_flow(probing, clips):
 def test_registration_reads_fragments_behind_their_init_object(probing, tmp_path):
     init, segments = make_cmaf(tmp_path / "cmaf.mp4", seconds=4)
     flow_id = new_id()
-    body = video_flow(flow_id, new_id(), container="video/iso.segment",
-                      essence_parameters={"frame_width": 160, "frame_height": 90, "init_segments": True,
-                                          "frame_rate": {"numerator": 25, "denominator": 1}})
+    body = video_flow(
+        flow_id,
+        new_id(),
+        container="video/iso.segment",
+        essence_parameters={
+            "frame_width": 160,
+            "frame_height": 90,
+            "init_segments": True,
+            "frame_rate": {"numerator": 25, "denominator": 1},
+        },
+    )
     probing.put(f"/flows/{flow_id}", json=body)
     init_id = _upload(probing, flow_id, init, "video/mp4")
     data, start, end = segments[0]
     object_id = _upload(probing, flow_id, data)
     timerange = f"[{start // 10**9}:0_{end // 10**9}:0)"
-    response = probing.post(f"/flows/{flow_id}/segments",
-                            json={"object_id": object_id, "init_object_id": init_id, "timerange": timerange})
+    response = probing.post(
+        f"/flows/{flow_id}/segments", json={"object_id": object_id, "init_object_id": init_id, "timerange": timerange}
+    )
     assert response.status_code == 201, response.text
     flow = probing.get(f"/flows/{flow_id}").json()
     assert flow["essence_parameters"]["avc_parameters"] == probe(init + data).first("video").essence["avc_parameters"]
@@ -199,15 +256,23 @@ def test_registration_fills_mp4_oti_of_a_cmaf_audio_flow_and_keeps_a_users(probi
     flows = {}
     for name, codec_parameters in (("derived", None), ("mine", {"mp4_oti": 5})):
         flow_id = new_id()
-        essence = {"sample_rate": 48000, "channels": 2, "init_segments": True,
-                   **({"codec_parameters": codec_parameters} if codec_parameters else {})}
-        probing.put(f"/flows/{flow_id}", json=audio_flow(flow_id, new_id(), container="audio/iso.segment",
-                                                         essence_parameters=essence))
+        essence = {
+            "sample_rate": 48000,
+            "channels": 2,
+            "init_segments": True,
+            **({"codec_parameters": codec_parameters} if codec_parameters else {}),
+        }
+        probing.put(
+            f"/flows/{flow_id}",
+            json=audio_flow(flow_id, new_id(), container="audio/iso.segment", essence_parameters=essence),
+        )
         init_id = _upload(probing, flow_id, init, "audio/mp4")
         object_id = _upload(probing, flow_id, fragments[1])
         own = probe(init + fragments[1]).timerange
-        response = probing.post(f"/flows/{flow_id}/segments",
-                                json={"object_id": object_id, "init_object_id": init_id, "timerange": str(own)})
+        response = probing.post(
+            f"/flows/{flow_id}/segments",
+            json={"object_id": object_id, "init_object_id": init_id, "timerange": str(own)},
+        )
         assert response.status_code == 201, response.text
         flows[name] = probing.get(f"/flows/{flow_id}").json()["essence_parameters"]
     assert flows["derived"]["codec_parameters"] == {"coded_frame_size": 1024, "mp4_oti": 2}

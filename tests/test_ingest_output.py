@@ -23,8 +23,9 @@ from streaming.ingest.probe import probe
 from streaming.ingest.segmenter import cut
 from streaming.storage.interface import extension, object_key
 
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None,
-                                  reason="ffmpeg is not installed (make test installs Debian's ffmpeg)")
+needs_ffmpeg = pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (make test installs Debian's ffmpeg)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,12 @@ def demuxer_warnings(data: bytes, tmp_path: Path) -> str:
     """What ffmpeg says (at warning level) while decoding every frame of ``data``: "" when clean."""
     path = tmp_path / "joined.ts"
     path.write_bytes(data)
-    result = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "warning", "-i", str(path), "-f", "null", "-"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-v", "warning", "-i", str(path), "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stderr
 
@@ -149,7 +154,7 @@ def test_a_pts_wrap_lands_on_a_monotonic_non_negative_timeline(wrapping_ts):
         assert own.start + chunk.ts_offset == chunk.timerange.start
         media_times.append(own)
     for i, one in enumerate(media_times):
-        assert all(not one.overlaps(other) for other in media_times[i + 1:]), media_times
+        assert all(not one.overlaps(other) for other in media_times[i + 1 :]), media_times
 
 
 @pytest.mark.slow
@@ -161,7 +166,7 @@ def test_ingested_wrap_file_registers_monotonic_flow_times_and_distinct_media_ti
     objects = [TimeRange.parse(s["object_timerange"]) for s in segments]
     assert len(ranges) == 4 and all(r.start > 0 for r in ranges)
     assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
-    assert all(not a.overlaps(b) for i, a in enumerate(objects) for b in objects[i + 1:])
+    assert all(not a.overlaps(b) for i, a in enumerate(objects) for b in objects[i + 1 :])
     assert len({s["object_id"] for s in segments}) == 4
 
 
@@ -171,6 +176,7 @@ def test_status_through_a_run_a_failure_and_a_resume(gateway, clip_ts):
     flow_id = new_id()
     chunks = list(cut(clip_ts, 2))
     with httpx.Client(base_url=gateway.url) as http:
+
         def status() -> str | None:
             return http.get(f"/flows/{flow_id}").json().get("status")
 
@@ -187,8 +193,12 @@ def test_status_through_a_run_a_failure_and_a_resume(gateway, clip_ts):
         http.delete(f"/flows/{flow_id}/segments", params={"timerange": _from(chunks[2].timerange.start)})
         first = http.get(f"/flows/{flow_id}/segments").json()[0]
         blocker = str(TimeRange.make(chunks[3].timerange.start + 10**8, chunks[3].timerange.end))
-        assert http.post(f"/flows/{flow_id}/segments",
-                         json={"object_id": first["object_id"], "timerange": blocker}).status_code == 201
+        assert (
+            http.post(
+                f"/flows/{flow_id}/segments", json={"object_id": first["object_id"], "timerange": blocker}
+            ).status_code
+            == 201
+        )
         with pytest.raises(RuntimeError, match="registering segments failed"):
             asyncio.run(ingest(gateway.url, clip_ts, flow_id, quiet=True))
         assert status() == "awaiting_content"
@@ -220,10 +230,19 @@ def test_ingest_into_a_flow_of_another_container_is_refused(gateway, clip_ts):
 
 
 # -- extensions ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("content_type", "ext"), [
-    ("video/mp2t", "ts"), ("video/iso.segment", "m4s"), ("audio/iso.segment", "m4s"), ("video/mp4", "mp4"),
-    ("audio/mp4", "mp4"), ("audio/aac", "aac"), ("Video/MP2T; charset=x", "ts"), ("audio/mpeg", "mp3"),
-])
+@pytest.mark.parametrize(
+    ("content_type", "ext"),
+    [
+        ("video/mp2t", "ts"),
+        ("video/iso.segment", "m4s"),
+        ("audio/iso.segment", "m4s"),
+        ("video/mp4", "mp4"),
+        ("audio/mp4", "mp4"),
+        ("audio/aac", "aac"),
+        ("Video/MP2T; charset=x", "ts"),
+        ("audio/mpeg", "mp3"),
+    ],
+)
 def test_object_keys_end_in_an_extension_players_accept(content_type, ext):
     assert extension(content_type) == ext
     assert object_key("a.b/c", content_type).endswith(f".{ext}")
@@ -235,11 +254,16 @@ def test_audio_fragment_objects_get_m4s_urls(gateway):
     from conftest import audio_flow
 
     flow_id = new_id()
-    body = audio_flow(flow_id, new_id(), container="audio/iso.segment",
-                      essence_parameters={"sample_rate": 48000, "channels": 2, "init_segments": True})
+    body = audio_flow(
+        flow_id,
+        new_id(),
+        container="audio/iso.segment",
+        essence_parameters={"sample_rate": 48000, "channels": 2, "init_segments": True},
+    )
     assert httpx.put(f"{gateway.url}/flows/{flow_id}", json=body).status_code == 201
     allocated = httpx.post(f"{gateway.url}/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
     assert urlparse(allocated[0]["put_url"]["url"]).path.endswith(".m4s")
-    init = httpx.post(f"{gateway.url}/flows/{flow_id}/storage",
-                      json={"limit": 1, "content_type": "audio/mp4"}).json()["media_objects"]
+    init = httpx.post(f"{gateway.url}/flows/{flow_id}/storage", json={"limit": 1, "content_type": "audio/mp4"}).json()[
+        "media_objects"
+    ]
     assert urlparse(init[0]["put_url"]["url"]).path.endswith(".mp4")

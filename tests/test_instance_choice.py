@@ -54,10 +54,16 @@ def test_the_write_target_is_named_or_the_default(tmp_path):
 def two_backends(settings, tmp_path):
     """A gateway on two local-disk backends: ``a`` (the default) and ``b``."""
     config = tmp_path / "storage.json"
-    config.write_text(json.dumps({"backends": [
-        {"type": "local", "id": B, "label": "b", "path": "b"},
-        {"type": "local", "id": A, "label": "a", "path": "a", "default": True},
-    ]}))
+    config.write_text(
+        json.dumps(
+            {
+                "backends": [
+                    {"type": "local", "id": B, "label": "b", "path": "b"},
+                    {"type": "local", "id": A, "label": "a", "path": "a", "default": True},
+                ]
+            }
+        )
+    )
     app = create_app(replace(settings, storage_config=config, require_allocation=True))
     with TestClient(app, base_url="http://testserver") as client:
         yield client

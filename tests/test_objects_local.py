@@ -156,17 +156,24 @@ def test_range_matrix(strict, mode):
     payload = bytes(range(256)) * 40  # 10,240 bytes
     oid = upload(strict, flow_id, [payload])[0]
     strict.post(f"/flows/{flow_id}/segments", json={"object_id": oid, "timerange": "[0:0_1:0)"})
-    url = (path_of(strict.get(f"/flows/{flow_id}/segments").json()[0]["get_urls"][0]["url"]) if mode == "store"
-           else f"/objects/{oid}/content?mode=proxy")
+    url = (
+        path_of(strict.get(f"/flows/{flow_id}/segments").json()[0]["get_urls"][0]["url"])
+        if mode == "store"
+        else f"/objects/{oid}/content?mode=proxy"
+    )
     whole = strict.get(url)
     assert whole.status_code == 200 and whole.content == payload and whole.headers["accept-ranges"] == "bytes"
     etag = whole.headers["etag"]
-    cases = {"bytes=0-99": (0, 99), "bytes=10000-": (10000, 10239), "bytes=-40": (10200, 10239),
-             "bytes=10200-99999": (10200, 10239)}
+    cases = {
+        "bytes=0-99": (0, 99),
+        "bytes=10000-": (10000, 10239),
+        "bytes=-40": (10200, 10239),
+        "bytes=10200-99999": (10200, 10239),
+    }
     for header, (start, end) in cases.items():
         part = strict.get(url, headers={"Range": header})
         assert part.status_code == 206, header
-        assert part.content == payload[start:end + 1]
+        assert part.content == payload[start : end + 1]
         assert part.headers["content-range"] == f"bytes {start}-{end}/{len(payload)}"
     assert strict.get(url, headers={"Range": "bytes=20000-"}).status_code == 416
     assert strict.get(url, headers={"Range": "bytes=0-1", "If-Range": etag}).status_code == 206

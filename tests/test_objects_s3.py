@@ -26,12 +26,25 @@ def s3_storage_config(s3_server, tmp_path: Path) -> tuple[Path, str]:
     bucket = f"tams-{uuid.uuid4().hex[:12]}"
     s3_server.create_bucket(bucket)
     s3_id = str(uuid.uuid4())
-    config = {"backends": [
-        {"type": "s3", "id": s3_id, "label": "s3", "bucket": bucket, "endpoint_url": s3_server.url,
-         "region": "us-east-1", "access_key": "test", "secret_key": "test", "default": True,
-         "provider": "moto", "store_product": "moto S3", "tags": {"tier": "hot"}},
-        {"type": "local", "id": LOCAL_BACKEND_ID, "label": "local", "path": "objects"},
-    ]}
+    config = {
+        "backends": [
+            {
+                "type": "s3",
+                "id": s3_id,
+                "label": "s3",
+                "bucket": bucket,
+                "endpoint_url": s3_server.url,
+                "region": "us-east-1",
+                "access_key": "test",
+                "secret_key": "test",
+                "default": True,
+                "provider": "moto",
+                "store_product": "moto S3",
+                "tags": {"tier": "hot"},
+            },
+            {"type": "local", "id": LOCAL_BACKEND_ID, "label": "local", "path": "objects"},
+        ]
+    }
     (tmp_path / "storage.json").write_text(json.dumps(config))
     return tmp_path / "storage.json", s3_id
 
@@ -39,8 +52,9 @@ def s3_storage_config(s3_server, tmp_path: Path) -> tuple[Path, str]:
 @pytest.fixture
 def s3_gateway(s3_server, tmp_path):
     config, s3_id = s3_storage_config(s3_server, tmp_path)
-    process = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(config),
-                                                      "TAMS_REQUIRE_ALLOCATION": "true"})
+    process = GatewayProcess(
+        tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(config), "TAMS_REQUIRE_ALLOCATION": "true"}
+    )
     process.start()
     process.s3_id = s3_id  # type: ignore[attr-defined]  # the fixture hands its tests the backend id with the process
     yield process
@@ -120,8 +134,9 @@ def test_proxy_ranges_from_s3(s3_gateway):
 def test_a_proxied_read_is_one_store_request(s3_server, tmp_path):
     # a player's Range request is one GET to S3 (no HEAD first): the answer's headers carry the size
     config, s3_id = s3_storage_config(s3_server, tmp_path)
-    settings = Settings(data_dir=tmp_path / "data", storage_config=config, public_url="http://testserver",
-                        catalog=TEST_CATALOG)
+    settings = Settings(
+        data_dir=tmp_path / "data", storage_config=config, public_url="http://testserver", catalog=TEST_CATALOG
+    )
     payload = os.urandom(50_000)
     with TestClient(create_app(settings), base_url="http://testserver") as client:
         calls: list[str] = []
@@ -138,8 +153,11 @@ def test_a_proxied_read_is_one_store_request(s3_server, tmp_path):
                 calls.append(model.name)
 
         store.client.meta.events.register("before-parameter-build.s3", record)
-        for headers, status, body in (({"Range": "bytes=100-199"}, 206, payload[100:200]),
-                                      ({"Range": "bytes=-7"}, 206, payload[-7:]), ({}, 200, payload)):
+        for headers, status, body in (
+            ({"Range": "bytes=100-199"}, 206, payload[100:200]),
+            ({"Range": "bytes=-7"}, 206, payload[-7:]),
+            ({}, 200, payload),
+        ):
             calls.clear()
             response = client.get(url, headers=headers)
             assert (response.status_code, response.content, calls) == (status, body, ["GetObject"])
@@ -155,8 +173,9 @@ def test_registration_needs_uploaded_bytes(s3_gateway):
         flow_id = new_id()
         http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id()))
         (obj,) = http.post(f"/flows/{flow_id}/storage", json={"limit": 1}).json()["media_objects"]
-        response = http.post(f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"],
-                                                                  "timerange": "[0:0_1:0)"})
+        response = http.post(
+            f"/flows/{flow_id}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"}
+        )
         assert response.status_code == 400 and obj["object_id"] in response.json()["summary"]
 
 
@@ -185,9 +204,23 @@ def test_store_outage_answers_fast_and_recovers(s3_server, tmp_path):
     s3.start()
     bucket = "outage"
     s3.create_bucket(bucket)
-    config = {"backends": [{"type": "s3", "id": str(uuid.uuid4()), "label": "s3", "bucket": bucket,
-                            "endpoint_url": s3.url, "access_key": "t", "secret_key": "t", "default": True,
-                            "connect_timeout": 1, "read_timeout": 2, "max_attempts": 1}]}
+    config = {
+        "backends": [
+            {
+                "type": "s3",
+                "id": str(uuid.uuid4()),
+                "label": "s3",
+                "bucket": bucket,
+                "endpoint_url": s3.url,
+                "access_key": "t",
+                "secret_key": "t",
+                "default": True,
+                "connect_timeout": 1,
+                "read_timeout": 2,
+                "max_attempts": 1,
+            }
+        ]
+    }
     (tmp_path / "storage.json").write_text(json.dumps(config))
     gateway = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json")})
     gateway.start()
@@ -211,8 +244,20 @@ def test_store_outage_answers_fast_and_recovers(s3_server, tmp_path):
 
 @pytest.mark.slow
 def test_unusable_bucket_is_a_clear_start_error(s3_server, tmp_path):
-    config = {"backends": [{"type": "s3", "id": str(uuid.uuid4()), "label": "s3", "bucket": "no-such-bucket",
-                            "endpoint_url": s3_server.url, "access_key": "t", "secret_key": "t", "default": True}]}
+    config = {
+        "backends": [
+            {
+                "type": "s3",
+                "id": str(uuid.uuid4()),
+                "label": "s3",
+                "bucket": "no-such-bucket",
+                "endpoint_url": s3_server.url,
+                "access_key": "t",
+                "secret_key": "t",
+                "default": True,
+            }
+        ]
+    }
     (tmp_path / "storage.json").write_text(json.dumps(config))
     gateway = GatewayProcess(tmp_path / "data", env={"TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json")})
     with pytest.raises(RuntimeError, match="no-such-bucket"):
@@ -238,8 +283,10 @@ def test_ingest_onto_s3(s3_gateway, tmp_path):
         segments = http.get(f"/flows/{flow_id}/segments?presigned=true").json()
         for seg, chunk in zip(segments, chunks, strict=True):
             assert httpx.get(seg["get_urls"][0]["url"]).content == chunk.data
-            assert http.get(f"/flows/{flow_id}/content?mode=proxy&at={seg['timerange'][1:].split('_')[0]}"
-                            ).content == chunk.data
+            assert (
+                http.get(f"/flows/{flow_id}/content?mode=proxy&at={seg['timerange'][1:].split('_')[0]}").content
+                == chunk.data
+            )
 
 
 @pytest.mark.slow
@@ -275,15 +322,34 @@ def test_reconcile_on_s3_finds_deleted_bytes_and_unknown_objects(s3_gateway, s3_
         flow_id, (kept, lost) = upload_and_register(http, [b"a" * 1000, b"b" * 1000])
     config = json.loads((tmp_path / "storage.json").read_text())
     bucket = config["backends"][0]["bucket"]
-    s3 = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1", aws_access_key_id="test",
-                      aws_secret_access_key="test")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     s3.delete_object(Bucket=bucket, Key=next(k for k in keys if lost in k))
     s3.put_object(Bucket=bucket, Key="objects/zz/unknown.ts", Body=b"orphan")
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "reconcile", "--data-dir", str(s3_gateway.data_dir), "--min-age", "0",
-         "--delete-orphans"], cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json"), "TAMS_CATALOG": "sqlite"})
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "reconcile",
+            "--data-dir",
+            str(s3_gateway.data_dir),
+            "--min-age",
+            "0",
+            "--delete-orphans",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TAMS_STORAGE_CONFIG": str(tmp_path / "storage.json"), "TAMS_CATALOG": "sqlite"},
+    )
     report = json.loads(result.stdout)
     assert result.returncode == 1
     assert [(m["object_id"], m["flows"]) for m in report["missing_bytes"]] == [(lost, [flow_id])]

@@ -48,6 +48,9 @@ def test_access_log_lines(client, caplog):
 def test_serve_refuses_open_non_loopback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2 and "refusing to serve without authentication" in result.stderr

@@ -39,7 +39,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 def healthcheck_argv() -> list[str]:
     (args,) = [args for name, args in dockerfile_instructions() if name == "HEALTHCHECK"]
-    return json.loads(args[args.index("CMD") + len("CMD"):])
+    return json.loads(args[args.index("CMD") + len("CMD") :])
 
 
 def test_dockerfile_is_hadolint_clean():
@@ -62,8 +62,12 @@ def test_image_runs_as_a_numeric_non_root_user_and_keeps_local_state_out():
 def checkout_files() -> list[str]:
     """What a clean clone of this working tree holds: tracked and new files, nothing git ignores."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                cwd=ROOT, capture_output=True, check=True).stdout.decode()
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: the packaging test builds from the checkout's files")
     return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
@@ -80,8 +84,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert not (clone / "gateway" / "player" / "node_modules").exists()
     out = tmp_path_factory.mktemp("wheels")
     env = {key: value for key, value in os.environ.items() if key != "TAMS_SKIP_PLAYER_JS"}
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(clone)],
-                   check=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(clone)],
+        check=True,
+        env=env,
+    )
     (built,) = out.glob("tams_gateway-*.whl")
     return built
 
@@ -91,8 +98,20 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv (no pip of its own, no site-packages) with the wheel and its dependencies; its bin dir."""
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-                    "--no-compile", str(wheel)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-compile",
+            str(wheel),
+        ],
+        check=True,
+    )
     return venv / "bin"
 
 
@@ -101,9 +120,9 @@ def server(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     process = GatewayProcess(elsewhere / "data", command=[str(installed / "tams-gateway")], cwd=elsewhere)
     # nothing may come from the source tree: no PYTHONPATH, no inherited TAMS_* settings
-    process.env = {key: value for key, value in process.env.items()
-                   if key != "PYTHONPATH" and not key.startswith("TAMS_")} | {
-        "TAMS_LOG_LEVEL": "warning", "TAMS_REQUIRE_ALLOCATION": "true"}
+    process.env = {
+        key: value for key, value in process.env.items() if key != "PYTHONPATH" and not key.startswith("TAMS_")
+    } | {"TAMS_LOG_LEVEL": "warning", "TAMS_REQUIRE_ALLOCATION": "true"}
     process.start()
     yield process
     process.stop()
@@ -112,8 +131,11 @@ def server(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.mark.slow
 def test_the_wheel_holds_every_module_and_exactly_the_player_files(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {name for name in checkout_files() if name.endswith(".py") and name.split("/")[0] in
-               ("catalog", "streaming", "gateway")}
+    modules = {
+        name
+        for name in checkout_files()
+        if name.endswith(".py") and name.split("/")[0] in ("catalog", "streaming", "gateway")
+    }
     assert modules and modules <= names, sorted(modules - names)
     served = {str(path.relative_to(ROOT)) for _, path in SCRIPTS.values()}
     assert served <= names
@@ -123,10 +145,17 @@ def test_the_wheel_holds_every_module_and_exactly_the_player_files(wheel: Path):
 
 
 @pytest.mark.slow
-def test_the_installed_gateway_serves_everything_from_its_own_files(wheel: Path, installed: Path,
-                                                                   server: GatewayProcess, tmp_path: Path):
-    where = subprocess.run([str(installed / "python"), "-c", "import gateway; print(gateway.__file__)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True, env=server.env).stdout
+def test_the_installed_gateway_serves_everything_from_its_own_files(
+    wheel: Path, installed: Path, server: GatewayProcess, tmp_path: Path
+):
+    where = subprocess.run(
+        [str(installed / "python"), "-c", "import gateway; print(gateway.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=server.env,
+    ).stdout
     assert Path(where).resolve().is_relative_to(installed.parent.resolve()), where
     with httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.get("/").status_code == 200
@@ -154,8 +183,21 @@ def test_the_installed_gateway_serves_everything_from_its_own_files(wheel: Path,
 
     # the installed CLI ingests too (PyAV and its FFmpeg libraries come from the wheel's dependencies)
     ingest_id = new_id()
-    subprocess.run([str(installed / "tams-gateway"), "ingest", str(tmp_path / "clip.ts"), "--flow-id", ingest_id,
-                    "--url", server.url], cwd=tmp_path, env=server.env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(installed / "tams-gateway"),
+            "ingest",
+            str(tmp_path / "clip.ts"),
+            "--flow-id",
+            ingest_id,
+            "--url",
+            server.url,
+        ],
+        cwd=tmp_path,
+        env=server.env,
+        check=True,
+        capture_output=True,
+    )
     assert httpx.get(f"{server.url}/flows/{ingest_id}/segments").json()
 
 

@@ -24,14 +24,21 @@ from players import browser, content, ffmpeg, gstreamer, live
 from players.content import FPS, first_video_time
 from players.timeline import Expected, check
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(TEST_CATALOG != "sqlite",
-                                 reason=f"players are tested once, on the SQLite catalog (this run: {TEST_CATALOG})")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        TEST_CATALOG != "sqlite", reason=f"players are tested once, on the SQLite catalog (this run: {TEST_CATALOG})"
+    ),
+]
 
 CONTENTS = ["ts", "mp4", "cmaf", "multi", "edit", "live", "ptswrap"]
 ENDPOINTS = ["hls", "hls-fmp4", "multivariant", "dash", "file.ts", "file.mp4"]
-READS = {"ffmpeg": set(ENDPOINTS), "gstreamer": {"hls", "multivariant", "dash", "file.ts"},
-         "hls.js": {"hls", "hls-fmp4", "multivariant"}, "dash.js": {"dash"}}
+READS = {
+    "ffmpeg": set(ENDPOINTS),
+    "gstreamer": {"hls", "multivariant", "dash", "file.ts"},
+    "hls.js": {"hls", "hls-fmp4", "multivariant"},
+    "dash.js": {"dash"},
+}
 TICK = Fraction(1, 90000)  # one 90 kHz tick: MPEG-TS and the MPD timescale
 VOD_TIMEOUT = 20  # seconds: a 6 s VOD decodes in ~1 s; longer means the player waits for more (a live playlist)
 
@@ -59,6 +66,7 @@ def cases() -> Iterator:
 
 
 # -- session fixtures: one gateway, the contents, one browser -------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def players_gateway(tmp_path_factory) -> Iterator[GatewayProcess]:
@@ -115,6 +123,7 @@ def chromium(players_gateway) -> Iterator[browser.Browser]:
 
 # -- endpoints ----------------------------------------------------------------------------------------------
 
+
 def url(base: str, item, endpoint: str) -> str:
     """The URL a user would give the player (the README's watch URLs)."""
     flow = f"{base}/flows/{item.flow_id}"
@@ -144,6 +153,7 @@ def live_item(contents: dict) -> tuple[content.Content, live.LiveFlow]:
 
 
 # -- the matrix ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("name", "player", "endpoint"), list(cases()))
 def test_plays(name, player, endpoint, contents, request):
@@ -201,8 +211,10 @@ def _ffmpeg(item, endpoint: str, target: str, who: str) -> None:
         # its whole object instead of the part it uses (a second of audio more) fails
         want = item.expected.duration * AUDIO_RATE / AUDIO_FRAME
         if abs(decoded.audio_frames - want) > 2 * max(len(segments), 1):
-            problems.append(f"{decoded.audio_frames} AAC frames decoded, {float(want):.1f} make the flow's "
-                            f"{float(item.expected.duration)} s")
+            problems.append(
+                f"{decoded.audio_frames} AAC frames decoded, {float(want):.1f} make the flow's "
+                f"{float(item.expected.duration)} s"
+            )
     _report(problems, who)
 
 
@@ -225,8 +237,10 @@ def _gstreamer(item, feed, target: str, who: str) -> None:
     if feed:  # live: it starts near the live edge, then must render everything registered after it started
         later = [p for p in pts if p >= feed.later_start]
         if len(later) < (item.expected.end - feed.later_start) * item.expected.fps:
-            problems.append(f"rendered {len(later)} frames after {float(feed.later_start)} s (registered live, "
-                            f"{live.LIVE_SECONDS - live.FIRST} refreshes); {len(pts)} frames in all")
+            problems.append(
+                f"rendered {len(later)} frames after {float(feed.later_start)} s (registered live, "
+                f"{live.LIVE_SECONDS - live.FIRST} refreshes); {len(pts)} frames in all"
+            )
         if len(set(pts)) != len(pts):
             problems.append(f"{len(pts) - len(set(pts))} frames repeat a presentation time")
     else:
@@ -241,7 +255,8 @@ def _browser(chromium, item, player: str, endpoint: str, feed, target: str, who:
             first, later = browser.play_live(page, advance=3)
             assert later["time"] >= first["time"] + 3, f"{who}: live stopped advancing: {browser.Played(later)}"
             assert endpoint != "hls-fmp4" or "#EXT-X-MAP" in httpx.get(target).text, (
-                f"{who}: asked for fMP4 segments (?container=fmp4), the playlist has no #EXT-X-MAP")
+                f"{who}: asked for fMP4 segments (?container=fmp4), the playlist has no #EXT-X-MAP"
+            )
             return
         duration = float(item.expected.duration)
         ended, seeked = browser.play_vod(page, duration)
@@ -269,6 +284,7 @@ def _browser(chromium, item, player: str, endpoint: str, feed, target: str, who:
 
 # -- what the flows themselves say, and the edit points in the playlist -------------------------------------
 
+
 @pytest.mark.parametrize("name", [c for c in CONTENTS if c != "live"])
 def test_flow_timerange_is_the_media(name, contents):
     """The flow's timerange lasts as long as the media put in (the PTS-wrap file included)."""
@@ -279,10 +295,12 @@ def test_flow_timerange_is_the_media(name, contents):
     length = Fraction(timerange.end - timerange.start, 10**9)
     assert length == item.expected.duration, (
         f"{name}: the flow's timerange {timerange} lasts {float(length)} s; the media lasts "
-        f"{float(item.expected.duration)} s")
+        f"{float(item.expected.duration)} s"
+    )
     assert abs(Fraction(timerange.start, 10**9) - item.expected.start) < Fraction(1, 10**9), (
         f"{name}: the flow starts at {timerange.start} ns; its first frame is at {float(item.expected.start)} s "
-        "of the media's own (unwrapped) timeline")
+        "of the media's own (unwrapped) timeline"
+    )
 
 
 def test_hls_marks_every_edit_point(contents):
@@ -301,6 +319,7 @@ def test_hls_marks_every_edit_point(contents):
 # Every check above passes on these and fails on media with a known defect, so a failure in the matrix is
 # the gateway's, not the harness's.
 
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A 4 s clip, and ffmpeg's own HLS (TS segments) and DASH (fMP4) of it."""
@@ -309,13 +328,53 @@ def reference(tmp_path_factory):
     hls, dash = work / "hls", work / "dash"
     hls.mkdir()
     dash.mkdir()
-    subprocess.run(["ffmpeg", "-v", "error", "-copyts", "-i", str(clip), "-c", "copy", "-f", "hls", "-hls_time", "2",
-                    "-hls_playlist_type", "vod", "-hls_segment_filename", str(hls / "s%d.ts"),
-                    str(hls / "index.m3u8")], check=True, timeout=60)
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(make_ts(work / "clip.mp4", seconds=4, container="mp4")),
-                    "-map", "0:v", "-c", "copy", "-f", "dash",
-                    "-seg_duration", "2", "-use_template", "1", "-use_timeline", "1", str(dash / "index.mpd")],
-                   check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-copyts",
+            "-i",
+            str(clip),
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_filename",
+            str(hls / "s%d.ts"),
+            str(hls / "index.m3u8"),
+        ],
+        check=True,
+        timeout=60,
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(make_ts(work / "clip.mp4", seconds=4, container="mp4")),
+            "-map",
+            "0:v",
+            "-c",
+            "copy",
+            "-f",
+            "dash",
+            "-seg_duration",
+            "2",
+            "-use_template",
+            "1",
+            "-use_timeline",
+            "1",
+            str(dash / "index.mpd"),
+        ],
+        check=True,
+        timeout=60,
+    )
     return clip, hls, dash
 
 

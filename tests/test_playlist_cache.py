@@ -199,8 +199,9 @@ def upload(client, flow_id: str, starts: range, put) -> None:
     for obj in allocated:
         response = put(obj["put_url"]["url"], content=b"\x47" * 188, headers={"Content-Type": "video/mp2t"})
         assert response.status_code in (200, 201, 204), response.text
-    body = [{"object_id": o["object_id"], "timerange": f"[{s}:0_{s + 2}:0)"} for o, s in zip(allocated, starts,
-                                                                                         strict=True)]
+    body = [
+        {"object_id": o["object_id"], "timerange": f"[{s}:0_{s + 2}:0)"} for o, s in zip(allocated, starts, strict=True)
+    ]
     assert client.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
 
 
@@ -254,8 +255,9 @@ def test_live_uris_are_stable_within_a_bucket_on_s3(s3_server, tmp_path, monkeyp
     from test_objects_s3 import s3_storage_config
 
     config, _ = s3_storage_config(s3_server, tmp_path)
-    settings = Settings(data_dir=tmp_path / "data", storage_config=config, public_url="http://testserver",
-                        catalog=TEST_CATALOG)
+    settings = Settings(
+        data_dir=tmp_path / "data", storage_config=config, public_url="http://testserver", catalog=TEST_CATALOG
+    )
     with TestClient(create_app(settings), base_url="http://testserver") as client:
         check_stable_uris(client, monkeypatch, httpx.put)
 

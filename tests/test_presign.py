@@ -29,8 +29,12 @@ def botocore_client(endpoint: str, style: str, token: str | None = None):
     from botocore.config import Config
 
     return botocore.session.get_session().create_client(
-        "s3", region_name="eu-west-2", endpoint_url=endpoint, aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", aws_session_token=token,
+        "s3",
+        region_name="eu-west-2",
+        endpoint_url=endpoint,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        aws_session_token=token,
         config=Config(signature_version="s3v4", s3={"addressing_style": style}),
     )
 
@@ -41,7 +45,9 @@ def reference(client, operation: str, params: dict, expires: int) -> str:
 
 
 CASES = [
-    ("http://127.0.0.1:9000", "path"), ("https://s3.example.com", "path"), ("https://s3.example.com", "virtual"),
+    ("http://127.0.0.1:9000", "path"),
+    ("https://s3.example.com", "path"),
+    ("https://s3.example.com", "virtual"),
     ("http://vast.local:8080", "virtual"),
 ]
 
@@ -51,14 +57,21 @@ CASES = [
 @pytest.mark.parametrize("key", ["objects/ab/plain", "a b+c%d~e/é/ü", "x?y#z&w=v", "trailing/"])
 def test_urls_are_byte_identical_to_botocore(endpoint, style, token, key):
     client = botocore_client(endpoint, style, token)
-    ours = Presigner(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token), "eu-west-2",
-                     endpoint, addressing_style=style)
+    ours = Presigner(
+        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token),
+        "eu-west-2",
+        endpoint,
+        addressing_style=style,
+    )
     assert ours.presign("GET", "media", key, 900, now=NOW) == reference(
-        client, "get_object", {"Bucket": "media", "Key": key}, 900)
-    assert ours.presign("PUT", "media", key, 3600, now=NOW, signed_headers={"content-type": "video/mp2t"}) == \
-        reference(client, "put_object", {"Bucket": "media", "Key": key, "ContentType": "video/mp2t"}, 3600)
-    assert ours.presign("PUT", "media", key, 60, now=NOW, query={"partNumber": "3", "uploadId": "u/p+1"}) == \
-        reference(client, "upload_part", {"Bucket": "media", "Key": key, "PartNumber": 3, "UploadId": "u/p+1"}, 60)
+        client, "get_object", {"Bucket": "media", "Key": key}, 900
+    )
+    assert ours.presign("PUT", "media", key, 3600, now=NOW, signed_headers={"content-type": "video/mp2t"}) == reference(
+        client, "put_object", {"Bucket": "media", "Key": key, "ContentType": "video/mp2t"}, 3600
+    )
+    assert ours.presign("PUT", "media", key, 60, now=NOW, query={"partNumber": "3", "uploadId": "u/p+1"}) == reference(
+        client, "upload_part", {"Bucket": "media", "Key": key, "PartNumber": 3, "UploadId": "u/p+1"}, 60
+    )
 
 
 @pytest.mark.slow
@@ -66,10 +79,12 @@ def test_urls_are_byte_identical_to_botocore(endpoint, style, token, key):
 @given(st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40))
 def test_any_key_matches_botocore(key):
     client = botocore_client("http://127.0.0.1:9000", "path")
-    ours = Presigner(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "eu-west-2",
-                     "http://127.0.0.1:9000")
+    ours = Presigner(
+        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "eu-west-2", "http://127.0.0.1:9000"
+    )
     assert ours.presign("GET", "media", key, 900, now=NOW) == reference(
-        client, "get_object", {"Bucket": "media", "Key": key}, 900)
+        client, "get_object", {"Bucket": "media", "Key": key}, 900
+    )
 
 
 def test_signing_key_is_derived_once_per_day():
@@ -83,8 +98,12 @@ def test_signing_key_is_derived_once_per_day():
 
 @pytest.mark.parametrize(("endpoint", "style"), CASES)
 def test_bulk_presigning_matches_one_by_one(endpoint, style):
-    ours = Presigner(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "eu-west-2",
-                     endpoint, addressing_style=style)
+    ours = Presigner(
+        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        "eu-west-2",
+        endpoint,
+        addressing_style=style,
+    )
     keys = ["objects/ab/plain.ts", "a b+c%d~e/é/ü", "x?y#z&w=v", "trailing/"]
     client = botocore_client(endpoint, style)
     with mock.patch("streaming.storage.sigv4.time.time", return_value=NOW.timestamp()):
@@ -97,8 +116,9 @@ def test_local_disk_bulk_urls_match_one_by_one(tmp_path, secret):
     key_file = tmp_path / "key"
     key_file.write_bytes(secret)
     key_file.chmod(0o600)
-    store = LocalDiskStore(BackendInfo(str(uuid.uuid4()), "local", "local", "disk"), tmp_path / "objects",
-                           "http://gw", key_file)
+    store = LocalDiskStore(
+        BackendInfo(str(uuid.uuid4()), "local", "local", "disk"), tmp_path / "objects", "http://gw", key_file
+    )
     asyncio.run(store.start())
     keys = [object_key(str(uuid.uuid4()), "video/mp2t") for _ in range(50)] + ["objects/x/a b+é.ts"]
     for _ in range(3):  # both within one second, so both carry the same expiry

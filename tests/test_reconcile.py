@@ -17,9 +17,14 @@ from gateway.app import create_app
 
 
 def _reconcile(data_dir, *extra: str) -> tuple[int, dict]:
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "reconcile", "--data-dir", str(data_dir), *extra],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TAMS_CATALOG": "sqlite"})
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "reconcile", "--data-dir", str(data_dir), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TAMS_CATALOG": "sqlite"},
+    )
     assert result.stdout, result.stderr
     return result.returncode, json.loads(result.stdout)
 

@@ -25,7 +25,7 @@ def _box_value(data: bytes, kind: bytes, skip_v0: int, skip_v1: int, size_v0: in
     at = data.index(kind) + 4
     version = data[at]
     start = at + 4 + (skip_v1 if version else skip_v0)
-    return int.from_bytes(data[start:start + (size_v1 if version else size_v0)], "big")
+    return int.from_bytes(data[start : start + (size_v1 if version else size_v0)], "big")
 
 
 def _tfdt(fragment: bytes) -> int:
@@ -96,12 +96,14 @@ def test_an_edit_flow_plays_through_its_edit_points_as_fmp4(flows, tmp_path):
 
 def test_audio_as_adts_with_its_hls_timestamp(flows, tmp_path):
     segment = _segments(flows, flows.source)[1]
-    response = httpx.get(f"{flows.gateway.url}/flows/{flows.source}/remux/{segment['object_id']}.aac",
-                         params={"timerange": segment["timerange"]})
+    response = httpx.get(
+        f"{flows.gateway.url}/flows/{flows.source}/remux/{segment['object_id']}.aac",
+        params={"timerange": segment["timerange"]},
+    )
     assert response.status_code == 200 and response.headers["content-type"] == "audio/aac"
     data = response.content
     assert data.startswith(b"ID3") and b"com.apple.streaming.transportStreamTimestamp" in data[:80]
-    stamp = int.from_bytes(data[data.index(b"Timestamp\x00") + 10:][:8], "big")
+    stamp = int.from_bytes(data[data.index(b"Timestamp\x00") + 10 :][:8], "big")
     assert 2 * 90_000 <= stamp <= int(2.2 * 90_000)  # the first audio frame of object 1, at 90 kHz
     (tmp_path / "a.aac").write_bytes(data)
     played = probe_audio(tmp_path / "a.aac")
@@ -112,8 +114,23 @@ def probe_audio(path) -> int:
     import json
     import subprocess
 
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_packets", "-show_entries", "stream=nb_read_packets",
-                          "-of", "json", str(path)], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return int(json.loads(out.stdout)["streams"][0]["nb_read_packets"])
 
 
@@ -131,16 +148,19 @@ def test_cached_answers_validate_and_take_ranges(flows):
     assert part.status_code == 206 and part.content == first.content[:188]
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/flows/{edit}/remux/{object}.mkv?timerange=[2:0_2:800000000)", 400),
-    ("/flows/{edit}/remux/{object}?timerange=[2:0_2:800000000)", 400),
-    ("/flows/{edit}/remux/{object}.ts?timerange=2:0_x", 400),
-    ("/flows/{edit}/remux/no-such-object.ts", 404),
-    ("/flows/{edit}/remux/{object}.ts?timerange=[100:0_200:0)", 404),
-    ("/flows/{unknown}/remux/init.mp4", 404),
-    ("/flows/{unknown}/remux/{object}.ts", 404),
-    ("/flows/not-a-uuid/remux/init.mp4", 404),
-])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/flows/{edit}/remux/{object}.mkv?timerange=[2:0_2:800000000)", 400),
+        ("/flows/{edit}/remux/{object}?timerange=[2:0_2:800000000)", 400),
+        ("/flows/{edit}/remux/{object}.ts?timerange=2:0_x", 400),
+        ("/flows/{edit}/remux/no-such-object.ts", 404),
+        ("/flows/{edit}/remux/{object}.ts?timerange=[100:0_200:0)", 404),
+        ("/flows/{unknown}/remux/init.mp4", 404),
+        ("/flows/{unknown}/remux/{object}.ts", 404),
+        ("/flows/not-a-uuid/remux/init.mp4", 404),
+    ],
+)
 def test_errors_are_json(flows, path, status):
     from conftest import new_id
 
@@ -164,20 +184,28 @@ def cmaf_edit(flows, tmp_path_factory):
         body["essence_parameters"]["init_segments"] = True
         assert http.put(f"/flows/{cmaf}", json=body).status_code == 201
         (init_obj,) = http.post(f"/flows/{cmaf}/storage", json={"limit": 1, "content_type": "video/mp4"}).json()[
-            "media_objects"]
+            "media_objects"
+        ]
         httpx.put(init_obj["put_url"]["url"], content=init, headers={"Content-Type": "video/mp4"})
         objects = http.post(f"/flows/{cmaf}/storage", json={"limit": 3}).json()["media_objects"]
         for obj, (data, start, end) in zip(objects, segments, strict=True):
             httpx.put(obj["put_url"]["url"], content=data, headers={"Content-Type": obj["put_url"]["content-type"]})
-            response = http.post(f"/flows/{cmaf}/segments", json={
-                "object_id": obj["object_id"], "init_object_id": init_obj["object_id"],
-                "timerange": f"[{start // S}:0_{end // S}:0)"})
+            response = http.post(
+                f"/flows/{cmaf}/segments",
+                json={
+                    "object_id": obj["object_id"],
+                    "init_object_id": init_obj["object_id"],
+                    "timerange": f"[{start // S}:0_{end // S}:0)",
+                },
+            )
             assert response.status_code == 201, response.text
         body = video_flow(edit, new_id(), container="video/iso.segment")
         body["essence_parameters"]["init_segments"] = True
         assert http.put(f"/flows/{edit}", json=body).status_code == 201
-        response = http.post(f"/flows/{edit}/segments", json={
-            "object_id": objects[1]["object_id"], "timerange": "[0:0_0:800000000)", "ts_offset": "-2:480000000"})
+        response = http.post(
+            f"/flows/{edit}/segments",
+            json={"object_id": objects[1]["object_id"], "timerange": "[0:0_0:800000000)", "ts_offset": "-2:480000000"},
+        )
         assert response.status_code == 201, response.text
     return cmaf, edit, objects[1]["object_id"]
 
@@ -206,13 +234,32 @@ def test_remuxed_ts_segments_play_back_to_back_in_ffmpegs_hls_reader(flows, tmp_
     flow_id = getattr(flows, which)
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-PLAYLIST-TYPE:VOD"]
     for segment in _segments(flows, flow_id):
-        lines += ["#EXTINF:2,", f"{flows.gateway.url}/flows/{flow_id}/remux/{segment['object_id']}.ts"
-                                f"?timerange={segment['timerange']}"]
+        lines += [
+            "#EXTINF:2,",
+            f"{flows.gateway.url}/flows/{flow_id}/remux/{segment['object_id']}.ts?timerange={segment['timerange']}",
+        ]
     (tmp_path / "remux.m3u8").write_text("\n".join([*lines, "#EXT-X-ENDLIST", ""]))
     probe(flows.media)  # skips without ffmpeg
-    decode = subprocess.run(["ffmpeg", "-v", "warning", "-nostdin", "-protocol_whitelist", "file,http,tcp",
-                             "-i", str(tmp_path / "remux.m3u8"), "-map", "0:v", "-f", "framemd5", "-"],
-                            capture_output=True, text=True, timeout=120)
+    decode = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "warning",
+            "-nostdin",
+            "-protocol_whitelist",
+            "file,http,tcp",
+            "-i",
+            str(tmp_path / "remux.m3u8"),
+            "-map",
+            "0:v",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert decode.returncode == 0 and decode.stderr == "", decode.stderr
     frames = [line for line in decode.stdout.splitlines() if line and not line.startswith("#")]
     assert len(frames) == (200 if which == "source" else 120)

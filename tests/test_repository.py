@@ -21,13 +21,22 @@ def _files() -> list:
 
 def test_nothing_cites_a_file_outside_the_repository():
     this = ROOT / "tests" / "test_repository.py"
-    hits = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in _files() if p != this
-            for n, line in enumerate(p.read_text().splitlines(), 1) if OUTSIDE.search(line)]
+    hits = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in _files()
+        if p != this
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert not hits, "\n".join(hits)
 
 
 def test_every_cited_repository_file_exists():
-    missing = [f"{p.relative_to(ROOT)}:{n}: {ref}" for p in _files()
-               for n, line in enumerate(p.read_text().splitlines(), 1)
-               for ref in CITED_FILE.findall(line) if not (ROOT / ref).exists()]
+    missing = [
+        f"{p.relative_to(ROOT)}:{n}: {ref}"
+        for p in _files()
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        for ref in CITED_FILE.findall(line)
+        if not (ROOT / ref).exists()
+    ]
     assert not missing, "\n".join(missing)

@@ -59,8 +59,10 @@ def test_racing_writers_admit_no_overlap_and_lose_nothing(gateway_process):
         thread.join()
     stored = httpx.get(f"{gateway_process.url}/flows/{flow_id}/segments?limit=1000").json()
     assert len(stored) == len(admitted) > 0
-    spans = sorted((int(s["timerange"][1:].split(":")[0]), int(s["timerange"].split("_")[1].split(":")[0]),
-                    s["object_id"]) for s in stored)
+    spans = sorted(
+        (int(s["timerange"][1:].split(":")[0]), int(s["timerange"].split("_")[1].split(":")[0]), s["object_id"])
+        for s in stored
+    )
     assert spans == sorted(admitted)  # every 201 is readable, nothing else is there
     for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
         assert end <= start  # no overlaps; touching allowed
@@ -71,8 +73,10 @@ def test_everything_survives_a_restart(gateway_process):
     flow_id, source_id = new_id(), new_id()
     with httpx.Client(base_url=gateway_process.url) as http:
         http.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id, tags={"k": "v"}))
-        http.post(f"/flows/{flow_id}/segments", json=[{"object_id": new_id(), "timerange": "[0:0_2:0)"},
-                                                       {"object_id": new_id(), "timerange": "[2:0_4:0)"}])
+        http.post(
+            f"/flows/{flow_id}/segments",
+            json=[{"object_id": new_id(), "timerange": "[0:0_2:0)"}, {"object_id": new_id(), "timerange": "[2:0_4:0)"}],
+        )
         http.post("/service", json={"name": "persisted"})
         before = http.get(f"/flows/{flow_id}").json()
     gateway_process.stop()

@@ -9,8 +9,7 @@ import threading
 from catalog.sqlite.db import Database
 
 # a query that keeps its reader thread busy for a while (no table needed)
-SLOW_COUNT = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) "
-              "SELECT count(*) FROM n")
+SLOW_COUNT = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT count(*) FROM n"
 
 
 def test_close_waits_for_a_cancelled_read_still_running(tmp_path):

@@ -44,8 +44,9 @@ def test_empty_forms(text):
     assert TimeRange.parse(text).is_empty() and str(TimeRange.parse(text)) == "()"
 
 
-@pytest.mark.parametrize("text", ["1:05", "1:1000000000", "01:0", "1.5", "abc", "1:0_2:0_3:0", "[[0:0_1:0)",
-                                  "--1:0", "1:-5", " 1:0"])
+@pytest.mark.parametrize(
+    "text", ["1:05", "1:1000000000", "01:0", "1.5", "abc", "1:0_2:0_3:0", "[[0:0_1:0)", "--1:0", "1:-5", " 1:0"]
+)
 def test_malformed_is_refused_naming_the_value(text):
     with pytest.raises(TimeFormatError, match="invalid"):
         TimeRange.parse(text)
@@ -128,8 +129,13 @@ def test_operations_agree_with_the_set_model(a, b):
     envelope = instants(a.envelope(b))
     assert sa | sb <= envelope
     if sa | sb:
-        assert envelope == set(range(min(sa | sb), max(sa | sb) + 1)) or a.lo is None or b.lo is None \
-            or a.hi is None or b.hi is None
+        assert (
+            envelope == set(range(min(sa | sb), max(sa | sb) + 1))
+            or a.lo is None
+            or b.lo is None
+            or a.hi is None
+            or b.hi is None
+        )
 
 
 @given(ranges(small))

@@ -37,14 +37,17 @@ def test_the_sdk_serializer_the_fake_relies_on_is_still_there() -> None:
     assert pushdown.validate is not None
 
 
-@pytest.mark.parametrize("predicate", [
-    (_.flow_id == "a") | (_.ts_lo > 3),  # OR across columns (a compound keyset cursor)
-    _.ts_lo < _.ts_hi,  # column against column
-    (_.ts_hi - _.ts_lo) > 5,  # arithmetic
-    ~_.object_id.contains("x"),  # negated substring (tag_exists=false in the system we replace)
-    _.object_id.notnull(),
-    _.object_id.endswith("x"),
-])
+@pytest.mark.parametrize(
+    "predicate",
+    [
+        (_.flow_id == "a") | (_.ts_lo > 3),  # OR across columns (a compound keyset cursor)
+        _.ts_lo < _.ts_hi,  # column against column
+        (_.ts_hi - _.ts_lo) > 5,  # arithmetic
+        ~_.object_id.contains("x"),  # negated substring (tag_exists=false in the system we replace)
+        _.object_id.notnull(),
+        _.object_id.endswith("x"),
+    ],
+)
 def test_the_fake_refuses_what_vast_cannot_push_down(predicate: object) -> None:
     fake = FakeVast()
     with pytest.raises(NotImplementedError), fake.transaction() as tx:
@@ -52,8 +55,21 @@ def test_the_fake_refuses_what_vast_cannot_push_down(predicate: object) -> None:
 
 
 def _segments(tx: object, flow_id: str, n: int) -> None:
-    insert(tx, "segments", [{"flow_id": flow_id, "ts_lo": i * 10, "ts_hi": i * 10 + 9, "timerange": "[0:0_1:0)",
-                             "object_id": f"o{i}", "created_ns": i} for i in range(n)])
+    insert(
+        tx,
+        "segments",
+        [
+            {
+                "flow_id": flow_id,
+                "ts_lo": i * 10,
+                "ts_hi": i * 10 + 9,
+                "timerange": "[0:0_1:0)",
+                "object_id": f"o{i}",
+                "created_ns": i,
+            }
+            for i in range(n)
+        ],
+    )
 
 
 def test_rows_come_back_unordered_and_limits_pick_arbitrary_rows() -> None:
@@ -119,7 +135,8 @@ def test_two_replicas_writing_the_same_span_keep_one_segment() -> None:
         flow_id = await _with_flow([first, second])
         a, b = await asyncio.gather(
             first.add_segments(flow_id, [{"object_id": new_id(), "timerange": "[0:0_2:0)"}]),
-            second.add_segments(flow_id, [{"object_id": new_id(), "timerange": "[1:0_3:0)"}]))
+            second.add_segments(flow_id, [{"object_id": new_id(), "timerange": "[1:0_3:0)"}]),
+        )
         stats = await first.flow_stats(flow_id)
         page = await first.query_segments(flow_id, SegmentQuery(), None, 10)
         assert stats.count == len(page.items)
@@ -139,8 +156,20 @@ def test_overlap_repair_is_deterministic_whoever_runs_it() -> None:
         assert _run(catalog.add_segments(flow_id, [{"object_id": "early", "timerange": "[0:0_2:0)"}])) == []
         with fake.transaction() as tx:  # what a racing replica's commit leaves behind
             tr = TimeRange.parse("[1:0_3:0)")
-            insert(tx, "segments", [{"flow_id": flow_id, "ts_lo": tr.lo, "ts_hi": tr.hi, "timerange": str(tr),
-                                     "object_id": "late", "created_ns": time.time_ns()}])
+            insert(
+                tx,
+                "segments",
+                [
+                    {
+                        "flow_id": flow_id,
+                        "ts_lo": tr.lo,
+                        "ts_hi": tr.hi,
+                        "timerange": str(tr),
+                        "object_id": "late",
+                        "created_ns": time.time_ns(),
+                    }
+                ],
+            )
         spans = [(tr.lo, tr.hi)] if runner else [(0, 1_999_999_999)]
         with fake.transaction() as tx:
             lost = segments.repair_overlaps(tx, flow_id, spans)
@@ -165,9 +194,16 @@ def test_a_uniform_page_is_one_select_and_gaps_cost_a_few_more() -> None:
 def test_vast_catalog_needs_its_connection_settings() -> None:
     with pytest.raises(ValueError, match="TAMS_VAST_ENDPOINT, TAMS_VAST_ACCESS_KEY"):
         load_settings({"TAMS_CATALOG": "vast"})
-    settings = load_settings({"TAMS_CATALOG": "vast", "TAMS_VAST_ENDPOINT": "http://vip", "TAMS_VAST_ACCESS_KEY": "a",
-                              "TAMS_VAST_SECRET_KEY": "s", "TAMS_VAST_BUCKET": "db",
-                              "TAMS_VAST_DATA_ENDPOINTS": "http://v1, http://v2"})
+    settings = load_settings(
+        {
+            "TAMS_CATALOG": "vast",
+            "TAMS_VAST_ENDPOINT": "http://vip",
+            "TAMS_VAST_ACCESS_KEY": "a",
+            "TAMS_VAST_SECRET_KEY": "s",
+            "TAMS_VAST_BUCKET": "db",
+            "TAMS_VAST_DATA_ENDPOINTS": "http://v1, http://v2",
+        }
+    )
     assert settings.vast_data_endpoints == ("http://v1", "http://v2") and settings.vast_schema == "tams"
 
 
@@ -274,8 +310,16 @@ def test_an_unreachable_cluster_is_one_clear_error_at_start() -> None:
 
     from catalog.vast.connection import VastConnection, VastSettings
 
-    connection = VastConnection(VastSettings(endpoint=f"http://127.0.0.1:{free_port()}", access_key="a",
-                                             secret_key="s", bucket="tams-db", retry_s=0.5, timeout=2))
+    connection = VastConnection(
+        VastSettings(
+            endpoint=f"http://127.0.0.1:{free_port()}",
+            access_key="a",
+            secret_key="s",
+            bucket="tams-db",
+            retry_s=0.5,
+            timeout=2,
+        )
+    )
     with pytest.raises(RuntimeError, match=r"VAST DB catalog at http://127\.0\.0\.1:\d+ \(bucket 'tams-db'"):
         connection.start()
 
@@ -310,8 +354,16 @@ def test_start_reaches_a_vast_endpoint_with_signed_requests() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), VersionOnly)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        connection = VastConnection(VastSettings(endpoint=f"http://127.0.0.1:{server.server_port}", access_key="AK",
-                                                 secret_key="SK", bucket="tams-db", retry_s=0.5, timeout=2))
+        connection = VastConnection(
+            VastSettings(
+                endpoint=f"http://127.0.0.1:{server.server_port}",
+                access_key="AK",
+                secret_key="SK",
+                bucket="tams-db",
+                retry_s=0.5,
+                timeout=2,
+            )
+        )
         with pytest.raises(RuntimeError, match="is not usable"):
             connection.start()
     finally:

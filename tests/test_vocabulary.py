@@ -39,8 +39,12 @@ def test_derived_values_follow_their_literals():
     assert set(get_args(vocabulary.WebhookRequestedStatus)) < set(get_args(vocabulary.WebhookStatus))
 
 
-STAMP = st.builds(lambda sign, s, ns: f"{sign}{s}:{ns}", st.sampled_from(["", "-"]),
-                  st.integers(0, 10**12), st.integers(0, 999_999_999))
+STAMP = st.builds(
+    lambda sign, s, ns: f"{sign}{s}:{ns}",
+    st.sampled_from(["", "-"]),
+    st.integers(0, 10**12),
+    st.integers(0, 999_999_999),
+)
 NOISE = st.text(alphabet="-_:[]()0123456789a ", max_size=14)
 
 
@@ -52,12 +56,19 @@ def test_timestamp_pattern_accepts_the_schemas_language(text):
 
 
 @needs_spec
-@given(st.one_of(
-    st.builds(lambda o, a, sep, b, c: f"{o}{a}{sep}{b}{c}", st.sampled_from(["", "[", "("]),
-              st.one_of(st.just(""), STAMP), st.sampled_from(["", "_"]), st.one_of(st.just(""), STAMP),
-              st.sampled_from(["", "]", ")"])),
-    NOISE,
-))
+@given(
+    st.one_of(
+        st.builds(
+            lambda o, a, sep, b, c: f"{o}{a}{sep}{b}{c}",
+            st.sampled_from(["", "[", "("]),
+            st.one_of(st.just(""), STAMP),
+            st.sampled_from(["", "_"]),
+            st.one_of(st.just(""), STAMP),
+            st.sampled_from(["", "]", ")"]),
+        ),
+        NOISE,
+    )
+)
 def test_timerange_pattern_accepts_the_schemas_language(text):
     official = re.compile(schema("timerange.json")["pattern"])
     assert bool(vocabulary.TIMERANGE_RE.match(text)) == bool(official.match(text))

@@ -14,8 +14,16 @@ import pytest
 from conftest import GatewayProcess, new_id, video_flow
 from spec import validate
 
-ALL_EVENTS = ["flows/created", "flows/updated", "flows/deleted", "flows/segments_added", "flows/segments_deleted",
-              "sources/created", "sources/updated", "sources/deleted"]
+ALL_EVENTS = [
+    "flows/created",
+    "flows/updated",
+    "flows/deleted",
+    "flows/segments_added",
+    "flows/segments_deleted",
+    "sources/created",
+    "sources/updated",
+    "sources/deleted",
+]
 
 
 class Receiver:
@@ -72,9 +80,10 @@ def receiver():
 
 @pytest.fixture
 def gateway(tmp_path):
-    process = GatewayProcess(tmp_path / "data", env={"TAMS_WEBHOOKS_ALLOW_PRIVATE": "true",
-                                                      "TAMS_WEBHOOK_BACKOFF": "0.05",
-                                                      "TAMS_WEBHOOK_MAX_FAILURES": "3"})
+    process = GatewayProcess(
+        tmp_path / "data",
+        env={"TAMS_WEBHOOKS_ALLOW_PRIVATE": "true", "TAMS_WEBHOOK_BACKOFF": "0.05", "TAMS_WEBHOOK_MAX_FAILURES": "3"},
+    )
     process.start()
     yield process
     process.stop()
@@ -83,8 +92,13 @@ def gateway(tmp_path):
 @pytest.mark.slow
 def test_registration(gateway, receiver):
     with httpx.Client(base_url=gateway.url) as http:
-        body = {"url": receiver.url, "events": ALL_EVENTS, "api_key_name": "X-Api-Key", "api_key_value": "s3cret",
-                "tags": {"team": "news"}}
+        body = {
+            "url": receiver.url,
+            "events": ALL_EVENTS,
+            "api_key_name": "X-Api-Key",
+            "api_key_value": "s3cret",
+            "tags": {"team": "news"},
+        }
         response = http.post("/service/webhooks", json=body)
         assert response.status_code == 201
         hook = response.json()
@@ -109,8 +123,9 @@ def test_ssrf_guard_refuses_private_targets(tmp_path):
     process = GatewayProcess(tmp_path / "data")
     process.start()
     try:
-        response = httpx.post(f"{process.url}/service/webhooks", json={"url": "http://127.0.0.1:9/x",
-                                                                       "events": ALL_EVENTS})
+        response = httpx.post(
+            f"{process.url}/service/webhooks", json={"url": "http://127.0.0.1:9/x", "events": ALL_EVENTS}
+        )
         assert response.status_code == 400 and "loopback" in response.json()["summary"]
     finally:
         process.stop()
@@ -119,12 +134,20 @@ def test_ssrf_guard_refuses_private_targets(tmp_path):
 @pytest.mark.slow
 def test_every_event_type_arrives_in_order(gateway, receiver):
     with httpx.Client(base_url=gateway.url) as http:
-        http.post("/service/webhooks", json={"url": receiver.url, "events": ALL_EVENTS,
-                                             "api_key_name": "X-Api-Key", "api_key_value": "s3cret",
-                                             "include_object_timerange": True})
+        http.post(
+            "/service/webhooks",
+            json={
+                "url": receiver.url,
+                "events": ALL_EVENTS,
+                "api_key_name": "X-Api-Key",
+                "api_key_value": "s3cret",
+                "include_object_timerange": True,
+            },
+        )
         other = receiver.__class__()
-        hook = http.post("/service/webhooks", json={"url": other.url, "events": ALL_EVENTS,
-                                                    "flow_ids": [new_id()]}).json()
+        hook = http.post(
+            "/service/webhooks", json={"url": other.url, "events": ALL_EVENTS, "flow_ids": [new_id()]}
+        ).json()
         flow_id, source_id = new_id(), new_id()
         http.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id))
         http.put(f"/flows/{flow_id}/label", json="renamed")
@@ -136,9 +159,16 @@ def test_every_event_type_arrives_in_order(gateway, receiver):
         http.delete(f"/flows/{flow_id}/segments")
         http.delete(f"/flows/{flow_id}")
         events = receiver.wait(8)
-        assert receiver.types() == ["sources/created", "flows/created", "flows/updated", "sources/updated",
-                                    "flows/segments_added", "flows/segments_deleted", "flows/deleted",
-                                    "sources/deleted"]
+        assert receiver.types() == [
+            "sources/created",
+            "flows/created",
+            "flows/updated",
+            "sources/updated",
+            "flows/segments_added",
+            "flows/segments_deleted",
+            "flows/deleted",
+            "sources/deleted",
+        ]
         by_type = {e["event_type"]: e for e in events}
         assert set(by_type) == set(ALL_EVENTS)
         assert all(h["X-Api-Key"] == "s3cret" for h in receiver.headers)
@@ -174,8 +204,12 @@ def test_failures_put_the_webhook_in_error_and_reenabling_resumes(gateway, recei
         state = http.get(f"/service/webhooks/{hook['id']}").json()
         assert "500" in state["error"]["summary"]
         validate("webhook-get.json", state)
-        assert http.put(f"/service/webhooks/{hook['id']}", json={**body, "id": hook["id"],
-                                                                   "status": "disabled"}).status_code == 400
+        assert (
+            http.put(
+                f"/service/webhooks/{hook['id']}", json={**body, "id": hook["id"], "status": "disabled"}
+            ).status_code
+            == 400
+        )
         receiver.fail = False
         http.put(f"/service/webhooks/{hook['id']}", json={**body, "id": hook["id"], "status": "created"})
         (event,) = receiver.wait(1)
@@ -293,16 +327,25 @@ def test_filters_select_correctly(gateway):
                 "disabled": {"status": "disabled"},
             }
             for name, extra in hooks.items():
-                http.post("/service/webhooks", json={"url": receivers[name].url, "events": ["flows/created",
-                                                                                          "flows/updated"], **extra})
+                http.post(
+                    "/service/webhooks",
+                    json={"url": receivers[name].url, "events": ["flows/created", "flows/updated"], **extra},
+                )
             # filters are evaluated when an event is sent: let each one go before the next change
             in_a, child = new_id(), new_id()
             http.put(f"/flows/{in_a}", json=video_flow(in_a, source_a))
             receivers["top"].wait(1)
             http.put(f"/flows/{child}", json=video_flow(child, new_id()))
             receivers["top"].wait(2)
-            http.put(f"/flows/{parent}", json={"id": parent, "source_id": new_id(), "format": "urn:x-nmos:format:multi",
-                                               "flow_collection": [{"id": child}]})
+            http.put(
+                f"/flows/{parent}",
+                json={
+                    "id": parent,
+                    "source_id": new_id(),
+                    "format": "urn:x-nmos:format:multi",
+                    "flow_collection": [{"id": child}],
+                },
+            )
             receivers["top"].wait(3)
             http.put(f"/flows/{child}/label", json="now collected")
             receivers["collected"].wait(1)

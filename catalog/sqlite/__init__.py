@@ -49,9 +49,13 @@ class SQLiteCatalog(CatalogFacade[sqlite3.Connection]):
 
         return await self.db.read(count)
 
-    async def add_segments(self, flow_id: str, items: Sequence[dict[str, Any]],
-                           sizes: Mapping[str, int] | None = None,
-                           require_known_objects: bool = False) -> list[SegmentFailure]:
+    async def add_segments(
+        self,
+        flow_id: str,
+        items: Sequence[dict[str, Any]],
+        sizes: Mapping[str, int] | None = None,
+        require_known_objects: bool = False,
+    ) -> list[SegmentFailure]:
         return await self.db.write(lambda c: segments.add_segments(c, flow_id, items, sizes, require_known_objects))
 
 

@@ -33,9 +33,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Applies the migrations this file has not seen yet; returns the resulting schema version."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"catalog schema version {version} is newer than this gateway knows ({len(MIGRATIONS)})"
-        )
+        raise RuntimeError(f"catalog schema version {version} is newer than this gateway knows ({len(MIGRATIONS)})")
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         try:
             # one script, one transaction: a migration applies whole or not at all

@@ -47,14 +47,23 @@ def update_service(conn: sqlite3.Connection, changes: Mapping[str, str]) -> None
     )
 
 
-def list_profiles(conn: sqlite3.Connection, format_: str | None, codec: str | None, label: str | None,
-                  page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def list_profiles(
+    conn: sqlite3.Connection, format_: str | None, codec: str | None, label: str | None, page: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
     where = Where()
     for column, value in (("format", format_), ("codec", codec), ("label", label)):
         if value is not None:
             where.add(f"{column}=?", value)
-    rows, next_key = keyset_page(conn, kind="profiles", select="doc FROM profiles", where=where,
-                                 sort_columns=("id",), descending=False, page=page, limit=limit)
+    rows, next_key = keyset_page(
+        conn,
+        kind="profiles",
+        select="doc FROM profiles",
+        where=where,
+        sort_columns=("id",),
+        descending=False,
+        page=page,
+        limit=limit,
+    )
     return [_load(row[0]) for row in rows], next_key
 
 
@@ -85,11 +94,14 @@ def _source_relations(conn: sqlite3.Connection, source: dict[str, Any]) -> dict[
         if (member_id, role) not in seen:
             seen.add((member_id, role))
             collection.append({"id": member_id, "role": role} if role else {"id": member_id})
-    parents = [row[0] for row in conn.execute(
-        "SELECT DISTINCT pf.source_id FROM flows cf JOIN flow_collections c ON c.child_id = cf.id "
-        "JOIN flows pf ON pf.id = c.parent_id WHERE cf.source_id = ? ORDER BY pf.source_id",
-        (source["id"],),
-    )]
+    parents = [
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT pf.source_id FROM flows cf JOIN flow_collections c ON c.child_id = cf.id "
+            "JOIN flows pf ON pf.id = c.parent_id WHERE cf.source_id = ? ORDER BY pf.source_id",
+            (source["id"],),
+        )
+    ]
     if collection:
         source["source_collection"] = collection
     if parents:
@@ -97,8 +109,9 @@ def _source_relations(conn: sqlite3.Connection, source: dict[str, Any]) -> dict[
     return source
 
 
-def list_sources(conn: sqlite3.Connection, query: SourceQuery, page: str | None,
-                 limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def list_sources(
+    conn: sqlite3.Connection, query: SourceQuery, page: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
     where = Where()
     if query.label is not None:
         where.add("label=?", query.label)
@@ -106,8 +119,10 @@ def list_sources(conn: sqlite3.Connection, query: SourceQuery, page: str | None,
         where.add("format=?", query.format)
     add_tag_filters(where, "source", "sources.id", query.tags)
     if query.collected_by_ids is not None:
-        parents = "SELECT 1 FROM flows cf JOIN flow_collections c ON c.child_id = cf.id " \
-                  "JOIN flows pf ON pf.id = c.parent_id WHERE cf.source_id = sources.id"
+        parents = (
+            "SELECT 1 FROM flows cf JOIN flow_collections c ON c.child_id = cf.id "
+            "JOIN flows pf ON pf.id = c.parent_id WHERE cf.source_id = sources.id"
+        )
         if query.collected_by_ids:
             ids = list(query.collected_by_ids)
             where.add(f"EXISTS ({parents} AND pf.source_id IN ({placeholders(ids)}))", *ids)
@@ -115,8 +130,14 @@ def list_sources(conn: sqlite3.Connection, query: SourceQuery, page: str | None,
             where.add(f"NOT EXISTS ({parents})")
     columns, newest_first = SORTS[query.sort_by]
     rows, next_key = keyset_page(
-        conn, kind=f"sources:{query.sort_by}", select="doc FROM sources", where=where,
-        sort_columns=columns, descending=newest_first != query.reverse, page=page, limit=limit,
+        conn,
+        kind=f"sources:{query.sort_by}",
+        select="doc FROM sources",
+        where=where,
+        sort_columns=columns,
+        descending=newest_first != query.reverse,
+        page=page,
+        limit=limit,
     )
     return [_source_relations(conn, _load(row[0])) for row in rows], next_key
 
@@ -157,9 +178,12 @@ def _stats(row: Row) -> FlowStats:
 def _render_flow(conn: sqlite3.Connection, row: Row) -> dict[str, Any]:
     doc = _load(row[0])
     stats = _stats(row[1:])
-    parents = [r[0] for r in conn.execute(
-        "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=? ORDER BY parent_id", (doc["id"],)
-    )]
+    parents = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=? ORDER BY parent_id", (doc["id"],)
+        )
+    ]
     if parents:
         doc["collected_by"] = parents
     if stats.segments_updated:
@@ -167,11 +191,11 @@ def _render_flow(conn: sqlite3.Connection, row: Row) -> dict[str, Any]:
     return doc
 
 
-def list_flows(conn: sqlite3.Connection, query: FlowQuery, page: str | None,
-               limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def list_flows(
+    conn: sqlite3.Connection, query: FlowQuery, page: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
     where = Where()
-    for column in ("source_id", "format", "codec", "label", "profile_id", "status",
-                   "frame_width", "frame_height"):
+    for column in ("source_id", "format", "codec", "label", "profile_id", "status", "frame_width", "frame_height"):
         value = getattr(query, column)
         if value is not None:
             where.add(f"{column}=?", value)
@@ -191,14 +215,23 @@ def list_flows(conn: sqlite3.Connection, query: FlowQuery, page: str | None,
     if query.collected_by_ids is not None:
         if query.collected_by_ids:
             ids = list(query.collected_by_ids)
-            where.add(f"EXISTS (SELECT 1 FROM flow_collections c WHERE c.child_id=flows.id "
-                      f"AND c.parent_id IN ({placeholders(ids)}))", *ids)
+            where.add(
+                f"EXISTS (SELECT 1 FROM flow_collections c WHERE c.child_id=flows.id "
+                f"AND c.parent_id IN ({placeholders(ids)}))",
+                *ids,
+            )
         else:
             where.add("NOT EXISTS (SELECT 1 FROM flow_collections c WHERE c.child_id=flows.id)")
     columns, newest_first = SORTS[query.sort_by]
     rows, next_key = keyset_page(
-        conn, kind=f"flows:{query.sort_by}", select=f"{FLOW_COLUMNS} FROM flows", where=where,
-        sort_columns=columns, descending=newest_first != query.reverse, page=page, limit=limit,
+        conn,
+        kind=f"flows:{query.sort_by}",
+        select=f"{FLOW_COLUMNS} FROM flows",
+        where=where,
+        sort_columns=columns,
+        descending=newest_first != query.reverse,
+        page=page,
+        limit=limit,
     )
     return [_render_flow(conn, row) for row in rows], next_key
 
@@ -224,10 +257,23 @@ def save_flow(conn: sqlite3.Connection, doc: dict[str, Any], now_ns: int) -> Non
         "frame_width=excluded.frame_width, frame_height=excluded.frame_height, "
         "init_segments=excluded.init_segments, read_only=excluded.read_only, "
         "metadata_updated_ns=excluded.metadata_updated_ns, doc=excluded.doc",
-        (doc["id"], doc["source_id"], doc["format"], doc.get("codec"), doc.get("label"),
-         doc.get("container"), doc.get("profile_id"), doc.get("status"), essence.get("frame_width"),
-         essence.get("frame_height"), int(bool(essence.get("init_segments"))),
-         int(bool(doc.get("read_only"))), now_ns, now_ns, _dump(doc)),
+        (
+            doc["id"],
+            doc["source_id"],
+            doc["format"],
+            doc.get("codec"),
+            doc.get("label"),
+            doc.get("container"),
+            doc.get("profile_id"),
+            doc.get("status"),
+            essence.get("frame_width"),
+            essence.get("frame_height"),
+            int(bool(essence.get("init_segments"))),
+            int(bool(doc.get("read_only"))),
+            now_ns,
+            now_ns,
+            _dump(doc),
+        ),
     )
     _replace_tags(conn, "flow", doc["id"], doc.get("tags") or {})
     conn.execute("DELETE FROM flow_collections WHERE parent_id=?", (doc["id"],))
@@ -268,5 +314,9 @@ def delete_flow_row(conn: sqlite3.Connection, flow_id: str) -> None:
 
 
 def collections_naming(conn: sqlite3.Connection, flow_id: str) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=? ORDER BY parent_id", (flow_id,))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT parent_id FROM flow_collections WHERE child_id=? ORDER BY parent_id", (flow_id,)
+        )
+    ]

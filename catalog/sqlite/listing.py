@@ -38,7 +38,7 @@ def rows_for_ids(conn: sqlite3.Connection, sql: str, ids: Sequence[str], chunk: 
     unique = list(dict.fromkeys(ids))
     rows: list[Row] = []
     for start in range(0, len(unique), chunk):
-        part = unique[start:start + chunk]
+        part = unique[start : start + chunk]
         rows.extend(conn.execute(sql.format(ids=placeholders(part)), part).fetchall())
     return rows
 
@@ -48,13 +48,16 @@ def add_tag_filters(where: Where, kind: str, id_column: str, tags: TagFilter) ->
         where.add(
             f"EXISTS (SELECT 1 FROM tags t WHERE t.kind=? AND t.entity_id={id_column} AND t.name=? "
             f"AND t.value IN ({placeholders(values)}))",
-            kind, name, *values,
+            kind,
+            name,
+            *values,
         )
     for name, present in tags.exists.items():
         where.add(
             f"{'' if present else 'NOT '}EXISTS (SELECT 1 FROM tags t WHERE t.kind=? "
             f"AND t.entity_id={id_column} AND t.name=?)",
-            kind, name,
+            kind,
+            name,
         )
 
 
@@ -82,10 +85,7 @@ def keyset_page(
         conditions.add(f"({', '.join(sort_columns)}) {op} ({placeholders(after)})", *after)
     direction = " DESC" if descending else ""
     order = ", ".join(col + direction for col in sort_columns)
-    sql = (
-        f"SELECT {', '.join(sort_columns)}, {select} WHERE {conditions.sql()} "
-        f"ORDER BY {order} LIMIT ?"
-    )
+    sql = f"SELECT {', '.join(sort_columns)}, {select} WHERE {conditions.sql()} ORDER BY {order} LIMIT ?"
     rows = conn.execute(sql, (*conditions.params, limit + 1)).fetchall()
     next_key = None
     if len(rows) > limit:
@@ -96,7 +96,11 @@ def keyset_page(
 
 def add_window(where: Where, window: SegmentWindow) -> None:
     """The segment-window rule (``catalog.segment_window``) as SQL on the segments table."""
-    for clause, bound in (("ts_lo >= ?", window.lo_min), ("ts_lo <= ?", window.lo_max),
-                          ("ts_hi >= ?", window.hi_min), ("ts_hi <= ?", window.hi_max)):
+    for clause, bound in (
+        ("ts_lo >= ?", window.lo_min),
+        ("ts_lo <= ?", window.lo_max),
+        ("ts_hi >= ?", window.hi_min),
+        ("ts_hi <= ?", window.hi_max),
+    ):
         if bound is not None:
             where.add(clause, bound)

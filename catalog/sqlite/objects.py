@@ -38,8 +38,9 @@ def existing_objects(conn: sqlite3.Connection, object_ids: Sequence[str]) -> lis
     return [r[0] for r in rows_for_ids(conn, "SELECT id FROM objects WHERE id IN ({ids})", object_ids)]
 
 
-def insert_allocations(conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int,
-                       now: int) -> None:
+def insert_allocations(
+    conn: sqlite3.Connection, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int, now: int
+) -> None:
     conn.executemany(
         "INSERT INTO objects (id, registered, allocated_flow_id, alloc_deadline_ns, content_type, created_ns) "
         "VALUES (?, 0, ?, ?, ?, ?)",
@@ -53,17 +54,23 @@ def insert_allocations(conn: sqlite3.Connection, flow_id: str, allocations: Sequ
 
 def pending(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, Allocation]:
     """Allocated-but-unregistered objects among ``object_ids``, with where their bytes should be."""
-    sql = ("SELECT o.id, o.allocated_flow_id, o.content_type, i.storage_id, i.key FROM objects o "
-           "JOIN object_instances i ON i.object_id = o.id WHERE o.registered = 0 AND o.id IN ({ids})")
-    return {object_id: Allocation(object_id, storage_id, key, content_type, flow_id)
-            for object_id, flow_id, content_type, storage_id, key in rows_for_ids(conn, sql, object_ids)}
+    sql = (
+        "SELECT o.id, o.allocated_flow_id, o.content_type, i.storage_id, i.key FROM objects o "
+        "JOIN object_instances i ON i.object_id = o.id WHERE o.registered = 0 AND o.id IN ({ids})"
+    )
+    return {
+        object_id: Allocation(object_id, storage_id, key, content_type, flow_id)
+        for object_id, flow_id, content_type, storage_id, key in rows_for_ids(conn, sql, object_ids)
+    }
 
 
 def instances(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, list[Instance]]:
     """Controlled instances of each object (storage backend and key), oldest first."""
     found: dict[str, list[Instance]] = {}
-    sql = ("SELECT object_id, storage_id, key FROM object_instances WHERE object_id IN ({ids}) "
-           "ORDER BY object_id, created_ns")
+    sql = (
+        "SELECT object_id, storage_id, key FROM object_instances WHERE object_id IN ({ids}) "
+        "ORDER BY object_id, created_ns"
+    )
     for object_id, storage_id, key in rows_for_ids(conn, sql, object_ids):
         found.setdefault(object_id, []).append(Instance(storage_id, key))
     return found
@@ -89,29 +96,37 @@ def _registered(conn: sqlite3.Connection, object_id: str) -> None:
 
 def add_instance(conn: sqlite3.Connection, object_id: str, storage_id: str, key: str) -> None:
     _registered(conn, object_id)
-    if conn.execute("SELECT 1 FROM object_instances WHERE object_id=? AND storage_id=?",
-                    (object_id, storage_id)).fetchone():
+    if conn.execute(
+        "SELECT 1 FROM object_instances WHERE object_id=? AND storage_id=?", (object_id, storage_id)
+    ).fetchone():
         raise Invalid(f"object {object_id!r} already has an instance on storage backend {storage_id}")
-    conn.execute("INSERT INTO object_instances (object_id, storage_id, key, created_ns) VALUES (?, ?, ?, ?)",
-                 (object_id, storage_id, key, time.time_ns()))
+    conn.execute(
+        "INSERT INTO object_instances (object_id, storage_id, key, created_ns) VALUES (?, ?, ?, ?)",
+        (object_id, storage_id, key, time.time_ns()),
+    )
     refresh_home(conn, object_id)
 
 
-def add_uncontrolled(conn: sqlite3.Connection, object_id: str, url: str, label: str,
-                     reserved_labels: Sequence[str]) -> None:
+def add_uncontrolled(
+    conn: sqlite3.Connection, object_id: str, url: str, label: str, reserved_labels: Sequence[str]
+) -> None:
     _registered(conn, object_id)
     if label in reserved_labels:
         raise Invalid(f"label {label!r} is the label of a storage backend")
     if conn.execute("SELECT 1 FROM object_urls WHERE object_id=? AND label=?", (object_id, label)).fetchone():
         raise Invalid(f"object {object_id!r} already has an instance labelled {label!r}")
-    position = conn.execute("SELECT coalesce(max(position), -1) + 1 FROM object_urls WHERE object_id=?",
-                            (object_id,)).fetchone()[0]
-    conn.execute("INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
-                 (object_id, label, url, position))
+    position = conn.execute(
+        "SELECT coalesce(max(position), -1) + 1 FROM object_urls WHERE object_id=?", (object_id,)
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
+        (object_id, label, url, position),
+    )
 
 
-def remove_instance(conn: sqlite3.Connection, object_id: str, storage_id: str | None,
-                    label: str | None) -> Instance | None:
+def remove_instance(
+    conn: sqlite3.Connection, object_id: str, storage_id: str | None, label: str | None
+) -> Instance | None:
     """Removes one instance; returns the controlled instance whose bytes should go, if any."""
     _registered(conn, object_id)
     controlled = conn.execute("SELECT count(*) FROM object_instances WHERE object_id=?", (object_id,)).fetchone()[0]
@@ -119,14 +134,16 @@ def remove_instance(conn: sqlite3.Connection, object_id: str, storage_id: str | 
     if controlled + uncontrolled <= 1:
         raise Invalid(f"refusing to delete the last instance of object {object_id!r}")
     if storage_id is not None:
-        row = conn.execute("DELETE FROM object_instances WHERE object_id=? AND storage_id=? RETURNING key",
-                           (object_id, storage_id)).fetchone()
+        row = conn.execute(
+            "DELETE FROM object_instances WHERE object_id=? AND storage_id=? RETURNING key", (object_id, storage_id)
+        ).fetchone()
         if row is None:
             raise NotFound(f"object {object_id!r} has no instance on storage backend {storage_id}")
         refresh_home(conn, object_id)
         return Instance(storage_id, row[0])
-    row = conn.execute("DELETE FROM object_urls WHERE object_id=? AND label=? RETURNING url",
-                       (object_id, label)).fetchone()
+    row = conn.execute(
+        "DELETE FROM object_urls WHERE object_id=? AND label=? RETURNING url", (object_id, label)
+    ).fetchone()
     if row is None:
         raise NotFound(f"object {object_id!r} has no instance labelled {label!r}")
     return None
@@ -140,16 +157,22 @@ def expire_allocations(conn: sqlite3.Connection, now_ns: int, limit: int = 1000)
     ids = [r[0] for r in rows]
     if not ids:
         return []
-    gone = [Instance(s, k) for s, k in conn.execute(
-        f"SELECT storage_id, key FROM object_instances WHERE object_id IN ({placeholders(ids)})", ids)]
+    gone = [
+        Instance(s, k)
+        for s, k in conn.execute(
+            f"SELECT storage_id, key FROM object_instances WHERE object_id IN ({placeholders(ids)})", ids
+        )
+    ]
     conn.execute(f"DELETE FROM object_instances WHERE object_id IN ({placeholders(ids)})", ids)
     conn.execute(f"DELETE FROM objects WHERE id IN ({placeholders(ids)})", ids)
     return gone
 
 
 def mark_registered(conn: sqlite3.Connection, object_id: str, sizes: Mapping[str, int]) -> None:
-    conn.execute("UPDATE objects SET registered = 1, alloc_deadline_ns = NULL, size = ? WHERE id = ?",
-                 (sizes.get(object_id), object_id))
+    conn.execute(
+        "UPDATE objects SET registered = 1, alloc_deadline_ns = NULL, size = ? WHERE id = ?",
+        (sizes.get(object_id), object_id),
+    )
 
 
 def sizes(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, int]:
@@ -160,7 +183,9 @@ def sizes(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, int]
 
 def refresh_home(conn: sqlite3.Connection, object_id: str) -> None:
     """Copies the object's first controlled instance into its segments' rows (see migration 4)."""
-    first = conn.execute("SELECT storage_id, key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1",
-                         (object_id,)).fetchone()
-    conn.execute("UPDATE segments SET home_storage_id=?, home_key=? WHERE object_id=?",
-                 (*(first or (None, None)), object_id))
+    first = conn.execute(
+        "SELECT storage_id, key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1", (object_id,)
+    ).fetchone()
+    conn.execute(
+        "UPDATE segments SET home_storage_id=?, home_key=? WHERE object_id=?", (*(first or (None, None)), object_id)
+    )

@@ -63,8 +63,9 @@ def _where(flow_id: str, window: SegmentWindow) -> Where:
     return where
 
 
-def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None,
-                   limit: int) -> tuple[list[Segment], str | None]:
+def query_segments(
+    conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int
+) -> tuple[list[Segment], str | None]:
     after = segment_cursor(page)
     where = _overlapping(conn, flow_id, query.timerange)
     if where is None:
@@ -85,23 +86,35 @@ def query_segments(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, 
     located = Located.lookup(objects, conn, [row[2] for row in rows] + [row[10] for row in rows])
     return [
         Segment(
-            timerange=row[1], object_id=row[2], lo=row[0], hi=row[3], ts_offset=row[4], last_duration=row[5],
-            sample_offset=row[6], sample_count=row[7], object_timerange=row[8],
-            key_frame_count=row[9], init_object_id=row[10], **located.fields(row[2], row[10]),
+            timerange=row[1],
+            object_id=row[2],
+            lo=row[0],
+            hi=row[3],
+            ts_offset=row[4],
+            last_duration=row[5],
+            sample_offset=row[6],
+            sample_count=row[7],
+            object_timerange=row[8],
+            key_frame_count=row[9],
+            init_object_id=row[10],
+            **located.fields(row[2], row[10]),
         )
         for row in rows
     ], next_key
 
 
-def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, limit: int | None,
-                      reverse: bool) -> list[SegmentLocation]:
+def segment_locations(
+    conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, limit: int | None, reverse: bool
+) -> list[SegmentLocation]:
     """Segments in time order with their preferred controlled instance: one index range scan, no join."""
     where = _overlapping(conn, flow_id, tr)
     if where is None:
         return []
-    sql = (f"SELECT ts_lo, ts_hi, object_id, init_object_id, home_storage_id, home_key, timerange, ts_offset, "
-           f"object_timerange, sample_offset, sample_count FROM segments "
-           f"WHERE {where.sql()} ORDER BY ts_lo {'DESC' if reverse else 'ASC'}")
+    sql = (
+        f"SELECT ts_lo, ts_hi, object_id, init_object_id, home_storage_id, home_key, timerange, ts_offset, "
+        f"object_timerange, sample_offset, sample_count FROM segments "
+        f"WHERE {where.sql()} ORDER BY ts_lo {'DESC' if reverse else 'ASC'}"
+    )
     params = list(where.params)
     if limit is not None:
         sql += " LIMIT ?"
@@ -112,8 +125,15 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
     homeless = [row[2] for row in rows if row[4] is None]
     external = {oid: urls[0][0] for oid, urls in objects.urls_of(conn, homeless).items()} if homeless else {}
     return [
-        SegmentLocation(lo, hi, object_id, init_id, (Instance(storage_id, key),) if storage_id else (),
-                        external.get(object_id), *use)
+        SegmentLocation(
+            lo,
+            hi,
+            object_id,
+            init_id,
+            (Instance(storage_id, key),) if storage_id else (),
+            external.get(object_id),
+            *use,
+        )
         for lo, hi, object_id, init_id, storage_id, key, *use in rows
     ]
 
@@ -122,7 +142,8 @@ def segment_locations(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | No
 def _object_row(conn: sqlite3.Connection, object_id: str) -> registration.ObjectRow | None:
     row = conn.execute(
         "SELECT timerange, key_frame_count, init_object_id, is_init, registered, allocated_flow_id "
-        "FROM objects WHERE id=?", (object_id,)
+        "FROM objects WHERE id=?",
+        (object_id,),
     ).fetchone()
     return registration.ObjectRow(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5]) if row else None
 
@@ -136,8 +157,13 @@ def _overlap(conn: sqlite3.Connection, flow_id: str, tr: TimeRange) -> str | Non
     return prev[1] if prev is not None and prev[0] >= tr.lo else None
 
 
-def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict[str, Any]],
-                 sizes: Mapping[str, int] | None = None, require_known: bool = False) -> list[SegmentFailure]:
+def add_segments(
+    conn: sqlite3.Connection,
+    flow_id: str,
+    segments: Sequence[dict[str, Any]],
+    sizes: Mapping[str, int] | None = None,
+    require_known: bool = False,
+) -> list[SegmentFailure]:
     """Registers segments in order; each failure is reported and processing continues."""
     flow = objects.writable_flow(conn, flow_id)
     init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
@@ -153,8 +179,13 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
     for index, seg in enumerate(segments):
         try:
             checked = registration.check_segment(
-                flow_id, init_segments, seg, require_known,
-                lambda object_id: _object_row(conn, object_id), lambda tr: _overlap(conn, flow_id, tr))
+                flow_id,
+                init_segments,
+                seg,
+                require_known,
+                lambda object_id: _object_row(conn, object_id),
+                lambda tr: _overlap(conn, flow_id, tr),
+            )
         except (Invalid, ValueError) as exc:
             failures.append(SegmentFailure(index, seg.get("object_id", ""), seg.get("timerange"), str(exc)))
             continue
@@ -164,21 +195,33 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
             conn.execute(
                 "INSERT INTO objects (id, first_flow_id, is_init, created_ns) VALUES (?, ?, 1, ?) "
                 "ON CONFLICT (id) DO UPDATE SET first_flow_id=excluded.first_flow_id, is_init=1",
-                (seg["init_object_id"], flow_id, now))
+                (seg["init_object_id"], flow_id, now),
+            )
             objects.mark_registered(conn, seg["init_object_id"], sizes or {})
         if checked.first_registration:
             conn.execute(
                 "UPDATE objects SET first_flow_id=?, timerange=?, key_frame_count=?, init_object_id=? WHERE id=?",
-                (flow_id, str(checked.object_timerange), seg.get("key_frame_count"), seg.get("init_object_id"),
-                 object_id),
+                (
+                    flow_id,
+                    str(checked.object_timerange),
+                    seg.get("key_frame_count"),
+                    seg.get("init_object_id"),
+                    object_id,
+                ),
             )
             objects.mark_registered(conn, object_id, sizes or {})
         if checked.new_object:
             conn.execute(
                 "INSERT INTO objects (id, first_flow_id, timerange, key_frame_count, init_object_id, "
                 "is_init, created_ns) VALUES (?, ?, ?, ?, ?, 0, ?)",
-                (object_id, flow_id, str(checked.object_timerange), seg.get("key_frame_count"),
-                 seg.get("init_object_id"), now),
+                (
+                    object_id,
+                    flow_id,
+                    str(checked.object_timerange),
+                    seg.get("key_frame_count"),
+                    seg.get("init_object_id"),
+                    now,
+                ),
             )
             conn.executemany(
                 "INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
@@ -190,10 +233,23 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
             "home_storage_id, home_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "(SELECT storage_id FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1), "
             "(SELECT key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1))",
-            (flow_id, tr.lo, tr.hi, str(tr), object_id, checked.ts_offset if "ts_offset" in seg else None,
-             checked.last_duration, seg.get("sample_offset"), seg.get("sample_count"),
-             str(checked.object_timerange), checked.key_frame_count, checked.init_object_id, now,
-             object_id, object_id),
+            (
+                flow_id,
+                tr.lo,
+                tr.hi,
+                str(tr),
+                object_id,
+                checked.ts_offset if "ts_offset" in seg else None,
+                checked.last_duration,
+                seg.get("sample_offset"),
+                seg.get("sample_count"),
+                str(checked.object_timerange),
+                checked.key_frame_count,
+                checked.init_object_id,
+                now,
+                object_id,
+                object_id,
+            ),
         )
         added += 1
         registered.append(registration.event_segment(seg, tr, checked))
@@ -204,13 +260,27 @@ def add_segments(conn: sqlite3.Connection, flow_id: str, segments: Sequence[dict
         maxdur = max(maxdur, hi - lo)
     if added:
         _widen_stats(conn, flow_id, added, lo_min, hi_max, end_max, end_incl, maxdur, now)
-        events.emit(conn, "flows/segments_added", {"flow_id": flow_id, "segments": registered},
-                    flow_id=flow_id, source_id=flow["source_id"])
+        events.emit(
+            conn,
+            "flows/segments_added",
+            {"flow_id": flow_id, "segments": registered},
+            flow_id=flow_id,
+            source_id=flow["source_id"],
+        )
     return failures
 
 
-def _widen_stats(conn: sqlite3.Connection, flow_id: str, added: int, lo_min: int | None, hi_max: int | None,
-                 end_max: int | None, end_incl: int | None, maxdur: int, now: int) -> None:
+def _widen_stats(
+    conn: sqlite3.Connection,
+    flow_id: str,
+    added: int,
+    lo_min: int | None,
+    hi_max: int | None,
+    end_max: int | None,
+    end_incl: int | None,
+    maxdur: int,
+    now: int,
+) -> None:
     conn.execute(
         "UPDATE flows SET seg_count = seg_count + ?, seg_added_total = seg_added_total + ?, "
         "seg_lo_min = min(coalesce(seg_lo_min, ?), ?), "
@@ -263,8 +333,12 @@ def collect_orphans(conn: sqlite3.Connection, object_ids: Sequence[str]) -> tupl
     for object_id in orphans:
         conn.execute("DELETE FROM objects WHERE id=?", (object_id,))
         conn.execute("DELETE FROM object_urls WHERE object_id=?", (object_id,))
-        gone.extend(Instance(storage_id, key) for storage_id, key in conn.execute(
-            "DELETE FROM object_instances WHERE object_id=? RETURNING storage_id, key", (object_id,)).fetchall())
+        gone.extend(
+            Instance(storage_id, key)
+            for storage_id, key in conn.execute(
+                "DELETE FROM object_instances WHERE object_id=? RETURNING storage_id, key", (object_id,)
+            ).fetchall()
+        )
     return orphans, gone
 
 
@@ -272,8 +346,9 @@ def _json_list(values: Sequence[str]) -> str:
     return orjson.dumps(list(values)).decode()
 
 
-def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange,
-                    object_id: str | None, check_flow: bool = True) -> DeleteResult:
+def delete_segments(
+    conn: sqlite3.Connection, flow_id: str, timerange: TimeRange, object_id: str | None, check_flow: bool = True
+) -> DeleteResult:
     """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
     if check_flow:
         objects.writable_flow(conn, flow_id)
@@ -298,11 +373,13 @@ def delete_segments(conn: sqlite3.Connection, flow_id: str, timerange: TimeRange
 
 
 # -- objects ---------------------------------------------------------------------------------------------------
-def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit: int,
-               flow_tags: TagFilter | None) -> ObjectPage | None:
+def get_object(
+    conn: sqlite3.Connection, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None
+) -> ObjectPage | None:
     row = conn.execute(
         "SELECT first_flow_id, timerange, key_frame_count, init_object_id, is_init FROM objects "
-        "WHERE id=? AND registered=1", (object_id,),
+        "WHERE id=? AND registered=1",
+        (object_id,),
     ).fetchone()
     if row is None:
         return None
@@ -317,17 +394,24 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
     if page is not None:
         (after,) = decode_key("object-flows", page, 1)
         where.add("s.flow_id > ?", after)
-    flows = [r[0] for r in conn.execute(
-        f"SELECT DISTINCT s.flow_id FROM segments s WHERE {where.sql()} ORDER BY s.flow_id LIMIT ?",
-        (*where.params, limit + 1),
-    )]
+    flows = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT DISTINCT s.flow_id FROM segments s WHERE {where.sql()} ORDER BY s.flow_id LIMIT ?",
+            (*where.params, limit + 1),
+        )
+    ]
     next_key = None
     if len(flows) > limit:
         flows = flows[:limit]
         next_key = encode_key("object-flows", flows[-1])
-    still_referenced = first_flow is not None and conn.execute(
-        "SELECT 1 FROM segments WHERE flow_id=? AND object_id=? LIMIT 1", (first_flow, object_id)
-    ).fetchone() is not None
+    still_referenced = (
+        first_flow is not None
+        and conn.execute(
+            "SELECT 1 FROM segments WHERE flow_id=? AND object_id=? LIMIT 1", (first_flow, object_id)
+        ).fetchone()
+        is not None
+    )
     located = Located.lookup(objects, conn, [object_id, init_id])
     record = ObjectRecord(
         object_id=object_id,
@@ -342,12 +426,12 @@ def get_object(conn: sqlite3.Connection, object_id: str, page: str | None, limit
     return ObjectPage(record, next_key)
 
 
-
 def first_inside(conn: sqlite3.Connection, flow_id: str, tr: TimeRange, limit: int) -> tuple[list[Span], bool]:
     window = segment_window.inside(tr)
     if window is None:
         return [], False
     where = _where(flow_id, window)
-    rows = conn.execute(f"SELECT ts_lo, ts_hi FROM segments WHERE {where.sql()} ORDER BY ts_lo LIMIT ?",
-                        (*where.params, limit + 1)).fetchall()
+    rows = conn.execute(
+        f"SELECT ts_lo, ts_hi FROM segments WHERE {where.sql()} ORDER BY ts_lo LIMIT ?", (*where.params, limit + 1)
+    ).fetchall()
     return [Span(lo, hi) for lo, hi in rows[:limit]], len(rows) > limit

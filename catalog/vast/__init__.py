@@ -54,7 +54,7 @@ class VastCatalog(CatalogFacade[Tx]):
                     if attempt == RETRIES - 1:
                         raise Unavailable(f"catalog write kept conflicting with other writers: {exc}") from exc
                     log.info("catalog write conflicted (attempt %d), retrying: %s", attempt + 1, exc)
-                    await asyncio.sleep(0.005 * 2 ** attempt)
+                    await asyncio.sleep(0.005 * 2**attempt)
         raise AssertionError("unreachable")
 
     async def start(self) -> None:
@@ -76,19 +76,30 @@ class VastCatalog(CatalogFacade[Tx]):
         return await self._read(count)
 
     # -- segments and objects --------------------------------------------------------------------------------
-    async def add_segments(self, flow_id: str, items: Sequence[dict[str, Any]],
-                           sizes: Mapping[str, int] | None = None,
-                           require_known_objects: bool = False) -> list[SegmentFailure]:
+    async def add_segments(
+        self,
+        flow_id: str,
+        items: Sequence[dict[str, Any]],
+        sizes: Mapping[str, int] | None = None,
+        require_known_objects: bool = False,
+    ) -> list[SegmentFailure]:
         failures, added = await self._write(
-            lambda tx: segments.add_segments(tx, flow_id, items, sizes, require_known_objects))
+            lambda tx: segments.add_segments(tx, flow_id, items, sizes, require_known_objects)
+        )
         if self.repair_overlaps and added:
             lost = await self._write(lambda tx: segments.repair_overlaps(tx, flow_id, list(added)))
             for span in lost:
                 if span in added:
                     seg = items[added[span]]
-                    failures.append(SegmentFailure(added[span], seg["object_id"], seg.get("timerange"),
-                                                   "segment overlapped one written concurrently by another "
-                                                   "gateway and lost the tie-break; it was removed"))
+                    failures.append(
+                        SegmentFailure(
+                            added[span],
+                            seg["object_id"],
+                            seg.get("timerange"),
+                            "segment overlapped one written concurrently by another "
+                            "gateway and lost the tie-break; it was removed",
+                        )
+                    )
             failures.sort(key=lambda f: f.index)
         return failures
 

@@ -28,8 +28,15 @@ class Conflict(Exception):
 
 
 class Tx(Protocol):
-    def select(self, table: str, columns: Sequence[str] | None = None, predicate: Any = None, *,
-               limit: int | None = None, row_ids: bool = False) -> pa.Table: ...
+    def select(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        predicate: Any = None,
+        *,
+        limit: int | None = None,
+        row_ids: bool = False,
+    ) -> pa.Table: ...
     def insert(self, table: str, rows: pa.Table) -> None: ...
     def update(self, table: str, rows: pa.Table, columns: Sequence[str]) -> None: ...
     def delete(self, table: str, row_ids: pa.Array | pa.ChunkedArray) -> None: ...
@@ -72,10 +79,22 @@ class _RealTx:
             table = self._tables[name] = self._tx.table_from_metadata(self._metadata[name])
         return table
 
-    def select(self, table: str, columns: Sequence[str] | None = None, predicate: Any = None, *,
-               limit: int | None = None, row_ids: bool = False) -> pa.Table:
-        reader = self._table(table).select(columns=list(columns) if columns else None, predicate=predicate,
-                                           config=self._config, internal_row_id=row_ids, limit_rows=limit)
+    def select(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        predicate: Any = None,
+        *,
+        limit: int | None = None,
+        row_ids: bool = False,
+    ) -> pa.Table:
+        reader = self._table(table).select(
+            columns=list(columns) if columns else None,
+            predicate=predicate,
+            config=self._config,
+            internal_row_id=row_ids,
+            limit_rows=limit,
+        )
         return reader.read_all()
 
     def insert(self, table: str, rows: pa.Table) -> None:
@@ -111,15 +130,22 @@ class VastConnection:
         kwargs: dict[str, Any] = {"backoff_config": BackoffConfig(max_time=self.settings.retry_s)}
         if self.settings.data_endpoints:
             kwargs["config"] = SessionConfig(data_endpoints=list(self.settings.data_endpoints))
-        return vastdb.connect(endpoint=self.settings.endpoint, access=self.settings.access_key,
-                              secret=self.settings.secret_key, timeout=self.settings.timeout, **kwargs)
+        return vastdb.connect(
+            endpoint=self.settings.endpoint,
+            access=self.settings.access_key,
+            secret=self.settings.secret_key,
+            timeout=self.settings.timeout,
+            **kwargs,
+        )
 
     def start(self) -> None:
         try:
             self._start()
         except Exception as exc:  # one clear line at start-up, whatever the SDK raised
-            raise RuntimeError(f"VAST DB catalog at {self.settings.endpoint} (bucket {self.settings.bucket!r}, "
-                               f"schema {self.settings.schema!r}) is not usable: {exc}") from exc
+            raise RuntimeError(
+                f"VAST DB catalog at {self.settings.endpoint} (bucket {self.settings.bucket!r}, "
+                f"schema {self.settings.schema!r}) is not usable: {exc}"
+            ) from exc
 
     def _start(self) -> None:
         from vastdb.config import QueryConfig

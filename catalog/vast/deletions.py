@@ -33,8 +33,20 @@ def active_request(tx: Tx, flow_id: str) -> StoredRequest | None:
 
 
 def insert_request(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
-    insert(tx, "delete_requests", [{"id": doc["id"], "flow_id": doc["flow_id"], "status": "created",
-                                    "doc": dump(doc), "created_ns": now_ns, "updated_ns": now_ns}])
+    insert(
+        tx,
+        "delete_requests",
+        [
+            {
+                "id": doc["id"],
+                "flow_id": doc["flow_id"],
+                "status": "created",
+                "doc": dump(doc),
+                "created_ns": now_ns,
+                "updated_ns": now_ns,
+            }
+        ],
+    )
 
 
 def update_request(tx: Tx, request_id: str, doc: dict[str, Any], status: str, updated_ns: int | None) -> None:
@@ -46,6 +58,12 @@ def update_request(tx: Tx, request_id: str, doc: dict[str, Any], status: str, up
 
 def list_requests(tx: Tx, sort_by: str, reverse: bool, page: str | None, limit: int) -> Listing:
     rows = select(tx, "delete_requests")
-    found, next_key = page_sorted([((r["created_ns"], r["id"]), r) for r in rows], kind=f"delete-requests:{sort_by}",
-                                  arity=2, descending=not reverse, page=page, limit=limit)
+    found, next_key = page_sorted(
+        [((r["created_ns"], r["id"]), r) for r in rows],
+        kind=f"delete-requests:{sort_by}",
+        arity=2,
+        descending=not reverse,
+        page=page,
+        limit=limit,
+    )
     return [render(StoredRequest(load(r["doc"]), r["status"])) for r in found], next_key

@@ -54,12 +54,15 @@ def update_service(tx: Tx, changes: Mapping[str, str]) -> None:
         upsert(tx, "service", _.key == key, {"key": key, "value": value})
 
 
-def list_profiles(tx: Tx, format_: str | None, codec: str | None, label: str | None, page: str | None,
-                  limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    found = select(tx, "profiles", equal_filters([("format", format_), ("codec", codec), ("label", label)]),
-                   ["id", "doc"])
-    docs, next_key = page_sorted([((r["id"],), r["doc"]) for r in found], kind="profiles", arity=1,
-                                 descending=False, page=page, limit=limit)
+def list_profiles(
+    tx: Tx, format_: str | None, codec: str | None, label: str | None, page: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    found = select(
+        tx, "profiles", equal_filters([("format", format_), ("codec", codec), ("label", label)]), ["id", "doc"]
+    )
+    docs, next_key = page_sorted(
+        [((r["id"],), r["doc"]) for r in found], kind="profiles", arity=1, descending=False, page=page, limit=limit
+    )
     return [load(d) for d in docs], next_key
 
 
@@ -70,8 +73,20 @@ def get_profile(tx: Tx, profile_id: str) -> dict[str, Any] | None:
 
 def insert_profile(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
     meta = doc["flow_metadata"]
-    insert(tx, "profiles", [{"id": doc["id"], "label": doc.get("label"), "format": meta["format"],
-                             "codec": meta.get("codec"), "created_ns": now_ns, "doc": dump(doc)}])
+    insert(
+        tx,
+        "profiles",
+        [
+            {
+                "id": doc["id"],
+                "label": doc.get("label"),
+                "format": meta["format"],
+                "codec": meta.get("codec"),
+                "created_ns": now_ns,
+                "doc": dump(doc),
+            }
+        ],
+    )
 
 
 # -- collections -------------------------------------------------------------------------------------
@@ -125,9 +140,14 @@ def list_sources(tx: Tx, query: SourceQuery, page: str | None, limit: int) -> tu
                 kept.append(row)
         found = kept
     key, newest_first = SORTS[query.sort_by]
-    rows, next_key = page_sorted([(key(r), r) for r in found], kind=f"sources:{query.sort_by}",
-                                 arity=_arity(query.sort_by), descending=newest_first != query.reverse,
-                                 page=page, limit=limit)
+    rows, next_key = page_sorted(
+        [(key(r), r) for r in found],
+        kind=f"sources:{query.sort_by}",
+        arity=_arity(query.sort_by),
+        descending=newest_first != query.reverse,
+        page=page,
+        limit=limit,
+    )
     return [_source_relations(tx, load(r["doc"])) for r in rows], next_key
 
 
@@ -141,19 +161,38 @@ def get_source(tx: Tx, source_id: str) -> dict[str, Any] | None:
 
 
 def save_source(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
-    upsert(tx, "sources", _.id == doc["id"],
-           {"id": doc["id"], "format": doc["format"], "label": doc.get("label"), "created_ns": now_ns,
-            "updated_ns": now_ns, "doc": dump(doc)}, keep=("created_ns", "format"))
+    upsert(
+        tx,
+        "sources",
+        _.id == doc["id"],
+        {
+            "id": doc["id"],
+            "format": doc["format"],
+            "label": doc.get("label"),
+            "created_ns": now_ns,
+            "updated_ns": now_ns,
+            "doc": dump(doc),
+        },
+        keep=("created_ns", "format"),
+    )
 
 
 # -- flows -------------------------------------------------------------------------------------------
 def stats_of(row: Mapping[str, Any]) -> FlowStats:
     count = row["seg_count"] or 0
-    envelope = TimeRange.make(row["seg_lo_min"], row["seg_end_max"], True, bool(row["seg_end_incl"])) \
-        if count else TimeRange.never()
+    envelope = (
+        TimeRange.make(row["seg_lo_min"], row["seg_end_max"], True, bool(row["seg_end_incl"]))
+        if count
+        else TimeRange.never()
+    )
     updated = row["segments_updated_ns"]
-    return FlowStats(count, envelope, row["seg_maxdur"] or 0, rules.iso_from_ns(updated) if updated else None,
-                     row["seg_added_total"] or 0)
+    return FlowStats(
+        count,
+        envelope,
+        row["seg_maxdur"] or 0,
+        rules.iso_from_ns(updated) if updated else None,
+        row["seg_added_total"] or 0,
+    )
 
 
 def _render_flows(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -170,8 +209,20 @@ def _render_flows(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, A
 
 
 def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    pairs = [(c, getattr(query, c)) for c in ("source_id", "format", "codec", "label", "profile_id", "status",
-                                               "frame_width", "frame_height", "init_segments")]
+    pairs = [
+        (c, getattr(query, c))
+        for c in (
+            "source_id",
+            "format",
+            "codec",
+            "label",
+            "profile_id",
+            "status",
+            "frame_width",
+            "frame_height",
+            "init_segments",
+        )
+    ]
     terms = [equal_filters(pairs)]
     tr = query.timerange
     if tr is not None:
@@ -186,16 +237,24 @@ def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[
     # candidates carry only what filtering and ordering need; the page's documents are read after
     tagged = bool(query.tags.values or query.tags.exists)
     columns = ["id", "created_ns", "metadata_updated_ns", "label"] + (["doc"] if tagged else [])
-    found = [r for r in select(tx, "flows", _and(*terms), columns)
-             if not tagged or rules.tags_match(load(r["doc"]).get("tags"), query.tags)]
+    found = [
+        r
+        for r in select(tx, "flows", _and(*terms), columns)
+        if not tagged or rules.tags_match(load(r["doc"]).get("tags"), query.tags)
+    ]
     if query.collected_by_ids is not None:
         parents = parents_of(tx, [r["id"] for r in found])
         wanted = set(query.collected_by_ids)
         found = [r for r in found if (set(parents.get(r["id"], ())) & wanted if wanted else r["id"] not in parents)]
     key, newest_first = SORTS[query.sort_by]
-    rows, next_key = page_sorted([(key(r), r) for r in found], kind=f"flows:{query.sort_by}",
-                                 arity=_arity(query.sort_by), descending=newest_first != query.reverse,
-                                 page=page, limit=limit)
+    rows, next_key = page_sorted(
+        [(key(r), r) for r in found],
+        kind=f"flows:{query.sort_by}",
+        arity=_arity(query.sort_by),
+        descending=newest_first != query.reverse,
+        page=page,
+        limit=limit,
+    )
     full = {r["id"]: r for r in where_in(tx, "flows", "id", [r["id"] for r in rows])}
     return _render_flows(tx, [full[r["id"]] for r in rows if r["id"] in full]), next_key
 
@@ -221,19 +280,32 @@ def flow_stats(tx: Tx, flow_id: str) -> FlowStats | None:
 def save_flow(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
     essence = doc.get("essence_parameters") or {}
     columns = {
-        "id": doc["id"], "source_id": doc["source_id"], "format": doc["format"], "codec": doc.get("codec"),
-        "label": doc.get("label"), "container": doc.get("container"), "profile_id": doc.get("profile_id"),
-        "status": doc.get("status"), "frame_width": essence.get("frame_width"),
-        "frame_height": essence.get("frame_height"), "init_segments": bool(essence.get("init_segments")),
-        "read_only": bool(doc.get("read_only")), "metadata_updated_ns": now_ns, "doc": dump(doc),
+        "id": doc["id"],
+        "source_id": doc["source_id"],
+        "format": doc["format"],
+        "codec": doc.get("codec"),
+        "label": doc.get("label"),
+        "container": doc.get("container"),
+        "profile_id": doc.get("profile_id"),
+        "status": doc.get("status"),
+        "frame_width": essence.get("frame_width"),
+        "frame_height": essence.get("frame_height"),
+        "init_segments": bool(essence.get("init_segments")),
+        "read_only": bool(doc.get("read_only")),
+        "metadata_updated_ns": now_ns,
+        "doc": dump(doc),
     }
     if not update_where(tx, "flows", _.id == doc["id"], columns):
-        insert(tx, "flows", [{**columns, "created_ns": now_ns, "seg_count": 0, "seg_maxdur": 0,
-                              "seg_added_total": 0}])
+        insert(tx, "flows", [{**columns, "created_ns": now_ns, "seg_count": 0, "seg_maxdur": 0, "seg_added_total": 0}])
     delete_where(tx, "flow_collections", _.parent_id == doc["id"])
-    insert(tx, "flow_collections", [{"parent_id": doc["id"], "position": i, "child_id": item["id"],
-                                     "role": item.get("role")}
-                                    for i, item in enumerate(doc.get("flow_collection") or [])])
+    insert(
+        tx,
+        "flow_collections",
+        [
+            {"parent_id": doc["id"], "position": i, "child_id": item["id"], "role": item.get("role")}
+            for i, item in enumerate(doc.get("flow_collection") or [])
+        ],
+    )
 
 
 # -- primitives of the shared workflows (catalog.flows) ------------------------------------------------

@@ -39,18 +39,33 @@ def _next_seq(tx: Tx) -> int:
     return seq
 
 
-def emit(tx: Tx, event_type: str, body: dict[str, Any], flow_id: str | None = None,
-         source_id: str | None = None) -> None:
-    insert(tx, "events", [{"seq": _next_seq(tx), "type": event_type, "flow_id": flow_id, "source_id": source_id,
-                           "body": dump(body), "created_ns": time.time_ns()}])
+def emit(
+    tx: Tx, event_type: str, body: dict[str, Any], flow_id: str | None = None, source_id: str | None = None
+) -> None:
+    insert(
+        tx,
+        "events",
+        [
+            {
+                "seq": _next_seq(tx),
+                "type": event_type,
+                "flow_id": flow_id,
+                "source_id": source_id,
+                "body": dump(body),
+                "created_ns": time.time_ns(),
+            }
+        ],
+    )
 
 
 def events_after(tx: Tx, seq: int, limit: int) -> list[Event]:
     # numbers are dense, so the next ``limit`` events are exactly the range after ``seq``
     found = select(tx, "events", _.seq.between(seq + 1, seq + limit))
     found.sort(key=lambda r: r["seq"])
-    return [Event(r["seq"], r["type"], r["flow_id"], r["source_id"], orjson.loads(r["body"]), r["created_ns"])
-            for r in found]
+    return [
+        Event(r["seq"], r["type"], r["flow_id"], r["source_id"], orjson.loads(r["body"]), r["created_ns"])
+        for r in found
+    ]
 
 
 def _render(row: dict[str, Any]) -> dict[str, Any]:
@@ -61,11 +76,13 @@ def _render(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def list_webhooks(tx: Tx, tags: TagFilter, reverse: bool, page: str | None,
-                  limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def list_webhooks(
+    tx: Tx, tags: TagFilter, reverse: bool, page: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
     found = [r for r in select(tx, "webhooks") if rules.tags_match(load(r["doc"]).get("tags"), tags)]
-    rows, next_key = page_sorted([((r["url"], r["id"]), r) for r in found], kind="webhooks", arity=2,
-                                 descending=reverse, page=page, limit=limit)
+    rows, next_key = page_sorted(
+        [((r["url"], r["id"]), r) for r in found], kind="webhooks", arity=2, descending=reverse, page=page, limit=limit
+    )
     return [_render(r) for r in rows], next_key
 
 
@@ -85,8 +102,20 @@ def save_webhook(tx: Tx, doc: dict[str, Any], webhook_id: str | None = None) -> 
     status = doc.pop("status", "created")
     if webhook_id is None:
         webhook_id = str(uuid.uuid4())
-        insert(tx, "webhooks", [{"id": webhook_id, "url": doc["url"], "doc": dump(doc), "status": status,
-                                 "last_seq": last_seq(tx), "created_ns": time.time_ns()}])
+        insert(
+            tx,
+            "webhooks",
+            [
+                {
+                    "id": webhook_id,
+                    "url": doc["url"],
+                    "doc": dump(doc),
+                    "status": status,
+                    "last_seq": last_seq(tx),
+                    "created_ns": time.time_ns(),
+                }
+            ],
+        )
     else:
         current = one(tx, "webhooks", _.id == webhook_id)
         if current is None:
@@ -97,8 +126,9 @@ def save_webhook(tx: Tx, doc: dict[str, Any], webhook_id: str | None = None) -> 
         if "api_key_value" not in doc and "api_key_value" in old:
             doc["api_key_value"] = old["api_key_value"]  # keep the secret unless replaced
         error = None if status == "created" else current["error"]
-        update_where(tx, "webhooks", _.id == webhook_id,
-                     {"url": doc["url"], "doc": dump(doc), "status": status, "error": error})
+        update_where(
+            tx, "webhooks", _.id == webhook_id, {"url": doc["url"], "doc": dump(doc), "status": status, "error": error}
+        )
     return get_webhook(tx, webhook_id) or {}
 
 
@@ -107,8 +137,9 @@ def delete_webhook(tx: Tx, webhook_id: str) -> None:
         raise NotFound(f"webhook {webhook_id} does not exist")
 
 
-def delivered(tx: Tx, webhook_id: str, seq: int, status: str | None = None,
-              error: dict[str, Any] | None = None) -> None:
+def delivered(
+    tx: Tx, webhook_id: str, seq: int, status: str | None = None, error: dict[str, Any] | None = None
+) -> None:
     row = one(tx, "webhooks", _.id == webhook_id, ["last_seq"])
     if row is None:
         return

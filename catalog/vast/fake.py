@@ -60,8 +60,10 @@ class FakeVast:
 
     def __init__(self, seed: int | None = None, detect_conflicts: bool = True, journal: Path | None = None) -> None:
         self.tables: dict[str, pa.Table] = {name: _empty(schema) for name, schema in TABLES.items()}
-        self.metadata = {name: TableMetadata(TableRef("fake", "tams", name), arrow_schema=schema,
-                                             table_type=TableType.Regular) for name, schema in TABLES.items()}
+        self.metadata = {
+            name: TableMetadata(TableRef("fake", "tams", name), arrow_schema=schema, table_type=TableType.Regular)
+            for name, schema in TABLES.items()
+        }
         self.detect_conflicts = detect_conflicts
         self.select_calls: Counter[str] = Counter()
         self.down = False  # set to model an unreachable cluster: every transaction fails to begin
@@ -157,8 +159,15 @@ class _FakeTx:
         self.log: list[tuple[str, str, Any, Sequence[str]]] = []
         self.touched: set[tuple[str, int]] = set()
 
-    def select(self, table: str, columns: Sequence[str] | None = None, predicate: Any = None, *,
-               limit: int | None = None, row_ids: bool = False) -> pa.Table:
+    def select(
+        self,
+        table: str,
+        columns: Sequence[str] | None = None,
+        predicate: Any = None,
+        *,
+        limit: int | None = None,
+        row_ids: bool = False,
+    ) -> pa.Table:
         schema = TABLES[table]
         names = list(columns) if columns else list(schema.names)
         expr = pushdown.resolve(predicate, self.fake.metadata[table])
@@ -191,8 +200,11 @@ class _FakeTx:
     def delete(self, table: str, row_ids: pa.Array | pa.ChunkedArray) -> None:
         if not len(row_ids):
             return
-        ids = pa.array(row_ids, pa.uint64()) if not isinstance(row_ids, pa.ChunkedArray) \
+        ids = (
+            pa.array(row_ids, pa.uint64())
+            if not isinstance(row_ids, pa.ChunkedArray)
             else row_ids.combine_chunks().cast(pa.uint64())
+        )
         self.tables[table] = _without(self.tables[table], ids)
         self.log.append(("delete", table, ids, ()))
         self.touched.update((table, int(r)) for r in ids.to_pylist())

@@ -38,21 +38,39 @@ def existing_objects(tx: Tx, object_ids: Sequence[str]) -> list[str]:
 
 
 def insert_allocations(tx: Tx, flow_id: str, allocations: Sequence[Allocation], deadline_ns: int, now: int) -> None:
-    insert(tx, "objects", [{"id": a.object_id, "is_init": False, "registered": False, "allocated_flow_id": flow_id,
-                            "alloc_deadline_ns": deadline_ns, "content_type": a.content_type, "created_ns": now}
-                           for a in allocations])
-    insert(tx, "object_instances", [{"object_id": a.object_id, "storage_id": a.storage_id, "key": a.key,
-                                     "created_ns": now} for a in allocations])
+    insert(
+        tx,
+        "objects",
+        [
+            {
+                "id": a.object_id,
+                "is_init": False,
+                "registered": False,
+                "allocated_flow_id": flow_id,
+                "alloc_deadline_ns": deadline_ns,
+                "content_type": a.content_type,
+                "created_ns": now,
+            }
+            for a in allocations
+        ],
+    )
+    insert(
+        tx,
+        "object_instances",
+        [{"object_id": a.object_id, "storage_id": a.storage_id, "key": a.key, "created_ns": now} for a in allocations],
+    )
 
 
 def pending(tx: Tx, object_ids: Sequence[str]) -> dict[str, Allocation]:
-    rows = {r["id"]: r for r in where_in(tx, "objects", "id", object_ids, ["id", "allocated_flow_id", "content_type"],
-                                         also=_.registered == False)}  # noqa: E712 - an ibis predicate
+    unregistered = _.registered == False  # noqa: E712 - an ibis predicate, not a Python comparison
+    columns = ["id", "allocated_flow_id", "content_type"]
+    rows = {r["id"]: r for r in where_in(tx, "objects", "id", object_ids, columns, also=unregistered)}
     found = {}
     for inst in where_in(tx, "object_instances", "object_id", list(rows), ["object_id", "storage_id", "key"]):
         row = rows[inst["object_id"]]
-        found[row["id"]] = Allocation(row["id"], inst["storage_id"], inst["key"], row["content_type"],
-                                      row["allocated_flow_id"])
+        found[row["id"]] = Allocation(
+            row["id"], inst["storage_id"], inst["key"], row["content_type"], row["allocated_flow_id"]
+        )
     return found
 
 
@@ -90,8 +108,11 @@ def add_instance(tx: Tx, object_id: str, storage_id: str, key: str) -> None:
     _registered(tx, object_id)
     if one(tx, "object_instances", (_.object_id == object_id) & (_.storage_id == storage_id), ["key"]):
         raise Invalid(f"object {object_id!r} already has an instance on storage backend {storage_id}")
-    insert(tx, "object_instances", [{"object_id": object_id, "storage_id": storage_id, "key": key,
-                                     "created_ns": time.time_ns()}])
+    insert(
+        tx,
+        "object_instances",
+        [{"object_id": object_id, "storage_id": storage_id, "key": key, "created_ns": time.time_ns()}],
+    )
 
 
 def add_uncontrolled(tx: Tx, object_id: str, url: str, label: str, reserved_labels: Sequence[str]) -> None:
@@ -112,8 +133,7 @@ def remove_instance(tx: Tx, object_id: str, storage_id: str | None, label: str |
     if len(controlled) + len(uncontrolled) <= 1:
         raise Invalid(f"refusing to delete the last instance of object {object_id!r}")
     if storage_id is not None:
-        gone = delete_where(tx, "object_instances", (_.object_id == object_id) & (_.storage_id == storage_id),
-                            ["key"])
+        gone = delete_where(tx, "object_instances", (_.object_id == object_id) & (_.storage_id == storage_id), ["key"])
         if not gone:
             raise NotFound(f"object {object_id!r} has no instance on storage backend {storage_id}")
         return Instance(storage_id, gone[0]["key"])
@@ -123,8 +143,13 @@ def remove_instance(tx: Tx, object_id: str, storage_id: str | None, label: str |
 
 
 def expire_allocations(tx: Tx, now_ns: int, limit: int = 1000) -> list[Instance]:
-    rows = select(tx, "objects", (_.registered == False) & (_.alloc_deadline_ns < now_ns),  # noqa: E712
-                  ["id"], limit=limit)
+    rows = select(
+        tx,
+        "objects",
+        (_.registered == False) & (_.alloc_deadline_ns < now_ns),  # noqa: E712
+        ["id"],
+        limit=limit,
+    )
     return delete_objects(tx, [r["id"] for r in rows])
 
 
@@ -132,11 +157,13 @@ def delete_objects(tx: Tx, object_ids: Sequence[str]) -> list[Instance]:
     """Removes objects with their URLs and instances; returns the instances (bytes to delete)."""
     delete_in(tx, "objects", "id", object_ids)
     delete_in(tx, "object_urls", "object_id", object_ids)
-    return [Instance(r["storage_id"], r["key"])
-            for r in delete_in(tx, "object_instances", "object_id", object_ids, ["storage_id", "key"])]
+    return [
+        Instance(r["storage_id"], r["key"])
+        for r in delete_in(tx, "object_instances", "object_id", object_ids, ["storage_id", "key"])
+    ]
 
 
 def sizes(tx: Tx, object_ids: Sequence[str]) -> dict[str, int]:
-    return {r["id"]: r["size"] for r in where_in(tx, "objects", "id", object_ids, ["id", "size"])
-            if r["size"] is not None}
-
+    return {
+        r["id"]: r["size"] for r in where_in(tx, "objects", "id", object_ids, ["id", "size"]) if r["size"] is not None
+    }

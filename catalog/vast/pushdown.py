@@ -63,9 +63,12 @@ def _leaf(op: Any) -> pc.Expression:
         return pc.starts_with(_column(op.arg), op.start.value)
     field, value = _column(op.left), op.right.value
     comparisons = {
-        ops.Equals: lambda: field == value, ops.NotEquals: lambda: field != value,
-        ops.Greater: lambda: field > value, ops.GreaterEqual: lambda: field >= value,
-        ops.Less: lambda: field < value, ops.LessEqual: lambda: field <= value,
+        ops.Equals: lambda: field == value,
+        ops.NotEquals: lambda: field != value,
+        ops.Greater: lambda: field > value,
+        ops.GreaterEqual: lambda: field >= value,
+        ops.Less: lambda: field < value,
+        ops.LessEqual: lambda: field <= value,
     }
     return comparisons[kind]()
 

@@ -29,8 +29,9 @@ def load(doc: str) -> dict[str, Any]:
     return loaded
 
 
-def select(tx: Tx, table: str, predicate: Any = None, columns: Sequence[str] | None = None,
-           limit: int | None = None) -> list[dict[str, Any]]:
+def select(
+    tx: Tx, table: str, predicate: Any = None, columns: Sequence[str] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = tx.select(table, columns, predicate, limit=limit).to_pylist()
     return rows
 
@@ -44,11 +45,12 @@ def _isin_chunks(column: str, values: Iterable[Any]) -> Iterator[Any]:
     """``column IN (...)`` predicates over the distinct non-null values, at most ISIN_CHUNK each."""
     unique = list(dict.fromkeys(v for v in values if v is not None))
     for start in range(0, len(unique), ISIN_CHUNK):
-        yield getattr(_, column).isin(unique[start:start + ISIN_CHUNK])
+        yield getattr(_, column).isin(unique[start : start + ISIN_CHUNK])
 
 
-def where_in(tx: Tx, table: str, column: str, values: Iterable[Any], columns: Sequence[str] | None = None,
-             also: Any = None) -> list[dict[str, Any]]:
+def where_in(
+    tx: Tx, table: str, column: str, values: Iterable[Any], columns: Sequence[str] | None = None, also: Any = None
+) -> list[dict[str, Any]]:
     """Rows whose ``column`` is one of ``values`` (and ``also``), in chunks VAST accepts."""
     found: list[dict[str, Any]] = []
     for predicate in _isin_chunks(column, values):
@@ -56,8 +58,9 @@ def where_in(tx: Tx, table: str, column: str, values: Iterable[Any], columns: Se
     return found
 
 
-def delete_in(tx: Tx, table: str, column: str, values: Iterable[Any],
-              columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+def delete_in(
+    tx: Tx, table: str, column: str, values: Iterable[Any], columns: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """Deletes the rows whose ``column`` is one of ``values``; returns them (with ``columns``)."""
     gone: list[dict[str, Any]] = []
     for predicate in _isin_chunks(column, values):
@@ -68,8 +71,9 @@ def delete_in(tx: Tx, table: str, column: str, values: Iterable[Any],
 def insert(tx: Tx, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         schema = TABLES[table]
-        tx.insert(table, pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows],
-                                              schema=schema))
+        tx.insert(
+            table, pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
+        )
 
 
 def delete_where(tx: Tx, table: str, predicate: Any, columns: Sequence[str] = ()) -> list[dict[str, Any]]:
@@ -96,8 +100,11 @@ def update_each(tx: Tx, table: str, key: str, changes: Mapping[str, Mapping[str,
     per ``ISIN_CHUNK`` keys like every other ``isin`` here."""
     if not changes:
         return
-    found = [row for predicate in _isin_chunks(key, changes)
-             for row in tx.select(table, [key], predicate, row_ids=True).to_pylist()]
+    found = [
+        row
+        for predicate in _isin_chunks(key, changes)
+        for row in tx.select(table, [key], predicate, row_ids=True).to_pylist()
+    ]
     columns = list(next(iter(changes.values())))
     schema = TABLES[table]
     batch: dict[str, Any] = {ROW_ID: pa.array([row[ROW_ID] for row in found], pa.uint64())}

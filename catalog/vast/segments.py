@@ -38,26 +38,48 @@ from catalog.vast.documents import flow_row
 from catalog.vast.rows import delete_where, insert, load, one, select, update_each, update_where, where_in
 from catalog.vast.windows import predicate_of, window_scan
 
-PAGE_COLUMNS = ["ts_lo", "ts_hi", "timerange", "object_id", "ts_offset", "last_duration", "sample_offset",
-                "sample_count", "object_timerange", "key_frame_count", "init_object_id"]
+PAGE_COLUMNS = [
+    "ts_lo",
+    "ts_hi",
+    "timerange",
+    "object_id",
+    "ts_offset",
+    "last_duration",
+    "sample_offset",
+    "sample_count",
+    "object_timerange",
+    "key_frame_count",
+    "init_object_id",
+]
 
 
-def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
-                   limit: int) -> tuple[list[Segment], str | None]:
+def query_segments(
+    tx: Tx, flow_id: str, query: SegmentQuery, page: str | None, limit: int
+) -> tuple[list[Segment], str | None]:
     after = segment_cursor(page)
     flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return [], None
     extra = _.object_id == query.object_id if query.object_id is not None else None
-    rows, more = window_scan(tx, flow, query.timerange, PAGE_COLUMNS, limit=limit, reverse=query.reverse,
-                             after=after, extra=extra)
+    rows, more = window_scan(
+        tx, flow, query.timerange, PAGE_COLUMNS, limit=limit, reverse=query.reverse, after=after, extra=extra
+    )
     located = Located.lookup(objects, tx, [r["object_id"] for r in rows] + [r["init_object_id"] for r in rows])
     segments = [
-        Segment(timerange=r["timerange"], object_id=r["object_id"], lo=r["ts_lo"], hi=r["ts_hi"],
-                ts_offset=r["ts_offset"], last_duration=r["last_duration"], sample_offset=r["sample_offset"],
-                sample_count=r["sample_count"], object_timerange=r["object_timerange"],
-                key_frame_count=r["key_frame_count"], init_object_id=r["init_object_id"],
-                **located.fields(r["object_id"], r["init_object_id"]))
+        Segment(
+            timerange=r["timerange"],
+            object_id=r["object_id"],
+            lo=r["ts_lo"],
+            hi=r["ts_hi"],
+            ts_offset=r["ts_offset"],
+            last_duration=r["last_duration"],
+            sample_offset=r["sample_offset"],
+            sample_count=r["sample_count"],
+            object_timerange=r["object_timerange"],
+            key_frame_count=r["key_frame_count"],
+            init_object_id=r["init_object_id"],
+            **located.fields(r["object_id"], r["init_object_id"]),
+        )
         for r in rows
     ]
     return segments, encode_key("segments", rows[-1]["ts_lo"]) if more else None
@@ -66,27 +88,36 @@ def query_segments(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None,
 LOCATION_USE = ["timerange", "ts_offset", "object_timerange", "sample_offset", "sample_count"]  # SegmentLocation order
 
 
-def segment_locations(tx: Tx, flow_id: str, tr: TimeRange | None, limit: int | None,
-                      reverse: bool) -> list[SegmentLocation]:
+def segment_locations(
+    tx: Tx, flow_id: str, tr: TimeRange | None, limit: int | None, reverse: bool
+) -> list[SegmentLocation]:
     flow = flow_row(tx, flow_id, with_doc=False)
     if flow is None:
         return []
-    rows, _more = window_scan(tx, flow, tr, ["ts_hi", "object_id", "init_object_id", *LOCATION_USE], limit=limit,
-                              reverse=reverse)
+    rows, _more = window_scan(
+        tx, flow, tr, ["ts_hi", "object_id", "init_object_id", *LOCATION_USE], limit=limit, reverse=reverse
+    )
     if reverse:
         rows.reverse()
     copies = objects.instances(tx, [r["object_id"] for r in rows]) if rows else {}
     homeless = [r["object_id"] for r in rows if r["object_id"] not in copies]
     external = {oid: urls[0][0] for oid, urls in objects.urls_of(tx, homeless).items()} if homeless else {}
-    return [SegmentLocation(r["ts_lo"], r["ts_hi"], r["object_id"], r["init_object_id"],
-                            tuple(copies.get(r["object_id"], ())[:1]), external.get(r["object_id"]),
-                            *(r[c] for c in LOCATION_USE))
-            for r in rows]
+    return [
+        SegmentLocation(
+            r["ts_lo"],
+            r["ts_hi"],
+            r["object_id"],
+            r["init_object_id"],
+            tuple(copies.get(r["object_id"], ())[:1]),
+            external.get(r["object_id"]),
+            *(r[c] for c in LOCATION_USE),
+        )
+        for r in rows
+    ]
 
 
 # -- registration -------------------------------------------------------------------------------------
-OBJECT_COLUMNS = ["id", "timerange", "key_frame_count", "init_object_id", "is_init", "registered",
-                  "allocated_flow_id"]
+OBJECT_COLUMNS = ["id", "timerange", "key_frame_count", "init_object_id", "is_init", "registered", "allocated_flow_id"]
 
 
 class _Overlaps:
@@ -107,7 +138,6 @@ class _Overlaps:
         bisect.insort(self.spans, (lo, hi, str(tr)))
 
 
-
 def _probe(tx: Tx, flow: Mapping[str, Any], batch: Sequence[dict[str, Any]]) -> _Overlaps:
     bounds = []
     for seg in batch:
@@ -119,8 +149,9 @@ def _probe(tx: Tx, flow: Mapping[str, Any], batch: Sequence[dict[str, Any]]) -> 
             bounds.append(tr)
     if not bounds or not flow["seg_count"]:
         return _Overlaps([])
-    envelope = TimeRange.from_inclusive(min(t.lo for t in bounds if t.lo is not None),
-                                        max(t.hi for t in bounds if t.hi is not None))
+    envelope = TimeRange.from_inclusive(
+        min(t.lo for t in bounds if t.lo is not None), max(t.hi for t in bounds if t.hi is not None)
+    )
     return _Overlaps(select(tx, "segments", _near(flow, envelope), ["ts_lo", "ts_hi", "timerange"]))
 
 
@@ -131,22 +162,33 @@ def _near(flow: Mapping[str, Any], tr: TimeRange) -> Any:
     return predicate_of(flow["id"], window)
 
 
-def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: Mapping[str, int] | None,
-                 require_known: bool) -> tuple[list[SegmentFailure], dict[tuple[int, int], int]]:
+def add_segments(
+    tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: Mapping[str, int] | None, require_known: bool
+) -> tuple[list[SegmentFailure], dict[tuple[int, int], int]]:
     """Registers segments in order; returns the failures and the batch index of each (ts_lo, ts_hi) added."""
     flow = objects.writable_flow(tx, flow_id)
     init_segments = bool(flow["init_segments"])
     now = time.time_ns()
     sizes = sizes or {}
     wanted = [s.get("object_id") for s in batch] + [s.get("init_object_id") for s in batch]
-    known: dict[str, dict[str, Any] | None] = {r["id"]: r for r in where_in(tx, "objects", "id", wanted,
-                                                                             OBJECT_COLUMNS)}
+    known: dict[str, dict[str, Any] | None] = {
+        r["id"]: r for r in where_in(tx, "objects", "id", wanted, OBJECT_COLUMNS)
+    }
 
     def find_object(object_id: str) -> registration.ObjectRow | None:
         row = known.get(object_id)
-        return None if row is None else registration.ObjectRow(
-            row["timerange"], row["key_frame_count"], row["init_object_id"], bool(row["is_init"]),
-            bool(row["registered"]), row["allocated_flow_id"])
+        return (
+            None
+            if row is None
+            else registration.ObjectRow(
+                row["timerange"],
+                row["key_frame_count"],
+                row["init_object_id"],
+                bool(row["is_init"]),
+                bool(row["registered"]),
+                row["allocated_flow_id"],
+            )
+        )
 
     overlaps = _probe(tx, flow, batch)
     failures: list[SegmentFailure] = []
@@ -159,8 +201,7 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
     registered: list[dict[str, Any]] = []
     for index, seg in enumerate(batch):
         try:
-            checked = registration.check_segment(flow_id, init_segments, seg, require_known, find_object,
-                                                 overlaps.find)
+            checked = registration.check_segment(flow_id, init_segments, seg, require_known, find_object, overlaps.find)
         except (Invalid, ValueError) as exc:
             failures.append(SegmentFailure(index, seg.get("object_id", ""), seg.get("timerange"), str(exc)))
             continue
@@ -168,31 +209,61 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
         object_id = seg["object_id"]
         if checked.new_init_object:
             init_id = seg["init_object_id"]
-            state = {"first_flow_id": flow_id, "is_init": True, "registered": True, "alloc_deadline_ns": None,
-                     "size": sizes.get(init_id)}
+            state = {
+                "first_flow_id": flow_id,
+                "is_init": True,
+                "registered": True,
+                "alloc_deadline_ns": None,
+                "size": sizes.get(init_id),
+            }
             if known.get(init_id) is None:
                 new_objects.append({"id": init_id, "created_ns": now, **state})
             else:
                 init_registrations[init_id] = state
-            known[init_id] = {"id": init_id, "timerange": None, "key_frame_count": None, "init_object_id": None,
-                              "is_init": True, "registered": True, "allocated_flow_id": None}
+            known[init_id] = {
+                "id": init_id,
+                "timerange": None,
+                "key_frame_count": None,
+                "init_object_id": None,
+                "is_init": True,
+                "registered": True,
+                "allocated_flow_id": None,
+            }
         otr = str(checked.object_timerange)
         if checked.new_object or checked.first_registration:  # the object row this segment makes
-            media = {"timerange": otr, "key_frame_count": seg.get("key_frame_count"),
-                     "init_object_id": seg.get("init_object_id"), "registered": True, "first_flow_id": flow_id}
+            media = {
+                "timerange": otr,
+                "key_frame_count": seg.get("key_frame_count"),
+                "init_object_id": seg.get("init_object_id"),
+                "registered": True,
+                "first_flow_id": flow_id,
+            }
             if checked.first_registration:  # an allocated row: filled in
                 first_registrations[object_id] = {**media, "alloc_deadline_ns": None, "size": sizes.get(object_id)}
             else:  # an external or unallocated object: a new row and its client URLs
                 new_objects.append({"id": object_id, **media, "is_init": False, "created_ns": now})
-                new_urls.extend({"object_id": object_id, "label": u["label"], "url": u["url"], "position": i}
-                                for i, u in enumerate(seg.get("get_urls", [])))
+                new_urls.extend(
+                    {"object_id": object_id, "label": u["label"], "url": u["url"], "position": i}
+                    for i, u in enumerate(seg.get("get_urls", []))
+                )
             known[object_id] = {"id": object_id, **media, "is_init": False, "allocated_flow_id": None}
-        seg_rows.append({
-            "flow_id": flow_id, "ts_lo": tr.lo, "ts_hi": tr.hi, "timerange": str(tr), "object_id": object_id,
-            "ts_offset": checked.ts_offset if "ts_offset" in seg else None, "last_duration": checked.last_duration,
-            "sample_offset": seg.get("sample_offset"), "sample_count": seg.get("sample_count"),
-            "object_timerange": otr, "key_frame_count": checked.key_frame_count,
-            "init_object_id": checked.init_object_id, "created_ns": now})
+        seg_rows.append(
+            {
+                "flow_id": flow_id,
+                "ts_lo": tr.lo,
+                "ts_hi": tr.hi,
+                "timerange": str(tr),
+                "object_id": object_id,
+                "ts_offset": checked.ts_offset if "ts_offset" in seg else None,
+                "last_duration": checked.last_duration,
+                "sample_offset": seg.get("sample_offset"),
+                "sample_count": seg.get("sample_count"),
+                "object_timerange": otr,
+                "key_frame_count": checked.key_frame_count,
+                "init_object_id": checked.init_object_id,
+                "created_ns": now,
+            }
+        )
         overlaps.add(tr)
         added[registration.bounds(tr)] = index
         registered.append(registration.event_segment(seg, tr, checked))
@@ -203,8 +274,13 @@ def add_segments(tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: M
         update_each(tx, "objects", "id", init_registrations)
         insert(tx, "segments", seg_rows)
         _widen_stats(tx, flow, seg_rows, now)
-        events.emit(tx, "flows/segments_added", {"flow_id": flow_id, "segments": registered},
-                    flow_id=flow_id, source_id=flow["source_id"])
+        events.emit(
+            tx,
+            "flows/segments_added",
+            {"flow_id": flow_id, "segments": registered},
+            flow_id=flow_id,
+            source_id=flow["source_id"],
+        )
     return failures, added
 
 
@@ -247,13 +323,17 @@ def repair_overlaps(tx: Tx, flow_id: str, spans: Sequence[tuple[int, int]]) -> l
             kept.append(row)
     if not losers:
         return []
-    delete_where(tx, "segments", (_.flow_id == flow_id) & _.ts_lo.isin([r["ts_lo"] for r in losers])
-                 & _.created_ns.isin(list({r["created_ns"] for r in losers})))
+    delete_where(
+        tx,
+        "segments",
+        (_.flow_id == flow_id)
+        & _.ts_lo.isin([r["ts_lo"] for r in losers])
+        & _.created_ns.isin(list({r["created_ns"] for r in losers})),
+    )
     _recompute_stats(tx, flow, len(losers), time.time_ns())
     gone = [(r["ts_lo"], r["ts_hi"]) for r in losers]
     for row in losers:
-        events.emit(tx, "flows/segments_deleted", {"flow_id": flow_id, "timerange": row["timerange"]},
-                    flow_id=flow_id)
+        events.emit(tx, "flows/segments_deleted", {"flow_id": flow_id, "timerange": row["timerange"]}, flow_id=flow_id)
     return gone
 
 
@@ -269,8 +349,9 @@ def _recompute_stats(tx: Tx, flow: Mapping[str, Any], removed: int, now: int) ->
         first, _more = window_scan(tx, live, None, ["ts_lo"], limit=1)
         last, _more = window_scan(tx, live, None, ["ts_hi", "timerange"], limit=1, reverse=True)
         end = TimeRange.parse(last[0]["timerange"])
-        stats.update(seg_lo_min=first[0]["ts_lo"], seg_hi_max=last[0]["ts_hi"], seg_end_max=end.end,
-                     seg_end_incl=end.include_end)
+        stats.update(
+            seg_lo_min=first[0]["ts_lo"], seg_hi_max=last[0]["ts_hi"], seg_end_max=end.end, seg_end_incl=end.include_end
+        )
     update_where(tx, "flows", _.id == flow["id"], stats)
 
 
@@ -279,16 +360,18 @@ def collect_orphans(tx: Tx, object_ids: Sequence[str]) -> tuple[list[str], list[
     candidates = list(dict.fromkeys(object_ids))
     referenced = {r["object_id"] for r in where_in(tx, "segments", "object_id", candidates, ["object_id"])}
     orphans = [oid for oid in candidates if oid not in referenced]
-    inits = {r["init_object_id"] for r in where_in(tx, "objects", "id", orphans, ["init_object_id"])
-             if r["init_object_id"]}
+    inits = {
+        r["init_object_id"] for r in where_in(tx, "objects", "id", orphans, ["init_object_id"]) if r["init_object_id"]
+    }
     users = where_in(tx, "objects", "init_object_id", inits, ["id", "init_object_id"])
     still_used = {r["init_object_id"] for r in users if r["id"] not in set(orphans)}
     orphans.extend(sorted(inits - still_used))
     return orphans, objects.delete_objects(tx, orphans)
 
 
-def delete_segments(tx: Tx, flow_id: str, timerange: TimeRange, object_id: str | None,
-                    check_flow: bool = True) -> DeleteResult:
+def delete_segments(
+    tx: Tx, flow_id: str, timerange: TimeRange, object_id: str | None, check_flow: bool = True
+) -> DeleteResult:
     """Deletes the segments wholly inside ``timerange`` (optionally only those naming ``object_id``)."""
     flow = objects.writable_flow(tx, flow_id) if check_flow else flow_row(tx, flow_id, with_doc=False)
     window = segment_window.inside(timerange)
@@ -309,8 +392,7 @@ def delete_segments(tx: Tx, flow_id: str, timerange: TimeRange, object_id: str |
 
 
 # -- objects ---------------------------------------------------------------------------------------------------
-def get_object(tx: Tx, object_id: str, page: str | None, limit: int,
-               flow_tags: TagFilter | None) -> ObjectPage | None:
+def get_object(tx: Tx, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None) -> ObjectPage | None:
     row = one(tx, "objects", (_.id == object_id) & (_.registered == True))  # noqa: E712 - an ibis predicate
     if row is None:
         return None
@@ -322,19 +404,22 @@ def get_object(tx: Tx, object_id: str, page: str | None, limit: int,
     if flow_tags is not None:
         docs = {r["id"]: load(r["doc"]) for r in where_in(tx, "flows", "id", flows, ["id", "doc"])}
         flows = [f for f in flows if f in docs and rules.tags_match(docs[f].get("tags"), flow_tags)]
-    page_flows, next_key = page_sorted([((f,), f) for f in flows], kind="object-flows", arity=1, descending=False,
-                                       page=page, limit=limit)
+    page_flows, next_key = page_sorted(
+        [((f,), f) for f in flows], kind="object-flows", arity=1, descending=False, page=page, limit=limit
+    )
     init_id = row["init_object_id"]
     located = Located.lookup(objects, tx, [object_id, init_id])
     record = ObjectRecord(
-        object_id=object_id, referenced_by_flows=page_flows,
+        object_id=object_id,
+        referenced_by_flows=page_flows,
         first_referenced_by_flow=row["first_flow_id"] if still_referenced else None,
         timerange=TimeRange.parse(row["timerange"]) if row["timerange"] else None,
-        key_frame_count=row["key_frame_count"], init_object_id=init_id, is_init=bool(row["is_init"]),
+        key_frame_count=row["key_frame_count"],
+        init_object_id=init_id,
+        is_init=bool(row["is_init"]),
         **located.fields(object_id, init_id),
     )
     return ObjectPage(record, next_key)
-
 
 
 def first_inside(tx: Tx, flow_id: str, tr: TimeRange, limit: int) -> tuple[list[Span], bool]:

@@ -40,9 +40,18 @@ def predicate_of(flow_id: str, window: SegmentWindow) -> Any:
     return predicate
 
 
-def window_scan(tx: Tx, flow: Mapping[str, Any], tr: TimeRange | None, columns: Sequence[str], *,
-                limit: int | None, reverse: bool = False, after: int | None = None,
-                extra: Any = None, contained: bool = False) -> tuple[list[dict[str, Any]], bool]:
+def window_scan(
+    tx: Tx,
+    flow: Mapping[str, Any],
+    tr: TimeRange | None,
+    columns: Sequence[str],
+    *,
+    limit: int | None,
+    reverse: bool = False,
+    after: int | None = None,
+    extra: Any = None,
+    contained: bool = False,
+) -> tuple[list[dict[str, Any]], bool]:
     """Segments of ``flow`` (its catalog row) overlapping ``tr`` (or inside it when ``contained``).
 
     Returns up to ``limit`` rows in ``ts_lo`` order (descending when ``reverse``), strictly after

@@ -45,8 +45,11 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
     mode = params.get_choice(request.query_params, "mode", ("redirect", "proxy"), settings(request).delivery_mode)
     expiry = settings(request).presign_expiry
     if mode == "redirect":
-        return RedirectResponse(store.get_url(key, expiry), status_code=302,
-                                headers={"Cache-Control": f"private, max-age={min(60, expiry // 2)}"})
+        return RedirectResponse(
+            store.get_url(key, expiry),
+            status_code=302,
+            headers={"Cache-Control": f"private, max-age={min(60, expiry // 2)}"},
+        )
     headers = request.headers
     if request.method == "HEAD" or "if-range" in headers or "if-none-match" in headers:
         # answers that depend on the object's validators or size first: HEAD, then maybe a read
@@ -70,8 +73,9 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
     if opened.end < opened.start:  # an empty object: nothing to stream
         opened.close()
         body = None
-    return _bytes_response(info, content_type or info.content_type, 200 if wanted is None else 206,
-                           opened.start, opened.end, body)
+    return _bytes_response(
+        info, content_type or info.content_type, 200 if wanted is None else 206, opened.start, opened.end, body
+    )
 
 
 ONE_RANGE = "one range per request, please; ask for ranges one at a time"
@@ -89,11 +93,17 @@ def _out_of_range(size: int) -> HTTPError:
     return _unsatisfiable(f"the range is outside the {size} bytes", size)
 
 
-def _bytes_response(info: ObjectInfo, content_type: str | None, status: int, start: int, end: int,
-                    body: AsyncIterator[bytes] | None) -> Response:
+def _bytes_response(
+    info: ObjectInfo, content_type: str | None, status: int, start: int, end: int, body: AsyncIterator[bytes] | None
+) -> Response:
     """200 or 206 (bytes ``start``..``end``) with the object's headers; ``body`` None: headers only."""
-    headers = {"Accept-Ranges": "bytes", "ETag": info.etag, "Last-Modified": last_modified(info),
-               "Content-Type": content_type or "application/octet-stream", "Content-Length": str(end - start + 1)}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "ETag": info.etag,
+        "Last-Modified": last_modified(info),
+        "Content-Type": content_type or "application/octet-stream",
+        "Content-Length": str(end - start + 1),
+    }
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
     if body is None:
@@ -101,8 +111,9 @@ def _bytes_response(info: ObjectInfo, content_type: str | None, status: int, sta
     return StreamingResponse(body, status_code=status, headers=headers)
 
 
-def ranged(request: Request, info: ObjectInfo, content_type: str | None,
-           read: Callable[[int, int], AsyncIterator[bytes]]) -> Response:
+def ranged(
+    request: Request, info: ObjectInfo, content_type: str | None, read: Callable[[int, int], AsyncIterator[bytes]]
+) -> Response:
     """A streamed answer with Range (one range: 206; past the end: 416), If-Range and If-None-Match."""
     if not_modified(request.headers.get("if-none-match"), info):
         return Response(status_code=304, headers={"ETag": info.etag, "Last-Modified": last_modified(info)})
@@ -162,8 +173,10 @@ async def timerange_file(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     window = params.get_timerange(request.query_params)
     clip = await clips.plan_clip(request.app.state.playlists, flow_id, window, request.path_params["ext"])
-    headers = {"Content-Disposition": f'attachment; filename="{clip.filename}"',
-               "X-TAMS-Timerange": str(clip.timerange)}
+    headers = {
+        "Content-Disposition": f'attachment; filename="{clip.filename}"',
+        "X-TAMS-Timerange": str(clip.timerange),
+    }
     if not clip.needs_remux():  # the objects back to back: seekable, with Range
         file = await clips.virtual_file(media(request), clip)
         response = ranged(request, ObjectInfo(file.size, file.etag, file.last_modified), file.content_type, file.read)
@@ -173,8 +186,9 @@ async def timerange_file(request: Request) -> Response:
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers, media_type=content_type)
     if clip.ext == "ts":
-        return StreamingResponse(clips.stream_ts(remux_service(request), clip), headers=headers,
-                                 media_type=content_type)
+        return StreamingResponse(
+            clips.stream_ts(remux_service(request), clip), headers=headers, media_type=content_type
+        )
     path, size = await clips.write_mp4(remux_service(request), clip)
     headers["Content-Length"] = str(size)
     return StreamingResponse(clips.send_file(path), headers=headers, media_type=content_type)

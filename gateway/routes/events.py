@@ -72,8 +72,9 @@ async def event_stream(request: Request) -> StreamingResponse:
                     quiet_since = time.monotonic()
                 await asyncio.sleep(POLL_S)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 routes = [Route("/events", event_stream, methods=["GET"])]

@@ -27,8 +27,9 @@ def _store_and_key(request: Request, method: str) -> tuple[LocalDiskStore, str]:
     is_part = "uploadId" in q or "partNumber" in q
     content_type = request.headers.get("content-type", "") if method == "PUT" and not is_part else ""
     signed_key = f"{key}?uploadId={q.get('uploadId')}&partNumber={q.get('partNumber')}" if is_part else key
-    reason = store.signer.verify(method, store.info.id, signed_key, q.get("expires", ""), q.get("signature", ""),
-                                 content_type)
+    reason = store.signer.verify(
+        method, store.info.id, signed_key, q.get("expires", ""), q.get("signature", ""), content_type
+    )
     if reason is not None:
         raise HTTPError(403, f"{reason}; ask the gateway for a fresh URL")
     return store, key
@@ -45,8 +46,9 @@ async def get_bytes(request: Request) -> Response:
     response.chunk_size = 1024 * 1024  # Starlette reads 64 KiB per thread hop by default: too slow for media
     info = ObjectInfo(stat.st_size, response.headers["etag"], stat.st_mtime)
     if not_modified(request.headers.get("if-none-match"), info):
-        return Response(status_code=304, headers={"ETag": info.etag,
-                                                  "Last-Modified": response.headers["last-modified"]})
+        return Response(
+            status_code=304, headers={"ETag": info.etag, "Last-Modified": response.headers["last-modified"]}
+        )
     return response
 
 

@@ -34,8 +34,11 @@ def script(name: str) -> Route:
 
     async def serve(request: Request) -> Response:
         if not path.is_file():
-            raise HTTPError(404, f"{label} is not installed: run `make run` (it runs `npm ci`) or "
-                                 "`npm ci --prefix gateway/player`, or install the gateway from its wheel")
+            raise HTTPError(
+                404,
+                f"{label} is not installed: run `make run` (it runs `npm ci`) or "
+                "`npm ci --prefix gateway/player`, or install the gateway from its wheel",
+            )
         return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
 
     return Route(f"/player/{name}", serve, methods=["GET", "HEAD"], name=f"player_{label}")

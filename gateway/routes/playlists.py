@@ -41,9 +41,15 @@ async def hls_media_playlist(request: Request) -> Response:
     kind = params.get_choice(q, "type", PLAYBACK_TYPES)
     container = params.get_choice(q, "container", CONTAINERS)
     token = q.get("access_token")  # this client's token goes into the gateway URLs: its own text
-    playlist = await playlists(request).media_playlist(flow_id, params.get_timerange(q), mode, base_url(request),
-                                                       gzip=not token and _accepts_gzip(request), kind=kind,
-                                                       container=container)
+    playlist = await playlists(request).media_playlist(
+        flow_id,
+        params.get_timerange(q),
+        mode,
+        base_url(request),
+        gzip=not token and _accepts_gzip(request),
+        kind=kind,
+        container=container,
+    )
     max_age = playlist.max_age_now()  # a cached playlist's URLs have aged: so has it
     cache = f"public, max-age={max_age}" if playlist.ended else f"max-age={max_age}"
     if token:
@@ -105,9 +111,14 @@ async def dash_source_manifest(request: Request) -> Response:
 async def _dash(request: Request, flows: list) -> Response:
     q = request.query_params
     try:
-        text = await manifests.manifest(playlists(request), flows, params.get_timerange(q),
-                                        params.get_choice(q, "uris", URI_MODES), base_url(request),
-                                        params.get_choice(q, "type", PLAYBACK_TYPES))
+        text = await manifests.manifest(
+            playlists(request),
+            flows,
+            params.get_timerange(q),
+            params.get_choice(q, "uris", URI_MODES),
+            base_url(request),
+            params.get_choice(q, "type", PLAYBACK_TYPES),
+        )
     except manifests.CodecUnknown as exc:
         raise HTTPError(409, str(exc), "Conflict") from None
     return _conditional(request, _with_token(request, text, xml=True).encode(), DASH_TYPE, "max-age=2")
@@ -129,8 +140,14 @@ def _with_token(request: Request, text: str, xml: bool = False) -> str:
     return re.sub(base + r"/(?:flows|sources|objects)/[^\s\"<]*", add, text)
 
 
-def _conditional(request: Request, body: bytes, media_type: str, cache_control: str,
-                 digest: str | None = None, encoding: str | None = None) -> Response:
+def _conditional(
+    request: Request,
+    body: bytes,
+    media_type: str,
+    cache_control: str,
+    digest: str | None = None,
+    encoding: str | None = None,
+) -> Response:
     """A playlist or manifest with an ETag of its bytes (``digest``: their SHA-256, when known); If-None-Match → 304.
 
     Compressed and plain bodies differ, so do their ETags; ``Vary`` tells caches the choice is per client."""

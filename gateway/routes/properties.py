@@ -109,20 +109,28 @@ async def _set_tag(request: Request, kind: str, owner_id: str, name: str, value:
 
 source_routes = [
     *tag_routes("source", "/sources/{sourceId}"),
-    *property_routes("source", "/sources/{sourceId}", {
-        "label": (models.validate_string, None, True),
-        "description": (models.validate_string, None, True),
-    }),
+    *property_routes(
+        "source",
+        "/sources/{sourceId}",
+        {
+            "label": (models.validate_string, None, True),
+            "description": (models.validate_string, None, True),
+        },
+    ),
 ]
 
 flow_routes = [
     *tag_routes("flow", "/flows/{flowId}"),
-    *property_routes("flow", "/flows/{flowId}", {
-        "label": (models.validate_string, None, True),
-        "description": (models.validate_string, None, True),
-        "read_only": (models.validate_bool, False, False),
-        "max_bit_rate": (models.validate_bit_rate, None, True),
-        "avg_bit_rate": (models.validate_bit_rate, None, True),
-        "flow_collection": (models.validate_flow_collection, [], True),
-    }),
+    *property_routes(
+        "flow",
+        "/flows/{flowId}",
+        {
+            "label": (models.validate_string, None, True),
+            "description": (models.validate_string, None, True),
+            "read_only": (models.validate_bool, False, False),
+            "max_bit_rate": (models.validate_bit_rate, None, True),
+            "avg_bit_rate": (models.validate_bit_rate, None, True),
+            "flow_collection": (models.validate_flow_collection, [], True),
+        },
+    ),
 ]

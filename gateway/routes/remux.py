@@ -23,7 +23,7 @@ def _send(request: Request, remuxed: Remuxed) -> Response:
     body = remuxed.body
 
     async def read(start: int, end: int) -> AsyncIterator[bytes]:
-        yield body[start:end + 1]
+        yield body[start : end + 1]
 
     response = ranged(request, ObjectInfo(len(body), remuxed.etag, 0.0), remuxed.content_type, read)
     response.headers["Cache-Control"] = CACHE_CONTROL

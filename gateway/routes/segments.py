@@ -43,8 +43,9 @@ async def get_segments(request: Request) -> Response:
     envelope = TimeRange.never()
     if page.items:
         envelope = page.items[0].range().envelope(page.items[-1].range())
-    return paged_response(request, items, page.next_key, limit, reverse=reverse,
-                          extra={"X-Paging-Timerange": str(envelope)})
+    return paged_response(
+        request, items, page.next_key, limit, reverse=reverse, extra={"X-Paging-Timerange": str(envelope)}
+    )
 
 
 async def post_segments(request: Request) -> Response:
@@ -78,13 +79,15 @@ async def delete_segments(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
     timerange = params.get_timerange(q) or TimeRange.eternity()
-    deletion = await media(request).deletion.delete_segments(flow_id, timerange, q.get("object_id"),
-                                                             principal_name(request))
+    deletion = await media(request).deletion.delete_segments(
+        flow_id, timerange, q.get("object_id"), principal_name(request)
+    )
     if deletion is None:
         return empty()
     url = public_url(request)
-    return json_response(deletion, status=202,
-                         headers={"Location": f"{url.scheme}://{url.netloc}/flow-delete-requests/{deletion['id']}"})
+    return json_response(
+        deletion, status=202, headers={"Location": f"{url.scheme}://{url.netloc}/flow-delete-requests/{deletion['id']}"}
+    )
 
 
 routes = [

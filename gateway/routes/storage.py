@@ -25,8 +25,11 @@ async def list_storage_backends(request: Request) -> Response:
     page = q.get("page")
     if page is not None:
         label, backend_id = decode_key("storage-backends", page, 2)
-        backends = [b for b in backends if ((b.label, b.id) < (label, backend_id)) == reverse
-                    and (b.label, b.id) != (label, backend_id)]
+        backends = [
+            b
+            for b in backends
+            if ((b.label, b.id) < (label, backend_id)) == reverse and (b.label, b.id) != (label, backend_id)
+        ]
     items = backends[:limit]
     next_key = encode_key("storage-backends", items[-1].label, items[-1].id) if len(backends) > limit else None
     return paged_response(request, [b.describe() for b in items], next_key, limit, reverse=reverse)
@@ -37,8 +40,12 @@ async def allocate_storage(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     body = models.validate_storage_post(await read_json(request, optional=True))
     uploads = await media(request).uploads.allocate(
-        flow_id, limit=body.get("limit"), object_ids=body.get("object_ids"), storage_id=body.get("storage_id"),
-        content_type=body.get("content_type"), presigned=body.get("presigned"),
+        flow_id,
+        limit=body.get("limit"),
+        object_ids=body.get("object_ids"),
+        storage_id=body.get("storage_id"),
+        content_type=body.get("content_type"),
+        presigned=body.get("presigned"),
     )
     return json_response(render.media_objects(uploads), status=201)
 

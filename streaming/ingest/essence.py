@@ -21,8 +21,19 @@ import av
 _INTERLACE = {1: "progressive", 2: "interlaced_tff", 3: "interlaced_bff"}  # AV_FIELD_PROGRESSIVE, _TT, _BB
 _PRIMARIES = {1: "BT709", 5: "BT601", 6: "BT601", 9: "BT2020"}
 _TRANSFER = {1: "SDR", 4: "SDR", 5: "SDR", 6: "SDR", 14: "SDR", 15: "SDR", 16: "PQ", 18: "HLG"}
-_PCM_BITS = {"pcm_s16le": 16, "pcm_s16be": 16, "pcm_s24le": 24, "pcm_s24be": 24, "pcm_s32le": 32,
-             "pcm_s32be": 32, "pcm_f32le": 32, "pcm_f32be": 32, "pcm_f64le": 64, "pcm_f64be": 64, "pcm_u8": 8}
+_PCM_BITS = {
+    "pcm_s16le": 16,
+    "pcm_s16be": 16,
+    "pcm_s24le": 24,
+    "pcm_s24be": 24,
+    "pcm_s32le": 32,
+    "pcm_s32be": 32,
+    "pcm_f32le": 32,
+    "pcm_f32be": 32,
+    "pcm_f64le": 64,
+    "pcm_f64be": 64,
+    "pcm_u8": 8,
+}
 _AAC_PROFILES = {"Main": 1, "LC": 2, "SSR": 3, "LTP": 4, "HE-AAC": 5, "HE-AACv2": 29}  # PyAV's names
 
 

@@ -37,8 +37,9 @@ async def _read(storage: Storage, storage_id: str, key: str, max_bytes: int) -> 
     return b"".join([chunk async for chunk in store.read(key, 0, info.size - 1)])
 
 
-async def _init_bytes(catalog: Catalog, storage: Storage, init_id: str, pending: Mapping[str, Allocation],
-                      max_bytes: int) -> bytes | None:
+async def _init_bytes(
+    catalog: Catalog, storage: Storage, init_id: str, pending: Mapping[str, Allocation], max_bytes: int
+) -> bytes | None:
     """An init object's bytes: uploaded with this registration, or registered before."""
     if init_id in pending:
         return await _read(storage, pending[init_id].storage_id, pending[init_id].key, max_bytes)
@@ -50,8 +51,14 @@ async def _init_bytes(catalog: Catalog, storage: Storage, init_id: str, pending:
     return None
 
 
-async def probe_segment(catalog: Catalog, storage: Storage, flow_id: str, seg: dict[str, Any],
-                        pending: Mapping[str, Allocation], max_bytes: int) -> tuple[dict[str, Any], str | None]:
+async def probe_segment(
+    catalog: Catalog,
+    storage: Storage,
+    flow_id: str,
+    seg: dict[str, Any],
+    pending: Mapping[str, Allocation],
+    max_bytes: int,
+) -> tuple[dict[str, Any], str | None]:
     """(the segment, with key_frame_count filled when absent; the reason to refuse it, or None)."""
     allocation = pending[seg["object_id"]]
     data = await _read(storage, allocation.storage_id, allocation.key, max_bytes)
@@ -71,8 +78,10 @@ async def probe_segment(catalog: Catalog, storage: Storage, flow_id: str, seg: d
     tolerance = int(1_000_000_000 / rate) if rate else 0
     length = timerange.length_ns() or 0
     if abs(media.duration_ns - length) > tolerance:
-        return seg, (f"segment timerange {seg['timerange']} lasts {Timestamp(length)} s but object "
-                     f"{seg['object_id']} holds {Timestamp(media.duration_ns)} s of media")
+        return seg, (
+            f"segment timerange {seg['timerange']} lasts {Timestamp(length)} s but object "
+            f"{seg['object_id']} holds {Timestamp(media.duration_ns)} s of media"
+        )
     if "key_frame_count" not in seg:
         seg = {**seg, "key_frame_count": media.key_frame_count}
     await fill_flow_essence(catalog, flow_id, media)

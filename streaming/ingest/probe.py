@@ -19,12 +19,25 @@ from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.ingest.essence import stream_essence
 
 CODEC_MIME = {
-    "h264": "video/h264", "hevc": "video/h265", "mpeg2video": "video/mpeg2", "aac": "audio/aac",
-    "mp2": "audio/mpeg", "mp3": "audio/mpeg", "av1": "video/av1", "vp9": "video/vp9", "opus": "audio/opus",
-    "ac3": "audio/ac3", "pcm_s16le": "audio/L16", "mjpeg": "video/jpeg",
+    "h264": "video/h264",
+    "hevc": "video/h265",
+    "mpeg2video": "video/mpeg2",
+    "aac": "audio/aac",
+    "mp2": "audio/mpeg",
+    "mp3": "audio/mpeg",
+    "av1": "video/av1",
+    "vp9": "video/vp9",
+    "opus": "audio/opus",
+    "ac3": "audio/ac3",
+    "pcm_s16le": "audio/L16",
+    "mjpeg": "video/jpeg",
 }
-CONTAINER_MIME = {"mpegts": "video/mp2t", "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4", "matroska,webm": "video/x-matroska",
-                  "mxf": "application/mxf"}
+CONTAINER_MIME = {
+    "mpegts": "video/mp2t",
+    "mov,mp4,m4a,3gp,3g2,mj2": "video/mp4",
+    "matroska,webm": "video/x-matroska",
+    "mxf": "application/mxf",
+}
 
 
 def to_ns(value: int, time_base: Fraction) -> int:
@@ -76,8 +89,12 @@ def _stream_info(stream: av.stream.Stream) -> StreamInfo:
     if stream.time_base is None:  # a demuxed stream always has one; without it no timestamp means anything
         raise ValueError(f"stream {stream.index} has no time base")
     return StreamInfo(
-        index=stream.index, kind=stream.type, codec=codec, mime=CODEC_MIME.get(codec),
-        time_base=Fraction(stream.time_base), frame_rate=Fraction(rate) if rate else None,
+        index=stream.index,
+        kind=stream.type,
+        codec=codec,
+        mime=CODEC_MIME.get(codec),
+        time_base=Fraction(stream.time_base),
+        frame_rate=Fraction(rate) if rate else None,
         width=getattr(ctx, "width", None) or None if stream.type == "video" else None,
         height=getattr(ctx, "height", None) or None if stream.type == "video" else None,
         sample_rate=getattr(ctx, "sample_rate", None) if stream.type == "audio" else None,
@@ -117,8 +134,10 @@ def probe(source: str | Path | bytes | BinaryIO) -> ProbeResult:
             key_frames += int(bool(packet.is_keyframe))
         if first is None or end is None:
             raise ValueError("the media has no timed packets")
-        streams = [replace(info, essence=stream_essence(s, heads.get(s.index))) for info, s in zip(streams, media,
-                                                                                                strict=True)]
+        streams = [
+            replace(info, essence=stream_essence(s, heads.get(s.index))) for info, s in zip(streams, media, strict=True)
+        ]
         name = container.format.name
-        return ProbeResult(name, CONTAINER_MIME.get(name), streams, TimeRange.make(first, end), key_frames,
-                           starts_with_key, packets)
+        return ProbeResult(
+            name, CONTAINER_MIME.get(name), streams, TimeRange.make(first, end), key_frames, starts_with_key, packets
+        )

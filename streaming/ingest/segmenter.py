@@ -91,7 +91,8 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
             if is_video and packet.pts is not None:
                 start_ns = to_ns(packet.pts, video.time_base)
                 cut_here = packet.is_keyframe and (
-                    writer is None or writer.first_ns is None or start_ns - writer.first_ns >= target_ns)
+                    writer is None or writer.first_ns is None or start_ns - writer.first_ns >= target_ns
+                )
                 if cut_here and writer is not None and writer.first_ns is not None:
                     yield chunk(writer, start_ns)
                     index += 1

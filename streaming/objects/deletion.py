@@ -44,15 +44,17 @@ class Deletion:
     _deletion_task: asyncio.Task | None = field(default=None, init=False)
     _due: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
-    async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None,
-                              principal: str | None = None) -> dict[str, Any] | None:
+    async def delete_segments(
+        self, flow_id: str, timerange: TimeRange, object_id: str | None, principal: str | None = None
+    ) -> dict[str, Any] | None:
         """Deletes now (None), or — above ``sync_delete_limit`` segments — returns a deletion request."""
         result: DeleteResult | None
         if object_id is not None:
             result = await self.catalog.delete_segments(flow_id, timerange, object_id)
         else:
             result, request = await self.catalog.request_segment_deletion(
-                flow_id, timerange, self.settings.sync_delete_limit, principal)
+                flow_id, timerange, self.settings.sync_delete_limit, principal
+            )
             if request is not None:
                 self._due.set()
                 return request

@@ -20,8 +20,9 @@ class Instances:
     async def add(self, object_id: str, body: dict[str, Any]) -> None:
         """A controlled copy onto another backend (copied now), or a client URL (recorded)."""
         if "storage_id" not in body:
-            await self.catalog.add_uncontrolled_instance(object_id, body["url"], body["label"],
-                                                         sorted(self.storage.labels))
+            await self.catalog.add_uncontrolled_instance(
+                object_id, body["url"], body["label"], sorted(self.storage.labels)
+            )
             return
         target = self.storage.target(body["storage_id"])
         found = await self.catalog.get_object(object_id, None, 1)

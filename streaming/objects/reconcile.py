@@ -29,12 +29,17 @@ class ReconcileReport:
     orphans_deleted: int = 0
 
     def as_dict(self) -> dict:
-        return {"instances_checked": self.instances_checked, "missing_bytes": self.missing,
-                "orphan_objects": self.orphans, "orphans_deleted": self.orphans_deleted}
+        return {
+            "instances_checked": self.instances_checked,
+            "missing_bytes": self.missing,
+            "orphan_objects": self.orphans,
+            "orphans_deleted": self.orphans_deleted,
+        }
 
 
-async def reconcile(catalog: Segments, storage: Storage, *, delete_orphans: bool = False, min_age_s: float = 3600,
-                    concurrency: int = 16) -> ReconcileReport:
+async def reconcile(
+    catalog: Segments, storage: Storage, *, delete_orphans: bool = False, min_age_s: float = 3600, concurrency: int = 16
+) -> ReconcileReport:
     report = ReconcileReport()
     instances = await catalog.all_instances()
     report.instances_checked = len(instances)
@@ -46,8 +51,14 @@ async def reconcile(catalog: Segments, storage: Storage, *, delete_orphans: bool
     async def check(object_id: str, storage_id: str, key: str) -> None:
         store = storage.get(storage_id)
         if store is None:
-            report.missing.append({"object_id": object_id, "storage_id": storage_id, "key": key,
-                                   "reason": "storage backend not configured"})
+            report.missing.append(
+                {
+                    "object_id": object_id,
+                    "storage_id": storage_id,
+                    "key": key,
+                    "reason": "storage backend not configured",
+                }
+            )
             return
         async with limit:
             info = await store.head(key)

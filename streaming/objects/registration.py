@@ -34,17 +34,20 @@ class Registration:
             absent = [oid for oid in (seg["object_id"], seg.get("init_object_id")) if oid in missing]
             problem = None
             if absent:
-                problem = (f"object {absent[0]} has no bytes at its put_url yet; upload it before registering "
-                           "the segment")
+                problem = (
+                    f"object {absent[0]} has no bytes at its put_url yet; upload it before registering the segment"
+                )
             elif self.settings.probe_on_register and seg["object_id"] in pending:
-                segments[index], problem = await probe_segment(self.catalog, self.storage, flow_id, seg, pending,
-                                                               self.settings.probe_max_bytes)
+                segments[index], problem = await probe_segment(
+                    self.catalog, self.storage, flow_id, seg, pending, self.settings.probe_max_bytes
+                )
             if problem:
                 failures.append(SegmentFailure(index, seg["object_id"], seg.get("timerange"), problem))
             else:
                 keep.append(index)
         results = await self.catalog.add_segments(
-            flow_id, [segments[i] for i in keep], sizes, self.settings.require_known_objects)
+            flow_id, [segments[i] for i in keep], sizes, self.settings.require_known_objects
+        )
         failures.extend(SegmentFailure(keep[f.index], f.object_id, f.timerange, f.summary) for f in results)
         return sorted(failures, key=lambda f: f.index)
 

@@ -38,8 +38,16 @@ class Uploads:
     storage: Storage
     settings: MediaSettings
 
-    async def allocate(self, flow_id: str, *, limit: int | None, object_ids: Sequence[str] | None,
-                       storage_id: str | None, content_type: str | None, presigned: bool | None) -> list[Upload]:
+    async def allocate(
+        self,
+        flow_id: str,
+        *,
+        limit: int | None,
+        object_ids: Sequence[str] | None,
+        storage_id: str | None,
+        content_type: str | None,
+        presigned: bool | None,
+    ) -> list[Upload]:
         """Objects for a flow to upload into, each with a presigned PUT URL."""
         if limit is not None and object_ids is not None:
             raise Invalid("give either limit or object_ids, not both")
@@ -52,8 +60,10 @@ class Uploads:
         init_segments = bool((flow.get("essence_parameters") or {}).get("init_segments"))
         mime = content_type or container
         if content_type and container and content_type != container and not init_segments:
-            raise Invalid(f"content_type {content_type} differs from the flow's container {container}; only flows "
-                          "with init segments may allocate objects of another type")
+            raise Invalid(
+                f"content_type {content_type} differs from the flow's container {container}; only flows "
+                "with init segments may allocate objects of another type"
+            )
         store = self.storage.target(storage_id)
         if object_ids is None:
             count = min(limit or self.settings.allocation_limit, self.settings.allocation_limit)
@@ -78,11 +88,13 @@ class Uploads:
         allocation, store = await self._allocation(flow_id, object_id)
         upload_id = await store.create_multipart(allocation.key, allocation.content_type or OCTET_STREAM)
         expiry = self.settings.presign_expiry_s
-        return MultipartUpload(object_id, upload_id, [store.part_url(allocation.key, upload_id, n, expiry)
-                                                      for n in range(1, parts + 1)])
+        return MultipartUpload(
+            object_id, upload_id, [store.part_url(allocation.key, upload_id, n, expiry) for n in range(1, parts + 1)]
+        )
 
-    async def complete_multipart(self, flow_id: str, object_id: str, upload_id: str,
-                                 parts: list[tuple[int, str]]) -> int:
+    async def complete_multipart(
+        self, flow_id: str, object_id: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> int:
         """Joins the parts into the object; returns its size in bytes."""
         allocation, store = await self._allocation(flow_id, object_id)
         try:

@@ -79,8 +79,9 @@ def open_source(data: bytes, init: bytes | None = None) -> av.container.InputCon
 
 def cut(source: av.container.InputContainer, window: Window) -> list[Track]:
     """Video tracks then audio tracks of ``source``, cut to ``window`` and shifted by its shift."""
-    streams = sorted((s for s in source.streams if s.type in ("video", "audio")),
-                     key=lambda s: (s.type != "video", s.index))
+    streams = sorted(
+        (s for s in source.streams if s.type in ("video", "audio")), key=lambda s: (s.type != "video", s.index)
+    )
     if not streams:
         raise ValueError("the object has no audio or video stream")
     tracks = {s.index: _track(s) for s in streams}
@@ -148,7 +149,7 @@ def _reencode(track: Track, gop: list[av.Packet], inside: Callable[[int], bool])
     encoder_name = ENCODERS.get(track.codec)
     if encoder_name is None or encoder_name not in av.codecs_available:
         last = max((n for n, p in enumerate(gop) if inside(p.pts)), default=-1)
-        return gop[:last + 1]  # the documented fallback: from the key frame, leading frames shown
+        return gop[: last + 1]  # the documented fallback: from the key frame, leading frames shown
     decoder = track.template.codec_context
     frames = [f for p in gop for f in decoder.decode(p)] + list(decoder.decode(None))
     decoder.flush_buffers()

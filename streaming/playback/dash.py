@@ -24,13 +24,16 @@ class CodecUnknown(Exception):
     """A flow's codec string cannot be derived, and DASH players need it: ``str()`` says what is missing."""
 
 
-async def flow_representation(service: PlaylistService, flow: dict[str, Any], window: TimeRange | None,
-                              mode: str, base_url: str, ended: bool) -> Representation:
+async def flow_representation(
+    service: PlaylistService, flow: dict[str, Any], window: TimeRange | None, mode: str, base_url: str, ended: bool
+) -> Representation:
     name = codecs.rfc6381(flow)
     if name is None:
-        raise CodecUnknown(f"flow {flow['id']} ({flow.get('codec') or 'no codec'}) has no RFC 6381 codec string, "
-                           f"which DASH players need: set {codecs.missing(flow)} on the flow (ingest with "
-                           "probing derives it from the media)")
+        raise CodecUnknown(
+            f"flow {flow['id']} ({flow.get('codec') or 'no codec'}) has no RFC 6381 codec string, "
+            f"which DASH players need: set {codecs.missing(flow)} on the flow (ingest with "
+            "probing derives it from the media)"
+        )
     locations = await service.window(flow, window, ended)
     container = flow.get("container")
     exts = [timeline.delivery(loc, container, True) for loc in locations]
@@ -39,19 +42,33 @@ async def flow_representation(service: PlaylistService, flow: dict[str, Any], wi
     inits = await service.init_uris(flow, locations, exts, mode, base_url, expiry)
     flags = timeline.discontinuities(locations, exts)
     essence = flow.get("essence_parameters") or {}
-    segments = [DashSegment(loc.lo, loc.hi + 1, uri, timeline.seen(loc, ext)[0],
-                            inits.get(timeline.init_key(loc, ext) or ""), flag)
-                for loc, ext, uri, flag in zip(locations, exts, uris, flags, strict=True)]
+    segments = [
+        DashSegment(
+            loc.lo, loc.hi + 1, uri, timeline.seen(loc, ext)[0], inits.get(timeline.init_key(loc, ext) or ""), flag
+        )
+        for loc, ext, uri, flag in zip(locations, exts, uris, flags, strict=True)
+    ]
     return Representation(
-        id=flow["id"], content_type="video" if flow.get("format") == variants.VIDEO else "audio",
-        bandwidth=await variants.bandwidth(service.catalog, flow), segments=segments, codecs=name,
-        width=essence.get("frame_width"), height=essence.get("frame_height"),
-        frame_rate=variants.frame_rate(essence), sample_rate=essence.get("sample_rate"),
+        id=flow["id"],
+        content_type="video" if flow.get("format") == variants.VIDEO else "audio",
+        bandwidth=await variants.bandwidth(service.catalog, flow),
+        segments=segments,
+        codecs=name,
+        width=essence.get("frame_width"),
+        height=essence.get("frame_height"),
+        frame_rate=variants.frame_rate(essence),
+        sample_rate=essence.get("sample_rate"),
     )
 
 
-async def manifest(service: PlaylistService, flows: list[dict[str, Any]], window: TimeRange | None,
-                   mode: str | None, base_url: str, kind: str | None = None) -> str:
+async def manifest(
+    service: PlaylistService,
+    flows: list[dict[str, Any]],
+    window: TimeRange | None,
+    mode: str | None,
+    base_url: str,
+    kind: str | None = None,
+) -> str:
     """One MPD over the given flows: static when every flow plays as VOD (``kind`` overrides)."""
     flows = [f for f in flows if f.get("format") in (variants.VIDEO, variants.AUDIO)]
     if not flows:

@@ -40,8 +40,9 @@ def target_duration(entries: Entries) -> int:
     return max(1, -(-longest // NS_PER_SECOND))
 
 
-def media_playlist(entries: Entries, *, media_sequence: int, ended: bool,
-                   target: int | None = None, discontinuity_sequence: int = 0) -> str:
+def media_playlist(
+    entries: Entries, *, media_sequence: int, ended: bool, target: int | None = None, discontinuity_sequence: int = 0
+) -> str:
     """A media playlist. ``ended`` marks VOD (``#EXT-X-ENDLIST``); otherwise a live window, whose
     ``discontinuity_sequence`` counts the discontinuities before its first segment.
 

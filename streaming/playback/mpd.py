@@ -100,8 +100,13 @@ def _timing(segments: Sequence[DashSegment], period_ns: int) -> _Timing:
 
 def _representation(rep: Representation, segments: Sequence[DashSegment], timing: _Timing, lift: int) -> list[str]:
     attrs = {"id": rep.id, "bandwidth": str(rep.bandwidth)}
-    for name, value in (("codecs", rep.codecs), ("width", rep.width), ("height", rep.height),
-                        ("frameRate", rep.frame_rate), ("audioSamplingRate", rep.sample_rate)):
+    for name, value in (
+        ("codecs", rep.codecs),
+        ("width", rep.width),
+        ("height", rep.height),
+        ("frameRate", rep.frame_rate),
+        ("audioSamplingRate", rep.sample_rate),
+    ):
         if value is not None:
             attrs[name] = str(value)
     lines = ["      <Representation " + " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items()) + ">"]
@@ -120,27 +125,41 @@ def _representation(rep: Representation, segments: Sequence[DashSegment], timing
     return lines
 
 
-def mpd(representations: Sequence[Representation], *, live: bool, now_tai_ns: int,
-        min_update_s: int = 2, buffer_depth_s: int = 30) -> str:
+def mpd(
+    representations: Sequence[Representation],
+    *,
+    live: bool,
+    now_tai_ns: int,
+    min_update_s: int = 2,
+    buffer_depth_s: int = 30,
+) -> str:
     """An MPD with one adaptation set per content type (video, audio) in each Period."""
     segments = [s for rep in representations for s in rep.segments]
     first = min((s.start_ns for s in segments), default=0)
     last = max((s.end_ns for s in segments), default=0)
     origin = 0 if live else first  # live: media time is TAI time, tied to UTC below
     head = ['<?xml version="1.0" encoding="UTF-8"?>']
-    mpd_attrs = {"xmlns": "urn:mpeg:dash:schema:mpd:2011", "profiles": "urn:mpeg:dash:profile:isoff-live:2011",
-                 "minBufferTime": "PT2S"}
+    mpd_attrs = {
+        "xmlns": "urn:mpeg:dash:schema:mpd:2011",
+        "profiles": "urn:mpeg:dash:profile:isoff-live:2011",
+        "minBufferTime": "PT2S",
+    }
     if live:
-        mpd_attrs.update(type="dynamic", availabilityStartTime=_availability_start(now_tai_ns),
-                         publishTime=utc_iso(now_tai_ns), minimumUpdatePeriod=f"PT{min_update_s}S",
-                         timeShiftBufferDepth=f"PT{buffer_depth_s}S")
+        mpd_attrs.update(
+            type="dynamic",
+            availabilityStartTime=_availability_start(now_tai_ns),
+            publishTime=utc_iso(now_tai_ns),
+            minimumUpdatePeriod=f"PT{min_update_s}S",
+            timeShiftBufferDepth=f"PT{buffer_depth_s}S",
+        )
     else:
         mpd_attrs.update(type="static", mediaPresentationDuration=_duration(last - first))
     head.append("<MPD " + " ".join(f"{k}={quoteattr(v)}" for k, v in mpd_attrs.items()) + ">")
     bounds = _periods(representations) or [first]
     parts = {rep.id: _split(rep, bounds) for rep in representations}
-    timings = {(rep.id, p): _timing(segs, bounds[p]) for rep in representations
-               for p, segs in enumerate(parts[rep.id]) if segs}
+    timings = {
+        (rep.id, p): _timing(segs, bounds[p]) for rep in representations for p, segs in enumerate(parts[rep.id]) if segs
+    }
     lowest = min((min(t.offset, *t.starts) for t in timings.values()), default=0)
     lift = max(0, -lowest)  # the same for every representation and Period: they stay aligned
     body: list[str] = []
@@ -150,8 +169,10 @@ def mpd(representations: Sequence[Representation], *, live: bool, now_tai_ns: in
             reps = [r for r in representations if r.content_type == kind and parts[r.id][p]]
             if not reps:
                 continue
-            body.append(f'    <AdaptationSet contentType="{kind}" mimeType="{MIME[kind]}" '
-                        'segmentAlignment="true" startWithSAP="1">')
+            body.append(
+                f'    <AdaptationSet contentType="{kind}" mimeType="{MIME[kind]}" '
+                'segmentAlignment="true" startWithSAP="1">'
+            )
             for rep in reps:
                 body.extend(_representation(rep, parts[rep.id][p], timings[(rep.id, p)], lift))
             body.append("    </AdaptationSet>")

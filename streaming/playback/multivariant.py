@@ -76,8 +76,10 @@ async def multivariant(catalog: Playback, source_id: str, variant_uri: str) -> s
     for index, audio in enumerate(audios):
         name = (audio.get("label") or f"audio {index + 1}").replace('"', "'")
         default = "YES" if index == 0 else "NO"
-        lines.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="{name}",DEFAULT={default},'
-                     f'AUTOSELECT=YES,URI="{variant_uri.format(flow_id=audio["id"])}"')
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="{name}",DEFAULT={default},'
+            f'AUTOSELECT=YES,URI="{variant_uri.format(flow_id=audio["id"])}"'
+        )
     group = audios if videos else []  # audio-only: each audio flow is a variant of its own
     for video in videos or audios:
         attributes = await _variant_attributes(catalog, video, group)
@@ -86,8 +88,9 @@ async def multivariant(catalog: Playback, source_id: str, variant_uri: str) -> s
     return "\n".join(lines) + "\n"
 
 
-async def _variant_attributes(catalog: Segments, flow: dict[str, Any], audio_group: list[dict[str, Any]]
-                              ) -> Sequence[str]:
+async def _variant_attributes(
+    catalog: Segments, flow: dict[str, Any], audio_group: list[dict[str, Any]]
+) -> Sequence[str]:
     essence = flow.get("essence_parameters") or {}
     average = flow.get("avg_bit_rate")
     attributes = [f"BANDWIDTH={await bandwidth(catalog, flow)}"]

@@ -73,8 +73,10 @@ class Output:
         if self.container is None:
             self._open(tracks)
         paired = self._pair(tracks)
-        packets = sorted(((p.dts * p.time_base, n, p) for n, (track, out) in enumerate(paired)
-                          for p in track.packets), key=lambda item: (item[0], item[1]))
+        packets = sorted(
+            ((p.dts * p.time_base, n, p) for n, (track, out) in enumerate(paired) for p in track.packets),
+            key=lambda item: (item[0], item[1]),
+        )
         assert self.container is not None
         for _, n, packet in packets:
             out = paired[n][1]
@@ -93,8 +95,11 @@ class Output:
     def _open(self, tracks: list[Track]) -> None:
         chosen = [t for t in tracks if t.kind == "audio"][:1] if self.kind == "aac" else tracks
         if not chosen:
-            raise Invalid("the media has no audio stream to put in ADTS" if self.kind == "aac"
-                          else "the media has no audio or video stream")
+            raise Invalid(
+                "the media has no audio stream to put in ADTS"
+                if self.kind == "aac"
+                else "the media has no audio or video stream"
+            )
         if self.kind == "aac" and isinstance(self.target, Sink):
             first = min((p.pts for p in chosen[0].packets), default=0)
             self.target.write(id3_timestamp(ticks(round(first * chosen[0].time_base * 10**9), VIDEO_TIME_BASE)))
@@ -137,13 +142,13 @@ def boxes(data: bytes) -> list[tuple[str, bytes]]:
     """Top-level ISO BMFF boxes as (type, bytes)."""
     found, offset = [], 0
     while offset + 8 <= len(data):
-        size = int.from_bytes(data[offset:offset + 4], "big")
-        kind = data[offset + 4:offset + 8].decode("latin-1")
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8].decode("latin-1")
         if size == 1:
-            size = int.from_bytes(data[offset + 8:offset + 16], "big")
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
         elif size == 0:
             size = len(data) - offset
-        found.append((kind, data[offset:offset + size]))
+        found.append((kind, data[offset : offset + size]))
         offset += size
     return found
 
@@ -151,8 +156,10 @@ def boxes(data: bytes) -> list[tuple[str, bytes]]:
 def split_fmp4(data: bytes) -> tuple[bytes, bytes]:
     """(ftyp+moov, moof+mdat...) of a fragmented MP4 written by ``Output('m4s')``."""
     parts = boxes(data)
-    return (b"".join(b for kind, b in parts if kind in ("ftyp", "moov")),
-            b"".join(b for kind, b in parts if kind in ("moof", "mdat")))
+    return (
+        b"".join(b for kind, b in parts if kind in ("ftyp", "moov")),
+        b"".join(b for kind, b in parts if kind in ("moof", "mdat")),
+    )
 
 
 def audio_specific_config(adts: bytes) -> bytes:

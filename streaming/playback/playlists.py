@@ -110,8 +110,11 @@ class DiscontinuityCounter:
         while True:  # a page at a time: a long flow's first count never holds its whole history
             lo = None if state[0] is None else state[0].lo
             span = TimeRange.make(lo, first.lo, include_start=False, include_end=True)
-            rows = [loc for loc in await self.service.catalog.segment_locations(flow["id"], span, page)
-                    if (lo is None or loc.lo > lo) and loc.lo <= first.lo]
+            rows = [
+                loc
+                for loc in await self.service.catalog.segment_locations(flow["id"], span, page)
+                if (lo is None or loc.lo > lo) and loc.lo <= first.lo
+            ]
             if not rows:
                 break
             if len(rows) < OFF_LOOP_ENTRIES:  # a refresh: the few segments that left the window
@@ -127,8 +130,12 @@ class DiscontinuityCounter:
         return count
 
 
-def _count(state: tuple[SegmentLocation | None, str | None, int], rows: Sequence[SegmentLocation],
-           container: str | None, fmp4: bool) -> tuple[SegmentLocation | None, str | None, int]:
+def _count(
+    state: tuple[SegmentLocation | None, str | None, int],
+    rows: Sequence[SegmentLocation],
+    container: str | None,
+    fmp4: bool,
+) -> tuple[SegmentLocation | None, str | None, int]:
     """(last segment, its delivery, breaks so far) moved over ``rows``."""
     prev, prev_ext, count = state
     for loc in rows:
@@ -164,12 +171,14 @@ class PlaylistService:
             return await self.catalog.segment_locations(flow["id"], window, None)
         return await self.catalog.segment_locations(flow["id"], window, self.settings.live_window, True)
 
-    def uris(self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int,
-             suffix: str) -> list[str]:
+    def uris(
+        self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int, suffix: str
+    ) -> list[str]:
         """Each segment's object URI; presigned URLs are signed in bulk per storage backend."""
         if mode != "presigned":
-            return [f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode={mode}"
-                    for loc in locations]
+            return [
+                f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode={mode}" for loc in locations
+            ]
         uris: list[str] = [""] * len(locations)
         stores = self.media.storage.stores
         by_store: dict[str, tuple[list[int], list[str]]] = {}
@@ -181,28 +190,45 @@ class PlaylistService:
                 keys.append(usable.key)
             else:
                 uris[index] = loc.external_url or (
-                    f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode=proxy")
+                    f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode=proxy"
+                )
         for storage_id, (indexes, keys) in by_store.items():
             for n, url in zip(indexes, stores[storage_id].get_urls(keys, expiry), strict=True):
                 uris[n] = url
         return uris
 
-    def segment_uris(self, flow: dict, locations: Sequence[SegmentLocation], exts: Sequence[str | None],
-                     mode: str, base_url: str, expiry: int) -> list[str]:
+    def segment_uris(
+        self,
+        flow: dict,
+        locations: Sequence[SegmentLocation],
+        exts: Sequence[str | None],
+        mode: str,
+        base_url: str,
+        expiry: int,
+    ) -> list[str]:
         """Each segment's URI: its object's, or the remux endpoint's for the segments ``exts`` names."""
         direct = [i for i, ext in enumerate(exts) if ext is None]
         ext = extension(flow.get("container"))
         if len(direct) == len(locations):
             return self.uris(locations, mode, base_url, expiry, f".{ext}" if ext else "")
-        uris = [timeline.remux_uri(base_url, flow["id"], loc, e) if e else "" for loc, e in zip(locations, exts,
-                                                                                                  strict=True)]
+        uris = [
+            timeline.remux_uri(base_url, flow["id"], loc, e) if e else ""
+            for loc, e in zip(locations, exts, strict=True)
+        ]
         signed = self.uris([locations[i] for i in direct], mode, base_url, expiry, f".{ext}" if ext else "")
         for i, uri in zip(direct, signed, strict=True):
             uris[i] = uri
         return uris
 
-    async def init_uris(self, flow: dict, locations: Sequence[SegmentLocation], exts: Sequence[str | None],
-                        mode: str, base_url: str, expiry: int) -> dict[str, str]:
+    async def init_uris(
+        self,
+        flow: dict,
+        locations: Sequence[SegmentLocation],
+        exts: Sequence[str | None],
+        mode: str,
+        base_url: str,
+        expiry: int,
+    ) -> dict[str, str]:
         """URIs of the (few) distinct init segments, by ``timeline.init_key``, for #EXT-X-MAP."""
         keys = dict.fromkeys(timeline.init_key(loc, e) for loc, e in zip(locations, exts, strict=True))
         uris: dict[str, str] = {}
@@ -219,9 +245,16 @@ class PlaylistService:
             uris[init_id] = self.uris([location], mode, base_url, expiry, ".mp4")[0]
         return uris
 
-    async def media_playlist(self, flow_id: str, window: TimeRange | None, mode: str | None,
-                             base_url: str, gzip: bool = False, kind: str | None = None,
-                             container: str | None = None) -> Playlist:
+    async def media_playlist(
+        self,
+        flow_id: str,
+        window: TimeRange | None,
+        mode: str | None,
+        base_url: str,
+        gzip: bool = False,
+        kind: str | None = None,
+        container: str | None = None,
+    ) -> Playlist:
         """The playlist; with ``gzip``, a big finished one comes compressed (the client takes gzip).
 
         ``kind``: "live" or "vod" to override the flow's state; ``container``: "fmp4" for fMP4
@@ -242,8 +275,9 @@ class PlaylistService:
         # the compressed copy is a cache entry of its own: built once, counted in the cache's bytes
         return await self.cache.get_or_build((*key, "gzip"), lambda: asyncio.to_thread(_gzipped, playlist))
 
-    async def _live(self, flow: dict, stats: FlowStats, window: TimeRange | None, mode: str,
-                    base_url: str, fmp4: bool) -> Playlist:
+    async def _live(
+        self, flow: dict, stats: FlowStats, window: TimeRange | None, mode: str, base_url: str, fmp4: bool
+    ) -> Playlist:
         """The latest ``live_window`` segments; the media and discontinuity sequences never go back."""
         locations = await self.window(flow, window, ended=False)
         sequence = max(0, stats.added_total - len(locations))
@@ -255,8 +289,17 @@ class PlaylistService:
         locations = await self.window(flow, window, ended=True)
         return await self._build(flow, locations, mode, base_url, 0, True, fmp4, 0)
 
-    async def _build(self, flow: dict, locations: Sequence[SegmentLocation], mode: str, base_url: str,
-                     sequence: int, ended: bool, fmp4: bool, breaks: int) -> Playlist:
+    async def _build(
+        self,
+        flow: dict,
+        locations: Sequence[SegmentLocation],
+        mode: str,
+        base_url: str,
+        sequence: int,
+        ended: bool,
+        fmp4: bool,
+        breaks: int,
+    ) -> Playlist:
         """Signing and rendering a day of segments is ~100 ms of CPU, so big playlists are built on
         a worker thread and the event loop keeps serving meanwhile."""
         container = flow.get("container")
@@ -268,9 +311,19 @@ class PlaylistService:
             return self._render(*render)
         return await asyncio.to_thread(self._render, *render)
 
-    def _render(self, flow: dict, locations: Sequence[SegmentLocation], exts: Sequence[str | None],
-                init_uris: dict[str, str], mode: str, base_url: str, expiry: int, sequence: int, ended: bool,
-                breaks: int) -> Playlist:
+    def _render(
+        self,
+        flow: dict,
+        locations: Sequence[SegmentLocation],
+        exts: Sequence[str | None],
+        init_uris: dict[str, str],
+        mode: str,
+        base_url: str,
+        expiry: int,
+        sequence: int,
+        ended: bool,
+        breaks: int,
+    ) -> Playlist:
         uris = self.segment_uris(flow, locations, exts, mode, base_url, expiry)
         flags = timeline.discontinuities(locations, exts)
         if init_uris:
@@ -278,15 +331,17 @@ class PlaylistService:
             inits = [init_uri(init_key(loc, ext)) for loc, ext in zip(locations, exts, strict=True)]  # type: ignore[arg-type]  # .get(None) is None
         else:  # MPEG-TS: no init segments at all
             inits = [None] * len(locations)
-        entries = [(loc.lo, loc.hi + 1, uri, init, flag)
-                   for loc, uri, init, flag in zip(locations, uris, inits, flags, strict=True)]
+        entries = [
+            (loc.lo, loc.hi + 1, uri, init, flag)
+            for loc, uri, init, flag in zip(locations, uris, inits, flags, strict=True)
+        ]
         target = target_duration(entries)
-        text = media_playlist(entries, media_sequence=sequence, ended=ended, target=target,
-                              discontinuity_sequence=breaks)
+        text = media_playlist(
+            entries, media_sequence=sequence, ended=ended, target=target, discontinuity_sequence=breaks
+        )
         body = text.encode()
         span = self.span_s(locations)
-        return Playlist(body, hashlib.sha256(body).hexdigest(), ended,
-                        self.max_age(ended, mode, expiry, target, span))
+        return Playlist(body, hashlib.sha256(body).hexdigest(), ended, self.max_age(ended, mode, expiry, target, span))
 
     @staticmethod
     def finished(flow: dict) -> bool:

@@ -79,7 +79,8 @@ def is_partial(segment: Segment) -> bool:
     own = TimeRange.parse(segment.object_timerange)
     offset = segment.ts_offset or 0
     return (own.lo is not None and own.lo < segment.lo - offset) or (
-        own.hi is not None and own.hi > segment.hi - offset)
+        own.hi is not None and own.hi > segment.hi - offset
+    )
 
 
 def first_store(media: MediaService, object_id: str, instances: tuple[Instance, ...]) -> tuple[ObjectStore, str]:
@@ -98,8 +99,10 @@ async def read_object(media: MediaService, object_id: str, instances: tuple[Inst
         raise StoreError(f"the bytes of object {object_id!r} are missing from {store.info.label}")
     if opened.info.size > MAX_OBJECT_BYTES:
         opened.close()
-        raise Invalid(f"object {object_id!r} is {opened.info.size} bytes, more than the "
-                      f"{MAX_OBJECT_BYTES} remuxed on the fly; fetch it directly")
+        raise Invalid(
+            f"object {object_id!r} is {opened.info.size} bytes, more than the "
+            f"{MAX_OBJECT_BYTES} remuxed on the fly; fetch it directly"
+        )
     return b"".join([chunk async for chunk in opened.body])
 
 
@@ -176,8 +179,9 @@ class RemuxService:
         if not page.items:
             if await self.catalog.get_flow(flow_id) is None:
                 raise NotFound(f"flow {flow_id} does not exist")
-            raise NotFound(f"flow {flow_id} has no segment of object {object_id!r}"
-                           + (f" in {timerange}" if timerange else ""))
+            raise NotFound(
+                f"flow {flow_id} has no segment of object {object_id!r}" + (f" in {timerange}" if timerange else "")
+            )
         return page.items[0]
 
     async def _audio_edges(self, flow_id: str, segment: Segment, window: Window) -> Window:
@@ -186,8 +190,11 @@ class RemuxService:
         page = await self.catalog.query_segments(flow_id, SegmentQuery(around), None, 3)
         before = next((s for s in page.items if s.hi + 1 == segment.lo), None)
         after = next((s for s in page.items if s.lo == segment.hi + 1), None)
-        return replace(window, audio_start=before is None or not continues(before, segment),
-                       audio_end=after is None or not continues(segment, after))
+        return replace(
+            window,
+            audio_start=before is None or not continues(before, segment),
+            audio_end=after is None or not continues(segment, after),
+        )
 
     async def _build(self, segment: Segment, window: Window, ext: str, key: tuple) -> Remuxed:
         data, init = await self.object_bytes(segment)

@@ -104,8 +104,7 @@ def discontinuities(locations: Sequence[SegmentLocation], exts: Sequence[str | N
         else:
             init, (start, end) = loc.init_object_id, seen(loc, None)
         if i:
-            flags[i] = (loc.lo != prev_hi + 1 or offset != prev_offset or init != prev_init
-                        or start != prev_end)
+            flags[i] = loc.lo != prev_hi + 1 or offset != prev_offset or init != prev_init or start != prev_end
         prev_hi, prev_offset, prev_init, prev_end = loc.hi, offset, init, end
     return flags
 

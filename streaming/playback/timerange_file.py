@@ -141,8 +141,7 @@ async def virtual_file(media: MediaService, clip: Clip) -> VirtualFile:
     return VirtualFile(pieces, offset, f'"{digest.hexdigest()[:32]}"', clip.flow.get("container"), modified)
 
 
-def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, window: Window,
-          finish: bool) -> bytes:
+def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, window: Window, finish: bool) -> bytes:
     with open_source(data, init) as source:
         output.add(cut(source, window))
         if finish:
@@ -153,13 +152,22 @@ def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, wi
 def _windows(clip: Clip, zero: int) -> list[tuple[Segment, Window]]:
     """Each segment's part; audio is cut at every edge but where the next segment ``continues`` it."""
     parts = [(s, w) for s in clip.segments if (w := segment_window(s, clip.timerange, zero)) is not None]
-    return [(s, replace(w, audio_start=n == 0 or not continues(parts[n - 1][0], s),
-                        audio_end=n == len(parts) - 1 or not continues(s, parts[n + 1][0])))
-            for n, (s, w) in enumerate(parts)]
+    return [
+        (
+            s,
+            replace(
+                w,
+                audio_start=n == 0 or not continues(parts[n - 1][0], s),
+                audio_end=n == len(parts) - 1 or not continues(s, parts[n + 1][0]),
+            ),
+        )
+        for n, (s, w) in enumerate(parts)
+    ]
 
 
-async def _remux_all(remux: RemuxService, clip: Clip, output: Output, sink: Sink | None,
-                     zero: int) -> AsyncIterator[bytes]:
+async def _remux_all(
+    remux: RemuxService, clip: Clip, output: Output, sink: Sink | None, zero: int
+) -> AsyncIterator[bytes]:
     """Each segment's part into ``output``, one object in memory at a time; yields what is written."""
     parts = _windows(clip, zero)
     try:
@@ -204,4 +212,3 @@ async def send_file(path: Path) -> AsyncIterator[bytes]:
     finally:
         with contextlib.suppress(OSError):
             path.unlink()
-

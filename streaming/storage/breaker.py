@@ -26,8 +26,9 @@ class CircuitBreaker:
     def check(self) -> None:
         """Raises StoreUnavailable while open; lets a trial call through when half-open."""
         if self.state == "open":
-            raise StoreUnavailable(f"storage backend {self.name} is unavailable (failing fast; retrying "
-                                   f"within {self.reset_after:.0f} s)")
+            raise StoreUnavailable(
+                f"storage backend {self.name} is unavailable (failing fast; retrying within {self.reset_after:.0f} s)"
+            )
 
     def success(self) -> None:
         self.failures = 0

@@ -36,8 +36,13 @@ def _backend_accepted(info: BackendInfo, flt: UrlFilter) -> bool:
     return tags_match(info.tags, flt.backend_tags)
 
 
-def build_get_urls(storage: Storage, instances: Sequence[Instance], uncontrolled: Sequence[tuple[str, str]],
-                   flt: UrlFilter, expires_in: int) -> list[dict]:
+def build_get_urls(
+    storage: Storage,
+    instances: Sequence[Instance],
+    uncontrolled: Sequence[tuple[str, str]],
+    flt: UrlFilter,
+    expires_in: int,
+) -> list[dict]:
     """Controlled instances first (presigned), then client-registered URLs."""
     if flt.wants_none():
         return []
@@ -50,8 +55,9 @@ def build_get_urls(storage: Storage, instances: Sequence[Instance], uncontrolled
             item = {"url": store.get_url(instance.key, expires_in), "presigned": True, "label": store.info.label}
             if flt.verbose_storage:
                 item.update(controlled=True, storage_id=store.info.id)
-                item.update({k: v for k, v in store.info.describe().items()
-                             if k not in ("id", "label", "default_storage")})
+                item.update(
+                    {k: v for k, v in store.info.describe().items() if k not in ("id", "label", "default_storage")}
+                )
             result.append(item)
     result.extend(uncontrolled_urls(uncontrolled, flt))
     return result

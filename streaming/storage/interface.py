@@ -17,12 +17,29 @@ if TYPE_CHECKING:
     from streaming.storage.ranges import RangeSpec
 
 EXTENSIONS = {  # file extensions players and ffmpeg expect to see in segment URLs
-    "video/mp2t": "ts", "video/mp4": "mp4", "audio/mp4": "mp4", "application/mp4": "mp4",
-    "video/iso.segment": "m4s", "audio/iso.segment": "m4s", "application/iso.segment": "m4s",
-    "audio/aac": "aac", "audio/mpeg": "mp3", "audio/ac3": "ac3", "audio/eac3": "eac3", "audio/flac": "flac",
-    "audio/wav": "wav", "audio/x-wav": "wav", "audio/ogg": "ogg", "video/ogg": "ogv", "video/quicktime": "mov",
-    "video/mpeg": "mpg", "video/x-matroska": "mkv", "video/webm": "webm", "audio/webm": "webm",
-    "application/mxf": "mxf", "text/vtt": "vtt",
+    "video/mp2t": "ts",
+    "video/mp4": "mp4",
+    "audio/mp4": "mp4",
+    "application/mp4": "mp4",
+    "video/iso.segment": "m4s",
+    "audio/iso.segment": "m4s",
+    "application/iso.segment": "m4s",
+    "audio/aac": "aac",
+    "audio/mpeg": "mp3",
+    "audio/ac3": "ac3",
+    "audio/eac3": "eac3",
+    "audio/flac": "flac",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/ogg": "ogg",
+    "video/ogg": "ogv",
+    "video/quicktime": "mov",
+    "video/mpeg": "mpg",
+    "video/x-matroska": "mkv",
+    "video/webm": "webm",
+    "audio/webm": "webm",
+    "application/mxf": "mxf",
+    "text/vtt": "vtt",
 }
 
 
@@ -69,9 +86,14 @@ class BackendInfo:
     store_type: str = "http_object_store"
 
     def describe(self) -> dict:
-        body: dict = {"id": self.id, "label": self.label, "store_type": self.store_type,
-                      "provider": self.provider, "store_product": self.store_product,
-                      "default_storage": self.default_storage}
+        body: dict = {
+            "id": self.id,
+            "label": self.label,
+            "store_type": self.store_type,
+            "provider": self.provider,
+            "store_product": self.store_product,
+            "default_storage": self.default_storage,
+        }
         if self.region:
             body["region"] = self.region
         if self.availability_zone:
@@ -144,18 +166,22 @@ class ObjectStore(Protocol):
         as few store requests as the store allows; None when there is no such object. Raises
         ``RangeNotSatisfiable`` (with the object's size) when no byte is in the range."""
         ...
+
     def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         """Bytes ``start``..``end`` inclusive, streamed in chunks."""
         ...
+
     async def write(self, key: str, chunks: AsyncIterator[bytes], content_type: str | None) -> ObjectInfo: ...
     async def delete(self, key: str) -> None: ...
     def list_keys(self, prefix: str) -> AsyncIterator[tuple[str, float]]:
         """Every stored key under ``prefix`` with its modification time (seconds since the epoch)."""
         ...
+
     def get_url(self, key: str, expires_in: int) -> str: ...
     def get_urls(self, keys: list[str], expires_in: int) -> list[str]:
         """Many GET URLs at once (playlists): the same URLs as get_url, made faster in bulk."""
         ...
+
     def put_url(self, key: str, content_type: str, expires_in: int) -> str: ...
 
     # multipart uploads of large objects: presigned URLs per part, then one completion call

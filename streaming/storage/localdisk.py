@@ -47,8 +47,9 @@ class UrlSigner:
         message = f"{method}\n{storage_id}\n{key}\n{expires}\n{content_type}".encode()
         return base64.urlsafe_b64encode(self._mac.digest(message)).decode().rstrip("=")
 
-    def verify(self, method: str, storage_id: str, key: str, expires: str, signature: str,
-               content_type: str = "") -> str | None:
+    def verify(
+        self, method: str, storage_id: str, key: str, expires: str, signature: str, content_type: str = ""
+    ) -> str | None:
         """None when valid, else the reason it is refused."""
         if not expires.isdigit():
             return "the URL has no valid expiry"
@@ -63,8 +64,14 @@ class UrlSigner:
 class LocalDiskStore:
     """Implements ``ObjectStore`` over a directory."""
 
-    def __init__(self, info: BackendInfo, root: Path, public_base_url: str, signing_key_path: Path,
-                 max_object_bytes: int = 5 * 1024**3) -> None:
+    def __init__(
+        self,
+        info: BackendInfo,
+        root: Path,
+        public_base_url: str,
+        signing_key_path: Path,
+        max_object_bytes: int = 5 * 1024**3,
+    ) -> None:
         self.info = info
         self.root = root.resolve()
         self.public_base_url = public_base_url.rstrip("/")
@@ -150,8 +157,15 @@ class LocalDiskStore:
         for item in await anyio.to_thread.run_sync(scan):
             yield item
 
-    def _url(self, method: str, key: str, expires_in: int, content_type: str = "",
-             part: dict[str, str] | None = None, expires: int | None = None) -> str:
+    def _url(
+        self,
+        method: str,
+        key: str,
+        expires_in: int,
+        content_type: str = "",
+        part: dict[str, str] | None = None,
+        expires: int | None = None,
+    ) -> str:
         assert self.signer is not None, "LocalDiskStore.start() was not awaited"
         expires = int(time.time()) + expires_in if expires is None else expires
         signed_key = key if part is None else f"{key}?uploadId={part['uploadId']}&partNumber={part['partNumber']}"
@@ -218,8 +232,10 @@ class LocalDiskStore:
         expires = signing_window(expires_in).expires
         prefix = f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/"
         signatures = self.signer.get_signatures(self.info.id, keys, expires)
-        return [f"{prefix}{url_path(key)}?expires={expires}&signature={signature}"
-                for key, signature in zip(keys, signatures, strict=True)]
+        return [
+            f"{prefix}{url_path(key)}?expires={expires}&signature={signature}"
+            for key, signature in zip(keys, signatures, strict=True)
+        ]
 
     def put_url(self, key: str, content_type: str, expires_in: int) -> str:
         return self._url("PUT", key, expires_in, content_type)

@@ -2,14 +2,31 @@
 
 Configuration is a JSON file named by ``TAMS_STORAGE_CONFIG``::
 
-    {"backends": [
-      {"type": "local", "id": "<uuid>", "label": "local", "path": "objects", "default": true},
-      {"type": "s3", "id": "<uuid>", "label": "vast-s3", "bucket": "tams", "endpoint_url": "http://10.0.0.5",
-       "public_endpoint_url": "https://s3.example", "region": "us-east-1", "access_key": "...",
-       "secret_key": "...", "addressing_style": "path", "max_pool_connections": 64,
-       "connect_timeout": 5, "read_timeout": 30, "retry_mode": "standard", "max_attempts": 3,
-       "provider": "VAST Data", "store_product": "VAST S3", "tags": {}}
-    ]}
+    {
+        "backends": [
+            {"type": "local", "id": "<uuid>", "label": "local", "path": "objects", "default": true},
+            {
+                "type": "s3",
+                "id": "<uuid>",
+                "label": "vast-s3",
+                "bucket": "tams",
+                "endpoint_url": "http://10.0.0.5",
+                "public_endpoint_url": "https://s3.example",
+                "region": "us-east-1",
+                "access_key": "...",
+                "secret_key": "...",
+                "addressing_style": "path",
+                "max_pool_connections": 64,
+                "connect_timeout": 5,
+                "read_timeout": 30,
+                "retry_mode": "standard",
+                "max_attempts": 3,
+                "provider": "VAST Data",
+                "store_product": "VAST S3",
+                "tags": {},
+            },
+        ]
+    }
 
 Without it the gateway has one local-disk backend under ``<data dir>/objects``.
 
@@ -102,19 +119,25 @@ class Storage:
 
 def _info(entry: Mapping[str, Any], provider: str, product: str) -> BackendInfo:
     return BackendInfo(
-        id=str(entry["id"]), label=str(entry.get("label", entry["id"])),
-        provider=str(entry.get("provider", provider)), store_product=str(entry.get("store_product", product)),
-        default_storage=bool(entry.get("default", False)), region=entry.get("region"),
-        availability_zone=entry.get("availability_zone"), tags=dict(entry.get("tags") or {}),
+        id=str(entry["id"]),
+        label=str(entry.get("label", entry["id"])),
+        provider=str(entry.get("provider", provider)),
+        store_product=str(entry.get("store_product", product)),
+        default_storage=bool(entry.get("default", False)),
+        region=entry.get("region"),
+        availability_zone=entry.get("availability_zone"),
+        tags=dict(entry.get("tags") or {}),
     )
 
 
-def build_storage(config_path: Path | None, data_dir: Path, public_base_url: str,
-                  max_object_bytes: int = 5 * 1024**3) -> Storage:
+def build_storage(
+    config_path: Path | None, data_dir: Path, public_base_url: str, max_object_bytes: int = 5 * 1024**3
+) -> Storage:
     """Stores from the JSON config (or the local-disk default); raises ValueError on bad config."""
     if config_path is None:
-        entries: list[dict[str, Any]] = [{"type": "local", "id": LOCAL_BACKEND_ID, "label": "local",
-                                          "path": "objects", "default": True}]
+        entries: list[dict[str, Any]] = [
+            {"type": "local", "id": LOCAL_BACKEND_ID, "label": "local", "path": "objects", "default": True}
+        ]
     else:
         try:
             entries = json.loads(config_path.read_text())["backends"]
@@ -129,10 +152,15 @@ def build_storage(config_path: Path | None, data_dir: Path, public_base_url: str
             raise ValueError(f"storage backend {entry.get('label')!r} needs a UUID id") from None
         if kind == "local":
             root = Path(entry.get("path", "objects"))
-            stores.append(LocalDiskStore(
-                _info(entry, "tams-gateway", "local disk"), root if root.is_absolute() else data_dir / root,
-                public_base_url, data_dir / "url-signing-key", max_object_bytes,
-            ))
+            stores.append(
+                LocalDiskStore(
+                    _info(entry, "tams-gateway", "local disk"),
+                    root if root.is_absolute() else data_dir / root,
+                    public_base_url,
+                    data_dir / "url-signing-key",
+                    max_object_bytes,
+                )
+            )
         elif kind == "s3":
             from streaming.storage.s3 import S3Store
 

@@ -36,21 +36,39 @@ PART_SIZE = 8 * 1024 * 1024
 class S3Store:
     """Implements ``ObjectStore`` over an S3 bucket."""
 
-    def __init__(self, info: BackendInfo, *, bucket: str, endpoint_url: str, public_endpoint_url: str | None,
-                 region: str, access_key: str, secret_key: str, session_token: str | None = None,
-                 addressing_style: str = "path", max_pool_connections: int = 64, connect_timeout: float = 5,
-                 read_timeout: float = 30, retry_mode: str = "standard", max_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        info: BackendInfo,
+        *,
+        bucket: str,
+        endpoint_url: str,
+        public_endpoint_url: str | None,
+        region: str,
+        access_key: str,
+        secret_key: str,
+        session_token: str | None = None,
+        addressing_style: str = "path",
+        max_pool_connections: int = 64,
+        connect_timeout: float = 5,
+        read_timeout: float = 30,
+        retry_mode: str = "standard",
+        max_attempts: int = 3,
+    ) -> None:
         self.info = info
         self.bucket = bucket
         self.endpoint_url = endpoint_url
         self.region = region
         self.credentials = Credentials(access_key, secret_key, session_token)
         self.addressing_style = addressing_style
-        self.client_options = {"max_pool_connections": max_pool_connections, "connect_timeout": connect_timeout,
-                               "read_timeout": read_timeout, "retries": {"mode": retry_mode,
-                                                                         "max_attempts": max_attempts}}
-        self.presigner = Presigner(self.credentials, region, public_endpoint_url or endpoint_url,
-                                   addressing_style=addressing_style)
+        self.client_options = {
+            "max_pool_connections": max_pool_connections,
+            "connect_timeout": connect_timeout,
+            "read_timeout": read_timeout,
+            "retries": {"mode": retry_mode, "max_attempts": max_attempts},
+        }
+        self.presigner = Presigner(
+            self.credentials, region, public_endpoint_url or endpoint_url, addressing_style=addressing_style
+        )
         self.breaker = CircuitBreaker(info.label)
         self._stack: AsyncExitStack | None = None
         self.client: Any = None
@@ -59,13 +77,19 @@ class S3Store:
     def from_config(cls, info: BackendInfo, entry: Mapping[str, Any]) -> S3Store:
         try:
             return cls(
-                info, bucket=entry["bucket"], endpoint_url=entry["endpoint_url"],
-                public_endpoint_url=entry.get("public_endpoint_url"), region=entry.get("region", "us-east-1"),
-                access_key=entry["access_key"], secret_key=entry["secret_key"],
-                session_token=entry.get("session_token"), addressing_style=entry.get("addressing_style", "path"),
+                info,
+                bucket=entry["bucket"],
+                endpoint_url=entry["endpoint_url"],
+                public_endpoint_url=entry.get("public_endpoint_url"),
+                region=entry.get("region", "us-east-1"),
+                access_key=entry["access_key"],
+                secret_key=entry["secret_key"],
+                session_token=entry.get("session_token"),
+                addressing_style=entry.get("addressing_style", "path"),
                 max_pool_connections=int(entry.get("max_pool_connections", 64)),
                 connect_timeout=float(entry.get("connect_timeout", 5)),
-                read_timeout=float(entry.get("read_timeout", 30)), retry_mode=entry.get("retry_mode", "standard"),
+                read_timeout=float(entry.get("read_timeout", 30)),
+                retry_mode=entry.get("retry_mode", "standard"),
                 max_attempts=int(entry.get("max_attempts", 3)),
             )
         except KeyError as exc:
@@ -75,20 +99,29 @@ class S3Store:
         from aiobotocore.config import AioConfig
         from aiobotocore.session import get_session
 
-        config = AioConfig(signature_version="s3v4", s3={"addressing_style": self.addressing_style},
-                           **self.client_options)
+        config = AioConfig(
+            signature_version="s3v4", s3={"addressing_style": self.addressing_style}, **self.client_options
+        )
         self._stack = AsyncExitStack()
-        self.client = await self._stack.enter_async_context(get_session().create_client(
-            "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=config,
-            aws_access_key_id=self.credentials.access_key, aws_secret_access_key=self.credentials.secret_key,
-            aws_session_token=self.credentials.session_token,
-        ))
+        self.client = await self._stack.enter_async_context(
+            get_session().create_client(
+                "s3",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=config,
+                aws_access_key_id=self.credentials.access_key,
+                aws_secret_access_key=self.credentials.secret_key,
+                aws_session_token=self.credentials.session_token,
+            )
+        )
         try:
             await self.client.head_bucket(Bucket=self.bucket)
         except Exception as exc:
             await self.close()
-            raise RuntimeError(f"storage backend {self.info.label!r}: bucket {self.bucket!r} at "
-                               f"{self.endpoint_url} is not usable: {exc}") from exc
+            raise RuntimeError(
+                f"storage backend {self.info.label!r}: bucket {self.bucket!r} at "
+                f"{self.endpoint_url} is not usable: {exc}"
+            ) from exc
 
     async def close(self) -> None:
         if self._stack is not None:
@@ -153,7 +186,8 @@ class S3Store:
 
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         response = await self._call(
-            lambda: self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}"))
+            lambda: self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
+        )
         stream = _stream(response["Body"])
         try:
             async for chunk in stream:
@@ -172,19 +206,24 @@ class S3Store:
                 buffer += chunk
                 if len(buffer) >= PART_SIZE:
                     if upload_id is None:
-                        created = await self._call(lambda: self.client.create_multipart_upload(
-                            Bucket=self.bucket, Key=key, **extra))
+                        created = await self._call(
+                            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)
+                        )
                         upload_id = created["UploadId"]
                     parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
                     buffer.clear()
             if upload_id is None:
-                await self._call(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer),
-                                                                **extra))
+                await self._call(
+                    lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer), **extra)
+                )
             else:
                 if buffer:
                     parts.append(await self._part(key, upload_id, len(parts) + 1, bytes(buffer)))
-                await self._call(lambda: self.client.complete_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}))
+                await self._call(
+                    lambda: self.client.complete_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                    )
+                )
         except BaseException:
             if upload_id is not None:
                 await self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
@@ -195,8 +234,11 @@ class S3Store:
         return info
 
     async def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
-        response = await self._call(lambda: self.client.upload_part(
-            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data))
+        response = await self._call(
+            lambda: self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        )
         return {"PartNumber": number, "ETag": response["ETag"]}
 
     async def delete(self, key: str) -> None:
@@ -216,21 +258,26 @@ class S3Store:
             token = response["NextContinuationToken"]
 
     async def create_multipart(self, key: str, content_type: str) -> str:
-        created = await self._call(lambda: self.client.create_multipart_upload(
-            Bucket=self.bucket, Key=key, ContentType=content_type))
+        created = await self._call(
+            lambda: self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        )
         return created["UploadId"]
 
     def part_url(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
-        return self.presigner.presign("PUT", self.bucket, key, expires_in,
-                                      query={"partNumber": str(part_number), "uploadId": upload_id})
+        return self.presigner.presign(
+            "PUT", self.bucket, key, expires_in, query={"partNumber": str(part_number), "uploadId": upload_id}
+        )
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
         from botocore.exceptions import ClientError
 
         listing = {"Parts": [{"PartNumber": number, "ETag": etag} for number, etag in parts]}
         try:
-            await self._call(lambda: self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=listing))
+            await self._call(
+                lambda: self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=listing
+                )
+            )
         except ClientError as exc:
             raise ValueError(f"the store refused to complete the upload: {exc}") from None
         info = await self.head(key)

@@ -48,8 +48,15 @@ _SIGNED_HEADERS = {"host": "host", "content-type;host": "content-type%3Bhost"}
 class Presigner:
     """Presigns S3 requests for one endpoint and credentials; build once, call per URL."""
 
-    def __init__(self, credentials: Credentials, region: str, endpoint_url: str, *,
-                 addressing_style: str = "path", service: str = "s3") -> None:
+    def __init__(
+        self,
+        credentials: Credentials,
+        region: str,
+        endpoint_url: str,
+        *,
+        addressing_style: str = "path",
+        service: str = "s3",
+    ) -> None:
         if addressing_style not in ("path", "virtual"):
             raise ValueError("addressing_style must be path or virtual")
         parts = urlsplit(endpoint_url)
@@ -90,8 +97,17 @@ class Presigner:
             clock = self._clock = (second, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second)))
         return clock[1]
 
-    def presign(self, method: str, bucket: str, key: str, expires_in: int, *, now: datetime | None = None,
-                signed_headers: Mapping[str, str] | None = None, query: Mapping[str, str] | None = None) -> str:
+    def presign(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        expires_in: int,
+        *,
+        now: datetime | None = None,
+        signed_headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> str:
         stamp = self._timestamp(now)
         keys = self._for_day(stamp[:8])
         encoded_key = url_path(key)
@@ -110,8 +126,13 @@ class Presigner:
             signed, canonical_headers = "host", f"host:{host}\n"
         signed_query = _SIGNED_HEADERS.get(signed) or _encode(signed)
         if query or self._token is not None:
-            auth = [("X-Amz-Algorithm", ALGORITHM), ("X-Amz-Credential", keys.credential), ("X-Amz-Date", stamp),
-                    ("X-Amz-Expires", str(expires_in)), ("X-Amz-SignedHeaders", signed_query)]
+            auth = [
+                ("X-Amz-Algorithm", ALGORITHM),
+                ("X-Amz-Credential", keys.credential),
+                ("X-Amz-Date", stamp),
+                ("X-Amz-Expires", str(expires_in)),
+                ("X-Amz-SignedHeaders", signed_query),
+            ]
             if self._token is not None:
                 auth.append(("X-Amz-Security-Token", self._token))
             pairs = [(_encode(k), _encode(str(v))) for k, v in (query or {}).items()] + auth
@@ -121,14 +142,16 @@ class Presigner:
         else:  # the common case: the auth parameters alone, already in sorted order
             query_string = canonical_query = (
                 f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={keys.credential}&X-Amz-Date={stamp}"
-                f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders={signed_query}")
+                f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders={signed_query}"
+            )
         canonical_request = f"{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed}\n{UNSIGNED_PAYLOAD}"
         digest = hashlib.sha256(canonical_request.encode()).hexdigest()
         signature = keys.mac.digest(f"{ALGORITHM}\n{stamp}\n{keys.scope}\n{digest}".encode()).hex()
         return f"{self.scheme}://{host}{path}?{query_string}&X-Amz-Signature={signature}"
 
-    def presign_get_many(self, bucket: str, keys: list[str], expires_in: int, *,
-                         now: datetime | None = None) -> list[str]:
+    def presign_get_many(
+        self, bucket: str, keys: list[str], expires_in: int, *, now: datetime | None = None
+    ) -> list[str]:
         """GET URLs for many keys at one instant (``now``, default the current second): everything
         but the path is shared, so each URL costs two hashes and a few string joins (a playlist of
         43,200 segments signs in ~60 ms)."""
@@ -136,8 +159,10 @@ class Presigner:
             return [self.presign("GET", bucket, key, expires_in, now=now) for key in keys]
         stamp = self._timestamp(now)
         day = self._for_day(stamp[:8])
-        query = (f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={day.credential}&X-Amz-Date={stamp}"
-                 f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders=host")
+        query = (
+            f"X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={day.credential}&X-Amz-Date={stamp}"
+            f"&X-Amz-Expires={expires_in}&X-Amz-SignedHeaders=host"
+        )
         if self.addressing_style == "virtual":
             host, prefix = f"{bucket}.{self.hostname}{self.port}", self.base_path
         else:

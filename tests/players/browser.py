@@ -18,12 +18,24 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PLAYER_MODULES = HERE.parents[1] / "gateway" / "player" / "node_modules"  # the /player page's (make: npm ci)
 HLS_JS = PLAYER_MODULES / "hls.js" / "dist" / "hls.min.js"
 DASH_JS = PLAYER_MODULES / "dashjs" / "dist" / "modern" / "umd" / "dash.all.min.js"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-         "--autoplay-policy=no-user-gesture-required"]
-FILES = {"harness.html": (HERE / "harness.html", "text/html"), "hls.min.js": (HLS_JS, "text/javascript"),
-         "dash.all.min.js": (DASH_JS, "text/javascript")}
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--autoplay-policy=no-user-gesture-required",
+]
+FILES = {
+    "harness.html": (HERE / "harness.html", "text/html"),
+    "hls.min.js": (HLS_JS, "text/javascript"),
+    "dash.all.min.js": (DASH_JS, "text/javascript"),
+}
 RATE = 2  # VOD plays at twice real time: timeupdate still samples every edit piece
 
 

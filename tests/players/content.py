@@ -70,8 +70,14 @@ def ingest_cli(base_url: str, path: Path, flow_id: str) -> None:
     from TAMS_HOST/TAMS_PORT, as it would from the user's environment)."""
     port = base_url.rsplit(":", 1)[1]
     env = {**os.environ, "TAMS_HOST": "127.0.0.1", "TAMS_PORT": port, "NO_PROXY": "127.0.0.1,localhost"}
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "ingest", str(path), "--flow-id", flow_id],
-                          cwd=ROOT, env=env, capture_output=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "ingest", str(path), "--flow-id", flow_id],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, f"ingest of {path.name} failed: {done.stderr.decode()[-1000:]}"
 
 
@@ -90,8 +96,9 @@ def _ingested(name: str, http: httpx.Client, base_url: str, path: Path, frames: 
     ingest_cli(base_url, path, flow_id)
     flow = http.get(f"/flows/{flow_id}").json()
     expected = Expected(frames, FPS, first_video_time(path))
-    return Content(name, flow_id, flow["source_id"], expected, audio=True,
-                   flow_timerange=str(flow_timerange(http, flow_id)))
+    return Content(
+        name, flow_id, flow["source_id"], expected, audio=True, flow_timerange=str(flow_timerange(http, flow_id))
+    )
 
 
 def ts_file(http: httpx.Client, base_url: str, work: Path, make_ts: Callable) -> Content:
@@ -101,8 +108,7 @@ def ts_file(http: httpx.Client, base_url: str, work: Path, make_ts: Callable) ->
 
 def mp4_file(http: httpx.Client, base_url: str, work: Path, make_ts: Callable) -> Content:
     """(b) an MP4 file (H.264 + AAC) ingested with the CLI."""
-    return _ingested("mp4", http, base_url, make_ts(work / "clip.mp4", seconds=SECONDS, container="mp4"),
-                     SECONDS * FPS)
+    return _ingested("mp4", http, base_url, make_ts(work / "clip.mp4", seconds=SECONDS, container="mp4"), SECONDS * FPS)
 
 
 def pts_wrap(http: httpx.Client, base_url: str, work: Path, make_ts: Callable) -> Content:
@@ -110,8 +116,25 @@ def pts_wrap(http: httpx.Client, base_url: str, work: Path, make_ts: Callable) -
     plain = make_ts(work / "prewrap.ts", seconds=SECONDS)
     wrapped = work / "wrap.ts"
     offset = f"{float(Fraction(2**33, 90000) - 3):.6f}"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(plain), "-c", "copy", "-output_ts_offset", offset,
-                    "-f", "mpegts", str(wrapped)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(plain),
+            "-c",
+            "copy",
+            "-output_ts_offset",
+            offset,
+            "-f",
+            "mpegts",
+            str(wrapped),
+        ],
+        check=True,
+        timeout=60,
+    )
     return _ingested("ptswrap", http, base_url, wrapped, SECONDS * FPS)
 
 
@@ -147,15 +170,32 @@ def close_flow(http: httpx.Client, flow_id: str) -> None:
 
 
 def video_body(flow_id: str, source_id: str, container: str = "video/mp2t", **essence: object) -> dict:
-    return {"id": flow_id, "source_id": source_id, "format": "urn:x-nmos:format:video", "codec": "video/h264",
-            "container": container, "label": "video",
-            "essence_parameters": {"frame_width": 160, "frame_height": 90,
-                                   "frame_rate": {"numerator": FPS, "denominator": 1}, **essence}}
+    return {
+        "id": flow_id,
+        "source_id": source_id,
+        "format": "urn:x-nmos:format:video",
+        "codec": "video/h264",
+        "container": container,
+        "label": "video",
+        "essence_parameters": {
+            "frame_width": 160,
+            "frame_height": 90,
+            "frame_rate": {"numerator": FPS, "denominator": 1},
+            **essence,
+        },
+    }
 
 
 def audio_body(flow_id: str, source_id: str) -> dict:
-    return {"id": flow_id, "source_id": source_id, "format": "urn:x-nmos:format:audio", "codec": "audio/aac",
-            "container": "video/mp2t", "label": "audio", "essence_parameters": {"sample_rate": 48000, "channels": 1}}
+    return {
+        "id": flow_id,
+        "source_id": source_id,
+        "format": "urn:x-nmos:format:audio",
+        "codec": "audio/aac",
+        "container": "video/mp2t",
+        "label": "audio",
+        "essence_parameters": {"sample_rate": 48000, "channels": 1},
+    }
 
 
 def ts_flow(http: httpx.Client, path: Path, segment_seconds: float = 2, **extra: object) -> tuple[str, list[dict]]:
@@ -176,23 +216,55 @@ def cmaf(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
     source = make_ts(work / "cmaf-in.mp4", seconds=SECONDS, audio=False, container="mp4")
     out = work / "cmaf"
     out.mkdir()
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), "-c", "copy", "-f", "hls",
-                    "-hls_segment_type", "fmp4", "-hls_time", "2", "-hls_playlist_type", "vod",
-                    "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(out / "seg%d.m4s"),
-                    str(out / "index.m3u8")], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(source),
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_time",
+            "2",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+            "-hls_segment_filename",
+            str(out / "seg%d.m4s"),
+            str(out / "index.m3u8"),
+        ],
+        check=True,
+        timeout=60,
+    )
     init = (out / "init.mp4").read_bytes()
     blobs = [p.read_bytes() for p in sorted(out.glob("seg*.m4s"), key=lambda p: int(p.stem[3:]))]
     flow_id, source_id = new_id(), new_id()
     put_flow(http, video_body(flow_id, source_id, container="video/iso.segment", init_segments=True))
     (init_id,) = upload(http, flow_id, [init], "video/mp4")
     ids = upload(http, flow_id, blobs)
-    segments = [{"object_id": oid, "init_object_id": init_id, "timerange": str(probe(init + blob).timerange)}
-                for oid, blob in zip(ids, blobs, strict=True)]
+    segments = [
+        {"object_id": oid, "init_object_id": init_id, "timerange": str(probe(init + blob).timerange)}
+        for oid, blob in zip(ids, blobs, strict=True)
+    ]
     register(http, flow_id, segments)
     close_flow(http, flow_id)
     start = seconds(TimeRange.parse(segments[0]["timerange"]).start or 0)
-    return Content("cmaf", flow_id, source_id, Expected(SECONDS * FPS, FPS, start), audio=False, cmaf=True,
-                   flow_timerange=str(flow_timerange(http, flow_id)))
+    return Content(
+        "cmaf",
+        flow_id,
+        source_id,
+        Expected(SECONDS * FPS, FPS, start),
+        audio=False,
+        cmaf=True,
+        flow_timerange=str(flow_timerange(http, flow_id)),
+    )
 
 
 def _hls_segments(path: Path, work: Path, stream: str) -> list[bytes]:
@@ -200,17 +272,45 @@ def _hls_segments(path: Path, work: Path, stream: str) -> list[bytes]:
     for all segments, so continuity counters run on across them, and the same timestamps for both streams."""
     out = work / f"multi-{stream}"
     out.mkdir()
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-copyts", "-i", str(path), "-map", f"0:{stream}", "-c", "copy",
-                    "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "mpegts",
-                    "-hls_segment_filename", str(out / "s%d.ts"), str(out / "index.m3u8")], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-copyts",
+            "-i",
+            str(path),
+            "-map",
+            f"0:{stream}",
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_type",
+            "mpegts",
+            "-hls_segment_filename",
+            str(out / "s%d.ts"),
+            str(out / "index.m3u8"),
+        ],
+        check=True,
+        timeout=60,
+    )
     return [p.read_bytes() for p in sorted(out.glob("s*.ts"), key=lambda p: int(p.stem[1:]))]
 
 
 def _register_blobs(http: httpx.Client, body: dict, blobs: list[bytes]) -> None:
     put_flow(http, body)
     ids = upload(http, body["id"], blobs)
-    register(http, body["id"], [{"object_id": oid, "timerange": str(probe(blob).timerange)}
-                                for oid, blob in zip(ids, blobs, strict=True)])
+    register(
+        http,
+        body["id"],
+        [{"object_id": oid, "timerange": str(probe(blob).timerange)} for oid, blob in zip(ids, blobs, strict=True)],
+    )
     close_flow(http, body["id"])
 
 
@@ -221,13 +321,27 @@ def multi(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
     _register_blobs(http, video_body(video_id, new_id()), _hls_segments(both, work, "v"))
     _register_blobs(http, audio_body(audio_id, new_id()), _hls_segments(both, work, "a"))
     multi_id, multi_source = new_id(), new_id()
-    put_flow(http, {"id": multi_id, "source_id": multi_source, "format": "urn:x-nmos:format:multi",
-                    "label": "programme",
-                    "flow_collection": [{"id": video_id, "role": "video"}, {"id": audio_id, "role": "audio"}],
-                    "status": "closed_complete"})
+    put_flow(
+        http,
+        {
+            "id": multi_id,
+            "source_id": multi_source,
+            "format": "urn:x-nmos:format:multi",
+            "label": "programme",
+            "flow_collection": [{"id": video_id, "role": "video"}, {"id": audio_id, "role": "audio"}],
+            "status": "closed_complete",
+        },
+    )
     timerange = flow_timerange(http, video_id)
-    return Content("multi", video_id, multi_source, Expected(SECONDS * FPS, FPS, seconds(timerange.start or 0)),
-                   audio=False, multi=True, flow_timerange=str(timerange))
+    return Content(
+        "multi",
+        video_id,
+        multi_source,
+        Expected(SECONDS * FPS, FPS, seconds(timerange.start or 0)),
+        audio=False,
+        multi=True,
+        flow_timerange=str(timerange),
+    )
 
 
 def edit(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
@@ -242,18 +356,34 @@ def edit(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
 
     def use(seg: dict, own: TimeRange, at: Fraction, length: Fraction) -> dict:
         offset = at - seconds(own.start or 0)  # flow time = media time + ts_offset
-        return {"object_id": seg["object_id"], "ts_offset": tams(offset),
-                "timerange": f"[{tams(at)}_{tams(at + length)})"}
+        return {
+            "object_id": seg["object_id"],
+            "ts_offset": tams(offset),
+            "timerange": f"[{tams(at)}_{tams(at + length)})",
+        }
 
     edit_id, source_id = new_id(), new_id()
     # an edit tool copies its source flow's description (codec parameters included) to the flow it makes
     essence = http.get(f"/flows/{a_id}").json()["essence_parameters"]
     put_flow(http, {**video_body(edit_id, source_id), "essence_parameters": essence})
-    register(http, edit_id, [use(a[0], media[0], Fraction(0), Fraction(2)),
-                             use(b[2], b_media[2], Fraction(2), Fraction(2)),
-                             use(a[1], media[1], Fraction(4), Fraction(1)),
-                             use(a[0], media[0], Fraction(5), Fraction(2))])
+    register(
+        http,
+        edit_id,
+        [
+            use(a[0], media[0], Fraction(0), Fraction(2)),
+            use(b[2], b_media[2], Fraction(2), Fraction(2)),
+            use(a[1], media[1], Fraction(4), Fraction(1)),
+            use(a[0], media[0], Fraction(5), Fraction(2)),
+        ],
+    )
     close_flow(http, edit_id)
     expected = Expected(7 * FPS, FPS, Fraction(0), edits=(Fraction(2), Fraction(4), Fraction(5)))
-    return Content("edit", edit_id, source_id, expected, audio=True,
-                   flow_timerange=str(flow_timerange(http, edit_id)), notes=[f"built from flow {a_id}"])
+    return Content(
+        "edit",
+        edit_id,
+        source_id,
+        expected,
+        audio=True,
+        flow_timerange=str(flow_timerange(http, edit_id)),
+        notes=[f"built from flow {a_id}"],
+    )

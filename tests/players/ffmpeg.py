@@ -21,15 +21,24 @@ class Decoded:
 
 def decode(url: str, input_options: tuple[str, ...] = (), timeout: float = 90) -> Decoded:
     """Runs ffprobe over every frame (``-show_entries frame=`` decodes them) with ``-v warning``."""
-    cmd = [FFPROBE or "ffprobe", "-v", "warning", *input_options, "-i", url,
-           "-show_entries", "stream=index,codec_type,time_base:format=format_name:"
-                            "frame=stream_index,pts,best_effort_timestamp",
-           "-of", "json"]
+    cmd = [
+        FFPROBE or "ffprobe",
+        "-v",
+        "warning",
+        *input_options,
+        "-i",
+        url,
+        "-show_entries",
+        "stream=index,codec_type,time_base:format=format_name:frame=stream_index,pts,best_effort_timestamp",
+        "-of",
+        "json",
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"ffprobe did not finish in {timeout} s (it hangs): "
-                             f"{(exc.stderr or b'').decode(errors='replace')[-800:]}") from exc
+        raise AssertionError(
+            f"ffprobe did not finish in {timeout} s (it hangs): {(exc.stderr or b'').decode(errors='replace')[-800:]}"
+        ) from exc
     stderr = done.stderr.decode(errors="replace").strip()
     assert done.returncode == 0, f"ffprobe failed ({done.returncode}): {stderr[-1500:]}"
     report = json.loads(done.stdout or b"{}")

@@ -51,8 +51,11 @@ class LiveFlow:
     def __init__(self, base_url: str, media: LiveMedia) -> None:
         self.base_url, self.media = base_url, media
         self.flow_id, self.source_id = new_id(), new_id()
-        self.body = {**video_body(self.flow_id, self.source_id), "essence_parameters": media.essence,
-                     "status": "ingesting"}
+        self.body = {
+            **video_body(self.flow_id, self.source_id),
+            "essence_parameters": media.essence,
+            "status": "ingesting",
+        }
         self.registered = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._feed, daemon=True)

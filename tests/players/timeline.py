@@ -57,21 +57,27 @@ def check(pts: list[Fraction], expected: Expected, tick: Fraction, who: str, rel
     assert pts, f"{who}: no video frames at all"
     assert len(pts) == expected.frames, (
         f"{who}: {len(pts)} video frames, the flow has {expected.frames} "
-        f"({float(expected.duration)} s at {expected.fps} fps); first {float(pts[0])}, last {float(pts[-1])}")
+        f"({float(expected.duration)} s at {expected.fps} fps); first {float(pts[0])}, last {float(pts[-1])}"
+    )
     assert len(set(pts)) == len(pts), f"{who}: {len(pts) - len(set(pts))} frames repeat a presentation time"
     restarts = runs(pts, expected.frame, tick)
     allowed = expected.edit_frames()
     wrong = [i for i in restarts if i not in allowed]
-    assert not wrong, (f"{who}: the timeline jumps at frame(s) {wrong[:5]} (flow times "
-                       f"{[float(expected.start + i * expected.frame) for i in wrong[:5]]}), not at an edit point "
-                       f"(edits at {[float(e) for e in expected.edits]}): e.g. {float(pts[wrong[0] - 1])} -> "
-                       f"{float(pts[wrong[0]])}")
+    assert not wrong, (
+        f"{who}: the timeline jumps at frame(s) {wrong[:5]} (flow times "
+        f"{[float(expected.start + i * expected.frame) for i in wrong[:5]]}), not at an edit point "
+        f"(edits at {[float(e) for e in expected.edits]}): e.g. {float(pts[wrong[0] - 1])} -> "
+        f"{float(pts[wrong[0]])}"
+    )
     if not restarts and relative:
         assert _same_time(pts[-1] - pts[0], expected.duration - expected.frame, tick), (
-            f"{who}: frames span {float(pts[-1] - pts[0])} s, the flow's {float(expected.duration - expected.frame)} s")
+            f"{who}: frames span {float(pts[-1] - pts[0])} s, the flow's {float(expected.duration - expected.frame)} s"
+        )
     elif not restarts:  # one continuous timeline: it must be the flow's own
         assert _same_time(pts[0], expected.start, tick), (
-            f"{who}: first frame at {float(pts[0])} s, the flow starts at {float(expected.start)} s")
+            f"{who}: first frame at {float(pts[0])} s, the flow starts at {float(expected.start)} s"
+        )
         assert _same_time(pts[-1], expected.end - expected.frame, tick), (
             f"{who}: last frame at {float(pts[-1])} s, the flow's last frame is at "
-            f"{float(expected.end - expected.frame)} s")
+            f"{float(expected.end - expected.frame)} s"
+        )
