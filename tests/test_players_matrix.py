@@ -56,13 +56,23 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
     return None
 
 
+# Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
+# Strict: a case that starts passing fails the run until it is taken off this list.
+KNOWN_FAILURES: dict[str, str] = {}
+
+
 def cases() -> Iterator:
     for player in READS:
         for endpoint in ENDPOINTS:
             for name in CONTENTS:
+                case = f"{name}-{player}-{endpoint}"
                 reason = why_not(name, player, endpoint)
                 marks = [pytest.mark.skip(reason=reason)] if reason else []
-                yield pytest.param(name, player, endpoint, id=f"{name}-{player}-{endpoint}", marks=marks)
+                if case in KNOWN_FAILURES:
+                    marks.append(
+                        pytest.mark.xfail(strict=True, reason=f"known product failure: {KNOWN_FAILURES[case]}")
+                    )
+                yield pytest.param(name, player, endpoint, id=case, marks=marks)
 
 
 # -- session fixtures: one gateway, the contents, one browser -------------------------------------------------
