@@ -252,7 +252,7 @@ SETTINGS: tuple[Setting, ...] = (
         "(key frames, duration check, missing essence parameters filled in)",
         _bool,
     ),
-    Setting("live_window", "TAMS_LIVE_WINDOW", "segments in a live playlist (≥ 3)", _integer(minimum=3)),
+    Setting("live_window", "TAMS_LIVE_WINDOW", "fewest segments in a live playlist (≥ 3)", _integer(minimum=3)),
     Setting(
         "playlist_uris",
         "TAMS_PLAYLIST_URIS",

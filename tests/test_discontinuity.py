@@ -103,7 +103,8 @@ def test_live_discontinuity_sequence_follows_the_window(client, edit, settings):
     e = edit["flow"]
     client.put(f"/flows/{e}", json={**edit["body"], "status": "ingesting"})
     service = client.app.state.playlists
-    service.settings = replace(service.settings, page=2)  # the first count reads the history in pages
+    # the first count reads the history in pages; windows of exactly live_window segments
+    service.settings = replace(service.settings, page=2, live_span_s=0)
 
     def numbered(playlist: m3u8.M3U8) -> dict[str, tuple[int, int]]:
         """URI → (media sequence number, discontinuity sequence number) of each segment."""

@@ -100,6 +100,9 @@ def test_vod_playlist_plays_in_ffprobe(gateway_process, clip, uris):
 
 @pytest.mark.slow
 def test_live_playlist_window_and_sequence(gateway_process, clip):
+    """A live flow shorter than the live span (a minute) is listed from its first segment; when it
+    closes, its VOD playlist is the last live one with #EXT-X-ENDLIST: same media sequence, same URIs
+    (sliding windows: tests/test_discontinuity.py)."""
     flow_id = new_id()
     with httpx.Client(base_url=gateway_process.url) as http:
         source_id = new_id()
@@ -110,7 +113,7 @@ def test_live_playlist_window_and_sequence(gateway_process, clip):
         first = m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text)
         assert not first.is_endlist and first.media_sequence == 0 and len(first.segments) == 4
         assert "max-age=1" in http.get(f"/flows/{flow_id}/playlist.m3u8").headers["cache-control"]
-        # segments keep arriving: the window slides, the sequence moves forward by exactly as many
+        # segments keep arriving: each refresh appends one, the rest keep their number and URI
         objects = http.post(f"/flows/{flow_id}/storage", json={"limit": 6}).json()["media_objects"]
         data = httpx.get(http.get(f"/flows/{flow_id}/segments").json()[0]["get_urls"][0]["url"]).content
         previous = first
@@ -120,20 +123,14 @@ def test_live_playlist_window_and_sequence(gateway_process, clip):
             body = {"object_id": obj["object_id"], "timerange": f"[{start}:80000000_{start + 2}:80000000)"}
             assert http.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
             current = m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text)
-            assert current.media_sequence >= previous.media_sequence
-            assert len(current.segments) == min(6, 5 + i)
-            # URIs are stable (signed per time bucket), so segments are matched by their whole URI
-            shared = {s.uri for s in previous.segments} & {s.uri for s in current.segments}
-            assert len(shared) == len(current.segments) - 1  # all but the new one
-            for seg in current.segments:  # the same segment keeps its sequence number
-                if seg.uri in shared:
-                    old = [s.uri for s in previous.segments].index(seg.uri)
-                    new = [s.uri for s in current.segments].index(seg.uri)
-                    assert previous.media_sequence + old == current.media_sequence + new
+            assert current.media_sequence == 0 and len(current.segments) == 5 + i  # 20 s: all of it
+            # URIs are stable (signed per time bucket): the old segments are listed exactly as before
+            assert [s.uri for s in current.segments][:-1] == [s.uri for s in previous.segments]
             previous = current
-        assert previous.media_sequence == 10 - 6
         http.put(f"/flows/{flow_id}/read_only", json=True)
-        assert m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text).is_endlist  # finished: VOD
+        closed = m3u8.loads(http.get(f"/flows/{flow_id}/playlist.m3u8").text)  # finished: VOD
+        assert closed.is_endlist and closed.media_sequence == previous.media_sequence
+        assert [s.uri for s in closed.segments] == [s.uri for s in previous.segments]
 
 
 @pytest.mark.slow
@@ -257,7 +254,9 @@ def test_live_or_vod_follows_the_flow(client, status, query, ended):
     if ended and "timerange=[" not in query:
         assert len(playlist.segments) == 10  # the whole flow, not a window
     if not ended:
-        assert playlist.discontinuity_sequence == 0 and len(playlist.segments) <= 6
+        assert playlist.discontinuity_sequence == 0
+        if "timerange=[" not in query:  # 20 s: under the live span, listed from the start
+            assert len(playlist.segments) == 10 and playlist.media_sequence == 0
     if "[0:0_4:0)" in query:  # a closed timerange still selects the segments
         assert len(playlist.segments) == 2
 
@@ -325,3 +324,22 @@ def test_remuxed_playlists_play_in_ffprobe(gateway_process, clip):
     assert len(playlist.segments) == 4 and all("/remux/" in s.uri for s in playlist.segments)
     assert not any(s.discontinuity for s in playlist.segments)  # one recording, cut: no break
     assert ffprobe_frames(url)[1] == 100
+
+
+def test_live_window_covers_the_live_span(client):
+    """A live playlist: the latest segments ending within a minute of the live edge, at least
+    ``live_window`` of them; the sequence is the segments before it, so it only moves forward."""
+    flow_id = new_id()
+    client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id(), status="ingesting"))
+    body = [{"object_id": new_id(), "timerange": f"[{s}:0_{s + 2}:0)"} for s in range(0, 80, 2)]
+    assert client.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
+    playlist = m3u8.loads(client.get(f"/flows/{flow_id}/playlist.m3u8").text)
+    assert len(playlist.segments) == 30 and playlist.media_sequence == 10  # [20 s, 80 s) of [0, 80 s)
+    assert playlist.program_date_time is not None and not playlist.is_endlist
+    # long segments: the window still holds live_window (6) of them
+    long_id = new_id()
+    client.put(f"/flows/{long_id}", json=video_flow(long_id, new_id(), status="ingesting"))
+    body = [{"object_id": new_id(), "timerange": f"[{s}:0_{s + 20}:0)"} for s in range(0, 200, 20)]
+    assert client.post(f"/flows/{long_id}/segments", json=body).status_code == 201
+    playlist = m3u8.loads(client.get(f"/flows/{long_id}/playlist.m3u8").text)
+    assert len(playlist.segments) == 6 and playlist.media_sequence == 4

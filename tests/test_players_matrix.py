@@ -245,7 +245,9 @@ def _gstreamer(item, feed, target: str, who: str) -> None:
     problems = [f"GStreamer reported: {rendered.problems[:6]}"] if rendered.problems else []
     pts = rendered.video_pts
     if feed:  # live: it starts near the live edge, then must render everything registered after it started
-        later = [p for p in pts if p >= feed.later_start]
+        # its times are its own running time (see check's ``relative``), and it ran to the flow's end
+        # (EOS after #EXT-X-ENDLIST): the later frames are those of the last (end - later_start) seconds
+        later = [p for p in pts if pts and p > pts[-1] - (item.expected.end - feed.later_start)]
         if len(later) < (item.expected.end - feed.later_start) * item.expected.fps:
             problems.append(
                 f"rendered {len(later)} frames after {float(feed.later_start)} s (registered live, "

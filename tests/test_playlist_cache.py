@@ -212,7 +212,8 @@ def check_stable_uris(client, monkeypatch, put) -> None:
     client.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id, status="ingesting"))
     upload(client, flow_id, range(0, 8, 2), put)
     url = f"/flows/{flow_id}/playlist.m3u8"
-    live_expiry = client.app.state.media.settings.presign_expiry_s  # 3600: the live window is short
+    # the presign expiry (3600) plus the span rounded up to whole expiries: the same live or VOD
+    live_expiry = 2 * client.app.state.media.settings.presign_expiry_s
     bucket = expiry.bucket_seconds(live_expiry)
     real = time.time()
     clock.now = real - real % bucket + 1  # early in a bucket (near the real time: local URLs still verify)
@@ -231,7 +232,8 @@ def check_stable_uris(client, monkeypatch, put) -> None:
     assert third[:4] == uris and len(third) == 5
     # the next bucket signs anew
     clock.now += 2
-    assert [s.uri for s in m3u8.loads(client.get(url).text).segments][:4] != uris
+    live = [s.uri for s in m3u8.loads(client.get(url).text).segments]
+    assert live[:4] != uris
     # VOD: a cache or a player may keep the playlist for max-age, then play it to its end: every URL
     # must still be valid then
     client.put(f"/flows/{flow_id}", json=video_flow(flow_id, source_id, status="closed_complete"))
@@ -240,6 +242,8 @@ def check_stable_uris(client, monkeypatch, put) -> None:
     max_age = int(vod.headers["cache-control"].split("max-age=")[1])
     span = sum(s.duration for s in playlist.segments)
     assert playlist.is_endlist and max_age > 0
+    # closing the flow changes no URI: a player that was live sees #EXT-X-ENDLIST appended
+    assert [s.uri for s in playlist.segments] == live and playlist.media_sequence == 0
     for seg in playlist.segments:
         assert url_expiry(seg.uri) >= clock.now + max_age + span
 

@@ -1,11 +1,18 @@
 """Playlists for players: which segments go in (VOD or a live window) and which URI each gets.
 
 VOD or live follows the flow's state (``is_vod``): VOD, every segment in the window with
-``#EXT-X-ENDLIST``, for a finished flow (read-only or ``closed_complete``); live, the latest
-``live_window`` segments, while it is ``ingesting`` / ``awaiting_content``; ``?type=`` overrides,
-and a flow without a status is VOD only for a closed window. A live window's media sequence never
-goes back (segments ever added minus the window) and its discontinuity sequence counts every break
-before it (``DiscontinuityCounter``), so a refreshing player stays in step.
+``#EXT-X-ENDLIST``, for a finished flow (read-only or ``closed_complete``); live, while it is
+``ingesting`` / ``awaiting_content``, the latest segments covering ``live_span_s`` (at least
+``live_window`` of them); ``?type=`` overrides, and a flow without a status is VOD only for a closed
+window. A live window's media sequence never goes back (segments ever added minus the window) and its
+discontinuity sequence counts every break before it (``DiscontinuityCounter``), so a refreshing
+player stays in step.
+
+Closing a flow must read, to a player already playing it, as the live playlist with
+``#EXT-X-ENDLIST`` appended (RFC 8216 §6.2.1): a live flow shorter than ``live_span_s`` is listed
+from its first segment, so its VOD playlist starts at the same media sequence (ffmpeg warns when the
+sequence goes back), and a segment keeps its URI across the close (GStreamer stops on a segment
+number whose URI changed): live and VOD URLs are signed for the same lifetime (``expiry``).
 
 URIs are stable: presigned URLs are signed per time bucket (``streaming.storage.expiry``), so a
 refresh within a bucket lists every segment it shares with the last one under the same URI, and a
@@ -40,11 +47,14 @@ VOD_MAX_AGE_S = 300  # finished playlists with expiring URLs: re-fetched at leas
 LIVE_STATUSES = ("ingesting", "awaiting_content")
 GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as they are
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
+LIVE_SPAN_S = 60  # a live playlist covers a minute: a live flow that closes within it ends cleanly
+LIVE_MAX_SEGMENTS = 600  # read for a live window at most (a minute of 0.1 s segments)
 
 
 @dataclass(frozen=True)
 class PlaylistSettings:
-    live_window: int = 6
+    live_window: int = 6  # at least this many segments in a live playlist
+    live_span_s: int = LIVE_SPAN_S  # and as many more as cover this much media (0: exactly live_window)
     uri_mode: str = "presigned"
     page: int = 5000
     cache_bytes: int = 64 * 1024 * 1024  # finished playlists kept in memory (0: none)
@@ -166,10 +176,21 @@ class PlaylistService:
             key = page.next_key
 
     async def window(self, flow: dict, window: TimeRange | None, ended: bool) -> list[SegmentLocation]:
-        """The segments a playlist lists: all of the window (VOD) or its latest ``live_window``."""
+        """The segments a playlist lists: all of the window (VOD) or its latest ``live_window``, and
+        before them those that end within ``live_span_s`` of the last one's end (live)."""
         if ended:
             return await self.catalog.segment_locations(flow["id"], window, None)
-        return await self.catalog.segment_locations(flow["id"], window, self.settings.live_window, True)
+        least, span = self.settings.live_window, self.settings.live_span_s * NS_PER_SECOND
+        latest = await self.catalog.segment_locations(
+            flow["id"], window, max(least, LIVE_MAX_SEGMENTS if span else 0), True
+        )
+        if len(latest) <= least:
+            return latest
+        edge = latest[-1].hi + 1 - span  # segments ending after this are within the span
+        first = len(latest) - least
+        while first > 0 and latest[first - 1].hi >= edge:
+            first -= 1
+        return latest[first:]
 
     def uris(
         self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int, suffix: str
@@ -354,11 +375,12 @@ class PlaylistService:
         return -(-(locations[-1].hi + 1 - locations[0].lo) // NS_PER_SECOND) if locations else 0
 
     def expiry(self, locations: Sequence[SegmentLocation], ended: bool) -> int:
-        """The least time presigned URLs stay valid: a VOD player may still be fetching at the end
-        of the programme, a live one until the window's last segment is played."""
-        span = self.span_s(locations)
-        wanted = self.media.settings.presign_expiry_s
-        return min(MAX_PRESIGN_S, wanted + span if ended else max(wanted, 2 * span))
+        """The least time presigned URLs stay valid: the presign expiry plus the span rounded up to
+        whole presign expiries (a VOD player may still be fetching at the end of the programme, a
+        live one until the window's last segment is played). Live or VOD alike, so a segment keeps
+        its URL when its flow closes; rounded, so a growing live window keeps it too."""
+        wanted = max(1, self.media.settings.presign_expiry_s)
+        return min(MAX_PRESIGN_S, wanted + -(-self.span_s(locations) // wanted) * wanted)
 
     @staticmethod
     def max_age(ended: bool, mode: str, expiry: int, target: int, span: int) -> int:
