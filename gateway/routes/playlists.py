@@ -17,6 +17,7 @@ from starlette.routing import Route
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import public_url
+from gateway.routes.delivery import remux_service
 from streaming.playback import dash as manifests
 from streaming.playback import multivariant as variants
 from streaming.playback.playlists import CONTAINERS, PLAYBACK_TYPES, URI_MODES, PlaylistService
@@ -118,6 +119,7 @@ async def _dash(request: Request, flows: list) -> Response:
             params.get_choice(q, "uris", URI_MODES),
             base_url(request),
             params.get_choice(q, "type", PLAYBACK_TYPES),
+            remux_service(request).track_codecs,
         )
     except manifests.CodecUnknown as exc:
         raise HTTPError(409, str(exc), "Conflict") from None

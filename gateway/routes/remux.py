@@ -1,5 +1,6 @@
 """Segments remuxed on the fly (streaming/playback/remux.py): an fMP4 init segment per flow, and one
-segment's used part, in flow time, as ``.ts``, ``.m4s`` (with ``remux/init.mp4``) or ``.aac``."""
+segment's used part, in flow time, as ``.ts``, ``.m4s`` (with ``remux/init.mp4``) or ``.aac``;
+``?track=video|audio``: the init and fragments of that media type only (DASH of a muxed flow)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.routing import Route
 from gateway import params
 from gateway.errors import HTTPError
 from gateway.routes.delivery import ranged, remux_service
-from streaming.playback.remux import SEGMENT_EXTS, Remuxed
+from streaming.playback.remux import SEGMENT_EXTS, TRACKS, Remuxed
 from streaming.storage.interface import ObjectInfo
 
 CACHE_CONTROL = "public, max-age=3600"  # a segment re-registered with other timing gets another key
@@ -32,7 +33,8 @@ def _send(request: Request, remuxed: Remuxed) -> Response:
 
 async def init_segment(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
-    return _send(request, await remux_service(request).init_segment(flow_id))
+    track = params.get_choice(request.query_params, "track", TRACKS)
+    return _send(request, await remux_service(request).init_segment(flow_id, track))
 
 
 async def segment(request: Request) -> Response:
@@ -43,7 +45,10 @@ async def segment(request: Request) -> Response:
     if ext not in SEGMENT_EXTS:
         raise HTTPError(400, f"remuxed segments are .{', .'.join(SEGMENT_EXTS)}, not .{ext}")
     timerange = params.get_timerange(request.query_params)
-    return _send(request, await remux_service(request).segment(flow_id, object_id, timerange, ext))
+    track = params.get_choice(request.query_params, "track", TRACKS)
+    if track is not None and ext != "m4s":
+        raise HTTPError(400, f"track={track} is served as fMP4 fragments (.m4s), not .{ext}")
+    return _send(request, await remux_service(request).segment(flow_id, object_id, timerange, ext, track))
 
 
 routes = [

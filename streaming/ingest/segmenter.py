@@ -81,6 +81,7 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
             return Chunk(index, data, TimeRange.make(writer.first_ns, end_ns), writer.key_frames)._with_offset()
 
         writer: _Writer | None = None
+        early: list[av.Packet] = []
         index = 0
         last_end = 0
         for packet in source.demux(streams):
@@ -104,8 +105,14 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
                 writer.key_frames += int(bool(packet.is_keyframe))
                 last_end = max(last_end, to_ns(packet.pts + (packet.duration or 0), video.time_base))
             if writer is None:
-                continue  # audio before the first video key frame has no segment to go in
+                early.append(packet)  # audio muxed ahead of the first video frame: kept from its time on
+                continue
             timeline.object_times(packet)
             writer.mux(packet)
+            for ahead in early if writer.first_ns is not None else ():
+                if to_ns(ahead.pts if ahead.pts is not None else ahead.dts, ahead.time_base) >= writer.first_ns:
+                    timeline.object_times(ahead)
+                    writer.mux(ahead)
+            early = []
         if writer is not None and writer.first_ns is not None:
             yield chunk(writer, last_end)

@@ -4,11 +4,18 @@ Only the flow's own fields are read: ``codec`` and the TAMS essence parameters t
 down (H.264 ``avc_parameters`` {profile, level, flags}; AAC ``codec_parameters.mp4_oti``, the MPEG-4
 audio object type: 2 for AAC-LC). Ingest probes the media and fills them in; a flow that lacks them
 gets no string (None) rather than a guess, and ``missing`` names what would be needed.
+
+``init_tracks`` reads the same strings from an fMP4 init segment's sample entries instead (``avcC``,
+the AAC AudioSpecificConfig): for the tracks of a muxed flow whose document describes only one.
 """
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from typing import Any
+
+import av
 
 # codecs whose string needs no parameters
 FIXED = {"audio/ac3": "ac-3", "audio/eac3": "ec-3", "audio/opus": "opus", "audio/flac": "flac"}
@@ -57,3 +64,49 @@ def group_codecs(flows: list[dict[str, Any]]) -> str | None:
         if name not in names:
             names.append(name)
     return ",".join(names) or None
+
+
+# FFmpeg decoder names -> the codec strings that need no parameters
+_FIXED_BY_DECODER = {"ac3": "ac-3", "eac3": "ec-3", "opus": "opus", "flac": "flac"}
+
+
+@dataclass(frozen=True)
+class TrackInfo:
+    """One track of an init segment: its codec string (None: not derivable) and what an MPD states."""
+
+    kind: str  # "video" or "audio"
+    codecs: str | None
+    sample_rate: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def init_tracks(init: bytes) -> dict[str, TrackInfo]:
+    """The first video and the first audio track an fMP4 init segment (ftyp+moov) declares."""
+    found: dict[str, TrackInfo] = {}
+    with av.open(io.BytesIO(init), "r", format="mp4") as media:
+        for stream in media.streams:
+            if stream.type not in ("video", "audio") or stream.type in found:
+                continue
+            ctx = stream.codec_context
+            extradata = bytes(ctx.extradata or b"")
+            if stream.type == "video":
+                found["video"] = TrackInfo("video", _video_string(ctx.name, extradata), None, ctx.width, ctx.height)
+            else:
+                found["audio"] = TrackInfo("audio", _audio_string(ctx.name, extradata), ctx.sample_rate or None)
+    return found
+
+
+def _video_string(decoder: str, extradata: bytes) -> str | None:
+    if decoder == "h264" and len(extradata) >= 4 and extradata[0] == 1:  # avcC: profile, flags, level
+        return f"avc1.{extradata[1]:02X}{extradata[2]:02X}{extradata[3]:02X}"
+    return _FIXED_BY_DECODER.get(decoder)
+
+
+def _audio_string(decoder: str, extradata: bytes) -> str | None:
+    if decoder == "aac" and len(extradata) >= 2:  # AudioSpecificConfig: 5-bit object type, 31 escapes
+        aot = extradata[0] >> 3
+        if aot == 31:
+            aot = 32 + (((extradata[0] & 7) << 3) | (extradata[1] >> 5))
+        return f"mp4a.40.{aot}" if aot else None
+    return _FIXED_BY_DECODER.get(decoder)

@@ -3,37 +3,78 @@
 Every segment is fMP4: a flow's own fragments (with their init objects) when it is an ISO BMFF flow
 with init segments, else the remux endpoint's (``remux/init.mp4`` + ``.m4s``), as for partial
 segments. Static (VOD) or dynamic (live) follows the same rule as HLS (``playlists.is_vod``).
+
+A remuxed flow whose media carries video and audio (MPEG-TS as recorded) becomes two representations,
+one per AdaptationSet, each with its own track of the remux (``?track=video|audio``): DASH players
+expect one media type per AdaptationSet (dash.js checks each fragment against the set's codecs, and
+ffmpeg's DASH reader maps every packet of a representation to one stream). The codecs of the track
+the flow document does not describe come from the remux's init segment (``RemuxService.track_codecs``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from catalog.errors import NotFound
+from catalog.errors import Invalid, NotFound
 from catalog.timing import TimeRange
 from streaming.playback import codecs, timeline
 from streaming.playback import multivariant as variants
+from streaming.playback.codecs import TrackInfo
 from streaming.playback.mpd import DashSegment, Representation, mpd
 from streaming.playback.playlists import PlaylistService, is_vod
+from streaming.storage.interface import StoreError
 
 TAI_OFFSET_S = 37  # TAI − UTC now, to state "now" on the TAI timeline for publishTime
+TRACK_BANDWIDTH = 128_000  # a muxed track the flow has no bit rate for (the flow's rate is its own kind's)
+TrackCodecs = Callable[[str], Awaitable[dict[str, TrackInfo]]]
 
 
 class CodecUnknown(Exception):
     """A flow's codec string cannot be derived, and DASH players need it: ``str()`` says what is missing."""
 
 
-async def flow_representation(
-    service: PlaylistService, flow: dict[str, Any], window: TimeRange | None, mode: str, base_url: str, ended: bool
-) -> Representation:
+def _unknown(flow: dict[str, Any]) -> CodecUnknown:
+    return CodecUnknown(
+        f"flow {flow['id']} ({flow.get('codec') or 'no codec'}) has no RFC 6381 codec string, "
+        f"which DASH players need: set {codecs.missing(flow)} on the flow (ingest with "
+        "probing derives it from the media)"
+    )
+
+
+def with_track(uri: str, kind: str) -> str:
+    return f"{uri}{'&' if '?' in uri else '?'}track={kind}"
+
+
+async def _muxed_tracks(
+    flow: dict[str, Any], exts: Sequence[str | None], locations: Sequence[Any], track_codecs: TrackCodecs | None
+) -> dict[str, TrackInfo]:
+    """The media types of a flow played entirely through the remux, when there are several; else {}.
+    Media that cannot be read now plays as one representation (the segment requests will say why)."""
+    remuxed = [timeline.init_key(loc, ext) for loc, ext in zip(locations, exts, strict=True)]
+    if track_codecs is None or not remuxed or any(key != timeline.REMUX_INIT for key in remuxed):
+        return {}
+    try:
+        found = await track_codecs(flow["id"])
+    except (StoreError, NotFound, Invalid):
+        return {}
+    return found if len(found) > 1 else {}
+
+
+async def flow_representations(
+    service: PlaylistService,
+    flow: dict[str, Any],
+    window: TimeRange | None,
+    mode: str,
+    base_url: str,
+    ended: bool,
+    track_codecs: TrackCodecs | None = None,
+) -> list[Representation]:
+    """The flow's representation, or one per track of its muxed media (see the module's docstring)."""
     name = codecs.rfc6381(flow)
     if name is None:
-        raise CodecUnknown(
-            f"flow {flow['id']} ({flow.get('codec') or 'no codec'}) has no RFC 6381 codec string, "
-            f"which DASH players need: set {codecs.missing(flow)} on the flow (ingest with "
-            "probing derives it from the media)"
-        )
+        raise _unknown(flow)
     locations = await service.window(flow, window, ended)
     container = flow.get("container")
     exts = [timeline.delivery(loc, container, True) for loc in locations]
@@ -42,23 +83,57 @@ async def flow_representation(
     inits = await service.init_uris(flow, locations, exts, mode, base_url, expiry)
     flags = timeline.discontinuities(locations, exts)
     essence = flow.get("essence_parameters") or {}
-    segments = [
-        DashSegment(
-            loc.lo, loc.hi + 1, uri, timeline.seen(loc, ext)[0], inits.get(timeline.init_key(loc, ext) or ""), flag
+    own = "video" if flow.get("format") == variants.VIDEO else "audio"
+    tracks = await _muxed_tracks(flow, exts, locations, track_codecs)
+
+    def segments(track: str | None) -> list[DashSegment]:
+        def tagged(uri: str | None) -> str | None:
+            return with_track(uri, track) if uri and track else uri
+
+        return [
+            DashSegment(
+                loc.lo,
+                loc.hi + 1,
+                tagged(uri) or "",
+                timeline.seen(loc, ext)[0],
+                tagged(inits.get(timeline.init_key(loc, ext) or "")),
+                flag,
+            )
+            for loc, ext, uri, flag in zip(locations, exts, uris, flags, strict=True)
+        ]
+
+    bandwidth = await variants.bandwidth(service.catalog, flow)
+    reps = [
+        Representation(
+            id=flow["id"],
+            content_type=own,
+            bandwidth=bandwidth,
+            segments=segments(own if tracks else None),
+            codecs=name,
+            width=essence.get("frame_width"),
+            height=essence.get("frame_height"),
+            frame_rate=variants.frame_rate(essence),
+            sample_rate=essence.get("sample_rate"),
         )
-        for loc, ext, uri, flag in zip(locations, exts, uris, flags, strict=True)
     ]
-    return Representation(
-        id=flow["id"],
-        content_type="video" if flow.get("format") == variants.VIDEO else "audio",
-        bandwidth=await variants.bandwidth(service.catalog, flow),
-        segments=segments,
-        codecs=name,
-        width=essence.get("frame_width"),
-        height=essence.get("frame_height"),
-        frame_rate=variants.frame_rate(essence),
-        sample_rate=essence.get("sample_rate"),
-    )
+    for kind, info in tracks.items():
+        if kind == own:
+            continue
+        if info.codecs is None:
+            raise CodecUnknown(f"the {kind} track muxed in flow {flow['id']} has a codec this gateway cannot name")
+        reps.append(
+            Representation(
+                id=f"{flow['id']}-{kind}",
+                content_type=kind,
+                bandwidth=min(TRACK_BANDWIDTH, bandwidth),
+                segments=segments(kind),
+                codecs=info.codecs,
+                width=info.width,
+                height=info.height,
+                sample_rate=info.sample_rate,
+            )
+        )
+    return reps
 
 
 async def manifest(
@@ -68,6 +143,7 @@ async def manifest(
     mode: str | None,
     base_url: str,
     kind: str | None = None,
+    track_codecs: TrackCodecs | None = None,
 ) -> str:
     """One MPD over the given flows: static when every flow plays as VOD (``kind`` overrides)."""
     flows = [f for f in flows if f.get("format") in (variants.VIDEO, variants.AUDIO)]
@@ -75,6 +151,10 @@ async def manifest(
         raise NotFound("nothing to play: no audio or video flow with segments")
     mode = mode or service.settings.uri_mode
     ended = all(is_vod(f, window, kind) for f in flows)
-    reps = [await flow_representation(service, f, window, mode, base_url, ended) for f in flows]
+    reps = [
+        rep
+        for f in flows
+        for rep in await flow_representations(service, f, window, mode, base_url, ended, track_codecs)
+    ]
     now_tai = (time.time_ns() // 1_000_000_000 + TAI_OFFSET_S) * 1_000_000_000
     return mpd(reps, live=not ended, now_tai_ns=now_tai)

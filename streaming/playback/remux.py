@@ -24,13 +24,16 @@ from catalog.errors import Invalid, NotFound
 from catalog.store import Instance, Segment, SegmentQuery
 from catalog.timing import TimeRange
 from streaming.objects.media import MediaService
-from streaming.playback.cut import Window, cut, open_source
+from streaming.playback.codecs import TrackInfo, init_tracks
+from streaming.playback.cut import Track, Window, cut, open_source
 from streaming.playback.muxers import CONTENT_TYPES, Output, Sink, split_fmp4
 from streaming.playback.playlist_cache import PlaylistCache
 from streaming.storage.interface import ObjectStore, StoreError
 
 SEGMENT_EXTS = ("ts", "m4s", "aac")
+TRACKS = ("video", "audio")  # ``track``: one media type of a muxed object (DASH: one per AdaptationSet)
 MAX_OBJECT_BYTES = 512 * 1024 * 1024  # larger objects are not remuxed in memory
+TRACK_CACHE_ENTRIES = 1024
 NEVER_EXPIRES = 10 * 365 * 24 * 3600
 T = TypeVar("T")
 
@@ -106,23 +109,35 @@ async def read_object(media: MediaService, object_id: str, instances: tuple[Inst
     return b"".join([chunk async for chunk in opened.body])
 
 
-def remux_one(data: bytes, init: bytes | None, window: Window, ext: str) -> bytes:
-    """One object's part as a whole TS or ADTS file, or as fMP4 fragments (no init)."""
+def _tracks(source: av.container.InputContainer, window: Window, track: str | None) -> list[Track]:
+    """The cut tracks, or only those of one media type (cut as a whole: audio edges follow the video)."""
+    tracks = cut(source, window)
+    if track is None:
+        return tracks
+    chosen = [t for t in tracks if t.kind == track]
+    if not chosen:
+        raise Invalid(f"the media has no {track} track")
+    return chosen
+
+
+def remux_one(data: bytes, init: bytes | None, window: Window, ext: str, track: str | None = None) -> bytes:
+    """One object's part as a whole TS or ADTS file, or as fMP4 fragments (no init); ``track``: one
+    media type only."""
     sink = Sink()
     output = Output(ext, sink)
     with open_source(data, init) as source:
-        output.add(cut(source, window))
+        output.add(_tracks(source, window, track))
         output.close()
     body = sink.take()
     return split_fmp4(body)[1] if ext == "m4s" else body
 
 
-def derive_init(data: bytes, init: bytes | None) -> bytes:
-    """ftyp+moov describing the fragments ``remux_one(..., 'm4s')`` writes for this flow."""
+def derive_init(data: bytes, init: bytes | None, track: str | None = None) -> bytes:
+    """ftyp+moov describing the fragments ``remux_one(..., 'm4s', track)`` writes for this flow."""
     sink = Sink()
     output = Output("m4s", sink)
     with open_source(data, init) as source:
-        output.add(cut(source, Window()))
+        output.add(_tracks(source, Window(), track))
         output.close()
     return split_fmp4(sink.take())[0]
 
@@ -132,6 +147,7 @@ class RemuxService:
         self.media = media
         self.catalog = media.catalog
         self.cache: PlaylistCache[Remuxed] = PlaylistCache(cache_bytes)
+        self.tracks: dict[tuple, dict[str, TrackInfo]] = {}
         self.pool = ThreadPoolExecutor(max_workers=workers or default_workers(), thread_name_prefix="remux")
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
@@ -141,31 +157,50 @@ class RemuxService:
         except (av.error.FFmpegError, ValueError) as exc:
             raise StoreError(f"the media could not be remuxed: {exc}") from None
 
-    async def segment(self, flow_id: str, object_id: str, timerange: TimeRange | None, ext: str) -> Remuxed:
+    async def segment(
+        self, flow_id: str, object_id: str, timerange: TimeRange | None, ext: str, track: str | None = None
+    ) -> Remuxed:
         if ext not in SEGMENT_EXTS:
             raise Invalid(f"remuxed segments are .{', .'.join(SEGMENT_EXTS)}, not .{ext}")
+        _check_track(track, ext)
         segment = await self._find(flow_id, object_id, timerange)
         window = segment_window(segment, timerange)
         if window is None:
             raise NotFound(f"segment {segment.timerange} of flow {flow_id} does not overlap {timerange}")
         window = await self._audio_edges(flow_id, segment, window)
-        key = ("segment", object_id, segment.init_object_id, window, ext)
-        return await self.cache.get_or_build(key, lambda: self._build(segment, window, ext, key))
+        key = ("segment", object_id, segment.init_object_id, window, ext, track)
+        return await self.cache.get_or_build(key, lambda: self._build(segment, window, ext, key, track))
 
-    async def init_segment(self, flow_id: str) -> Remuxed:
+    async def init_segment(self, flow_id: str, track: str | None = None) -> Remuxed:
+        _check_track(track, "m4s")
+        first = await self._first(flow_id)
+        key = ("init", first.object_id, first.init_object_id, track)
+
+        async def build() -> Remuxed:
+            data, init = await self.object_bytes(first)
+            return _remuxed(await self.run(derive_init, data, init, track), "mp4", key)
+
+        return await self.cache.get_or_build(key, build)
+
+    async def track_codecs(self, flow_id: str) -> dict[str, TrackInfo]:
+        """The media types of the flow's remuxed fragments and their codecs, read from its init segment
+        (what a DASH MPD of a muxed flow lists per AdaptationSet); kept per first object."""
+        first = await self._first(flow_id)
+        key = (first.object_id, first.init_object_id)
+        if key not in self.tracks:
+            whole = await self.init_segment(flow_id)
+            if len(self.tracks) >= TRACK_CACHE_ENTRIES:
+                self.tracks.pop(next(iter(self.tracks)))
+            self.tracks[key] = await self.run(init_tracks, whole.body)
+        return self.tracks[key]
+
+    async def _first(self, flow_id: str) -> Segment:
         page = await self.catalog.query_segments(flow_id, SegmentQuery(), None, 1)
         if await self.catalog.get_flow(flow_id) is None:
             raise NotFound(f"flow {flow_id} does not exist")
         if not page.items:
             raise NotFound(f"flow {flow_id} has no segments to derive an init segment from")
-        first = page.items[0]
-        key = ("init", first.object_id, first.init_object_id)
-
-        async def build() -> Remuxed:
-            data, init = await self.object_bytes(first)
-            return _remuxed(await self.run(derive_init, data, init), "mp4", key)
-
-        return await self.cache.get_or_build(key, build)
+        return page.items[0]
 
     async def object_bytes(self, segment: Segment) -> tuple[bytes, bytes | None]:
         """The segment's object and, for fMP4, its init object: what PyAV needs to read the media."""
@@ -196,12 +231,17 @@ class RemuxService:
             audio_end=after is None or not continues(segment, after),
         )
 
-    async def _build(self, segment: Segment, window: Window, ext: str, key: tuple) -> Remuxed:
+    async def _build(self, segment: Segment, window: Window, ext: str, key: tuple, track: str | None) -> Remuxed:
         data, init = await self.object_bytes(segment)
-        return _remuxed(await self.run(remux_one, data, init, window, ext), ext, key)
+        return _remuxed(await self.run(remux_one, data, init, window, ext, track), ext, key)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _check_track(track: str | None, ext: str) -> None:
+    if track is not None and (track not in TRACKS or ext != "m4s"):
+        raise Invalid(f"track={track!r}: one track ({', '.join(TRACKS)}) is served as fMP4 only (init.mp4, .m4s)")
 
 
 def _remuxed(body: bytes, ext: str, key: tuple) -> Remuxed:
