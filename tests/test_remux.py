@@ -269,3 +269,65 @@ def test_adts_of_a_flow_without_audio_is_a_400(flows, cmaf_edit):
     cmaf, _, object_id = cmaf_edit
     response = httpx.get(f"{flows.gateway.url}/flows/{cmaf}/remux/{object_id}.aac")
     assert response.status_code == 400 and "audio" in response.json()["summary"]
+
+
+def _streams(path) -> list[tuple[str, int]]:
+    """(codec_type, packets) of every stream ffprobe finds, after a warning-free decode."""
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        ["ffprobe", "-v", "warning", "-count_packets", "-show_entries", "stream=codec_type,nb_read_packets"]
+        + ["-of", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert out.stderr == ""
+    return [(s["codec_type"], int(s["nb_read_packets"])) for s in json.loads(out.stdout)["streams"]]
+
+
+@pytest.mark.parametrize(("track", "handler"), [("video", b"vide"), ("audio", b"soun")])
+def test_one_track_of_a_muxed_flow(flows, tmp_path, track, handler):
+    """``?track=``: the init and fragments of one media type, as a DASH AdaptationSet needs them."""
+    base = f"{flows.gateway.url}/flows/{flows.source}/remux"
+    init = httpx.get(f"{base}/init.mp4", params={"track": track})
+    assert init.status_code == 200 and init.content.count(b"trak") == 1 and handler in init.content
+    whole = init.content
+    for segment in _segments(flows, flows.source):
+        params = {"timerange": segment["timerange"], "track": track}
+        response = httpx.get(f"{base}/{segment['object_id']}.m4s", params=params)
+        assert response.status_code == 200, response.text
+        whole += response.content
+    path = tmp_path / f"{track}.mp4"
+    path.write_bytes(whole)
+    ((kind, packets),) = _streams(path)
+    assert kind == track
+    # 8 s: 200 frames of video; of audio, 1024-sample frames at 48 kHz from the first video frame on
+    assert packets == 200 if track == "video" else abs(packets - (8 * 48_000) / 1024) <= 2
+
+
+def test_dash_of_a_muxed_flow_has_an_adaptation_set_per_track(flows):
+    import xml.etree.ElementTree as ET
+
+    ns = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+    response = httpx.get(f"{flows.gateway.url}/flows/{flows.source}/manifest.mpd")
+    assert response.status_code == 200, response.text
+    sets = ET.fromstring(response.text).findall(".//d:AdaptationSet", ns)
+    assert [s.get("contentType") for s in sets] == ["video", "audio"]
+    for adaptation in sets:
+        (rep,) = adaptation.findall("d:Representation", ns)
+        kind = adaptation.get("contentType")
+        assert rep.get("codecs").startswith("avc1." if kind == "video" else "mp4a.40.2")
+        urls = [adaptation.find(".//d:Initialization", ns).get("sourceURL")]
+        urls += [u.get("media") for u in adaptation.findall(".//d:SegmentURL", ns)]
+        assert all(u.endswith(f"track={kind}") for u in urls)
+    assert sets[1].find("d:Representation", ns).get("audioSamplingRate") == "48000"
+
+
+@pytest.mark.parametrize("path", ["/remux/init.mp4?track=data", "/remux/{object}.ts?track=audio&timerange=[2:0_4:0)"])
+def test_a_bad_track_is_a_400(flows, path):
+    url = f"{flows.gateway.url}/flows/{flows.source}" + path.format(object=flows.objects[1])
+    response = httpx.get(url)
+    assert response.status_code == 400 and response.json()["summary"]

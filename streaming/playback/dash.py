@@ -43,6 +43,19 @@ def _unknown(flow: dict[str, Any]) -> CodecUnknown:
     )
 
 
+def breaks(locations: Sequence[Any], exts: Sequence[str | None]) -> list[bool]:
+    """Where a new Period starts: HLS's discontinuities, except between remuxed fragments that touch in
+    flow time. Their bytes carry flow time, so an edit point there (a ts_offset change, another
+    object's media) does not break the media timeline, and one Period plays through it (ffmpeg's DASH
+    reader plays only the last Period of an MPD)."""
+    flags = timeline.discontinuities(locations, exts)
+    for i in range(1, len(flags)):
+        before, after = locations[i - 1], locations[i]
+        if flags[i] and exts[i - 1] == exts[i] == "m4s" and after.lo == before.hi + 1:
+            flags[i] = False
+    return flags
+
+
 def with_track(uri: str, kind: str) -> str:
     return f"{uri}{'&' if '?' in uri else '?'}track={kind}"
 
@@ -81,7 +94,7 @@ async def flow_representations(
     expiry = service.expiry(locations, ended)
     uris = service.segment_uris(flow, locations, exts, mode, base_url, expiry)
     inits = await service.init_uris(flow, locations, exts, mode, base_url, expiry)
-    flags = timeline.discontinuities(locations, exts)
+    flags = breaks(locations, exts)
     essence = flow.get("essence_parameters") or {}
     own = "video" if flow.get("format") == variants.VIDEO else "audio"
     tracks = await _muxed_tracks(flow, exts, locations, track_codecs)
