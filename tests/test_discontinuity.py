@@ -65,6 +65,7 @@ def edit(client):
     return {"flow": e, "body": body, "objects": [a0, a1, b0, b1, a0, a1, b0, b0]}
 
 
+# remuxed in flow time, the edit's timestamps run on; the breaks mark where another encoding starts
 EXPECTED_BREAKS = [False, False, True, False, True, True, True, False]
 
 
@@ -79,12 +80,14 @@ def test_hls_marks_every_break_in_the_media_timeline(client, edit):
         s.program_date_time is not None for s, brk in zip(playlist.segments, EXPECTED_BREAKS, strict=True) if brk
     )
     assert [s.duration for s in playlist.segments] == [2, 2, 2, 2, 2, 2, 1, 1]
-    # whole objects keep their object URIs; the two halves of b0 come cut, from the remux endpoint
-    direct, halves = playlist.segments[:6], playlist.segments[6:]
+    # whole objects at their own times keep their object URIs; every segment under a ts_offset (reused
+    # objects, the jump to B) and the two halves of b0 come from the remux endpoint, in flow time
+    direct, remuxed = playlist.segments[:2], playlist.segments[2:]
     assert all("/remux/" not in s.uri for s in direct)
-    for seg, timerange in zip(halves, ["[14:0_15:0)", "[15:0_16:0)"], strict=True):
+    timeranges = ["[4:0_6:0)", "[6:0_8:0)", "[8:0_10:0)", "[12:0_14:0)", "[14:0_15:0)", "[15:0_16:0)"]
+    for seg, obj, timerange in zip(remuxed, edit["objects"][2:], timeranges, strict=True):
         url = urlsplit(seg.uri)
-        assert url.path == f"/flows/{edit['flow']}/remux/{edit['objects'][2]}.ts"
+        assert url.path == f"/flows/{edit['flow']}/remux/{obj}.ts"
         assert parse_qs(url.query)["timerange"] == [timerange]
 
 
@@ -160,6 +163,19 @@ def test_init_change_and_reuse_rules():
     assert timeline.delivery(loc(0, 1, "x", object_timerange="[0:0_2:0)"), "audio/aac", False) == "aac"
     assert timeline.delivery(loc(0, 2, "x", init="i"), "video/iso.segment", True) is None  # fMP4 as stored
     assert timeline.delivery(loc(0, 2, "x"), "video/mp2t", True) == "m4s"
-    # a direct segment under an offset followed by a remuxed one (flow time) breaks the timeline
+    # media times that are not flow time come remuxed: any ts_offset but whole 33-bit TS wraps
+    assert timeline.delivery(loc(0, 2, "x", 7), "video/mp2t", False) == "ts"
+    assert timeline.delivery(loc(0, 2, "x", 7), "video/mp2t", True) == "m4s"
+    assert timeline.delivery(loc(0, 2, "x", 7, init="i"), "video/iso.segment", False) == "m4s"
+    wrap = loc(0, 2, "x")._replace(ts_offset=round(2**33 * S / 90000), object_timerange=None)  # to the ns
+    assert timeline.delivery(wrap, "video/mp2t", False) is None
+    assert timeline.delivery(wrap._replace(ts_offset=wrap.ts_offset + S), "video/mp2t", False) == "ts"
+    # an object reused later in flow time: remuxed (timestamps run on), a break all the same (an edit point)
+    reuse = [loc(0, 2, "x"), loc(2, 4, "x", 2)]
+    assert timeline.discontinuities(reuse, [timeline.delivery(r, "video/mp2t", False) for r in reuse]) == [
+        False,
+        True,
+    ]
+    # a direct segment under a (wrap) offset followed by a remuxed one (flow time) breaks the timeline
     mixed = [loc(0, 2, "x", 10), loc(2, 3, "y", 10, object_timerange="[-8:0_-6:0)")]
     assert timeline.discontinuities(mixed, [None, "ts"]) == [False, True]

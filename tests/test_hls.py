@@ -271,8 +271,9 @@ def test_playlist_options_are_checked(client):
 
 @pytest.mark.slow
 def test_an_edit_with_a_jump_back_plays_in_ffprobe(gateway_process, clip):
-    """An edit that plays the clip's first half twice (objects reused under a ts_offset): one
-    DISCONTINUITY, and ffprobe decodes every frame of both halves."""
+    """An edit that plays the clip's first half twice (objects reused under a ts_offset): the reused
+    objects come remuxed in flow time, one DISCONTINUITY at the jump back, and ffprobe decodes every
+    frame of both halves."""
     source_flow, edit = new_id(), new_id()
     asyncio.run(ingest(gateway_process.url, clip, source_flow, quiet=True))
     with httpx.Client(base_url=gateway_process.url) as http:
@@ -291,6 +292,7 @@ def test_an_edit_with_a_jump_back_plays_in_ffprobe(gateway_process, clip):
         url = f"{gateway_process.url}/flows/{edit}/playlist.m3u8"
         playlist = m3u8.loads(httpx.get(url).text)
         assert playlist.is_endlist and [s.discontinuity for s in playlist.segments] == [False, False, True, False]
+        assert ["/remux/" in s.uri for s in playlist.segments] == [False, False, True, True]
         assert ffprobe_frames(url)[1] == 200
 
 

@@ -213,7 +213,7 @@ def _ffmpeg(item, endpoint: str, target: str, who: str) -> None:
     # media.mp4 is a file of its own (its timeline starts at 0); a playlist's direct object URLs carry the
     # objects' own times (flow time - ts_offset); everything the gateway remuxes is in flow time
     expected, segments = item.expected, _segments(target, item.flow_id)
-    if endpoint in ("hls", "multivariant") and segments:
+    if endpoint in ("hls", "multivariant") and segments and not _remuxed_first(target, item.flow_id):
         expected = replace(expected, start=expected.start - _offset(segments[0]))
     _gather(problems, check, decoded.video_pts, expected, TICK, "video", endpoint == "file.mp4")
     if carries_audio(item, endpoint):
@@ -231,6 +231,13 @@ def _ffmpeg(item, endpoint: str, target: str, who: str) -> None:
 def _segments(target: str, flow_id: str) -> list[dict]:
     base = target.split("/flows/")[0].split("/sources/")[0]
     return httpx.get(f"{base}/flows/{flow_id}/segments", params={"limit": 1000}).json()
+
+
+def _remuxed_first(target: str, flow_id: str) -> bool:
+    """The flow's HLS playlist serves its first segment through the remux endpoint (flow time)."""
+    base = target.split("/flows/")[0].split("/sources/")[0]
+    lines = httpx.get(f"{base}/flows/{flow_id}/playlist.m3u8").text.splitlines()
+    return "/remux/" in next((line for line in lines if line and not line.startswith("#")), "")
 
 
 def _offset(segment: dict) -> Fraction:

@@ -10,8 +10,12 @@ The rule at a cut, in presentation time on the object's own timeline, half-open 
   at or after ``start`` and the last is the last one before ``end``, in every player (no player
   has to honour an edit list or hidden leading frames). Codecs without an encoder here fall
   back to copying from the previous key frame (leading frames shown: up to one GOP early).
-* audio: every frame is a sync sample, so frames whose start lies in the window are copied: the
-  cut is exact to one audio frame (1024 samples, 21.3 ms at 48 kHz).
+* audio: every frame is a sync sample, so whole frames inside the window are copied (a frame
+  that would stick out past ``end`` is left out, so consecutive pieces never overlap); the cut is
+  exact to one audio frame (1024 samples, 21.3 ms at 48 kHz). Audio the object does not hold at a
+  cut side (a muxer puts an object's first few audio frames at the end of the object before it)
+  is filled with silent frames, whole ones, up to the window's edge: each piece leaves less than
+  a frame of silence at either edge, so an edit's audio runs the flow's whole duration.
 
 A side of the object that is not cut (the window reaches its first or last video frame) keeps
 every packet on that side, including audio the muxer interleaved past the video, so consecutive
@@ -27,6 +31,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 import av
 from av.video.frame import PictureType
@@ -100,8 +105,7 @@ def cut(source: av.container.InputContainer, window: Window) -> list[Track]:
         if track.kind == "video" and (start is not None or end is not None):
             _cut_video(track, _inside(start, end, track.time_base))
         elif track.kind == "audio" and (audio_start is not None or audio_end is not None):
-            inside = _inside(audio_start, audio_end, track.time_base)
-            track.packets = [p for p in track.packets if inside(p.pts)]
+            _cut_audio(track, audio_start, audio_end)
         _shift(track, window.shift)
     return list(tracks.values())
 
@@ -126,6 +130,77 @@ def _inside(start: int | None, end: int | None, time_base: Fraction) -> Callable
     low = -(2**63) if start is None else start
     high = 2**63 if end is None else end
     return lambda pts: low <= ns(pts, time_base) < high
+
+
+def _cut_audio(track: Track, start: int | None, end: int | None) -> None:
+    """Whole frames inside ``[start, end)``, silence where the object holds no audio up to an edge."""
+    if not track.packets:
+        return
+    frame = _frame_ticks(track)
+    low = -(2**63) if start is None else ticks(start, track.time_base)
+    high = 2**63 if end is None else ticks(end, track.time_base)
+    kept = [p for p in track.packets if low <= p.pts and p.pts + frame <= high]
+    if not kept:
+        return
+    track.packets = kept
+    silence = _silence(track)
+    if silence is None:
+        return
+    first, last = min(p.pts for p in kept), max(p.pts for p in kept) + frame
+    head = range(first - frame, low - 1, -frame) if start is not None else range(0)
+    tail = range(last, high - frame + 1, frame) if end is not None else range(0)
+    filled = [_packet(silence, pts, frame, track.time_base) for pts in (*reversed(head), *tail)]
+    track.packets = sorted(kept + filled, key=lambda p: p.dts)
+
+
+def _frame_ticks(track: Track) -> int:
+    """One audio frame's duration in the track's time base (AAC: 1024 samples)."""
+    known = next((p.duration for p in track.packets if p.duration), None)
+    if known:
+        return known
+    return max(1, round(Fraction(1024, track.sample_rate or 48000) / track.time_base))
+
+
+def _silence(track: Track) -> bytes | None:
+    """One silent frame, framed like the track's packets (ADTS headers or raw), or None (not AAC)."""
+    if track.codec != "aac" or not track.sample_rate:
+        return None
+    raw = _silent_aac(track.sample_rate, track.template.codec_context.layout.name)
+    first = bytes(track.packets[0])
+    if track.extradata or len(first) < 7 or first[0] != 0xFF or first[1] & 0xF0 != 0xF0:
+        return raw
+    header = bytearray(first[:7])  # the source's own ADTS header (profile, rate, channels), no CRC
+    header[1] |= 1
+    size = 7 + len(raw)
+    header[3] = (header[3] & 0xFC) | (size >> 11)
+    header[4] = (size >> 3) & 0xFF
+    header[5] = ((size & 7) << 5) | (header[5] & 0x1F)
+    return bytes(header) + raw
+
+
+@lru_cache(maxsize=16)
+def _silent_aac(sample_rate: int, layout: str) -> bytes:
+    """A raw AAC-LC frame of silence (one from the middle: past the encoder's priming)."""
+    encoder = av.CodecContext.create("aac", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = sample_rate, layout, "fltp"
+    encoder.time_base = Fraction(1, sample_rate)
+    packets: list[av.Packet] = []
+    for n in range(4):
+        frame = av.AudioFrame(format="fltp", layout=layout, samples=1024)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate, frame.pts = sample_rate, n * 1024
+        packets.extend(encoder.encode(frame))
+    packets.extend(encoder.encode(None))
+    return bytes(packets[len(packets) // 2])
+
+
+def _packet(data: bytes, pts: int, duration: int, time_base: Fraction) -> av.Packet:
+    packet = av.Packet(data)
+    packet.pts = packet.dts = pts
+    packet.duration, packet.time_base = duration, time_base
+    packet.is_keyframe = True
+    return packet
 
 
 def _cut_video(track: Track, inside: Callable[[int], bool]) -> None:

@@ -1,32 +1,42 @@
 """The media timeline a player sees, segment by segment: where it breaks, and which bytes it gets.
 
 A segment's bytes come either as its object, stored (``direct``), or cut and remuxed by the gateway
-(``/flows/{id}/remux/{object}.{ext}?timerange=``): when the segment uses only part of its object
-(``object_timerange`` wider than ``timerange - ts_offset``, or ``sample_offset``/``sample_count``),
-or when the player needs another container (DASH and ``?container=fmp4`` get fMP4 from MPEG-TS).
-Direct bytes carry the object's own timestamps; remuxed bytes carry flow time.
+(``/flows/{id}/remux/{object}.{ext}?timerange=``). Direct bytes carry the object's own timestamps,
+remuxed bytes carry flow time, so a segment is remuxed whenever its own times are not flow time:
+- it uses only part of its object (``object_timerange`` wider than ``timerange - ts_offset``, or
+  ``sample_offset``/``sample_count``);
+- it has a ``ts_offset`` (an edit by reference: a reused object, a jump between sources), except a
+  whole number of 33-bit MPEG-TS wraps, which a TS reader sees as the same time;
+- the player needs another container (DASH and ``?container=fmp4`` get fMP4 from MPEG-TS).
+Ordinary flows (``ts_offset`` 0, whole objects) keep their objects' URLs: no remux at all. An edit
+then plays as one continuous timeline in every player, including those (ffmpeg) that do not restart
+their clock at ``#EXT-X-DISCONTINUITY``.
 
 The timeline breaks (HLS ``#EXT-X-DISCONTINUITY``, DASH a new Period) before a segment that:
 - leaves a gap after the previous one on the flow's timeline;
-- has another ``ts_offset`` (an edit point: the media comes from elsewhere);
-- starts at a timestamp other than where the previous one's bytes ended (a reused object, an object
-  whose own timerange does not continue the previous one's, a switch between direct and remuxed
-  bytes under a non-zero ``ts_offset``);
+- has another ``ts_offset`` (an edit point: another encoding starts, RFC 8216 §4.3.2.3's SHOULD;
+  remuxed, its timestamps still run on, so a player that ignores the tag plays on as well);
+- starts at a timestamp other than where the previous one's bytes ended (direct bytes whose own
+  times do not continue the previous segment's: a TS wrap, or a switch between direct bytes under
+  a wrap offset and remuxed ones);
 - needs another initialisation segment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from functools import lru_cache
 from urllib.parse import quote
 
 from catalog.store import SegmentLocation
-from catalog.timing import TimeRange
+from catalog.timing import NS_PER_SECOND, TimeRange
 
 REMUX_INIT = "\0remux"  # init key of remuxed fMP4 fragments: the flow's remux/init.mp4
 ISO_CONTAINERS = ("video/mp4", "audio/mp4", "video/iso.segment", "audio/iso.segment")
 NATIVE_REMUX = {"video/mp2t": "ts", "audio/aac": "aac"}  # a partial segment stays in the flow's container
+TS_WRAP_TICKS = 2**33  # MPEG-TS timestamps: 33 bits of 90 kHz ticks
+TS_CLOCK = 90_000
 
 
 def object_span(loc: SegmentLocation) -> tuple[int, int]:
@@ -62,9 +72,19 @@ def delivery(loc: SegmentLocation, container: str | None, fmp4: bool) -> str | N
     ``fmp4``: the player needs fMP4 fragments (DASH, HLS ``?container=fmp4``)."""
     if fmp4 and (container not in ISO_CONTAINERS or not loc.init_object_id):
         return "m4s"  # fragments of an fMP4 flow come with their init object; anything else is remuxed
-    if is_partial(loc):
+    if is_partial(loc) or not _own_time_is_flow_time(loc.ts_offset, container):
         return "m4s" if fmp4 else NATIVE_REMUX.get(container or "", "m4s")
     return None
+
+
+def _own_time_is_flow_time(offset: int | None, container: str | None) -> bool:
+    """A player reading the object sees flow time: no offset, or (MPEG-TS) whole 33-bit wraps."""
+    if not offset:
+        return True
+    if container != "video/mp2t":
+        return False
+    # to the nearest tick: ts_offset is whole ns, and a wrap (95443.7176888... s) is not
+    return round(Fraction(offset * TS_CLOCK, NS_PER_SECOND)) % TS_WRAP_TICKS == 0
 
 
 def init_key(loc: SegmentLocation, ext: str | None) -> str | None:
