@@ -1,6 +1,6 @@
-"""Audio at a cut (streaming.playback.cut): whole AAC frames inside the window, never past its end,
-and silence where the object holds no audio up to the window's edge (a muxer leaves an object's
-first frames at the end of the object before it), so an edit's audio covers its whole duration."""
+"""Audio at a cut (streaming.playback.cut): the AAC frames starting inside the window, and silence
+where the object holds no audio up to the window's edge (a muxer leaves an object's first frames at
+the end of the object before it), so an edit's audio covers its whole duration."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_audio_cut_at_an_edit_covers_the_window_without_overlap(objects, part):
     frames, frame = _audio(chunk.data, Window(start, end, 0, audio_start=True, audio_end=True))
     frame_ns = frame * NS_PER_SECOND
     assert all(a[1] == b[0] for a, b in zip(frames, frames[1:], strict=False))  # back to back
-    assert 0 <= frames[0][0] - start < frame_ns and 0 <= end - frames[-1][1] < frame_ns
+    assert 0 <= frames[0][0] - start < frame_ns and abs(end - frames[-1][1]) < frame_ns
 
 
 def test_the_silence_decodes_with_the_rest(objects):
@@ -50,4 +50,4 @@ def test_the_silence_decodes_with_the_rest(objects):
     body = remux_one(chunk.data, None, Window(start, start + NS_PER_SECOND, 0, True, True), "ts")
     with av.open(io.BytesIO(body)) as remuxed:
         decoded = list(remuxed.decode(audio=0))
-    assert len(decoded) == int(NS_PER_SECOND / (Fraction(1024, decoded[0].sample_rate) * NS_PER_SECOND))
+    assert abs(len(decoded) - 1 / Fraction(1024, decoded[0].sample_rate)) < 1  # a second's frames, +-1

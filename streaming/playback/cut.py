@@ -10,9 +10,8 @@ The rule at a cut, in presentation time on the object's own timeline, half-open 
   at or after ``start`` and the last is the last one before ``end``, in every player (no player
   has to honour an edit list or hidden leading frames). Codecs without an encoder here fall
   back to copying from the previous key frame (leading frames shown: up to one GOP early).
-* audio: every frame is a sync sample, so whole frames inside the window are copied (a frame
-  that would stick out past ``end`` is left out, so consecutive pieces never overlap); the cut is
-  exact to one audio frame (1024 samples, 21.3 ms at 48 kHz). Audio the object does not hold at a
+* audio: every frame is a sync sample, so frames whose start lies in the window are copied: the
+  cut is exact to one audio frame (1024 samples, 21.3 ms at 48 kHz). Audio the object does not hold at a
   cut side (a muxer puts an object's first few audio frames at the end of the object before it)
   is filled with silent frames, whole ones, up to the window's edge: each piece leaves less than
   a frame of silence at either edge, so an edit's audio runs the flow's whole duration.
@@ -133,13 +132,16 @@ def _inside(start: int | None, end: int | None, time_base: Fraction) -> Callable
 
 
 def _cut_audio(track: Track, start: int | None, end: int | None) -> None:
-    """Whole frames inside ``[start, end)``, silence where the object holds no audio up to an edge."""
+    """Frames starting in ``[start, end)``, silence where the object holds no audio up to an edge.
+
+    (A frame that sticks out past ``end`` is kept: a live flow's newest segment is cut at its end
+    until the next one arrives, and leaving the frame out there loses it for good.)"""
     if not track.packets:
         return
     frame = _frame_ticks(track)
     low = -(2**63) if start is None else ticks(start, track.time_base)
     high = 2**63 if end is None else ticks(end, track.time_base)
-    kept = [p for p in track.packets if low <= p.pts and p.pts + frame <= high]
+    kept = [p for p in track.packets if low <= p.pts < high]
     if not kept:
         return
     track.packets = kept
