@@ -109,8 +109,10 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
                 continue
             timeline.object_times(packet)
             writer.mux(packet)
-            for ahead in early if writer.first_ns is not None else ():
-                if to_ns(ahead.pts if ahead.pts is not None else ahead.dts, ahead.time_base) >= writer.first_ns:
+            first_ns = writer.first_ns
+            for ahead in early if first_ns is not None else ():
+                ahead_ts = ahead.pts if ahead.pts is not None else ahead.dts
+                if ahead_ts is not None and first_ns is not None and to_ns(ahead_ts, ahead.time_base) >= first_ns:
                     timeline.object_times(ahead)
                     writer.mux(ahead)
             early = []

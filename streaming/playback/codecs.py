@@ -88,12 +88,15 @@ def init_tracks(init: bytes) -> dict[str, TrackInfo]:
         for stream in media.streams:
             if stream.type not in ("video", "audio") or stream.type in found:
                 continue
-            ctx = stream.codec_context
-            extradata = bytes(ctx.extradata or b"")
-            if stream.type == "video":
-                found["video"] = TrackInfo("video", _video_string(ctx.name, extradata), None, ctx.width, ctx.height)
-            else:
-                found["audio"] = TrackInfo("audio", _audio_string(ctx.name, extradata), ctx.sample_rate or None)
+            extradata = bytes(stream.codec_context.extradata or b"")
+            if isinstance(stream, av.VideoStream):
+                video = stream.codec_context
+                found["video"] = TrackInfo(
+                    "video", _video_string(video.name, extradata), None, video.width, video.height
+                )
+            elif isinstance(stream, av.AudioStream):
+                audio = stream.codec_context
+                found["audio"] = TrackInfo("audio", _audio_string(audio.name, extradata), audio.sample_rate or None)
     return found
 
 
