@@ -59,8 +59,8 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
 # Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
 # Strict: a case that starts passing fails the run until it is taken off this list.
 KNOWN_FAILURES: dict[str, str] = {
-    "live-ffmpeg-hls-fmp4": "M: ffmpeg re-feeds the same #EXT-X-MAP init at every playlist reload ('Found duplicated MOOV Atom')",
-    "live-ffmpeg-dash": "N: ffmpeg's DASH reader stays live once an MPD was dynamic and re-reads it past the last segment",
+    "live-ffmpeg-hls-fmp4": "M: ffmpeg re-feeds the same #EXT-X-MAP init at every reload (duplicated MOOV)",
+    "live-ffmpeg-dash": "N: ffmpeg's DASH reader stays live once an MPD was dynamic",
 }
 
 
