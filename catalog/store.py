@@ -365,5 +365,21 @@ class Notifications(Outbox, Documents, Segments, Protocol):
     """What event delivery reads: the outbox, and documents and objects for filters and get_urls."""
 
 
+class Uploading(Documents, Allocations, Protocol):
+    """What allocation and multipart uploads use: the flow, and the allocations."""
+
+
+class Registering(Documents, Segments, Allocations, Protocol):
+    """What segment registration uses: allocations to check, segments to add, the flow's essence to fill."""
+
+
+class Copying(Segments, Allocations, Protocol):
+    """What instance copies use: the object's instances, to read and to record."""
+
+
+class Collecting(Segments, Allocations, Deletions, Protocol):
+    """What deletion and clean-up use: segments, expired allocations and deletion requests."""
+
+
 class Catalog(Lifecycle, Documents, Segments, Allocations, Outbox, Deletions, Protocol):
     """Async catalog, every role. Writes are atomic; a failing write changes nothing."""

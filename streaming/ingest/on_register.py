@@ -17,7 +17,7 @@ from typing import Any
 
 from catalog.errors import CatalogError
 from catalog.models import ValidationError, validate_flow_put
-from catalog.store import Allocation, Catalog
+from catalog.store import Allocation, Registering
 from catalog.timing import TimeRange, Timestamp
 from streaming.ingest.essence import fill_missing
 from streaming.ingest.probe import ProbeResult, probe
@@ -38,7 +38,7 @@ async def _read(storage: Storage, storage_id: str, key: str, max_bytes: int) -> 
 
 
 async def _init_bytes(
-    catalog: Catalog, storage: Storage, init_id: str, pending: Mapping[str, Allocation], max_bytes: int
+    catalog: Registering, storage: Storage, init_id: str, pending: Mapping[str, Allocation], max_bytes: int
 ) -> bytes | None:
     """An init object's bytes: uploaded with this registration, or registered before."""
     if init_id in pending:
@@ -52,7 +52,7 @@ async def _init_bytes(
 
 
 async def probe_segment(
-    catalog: Catalog,
+    catalog: Registering,
     storage: Storage,
     flow_id: str,
     seg: dict[str, Any],
@@ -88,7 +88,7 @@ async def probe_segment(
     return seg, None
 
 
-async def fill_flow_essence(catalog: Catalog, flow_id: str, media: ProbeResult) -> bool:
+async def fill_flow_essence(catalog: Registering, flow_id: str, media: ProbeResult) -> bool:
     """Adds the essence parameters ``media`` states and the flow lacks; True when the flow changed.
     Never fails the registration: a flow that cannot take them keeps what it has."""
     flow = await catalog.get_flow(flow_id)

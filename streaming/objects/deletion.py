@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from catalog.store import Catalog, DeleteResult, Instance
+from catalog.store import Collecting, DeleteResult, Instance
 from catalog.timing import TimeRange
 from streaming.objects.settings import MediaSettings
 from streaming.storage.registry import Storage
@@ -37,7 +37,7 @@ async def delete_bytes(storage: Storage, instances: Sequence[Instance]) -> None:
 
 @dataclass
 class Deletion:
-    catalog: Catalog
+    catalog: Collecting
     storage: Storage
     settings: MediaSettings
     _gc_task: asyncio.Task | None = field(default=None, init=False)

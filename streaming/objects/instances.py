@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.errors import Invalid, NotFound
-from catalog.store import Catalog
+from catalog.store import Copying
 from streaming.objects.deletion import delete_bytes
 from streaming.storage.interface import StoreUnavailable
 from streaming.storage.registry import Storage
@@ -14,7 +14,7 @@ from streaming.storage.registry import Storage
 
 @dataclass
 class Instances:
-    catalog: Catalog
+    catalog: Copying
     storage: Storage
 
     async def add(self, object_id: str, body: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from catalog.store import Allocation, Catalog, SegmentFailure
+from catalog.store import Allocation, Registering, SegmentFailure
 from streaming.ingest.on_register import probe_segment
 from streaming.objects.settings import MediaSettings
 from streaming.storage.registry import Storage
@@ -18,7 +18,7 @@ HEAD_CONCURRENCY = 16  # HEAD requests in flight per registration batch
 
 @dataclass
 class Registration:
-    catalog: Catalog
+    catalog: Registering
     storage: Storage
     settings: MediaSettings
 

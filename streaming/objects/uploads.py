@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from catalog.errors import Invalid, NotFound
-from catalog.store import Allocation, Catalog
+from catalog.store import Allocation, Uploading
 from streaming.objects.settings import MediaSettings
 from streaming.storage.interface import ObjectStore, object_key
 from streaming.storage.registry import Storage
@@ -34,7 +34,7 @@ class MultipartUpload:
 
 @dataclass
 class Uploads:
-    catalog: Catalog
+    catalog: Uploading
     storage: Storage
     settings: MediaSettings
 
