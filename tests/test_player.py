@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 import time
 
@@ -11,23 +10,11 @@ import httpx
 import pytest
 from conftest import new_id, video_flow
 from media import make_ts
+from players.browser import CHROMIUM, FLAGS
 
 from gateway.ingest import ingest
 from gateway.routes.player import HLS_JS
 from streaming.ingest.segmenter import cut
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture(scope="module")
