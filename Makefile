@@ -48,6 +48,7 @@ test-fast: $(PLAYER_JS) $(TEST_STAMP)
 
 ## Benchmarks that print figures (see docs/PERFORMANCE.md)
 bench: $(TEST_STAMP)
+	$(BIN)/python -m bench
 	$(BIN)/python -m pytest bench -q --benchmark-enable -p no:cacheprovider
 	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.bytes
