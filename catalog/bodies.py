@@ -29,6 +29,7 @@ from catalog.vocabulary import (
     Uuid,
     VideoFormat,
     WebhookRequestedStatus,
+    strict,
 )
 
 
@@ -44,7 +45,7 @@ class Ratio(Struct):
 
 class AudioTrack(Struct, omit_defaults=True):
     channel_numbers: list[int] | UnsetType = UNSET
-    channel_range: Annotated[str, Meta(pattern=r"^[0-9]+_[0-9]+$")] | UnsetType = UNSET
+    channel_range: Annotated[str, Meta(pattern=strict(r"^[0-9]+_[0-9]+$"))] | UnsetType = UNSET
 
 
 class Mp2tsContainer(Struct, omit_defaults=True):
@@ -56,7 +57,7 @@ class MxfContainer(Struct, omit_defaults=True):
         Annotated[
             str,
             Meta(
-                pattern=(
+                pattern=strict(
                     r"^urn:smpte:umid:[0-9a-fA-F]{8}(.[0-9a-fA-F]{8}){7}$|"
                     r"^urn:uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
                 )

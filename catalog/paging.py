@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from catalog.errors import BadPageKey
+from catalog.vocabulary import INT_MAX
 
 
 def encode_key(kind: str, *values: Any) -> str:
@@ -15,25 +16,39 @@ def encode_key(kind: str, *values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_key(kind: str, key: str, arity: int) -> list[Any]:
-    """Returns the sort values of ``key``; a key from another listing or a garbled one is refused."""
+def decode_key(kind: str, key: str, arity: int, types: tuple[type, ...] | None = None) -> list[Any]:
+    """Returns the sort values of ``key``; a key from another listing or a garbled one is refused.
+
+    Keys come from clients, so every value must be what a sort column can hold (a string or an
+    integer a store can bind: no floats, lists, booleans or integers beyond 64 bits), and of the
+    listing's ``types`` when given.
+    """
+    shown = key if len(key) <= 48 else key[:40] + "..."
     try:
         raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
         decoded = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise BadPageKey(f"invalid page key {key!r}") from None
+        raise BadPageKey(f"invalid page key {shown!r}") from None
     if not isinstance(decoded, list) or len(decoded) != arity + 1 or decoded[0] != kind:
-        raise BadPageKey(f"page key {key!r} does not belong to this listing")
-    return decoded[1:]
+        raise BadPageKey(f"page key {shown!r} does not belong to this listing")
+    values = decoded[1:]
+    wanted = types or (object,) * arity
+    if not all(_sortable(value) and isinstance(value, want) for value, want in zip(values, wanted, strict=True)):
+        raise BadPageKey(f"page key {shown!r} does not belong to this listing")
+    return values
+
+
+def _sortable(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, str) or (isinstance(value, int) and -INT_MAX - 1 <= value <= INT_MAX)
 
 
 def segment_cursor(page: str | None) -> int | None:
     """The ``ts_lo`` after which a segment page continues (both stores' segment listings)."""
     if page is None:
         return None
-    (after,) = decode_key("segments", page, 1)
-    if not isinstance(after, int):
-        raise BadPageKey(f"invalid page key {page!r}")
+    (after,) = decode_key("segments", page, 1, (int,))
     return after
 
 

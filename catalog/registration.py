@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from catalog.errors import Invalid
-from catalog.timing import TimeRange, Timestamp
+from catalog.timing import NS_MAX, TimeRange, Timestamp
 
 
 class ObjectRow(NamedTuple):
@@ -64,6 +64,9 @@ def check_segment(
         raise Invalid(f"segment timerange {seg['timerange']} must be bounded and non-empty")
     if not tr.include_start:
         raise Invalid(f"segment timerange {seg['timerange']} must have an inclusive start '['")
+    lo, hi = bounds(tr)
+    if hi - lo > NS_MAX:  # a flow's longest segment is stored and subtracted from query bounds
+        raise Invalid(f"segment timerange {seg['timerange']} is longer than 2^63 ns")
     ts_offset = Timestamp.parse(seg["ts_offset"]).ns if "ts_offset" in seg else 0
     last_duration = Timestamp.parse(seg["last_duration"]).ns if "last_duration" in seg else None
     if last_duration is not None and last_duration < 0:
@@ -108,6 +111,8 @@ def check_segment(
         labels = [u["label"] for u in seg.get("get_urls", [])]
         if len(labels) != len(set(labels)):
             raise Invalid(f"get_urls labels for object {object_id} must be unique")
+    if not object_tr.within_bounds():
+        raise Invalid(f"segment timerange {tr} minus ts_offset {seg.get('ts_offset')} is beyond 2^63 ns")
     new_init = False
     if init_segments and init_id is None:
         raise Invalid(f"flow {flow_id} uses init segments, so the segment needs an init_object_id")

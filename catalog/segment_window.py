@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from catalog.timing import TimeRange
+from catalog.timing import NS_MAX, TimeRange
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +35,9 @@ def overlapping(tr: TimeRange | None, longest: int) -> SegmentWindow | None:
     if tr.is_empty():
         return None
     ql, qh = tr.lo, tr.hi
-    return SegmentWindow(lo_min=None if ql is None else ql - longest, lo_max=qh, hi_min=ql)
+    # Below the smallest storable time the bound selects nothing more: drop it rather than overflow.
+    lo_min = None if ql is None or ql - longest < -NS_MAX else ql - longest
+    return SegmentWindow(lo_min=lo_min, lo_max=qh, hi_min=ql)
 
 
 def inside(tr: TimeRange | None) -> SegmentWindow | None:

@@ -11,9 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from catalog.vocabulary import TIMERANGE_RE, TIMESTAMP_RE
+from catalog.vocabulary import INT_MAX, TIMERANGE_RE, TIMESTAMP_RE
 
 NS_PER_SECOND = 1_000_000_000
+# The largest magnitude a stored time may have: SQLite INTEGER and VAST DB int64 hold no more.
+# Parsing refuses anything beyond it, so every store, query and page key gets the same bound.
+NS_MAX = INT_MAX
+_SECONDS_DIGITS = len(str(NS_MAX // NS_PER_SECOND))  # more digits are out of range before int()
 
 
 class TimeFormatError(ValueError):
@@ -30,9 +34,12 @@ class Timestamp:
     def parse(cls, text: str) -> Timestamp:
         match = TIMESTAMP_RE.match(text) if isinstance(text, str) else None
         if match is None:
-            raise TimeFormatError(f"invalid timestamp {text!r}: expected [-]seconds:nanoseconds")
+            raise TimeFormatError(f"invalid timestamp {_show(text)}: expected [-]seconds:nanoseconds")
         sign, seconds, nanos = match.groups()
-        value = int(seconds) * NS_PER_SECOND + int(nanos)
+        # The digit count first: int() of a huge string is slow and refused past 4,300 digits.
+        value = int(seconds) * NS_PER_SECOND + int(nanos) if len(seconds) <= _SECONDS_DIGITS else NS_MAX + 1
+        if value > NS_MAX:
+            raise TimeFormatError(f"timestamp {_show(text)} is out of range: |t| must be below 2^63 ns (~292 years)")
         return cls(-value if sign else value)
 
     @classmethod
@@ -115,7 +122,7 @@ class TimeRange:
     def parse(cls, text: str) -> TimeRange:
         match = TIMERANGE_RE.match(text) if isinstance(text, str) else None
         if match is None:
-            raise TimeFormatError(f"invalid timerange {text!r}: expected e.g. [0:0_10:0), [5:0], _ or ()")
+            raise TimeFormatError(f"invalid timerange {_show(text)}: expected e.g. [0:0_10:0), [5:0], _ or ()")
         start_text, end_text = match["start"], match["end"]
         open_mark, close_mark = match["open"], match["close"]
         start = Timestamp.parse(start_text).ns if start_text else None
@@ -132,7 +139,10 @@ class TimeRange:
         include_end = close_mark == "]"
         if open_mark is None and close_mark is None and start is not None and end is not None:
             include_end = True  # no markers at all: inclusive at both ends (AppNote 0008)
-        return cls.make(start, end, include_start, include_end)
+        made = cls.make(start, end, include_start, include_end)
+        if not made.within_bounds():
+            raise TimeFormatError(f"timerange {_show(text)} has an exclusive bound at the edge of the time range")
+        return made
 
     # -- inclusive integer bounds ---------------------------------------------------------------
     @property
@@ -150,6 +160,10 @@ class TimeRange:
         return self.end if self.include_end else self.end - 1
 
     # -- predicates --------------------------------------------------------------------------------
+    def within_bounds(self) -> bool:
+        """True when the first and last nanoseconds fit a stored integer (|ns| <= NS_MAX)."""
+        return all(-NS_MAX <= bound <= NS_MAX for bound in (self.lo, self.hi) if bound is not None)
+
     def is_empty(self) -> bool:
         return self.empty
 
@@ -245,6 +259,12 @@ class TimeRange:
         head = "" if self.start is None else ("[" if self.include_start else "(") + str(Timestamp(self.start))
         tail = "" if self.end is None else str(Timestamp(self.end)) + ("]" if self.include_end else ")")
         return f"{head}_{tail}"
+
+
+def _show(value: object) -> str:
+    """A bad value for an error message, cut short: a client may send thousands of digits."""
+    text = repr(value)
+    return text if len(text) <= 48 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _le(a: int | None, b: int | None) -> bool:

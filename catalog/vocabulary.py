@@ -48,10 +48,20 @@ FLOW_EVENTS = tuple(e for e in EVENT_TYPES if e.startswith("flows/"))
 SEGMENTS_ADDED = "flows/segments_added"
 
 # -- patterns -------------------------------------------------------------------------------------------
+# The *_PATTERN strings are the schemas' (ECMA) language; what validates input is ``strict(...)`` of
+# them, because in Python ``$`` also matches just before a final newline ("0:0\n" would pass).
+
+
+def strict(pattern: str) -> str:
+    """``pattern`` with every end anchor ``$`` (at the end or before ``|``) made ``\\Z``."""
+    return re.sub(r"\$(?=\||\Z)", r"\\Z", pattern)
+
+
+INT_MAX = 2**63 - 1  # SQLite INTEGER and VAST DB int64: larger JSON integers are refused
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"  # uuid.json
-UUID_RE = re.compile(UUID_PATTERN)
+UUID_RE = re.compile(strict(UUID_PATTERN))
 MIME_PATTERN = r"^[^\s/]+/[^\s/]+$"  # type/subtype, no parameters (looser than mime-type.json)
-MIME_RE = re.compile(MIME_PATTERN)
+MIME_RE = re.compile(strict(MIME_PATTERN))
 _STAMP = r"-?(?:0|[1-9][0-9]*):(?:0|[1-9][0-9]{0,8})"
 # timestamp.json and timerange.json, with groups for parsing (the languages are the schemas')
 TIMESTAMP_PATTERN = r"^(-)?(0|[1-9][0-9]*):(0|[1-9][0-9]{0,8})$"
@@ -61,14 +71,14 @@ TIMERANGE_PATTERN = (
     rf"(?P<sep>_(?P<end>{_STAMP})?)?"
     r"(?P<close>[\])])?$"
 )
-TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
-TIMERANGE_RE = re.compile(TIMERANGE_PATTERN)
+TIMESTAMP_RE = re.compile(strict(TIMESTAMP_PATTERN))
+TIMERANGE_RE = re.compile(strict(TIMERANGE_PATTERN))
 
 # -- msgspec value types ----------------------------------------------------------------------------
-Uuid = Annotated[str, Meta(pattern=UUID_PATTERN)]
-Mime = Annotated[str, Meta(pattern=MIME_PATTERN)]
-TimestampText = Annotated[str, Meta(pattern=TIMESTAMP_PATTERN)]
-TimeRangeText = Annotated[str, Meta(pattern=TIMERANGE_PATTERN)]
-Positive = Annotated[int, Meta(gt=0)]
-NonNegative = Annotated[int, Meta(ge=0)]
+Uuid = Annotated[str, Meta(pattern=strict(UUID_PATTERN))]
+Mime = Annotated[str, Meta(pattern=strict(MIME_PATTERN))]
+TimestampText = Annotated[str, Meta(pattern=strict(TIMESTAMP_PATTERN))]
+TimeRangeText = Annotated[str, Meta(pattern=strict(TIMERANGE_PATTERN))]
+Positive = Annotated[int, Meta(gt=0, le=INT_MAX)]
+NonNegative = Annotated[int, Meta(ge=0, le=INT_MAX)]
 TagValue = str | list[str]

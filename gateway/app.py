@@ -27,6 +27,7 @@ from gateway.observability import Observability
 from gateway.openapi import openapi_endpoint
 from gateway.responses import HeadBodyStripper
 from gateway.routes import api_routes
+from gateway.strict_url import StrictUrl
 from streaming.events.webhooks import Dispatcher, WebhookSettings
 from streaming.objects.media import MediaService, MediaSettings
 from streaming.playback.playlists import PlaylistService, PlaylistSettings
@@ -163,6 +164,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
             *cors(settings),
             Middleware(HeadBodyStripper),
             Middleware(observability.wrap),
+            Middleware(StrictUrl),
             Middleware(AuthMiddleware, settings=auth_settings),
         ],
         exception_handlers={

@@ -102,13 +102,14 @@ def test_property_endpoints(client):
     flow_id, source_id = new_id(), new_id()
     put(client, video_flow(flow_id, source_id))
     for prefix in (f"/flows/{flow_id}", f"/sources/{source_id}"):
-        assert client.get(f"{prefix}/label").json() is None
+        unset = client.get(f"{prefix}/label")  # the spec's 200 is a string: unset is a 404, not null
+        assert unset.status_code == 404 and unset.json()["type"] == "NotFound"
         assert client.put(f"{prefix}/label", json="L").status_code == 204
         assert client.get(f"{prefix}/label").json() == "L"
         assert client.put(f"{prefix}/description", json="D").status_code == 204
         assert client.get(f"{prefix}/description").json() == "D"
         assert client.delete(f"{prefix}/description").status_code == 204
-        assert client.get(f"{prefix}/description").json() is None
+        assert client.get(f"{prefix}/description").status_code == 404
         assert client.put(f"{prefix}/label", content=b"news").status_code == 400
         assert client.put(f"{prefix}/label", json=["a"]).status_code == 400
         assert client.put(f"{prefix}/tags/genre", json=["news", "sport"]).status_code == 204
@@ -125,6 +126,7 @@ def test_property_endpoints(client):
         assert client.put(f"/flows/{flow_id}/{name}", json=-1).status_code == 400
         assert client.put(f"/flows/{flow_id}/{name}", json=True).status_code == 400
         assert client.delete(f"/flows/{flow_id}/{name}").status_code == 204
+        assert client.get(f"/flows/{flow_id}/{name}").status_code == 404
     missing = new_id()
     assert client.get(f"/flows/{missing}/label").status_code == 404
     assert client.put(f"/flows/{missing}/label", json="x").status_code == 404

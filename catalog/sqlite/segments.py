@@ -392,7 +392,7 @@ def get_object(
     if flow_tags is not None:
         add_tag_filters(where, "flow", "s.flow_id", flow_tags)
     if page is not None:
-        (after,) = decode_key("object-flows", page, 1)
+        (after,) = decode_key("object-flows", page, 1, (str,))
         where.add("s.flow_id > ?", after)
     flows = [
         r[0]

@@ -6,6 +6,9 @@ PUT streams the body to disk atomically, up to the configured size limit.
 
 from __future__ import annotations
 
+import re
+
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -17,6 +20,19 @@ from streaming.storage.interface import ObjectInfo
 from streaming.storage.localdisk import LocalDiskStore
 from streaming.storage.ranges import not_modified
 
+_EXPIRES = re.compile(r"[0-9]{1,19}")  # ASCII digits only: int() also takes "²" and other Unicode digits
+_SIGNATURE = re.compile(r"[A-Za-z0-9_=+/-]{0,512}")  # compare_digest refuses non-ASCII strings
+
+
+def _signed_query(q: QueryParams) -> tuple[str, str]:
+    """``expires`` and ``signature`` as the signer can read them; anything else is a refused URL."""
+    expires, signature = q.get("expires", ""), q.get("signature", "")
+    if not _EXPIRES.fullmatch(expires):
+        raise HTTPError(403, "the URL has no valid expiry; ask the gateway for a fresh URL")
+    if not _SIGNATURE.fullmatch(signature):
+        raise HTTPError(403, "the URL's signature does not match; ask the gateway for a fresh URL")
+    return expires, signature
+
 
 def _store_and_key(request: Request, method: str) -> tuple[LocalDiskStore, str]:
     store = media(request).storage.get(request.path_params["storageId"])
@@ -27,9 +43,8 @@ def _store_and_key(request: Request, method: str) -> tuple[LocalDiskStore, str]:
     is_part = "uploadId" in q or "partNumber" in q
     content_type = request.headers.get("content-type", "") if method == "PUT" and not is_part else ""
     signed_key = f"{key}?uploadId={q.get('uploadId')}&partNumber={q.get('partNumber')}" if is_part else key
-    reason = store.signer.verify(
-        method, store.info.id, signed_key, q.get("expires", ""), q.get("signature", ""), content_type
-    )
+    expires, signature = _signed_query(q)
+    reason = store.signer.verify(method, store.info.id, signed_key, expires, signature, content_type)
     if reason is not None:
         raise HTTPError(403, f"{reason}; ask the gateway for a fresh URL")
     return store, key

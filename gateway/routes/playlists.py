@@ -82,6 +82,7 @@ async def hls_multivariant_playlist(request: Request) -> Response:
     q = request.query_params
     params.get_choice(q, "type", PLAYBACK_TYPES)  # checked here, used by each media playlist
     params.get_choice(q, "container", CONTAINERS)
+    params.get_timerange(q)  # passed on: refused here rather than in every variant
     passed = ("timerange", "uris", "type", "container")
     extra = "&".join(f"{k}={quote(v, safe='[]():_')}" for k, v in q.items() if k in passed)
     template = f"{base_url(request)}/flows/{{flow_id}}/playlist.m3u8" + (f"?{extra}" if extra else "")

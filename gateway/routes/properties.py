@@ -1,8 +1,10 @@
 """Per-property endpoints of sources and flows: label, description, tags, read_only, bit rates, collection.
 
 Each property is one row in a table; the handlers are generated from it, so every property
-behaves the same: GET returns the bare JSON value (null when unset), PUT validates and sets it,
-DELETE removes it (204 whether or not it was set; a missing tag is a 404).
+behaves the same: GET returns the bare JSON value, PUT validates and sets it, DELETE removes it
+(204 whether or not it was set; a missing tag is a 404). A property without a default (label,
+description, bit rates) that is unset is a 404: the spec's 200 schema is a string or an integer,
+never null.
 """
 
 from __future__ import annotations
@@ -49,8 +51,11 @@ def property_routes(kind: str, prefix: str, fields: dict[str, tuple[Validator, A
     for name, (validate, unset, deletable) in fields.items():
 
         async def get(request: Request, name: str = name, unset: Any = unset) -> Response:
-            doc = await _load(request, kind, _owner(request, kind))
-            return json_response(doc.get(name, unset))
+            owner_id = _owner(request, kind)
+            value = (await _load(request, kind, owner_id)).get(name, unset)
+            if value is None:
+                raise HTTPError(404, f"{kind} {owner_id} has no {name}")
+            return json_response(value)
 
         async def put(request: Request, name: str = name, validate: Validator = validate) -> Response:
             owner_id = _owner(request, kind)

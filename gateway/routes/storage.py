@@ -24,7 +24,7 @@ async def list_storage_backends(request: Request) -> Response:
         backends.reverse()
     page = q.get("page")
     if page is not None:
-        label, backend_id = decode_key("storage-backends", page, 2)
+        label, backend_id = decode_key("storage-backends", page, 2, (str, str))
         backends = [
             b
             for b in backends

@@ -49,7 +49,7 @@ def extension(content_type: str | None) -> str | None:
     return EXTENSIONS.get((content_type or "").split(";")[0].strip().lower())
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9/_.~-]*$")  # keys that percent-encoding leaves as they are
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9/_.~-]*\Z")  # keys that percent-encoding leaves as they are
 
 
 def url_path(key: str) -> str:
