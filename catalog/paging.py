@@ -19,9 +19,9 @@ def encode_key(kind: str, *values: Any) -> str:
 def decode_key(kind: str, key: str, arity: int, types: tuple[type, ...] | None = None) -> list[Any]:
     """Returns the sort values of ``key``; a key from another listing or a garbled one is refused.
 
-    Keys come from clients, so every value must be what a sort column can hold (a string or an
-    integer a store can bind: no floats, lists, booleans or integers beyond 64 bits), and of the
-    listing's ``types`` when given.
+    Keys come from clients, so every value must be what a sort column can hold (a string, a
+    boolean or an integer a store can bind: no floats, nulls, lists or integers beyond 64 bits),
+    and of the listing's ``types`` when given.
     """
     shown = key if len(key) <= 48 else key[:40] + "..."
     try:
@@ -33,15 +33,18 @@ def decode_key(kind: str, key: str, arity: int, types: tuple[type, ...] | None =
         raise BadPageKey(f"page key {shown!r} does not belong to this listing")
     values = decoded[1:]
     wanted = types or (object,) * arity
-    if not all(_sortable(value) and isinstance(value, want) for value, want in zip(values, wanted, strict=True)):
+    if not all(_sortable(value) and _is(value, want) for value, want in zip(values, wanted, strict=True)):
         raise BadPageKey(f"page key {shown!r} does not belong to this listing")
     return values
 
 
 def _sortable(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
+    """A value a sort column holds: a string, a boolean (VAST DB's "label is unset") or an int64."""
     return isinstance(value, str) or (isinstance(value, int) and -INT_MAX - 1 <= value <= INT_MAX)
+
+
+def _is(value: Any, want: type) -> bool:
+    return isinstance(value, want) and not (want is int and isinstance(value, bool))
 
 
 def segment_cursor(page: str | None) -> int | None:
@@ -49,7 +52,7 @@ def segment_cursor(page: str | None) -> int | None:
     if page is None:
         return None
     (after,) = decode_key("segments", page, 1, (int,))
-    return after
+    return int(after)
 
 
 def page_sorted(

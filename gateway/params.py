@@ -9,7 +9,7 @@ from starlette.datastructures import QueryParams
 
 from catalog.store import TagFilter
 from catalog.timing import TimeFormatError, TimeRange
-from catalog.vocabulary import MIME_RE, UUID_RE
+from catalog.vocabulary import INT_MAX, MIME_RE, UUID_RE
 from gateway.errors import HTTPError
 
 
@@ -58,13 +58,26 @@ def get_bool(params: QueryParams, name: str, default: bool | None = None) -> boo
     raise HTTPError(400, f"query parameter {name}={value!r} must be true or false")
 
 
+_INT = re.compile(r"-?[0-9]{1,19}")  # ASCII digits (int() also takes "²"), few enough for int64
+
+
+def parse_int(text: str, minimum: int = -INT_MAX) -> int | None:
+    """``text`` as an integer in [minimum, 2^63 - 1], or None: what a store can bind and compare."""
+    if not _INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if minimum <= value <= INT_MAX else None
+
+
 def get_int(params: QueryParams, name: str, minimum: int = 0) -> int | None:
     value = params.get(name)
     if value is None:
         return None
-    if not re.fullmatch(r"-?[0-9]+", value) or int(value) < minimum:
-        raise HTTPError(400, f"query parameter {name}={value!r} must be an integer >= {minimum}")
-    return int(value)
+    number = parse_int(value, minimum)
+    if number is None:
+        shown = value if len(value) <= 40 else value[:32] + "..."
+        raise HTTPError(400, f"query parameter {name}={shown!r} must be an integer from {minimum} to 2^63 - 1")
+    return number
 
 
 def get_choice(params: QueryParams, name: str, choices: Collection[str], default: str | None = None) -> str | None:

@@ -215,3 +215,23 @@ def test_trailing_newlines_are_refused(client, flow):
     refused(client.post(f"/flows/{flow_id}/segments", json=body))
     other = new_id()
     refused(client.put(f"/flows/{other}", json=video_flow(other, flow[1] + "\n")))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=" + "9" * 5000,
+        "limit=%C2%B2",
+        "limit=99999999999999999999",
+        "frame_width=" + "1" * 30,
+        "frame_height=%D9%A3",
+    ],
+)
+def test_integer_query_parameters_refuse_what_no_store_holds(client, query):
+    refused(client.get(f"/flows?{query}"))
+
+
+@pytest.mark.parametrize("last", ["\u00b2", "9" * 5000, str(2**63), "-1"])
+def test_event_stream_resume_ids(client, last):
+    refused(client.get("/events", headers={"Last-Event-ID": quote(last) if not last.isascii() else last}))
+    refused(client.get(f"/events?last_event_id={quote(last)}"))

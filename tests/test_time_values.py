@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from catalog.timing import TimeFormatError, TimeRange, Timestamp
+from catalog.timing import NS_MAX, TimeFormatError, TimeRange, Timestamp
 
 S = 1_000_000_000
 
@@ -90,7 +90,8 @@ def test_operations():
 
 
 # -- properties -----------------------------------------------------------------------------------
-bounds = st.one_of(st.none(), st.integers(min_value=-(10**20), max_value=10**20))
+# every bound a store can hold, its first and last nanosecond included (docs/SECURITY.md)
+bounds = st.one_of(st.none(), st.integers(min_value=-NS_MAX + 1, max_value=NS_MAX - 1))
 small = st.one_of(st.none(), st.integers(min_value=-20, max_value=20))
 
 
@@ -107,9 +108,19 @@ def test_format_then_parse_is_identity_on_canonical_strings(tr):
     assert (again.is_empty(), again.lo, again.hi) == (tr.is_empty(), tr.lo, tr.hi)
 
 
-@given(st.integers(min_value=-(10**22), max_value=10**22))
+@given(st.integers(min_value=-NS_MAX, max_value=NS_MAX))
 def test_timestamp_round_trip(ns):
     assert Timestamp.parse(str(Timestamp(ns))).ns == ns
+
+
+@given(
+    st.one_of(
+        st.integers(min_value=NS_MAX + 1, max_value=10**40), st.integers(max_value=-NS_MAX - 1, min_value=-(10**40))
+    )
+)
+def test_timestamps_beyond_int64_are_refused(ns):
+    with pytest.raises(TimeFormatError, match="out of range"):
+        Timestamp.parse(str(Timestamp(ns)))
 
 
 WINDOW = range(-30, 31)

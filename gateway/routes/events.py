@@ -51,9 +51,10 @@ async def event_stream(request: Request) -> StreamingResponse:
     hook = _filters(request)
     catalog, media = request.app.state.catalog, request.app.state.media
     resume = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    if resume is not None and not resume.isdigit():
-        raise HTTPError(400, f"Last-Event-ID {resume!r} is not an event id from this stream")
-    start = int(resume) if resume is not None else await catalog.last_event_seq()
+    after = None if resume is None else params.parse_int(resume, minimum=0)
+    if resume is not None and after is None:
+        raise HTTPError(400, f"Last-Event-ID {resume[:40]!r} is not an event id from this stream")
+    start = after if after is not None else await catalog.last_event_seq()
 
     async def stream() -> AsyncIterator[bytes]:
         seq, quiet_since = start, time.monotonic()
