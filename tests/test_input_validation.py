@@ -9,6 +9,7 @@ import base64
 import json
 from urllib.parse import quote
 
+import httpx
 import pytest
 from conftest import new_id, video_flow
 from starlette.testclient import TestClient
@@ -235,3 +236,16 @@ def test_integer_query_parameters_refuse_what_no_store_holds(client, query):
 def test_event_stream_resume_ids(client, last):
     refused(client.get("/events", headers={"Last-Event-ID": quote(last) if not last.isascii() else last}))
     refused(client.get(f"/events?last_event_id={quote(last)}"))
+
+
+@pytest.mark.slow
+def test_a_real_server_refuses_urls_that_are_not_utf8(gateway_process):
+    # uvicorn, not the test client, decodes the path here: the check must see its raw bytes
+    flow_id = new_id()
+    with httpx.Client(base_url=gateway_process.url) as http:
+        assert http.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id())).status_code == 201
+        refused(http.put(f"/flows/{flow_id}/tags/%ff", json="x"))
+        refused(http.get(f"/flows?tag.genre=%fe&x={quote('é')}"))
+        assert http.put(f"/flows/{flow_id}/tags/%C3%A9", json="x").status_code == 204
+        assert http.get(f"/flows/{flow_id}/tags").json() == {"é": "x"}
+        refused(http.get(f"/flows?timerange=[0:0_{TOO_BIG})"))
