@@ -7,8 +7,10 @@ Methods, any combination of which may be enabled:
   (``TAMS_AUTH_OAUTH2_CLIENTS_FILE``, HS256 with ``TAMS_AUTH_JWT_SECRET`` or a generated key);
 - JWTs from an external OIDC issuer verified with its JWKS (``TAMS_AUTH_OIDC_*``).
 
-Scopes: ``tams-api/read`` (GET/HEAD), ``tams-api/write`` (POST/PUT, and DELETE of a property),
-``tams-api/delete`` (DELETE), ``tams-api/admin`` (everything; ``POST /service`` needs it).
+Scopes (AppNote 0016's table, ``allowed_scopes``): ``tams-api/read`` (GET/HEAD), ``tams-api/write``
+(POST/PUT, and DELETE of a property), ``tams-api/delete`` (DELETE), ``tams-api/admin`` (everything),
+with the AppNote's exceptions: ``/`` and ``/service`` readable with any scope, ``POST /service`` and
+the deletion-request list admin only, webhook PUT/DELETE with read, a deletion request with delete.
 No credentials or bad ones → 401 with ``WWW-Authenticate``; a missing scope → 403.
 """
 
@@ -40,7 +42,6 @@ from streaming.storage.keys import load_or_create_secret
 READ, WRITE, DELETE, ADMIN = "tams-api/read", "tams-api/write", "tams-api/delete", "tams-api/admin"
 ALL_SCOPES = frozenset({READ, WRITE, DELETE, ADMIN})
 ISSUER = "tams-gateway"
-_PROPERTY_PATH = re.compile(r"/(tags/[^/]+|label|description|flow_collection|max_bit_rate|avg_bit_rate)$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
@@ -174,18 +175,39 @@ class AuthSettings:
 
 
 # -- authorisation rule --------------------------------------------------------------------------------
-def required_scope(method: str, path: str) -> str:
-    if method in ("GET", "HEAD"):
-        return READ
-    if method == "POST" and path.rstrip("/") == "/service":
-        return ADMIN
-    if method == "DELETE":
-        return WRITE if _PROPERTY_PATH.search(path) else DELETE
-    return WRITE
+_EVERY = ALL_SCOPES
+_ONLY_ADMIN = frozenset({ADMIN})
+_UUID = r"[^/]+"
+# AppNote 0016's rows that do not follow read → GET/HEAD, write → POST/PUT, delete → DELETE
+_EXCEPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], ...] = tuple(
+    (re.compile(pattern), frozenset(methods), scopes | _ONLY_ADMIN)
+    for pattern, methods, scopes in (
+        (r"", {"GET", "HEAD"}, _EVERY),
+        (r"/service", {"GET", "HEAD"}, _EVERY),
+        (r"/service", {"POST"}, _ONLY_ADMIN),
+        (r"/service/storage-backends", {"GET", "HEAD"}, _EVERY),
+        (rf"/service/webhooks/{_UUID}", {"PUT", "DELETE"}, frozenset({READ})),
+        (rf"/(sources|flows)/{_UUID}/(tags/[^/]+|label|description)", {"DELETE"}, frozenset({WRITE})),
+        (rf"/flows/{_UUID}/(flow_collection|max_bit_rate|avg_bit_rate)", {"DELETE"}, frozenset({WRITE})),
+        (rf"/objects/{_UUID}/instances", {"POST", "DELETE"}, frozenset({WRITE})),
+        (r"/flow-delete-requests", {"GET", "HEAD"}, _ONLY_ADMIN),
+        (rf"/flow-delete-requests/{_UUID}", {"GET", "HEAD"}, frozenset({DELETE})),
+    )
+)
+_BASIC = {"GET": READ, "HEAD": READ, "POST": WRITE, "PUT": WRITE, "DELETE": DELETE}
 
 
-def permits(principal: Principal, scope_needed: str) -> bool:
-    return ADMIN in principal.scopes or scope_needed in principal.scopes
+def allowed_scopes(method: str, path: str) -> frozenset[str]:
+    """The scopes any one of which lets a request through (AppNote 0016's table; admin is always one)."""
+    path = path.rstrip("/")
+    for pattern, methods, scopes in _EXCEPTIONS:
+        if method in methods and pattern.fullmatch(path):
+            return scopes
+    return frozenset({_BASIC.get(method, WRITE), ADMIN})
+
+
+def permits(principal: Principal, allowed: frozenset[str]) -> bool:
+    return not principal.scopes.isdisjoint(allowed)
 
 
 # -- credential checks ---------------------------------------------------------------------------------
@@ -304,9 +326,10 @@ class AuthMiddleware:
             headers = {"WWW-Authenticate": ", ".join(self.settings.schemes())}
             await self._reject(scope, receive, send, 401, f"authentication required: {exc}", headers)
             return
-        needed = required_scope(scope["method"], scope["path"])
-        if not permits(principal, needed):
-            await self._reject(scope, receive, send, 403, f"{principal.name} lacks the {needed} scope")
+        allowed = allowed_scopes(scope["method"], scope["path"])
+        if not permits(principal, allowed):
+            needed = " or ".join(sorted(allowed))
+            await self._reject(scope, receive, send, 403, f"{principal.name} lacks a needed scope: {needed}")
             return
         state["principal"] = principal
         await self.app(scope, receive, send)
