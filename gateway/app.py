@@ -22,6 +22,7 @@ from catalog.timing import TimeFormatError
 from gateway.auth import AuthMiddleware, AuthSettings, token_endpoint
 from gateway.catalogs import build_catalog
 from gateway.config import Settings
+from gateway.credentials import PasswordChecker
 from gateway.errors import HTTPError, error_response
 from gateway.observability import Observability
 from gateway.openapi import openapi_endpoint
@@ -123,6 +124,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
         ),
     )
     auth_settings = auth or AuthSettings.from_env({}, settings.data_dir)
+    passwords = PasswordChecker(auth_settings.limits)  # shared by Basic and the token endpoint
 
     async def ready() -> bool:
         return await store.ping()
@@ -165,7 +167,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
             Middleware(HeadBodyStripper),
             Middleware(observability.wrap),
             Middleware(StrictUrl),
-            Middleware(AuthMiddleware, settings=auth_settings),
+            Middleware(AuthMiddleware, settings=auth_settings, passwords=passwords),
         ],
         exception_handlers={
             HTTPError: _http_error,
@@ -206,6 +208,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
         "tams_playlist_cache_bytes", "Bytes of playlists held in the cache", lambda: playlist_cache.size
     )
     app.state.auth_settings = auth_settings
+    app.state.passwords = passwords
     app.state.observability = observability
     app.state.public_base_url = settings.public_url
     return app

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 import sys
 import time
 from collections.abc import Collection, Mapping
@@ -36,13 +35,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.credentials import CredentialLimits, PasswordChecker, RateLimited, hash_password
+from gateway.credentials import verify_password as verify_password  # re-exported: the hashing lives there
 from gateway.errors import error_response
 from streaming.storage.keys import load_or_create_secret
 
 READ, WRITE, DELETE, ADMIN = "tams-api/read", "tams-api/write", "tams-api/delete", "tams-api/admin"
 ALL_SCOPES = frozenset({READ, WRITE, DELETE, ADMIN})
 ISSUER = "tams-gateway"
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+METRICS_PATH = "/metrics"
+METRICS_AUTH = ("open", "token", "api")
 
 
 @dataclass(frozen=True)
@@ -64,29 +66,6 @@ class BasicUser:
 class OAuthClient:
     secret_hash: str
     scopes: frozenset[str] = ALL_SCOPES
-
-
-# -- password hashing ----------------------------------------------------------------------------------
-def hash_password(password: str) -> str:
-    """A self-describing scrypt hash: ``scrypt$n$r$p$salt$hash`` (base64)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    b64 = base64.b64encode
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, hashed: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = hashed.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
 
 
 # -- settings -------------------------------------------------------------------------------------------
@@ -114,6 +93,13 @@ def _json_file(env: Mapping[str, str], name: str) -> dict[str, Any]:
     return data
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name}={raw!r} must be a positive integer")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class AuthSettings:
     basic_users: Mapping[str, BasicUser] = field(default_factory=dict)
@@ -125,6 +111,9 @@ class AuthSettings:
     oidc_jwks_url: str | None = None
     oidc_audience: str | None = None
     scope_claim: str = "scope"
+    limits: CredentialLimits = CredentialLimits()
+    metrics_auth: str = "api"  # "open" | "token" | "api" (matters only when authentication is on)
+    metrics_token: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -161,6 +150,15 @@ class AuthSettings:
         lifetime = env.get("TAMS_AUTH_TOKEN_LIFETIME", "3600")
         if not lifetime.isdigit() or int(lifetime) < 1:
             raise ValueError(f"TAMS_AUTH_TOKEN_LIFETIME={lifetime!r} must be a positive integer of seconds")
+        metrics_auth = env.get("TAMS_METRICS_AUTH", "api")
+        if metrics_auth not in METRICS_AUTH:
+            raise ValueError(f"TAMS_METRICS_AUTH={metrics_auth!r} must be one of {', '.join(METRICS_AUTH)}")
+        if metrics_auth == "token" and not env.get("TAMS_METRICS_TOKEN"):
+            raise ValueError("TAMS_METRICS_AUTH=token needs TAMS_METRICS_TOKEN")
+        limits = CredentialLimits(
+            failures_per_minute=_positive(env, "TAMS_AUTH_FAILURES_PER_MINUTE", 10),
+            concurrency=_positive(env, "TAMS_AUTH_SCRYPT_CONCURRENCY", 2),
+        )
         return cls(
             users,
             tokens,
@@ -171,6 +169,9 @@ class AuthSettings:
             env.get("TAMS_AUTH_OIDC_JWKS_URL"),
             env.get("TAMS_AUTH_OIDC_AUDIENCE"),
             env.get("TAMS_AUTH_SCOPE_CLAIM", "scope"),
+            limits,
+            metrics_auth,
+            env.get("TAMS_METRICS_TOKEN"),
         )
 
 
@@ -216,30 +217,23 @@ class _Unauthenticated(Exception):
 
 
 class Authenticator:
-    """Checks credentials against settings; caches Basic verifications briefly (scrypt is slow on purpose)."""
+    """Checks credentials against settings; passwords through a rationing ``PasswordChecker``."""
 
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, passwords: PasswordChecker) -> None:
         self.settings = settings
-        self._basic_cache: dict[bytes, tuple[float, Principal]] = {}
+        self.passwords = passwords
         self._jwks = jwt.PyJWKClient(settings.oidc_jwks_url, cache_keys=True) if settings.oidc_jwks_url else None
 
-    async def basic(self, encoded: str) -> Principal:
+    async def basic(self, encoded: str, address: str) -> Principal:
         try:
             username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             raise _Unauthenticated("malformed Basic credentials") from None
-        key = hashlib.sha256(f"{username}\0{password}".encode()).digest()
-        cached = self._basic_cache.get(key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
         user = self.settings.basic_users.get(username)
-        if user is None or not await anyio.to_thread.run_sync(verify_password, password, user.password_hash):
+        if not await self.passwords.check(address, f"user:{username}", password, user and user.password_hash):
             raise _Unauthenticated("unknown user or wrong password")
-        principal = Principal(username, user.scopes)
-        if len(self._basic_cache) > 1024:
-            self._basic_cache.clear()
-        self._basic_cache[key] = (time.monotonic() + 60, principal)
-        return principal
+        assert user is not None
+        return Principal(username, user.scopes)
 
     async def bearer(self, token: str) -> Principal:
         for known, scopes in self.settings.static_tokens.items():
@@ -292,20 +286,20 @@ class AuthMiddleware:
         public_paths: Collection[str] = (
             "/healthz",
             "/readyz",
-            "/metrics",
             "/oauth/token",
             "/player",
             "/player/hls.min.js",
             "/player/dash.all.min.js",
         ),
         public_prefixes: tuple[str, ...] = ("/_store/",),
+        passwords: PasswordChecker | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
-        self.public_paths = frozenset(public_paths)
+        self.public_paths = frozenset(public_paths) | ({METRICS_PATH} if settings.metrics_auth == "open" else set())
         # URLs that carry their own proof (the local store's signed URLs) need no credentials
         self.public_prefixes = public_prefixes
-        self.authenticator = Authenticator(settings)
+        self.authenticator = Authenticator(settings, passwords or PasswordChecker(settings.limits))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -320,11 +314,18 @@ class AuthMiddleware:
         if path in self.public_paths or path.startswith(self.public_prefixes) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
+        if path == METRICS_PATH and self.settings.metrics_auth == "token":
+            await self._metrics_token(scope, receive, send)
+            return
         try:
             principal = await self._authenticate(scope)
         except _Unauthenticated as exc:
             headers = {"WWW-Authenticate": ", ".join(self.settings.schemes())}
             await self._reject(scope, receive, send, 401, f"authentication required: {exc}", headers)
+            return
+        except RateLimited as exc:
+            headers = {"Retry-After": str(exc.retry_after_s)}
+            await self._reject(scope, receive, send, 429, str(exc), headers)
             return
         allowed = allowed_scopes(scope["method"], scope["path"])
         if not permits(principal, allowed):
@@ -334,15 +335,21 @@ class AuthMiddleware:
         state["principal"] = principal
         await self.app(scope, receive, send)
 
+    async def _metrics_token(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/metrics`` behind its own bearer token (TAMS_METRICS_AUTH=token), apart from API credentials."""
+        kind, _, credentials = _authorization(scope).partition(" ")
+        expected = (self.settings.metrics_token or "").encode()
+        if kind.lower() == "bearer" and expected and hmac.compare_digest(credentials.strip().encode(), expected):
+            await self.app(scope, receive, send)
+            return
+        headers = {"WWW-Authenticate": 'Bearer realm="tams-metrics"'}
+        await self._reject(scope, receive, send, 401, "authentication required: the metrics token", headers)
+
     async def _authenticate(self, scope: Scope) -> Principal:
-        authorization = ""
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        kind, _, credentials = authorization.partition(" ")
+        kind, _, credentials = _authorization(scope).partition(" ")
         if kind.lower() == "basic" and self.settings.basic_users:
-            return await self.authenticator.basic(credentials.strip())
+            client = scope.get("client")
+            return await self.authenticator.basic(credentials.strip(), client[0] if client else "")
         if kind.lower() == "bearer" and credentials.strip():
             return await self.authenticator.bearer(credentials.strip())
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -363,6 +370,19 @@ class AuthMiddleware:
         if scope["method"] == "HEAD":
             response.body = b""
         await response(scope, receive, send)
+
+
+def _authorization(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return ""
+
+
+def authenticated(request: Request) -> bool:
+    """Whether this request came with credentials that were checked (so its answer is per client)."""
+    principal = request.scope.get("state", {}).get("principal")
+    return principal is not None and principal is not ANONYMOUS
 
 
 # -- built-in OAuth2 client-credentials token endpoint -----------------------------------------------------
@@ -392,11 +412,15 @@ async def token_endpoint(request: Request) -> Response:
         except (ValueError, UnicodeDecodeError):
             client_id = client_secret = None
     client = settings.oauth2_clients.get(str(client_id)) if client_id else None
-    if (
-        client is None
-        or not isinstance(client_secret, str)
-        or not await anyio.to_thread.run_sync(verify_password, client_secret, client.secret_hash)
-    ):
+    passwords: PasswordChecker = request.app.state.passwords
+    address = request.client.host if request.client else ""
+    try:
+        verified = isinstance(client_secret, str) and await passwords.check(
+            address, f"client:{client_id}", client_secret, client and client.secret_hash
+        )
+    except RateLimited as exc:
+        return _oauth_error(429, "slow_down", str(exc), {"Retry-After": str(exc.retry_after_s)})
+    if client is None or not verified:
         return _oauth_error(
             401, "invalid_client", "unknown client or wrong secret", {"WWW-Authenticate": 'Basic realm="tams"'}
         )
