@@ -100,13 +100,12 @@ def test_parallel_bad_attempts_neither_starve_a_good_client_nor_run_scrypt_unbou
 
 def test_token_endpoint_shares_the_limit(app, scrypt):
     async def scenario() -> list[int]:
-        async with app.router.lifespan_context(app):
-            async with _client(app, ATTACKERS[1]) as http:
-                form = {"grant_type": "client_credentials", "client_id": "ingest"}
-                return [
-                    (await http.post("/oauth/token", data={**form, "client_secret": f"x{n}"})).status_code
-                    for n in range(FAILURES_PER_MINUTE + 2)
-                ]
+        async with app.router.lifespan_context(app), _client(app, ATTACKERS[1]) as http:
+            form = {"grant_type": "client_credentials", "client_id": "ingest"}
+            return [
+                (await http.post("/oauth/token", data={**form, "client_secret": f"x{n}"})).status_code
+                for n in range(FAILURES_PER_MINUTE + 2)
+            ]
 
     assert asyncio.run(scenario()) == [401] * FAILURES_PER_MINUTE + [429, 429]
     assert scrypt.calls == FAILURES_PER_MINUTE
