@@ -385,6 +385,15 @@ def authenticated(request: Request) -> bool:
     return principal is not None and principal is not ANONYMOUS
 
 
+def cache_control(request: Request, directives: str) -> str:
+    """``directives`` for an open gateway; ``private`` (never ``public``) for an authenticated request,
+    so no shared cache hands what one client may read to another."""
+    if not authenticated(request):
+        return directives
+    kept = [d.strip() for d in directives.split(",") if d.strip() and d.strip() not in ("public", "private")]
+    return ", ".join(["private", *kept])
+
+
 # -- built-in OAuth2 client-credentials token endpoint -----------------------------------------------------
 def _oauth_error(status: int, error: str, description: str, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps({"error": error, "error_description": description})

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import params
+from gateway.auth import cache_control as private_if_authenticated
 from gateway.errors import HTTPError
 from gateway.responses import public_url
 from gateway.routes.delivery import remux_service
@@ -155,7 +156,11 @@ def _conditional(
 
     Compressed and plain bodies differ, so do their ETags; ``Vary`` tells caches the choice is per client."""
     etag = '"' + (digest or hashlib.sha256(body).hexdigest())[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    headers = {
+        "ETag": etag,
+        "Cache-Control": private_if_authenticated(request, cache_control),
+        "Vary": "Accept-Encoding",
+    }
     if encoding:
         headers["Content-Encoding"] = encoding
     if request.headers.get("if-none-match") == etag:

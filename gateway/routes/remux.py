@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import params
+from gateway.auth import cache_control
 from gateway.errors import HTTPError
 from gateway.routes.delivery import ranged, remux_service
 from streaming.playback.remux import SEGMENT_EXTS, TRACKS, Remuxed
@@ -27,7 +28,7 @@ def _send(request: Request, remuxed: Remuxed) -> Response:
         yield body[start : end + 1]
 
     response = ranged(request, ObjectInfo(len(body), remuxed.etag, 0.0), remuxed.content_type, read)
-    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Cache-Control"] = cache_control(request, CACHE_CONTROL)
     return response
 
 
