@@ -15,6 +15,7 @@ import time
 from bench.report import MARKER, Figure, table
 
 MODULES: list[str] = [
+    "events",
     # each: a module of bench/ with a ``--figures`` mode that calls bench.report.emit()
 ]
 

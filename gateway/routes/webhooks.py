@@ -13,10 +13,13 @@ from gateway import params
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, read_json
 from gateway.routes.common import catalog, page_limit
-from streaming.events.webhooks import check_target
+from streaming.events.targets import check_target, key_header_problem
 
 
 async def _validated(request: Request, doc: dict) -> dict:
+    problem = key_header_problem(doc["api_key_name"]) if doc.get("api_key_name") else None
+    if problem:
+        raise HTTPError(400, problem)
     problem = await asyncio.to_thread(check_target, doc["url"], request.app.state.webhook_settings.allow_private)
     if problem:
         raise HTTPError(400, f"webhook url refused: {problem}")
