@@ -74,14 +74,15 @@ class Pipeline:
             self._acked = 0
             try:
                 if self._writer is None:
-                    await self._connect()
                     fresh = True
+                    await self._connect()
                 closed = await self._run(bodies[done:])
             except DeliveryFailed as exc:
                 self.close()
                 return done + self._acked, str(exc)
             except (OSError, EOFError, ValueError, TimeoutError, asyncio.LimitOverrunError) as exc:
                 self.close()
+                self.window = 1  # requests written after one the receiver closed on are lost: stop pipelining
                 done += self._acked
                 # a kept-alive connection the receiver closed while it was idle earns one fresh try
                 if fresh and not self._acked:
@@ -89,8 +90,9 @@ class Pipeline:
                 fresh = False
                 continue
             done += self._acked
-            if closed:
+            if closed:  # a receiver that closes connections gets one request at a time from now on
                 self.close()
+                self.window = 1
         return done, None
 
     async def _run(self, bodies: list[bytes]) -> bool:

@@ -43,12 +43,17 @@ def key_header_problem(name: str) -> str | None:
     return None
 
 
+# not globally reachable, though some Python versions' ``is_global`` says otherwise (3.11: 192.0.0.8),
+# and NAT64 prefixes, which reach IPv4 addresses that are checked no further
+_ALSO_REFUSED = tuple(ipaddress.ip_network(n) for n in ("192.0.0.0/24", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16"))
+
+
 def address_problem(address: str) -> str | None:
     """Why a webhook may not connect to ``address`` (None: it is globally routable unicast)."""
     ip = ipaddress.ip_address(address.split("%")[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    if not ip.is_global or ip.is_multicast:
+    if not ip.is_global or ip.is_multicast or any(ip in net for net in _ALSO_REFUSED):
         return f"{ip} is not a public unicast address (loopback, private, shared, link-local or reserved)"
     return None
 
