@@ -230,7 +230,7 @@ class Authenticator:
         except (ValueError, UnicodeDecodeError):
             raise _Unauthenticated("malformed Basic credentials") from None
         user = self.settings.basic_users.get(username)
-        if not await self.passwords.check(address, f"user:{username}", password, user and user.password_hash):
+        if not await self.passwords.check(address, f"user:{username}", password, user.password_hash if user else None):
             raise _Unauthenticated("unknown user or wrong password")
         assert user is not None
         return Principal(username, user.scopes)
@@ -425,7 +425,7 @@ async def token_endpoint(request: Request) -> Response:
     address = request.client.host if request.client else ""
     try:
         verified = isinstance(client_secret, str) and await passwords.check(
-            address, f"client:{client_id}", client_secret, client and client.secret_hash
+            address, f"client:{client_id}", client_secret, client.secret_hash if client else None
         )
     except RateLimited as exc:
         return _oauth_error(429, "slow_down", str(exc), {"Retry-After": str(exc.retry_after_s)})
