@@ -207,6 +207,15 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
     observability.watch(
         "tams_playlist_cache_bytes", "Bytes of playlists held in the cache", lambda: playlist_cache.size
     )
+    observability.watch(
+        "tams_auth_scrypt_runs", "Password checks that ran scrypt", lambda: passwords.scrypt_runs, counter=True
+    )
+    observability.watch(
+        "tams_auth_rate_limited",
+        "Password checks refused (429) after too many failures from an address",
+        lambda: passwords.refused,
+        counter=True,
+    )
     app.state.auth_settings = auth_settings
     app.state.passwords = passwords
     app.state.observability = observability

@@ -86,7 +86,8 @@ class PasswordChecker:
         self._verified: OrderedDict[bytes, float] = OrderedDict()  # keyed hash → expiry
         self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
         self._scrypt = asyncio.Semaphore(self.limits.concurrency)
-        self.scrypt_runs = 0
+        self.scrypt_runs = 0  # counters for /metrics
+        self.refused = 0
 
     async def check(self, address: str, name: str, secret: str, stored_hash: str | None) -> bool:
         """Whether ``secret`` matches ``stored_hash`` (None: no such name). RateLimited when ``address``
@@ -98,6 +99,7 @@ class PasswordChecker:
             return True
         attempts = self._window(address, now)
         if len(attempts) >= self.limits.failures_per_minute:
+            self.refused += 1
             raise RateLimited(max(1, math.ceil(attempts[0] + self.WINDOW_S - now)))
         attempts.append(now)  # a failure until proven otherwise
         if stored_hash is None or not await self._verify(secret, stored_hash):

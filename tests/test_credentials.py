@@ -88,6 +88,7 @@ def test_parallel_bad_attempts_neither_starve_a_good_client_nor_run_scrypt_unbou
             return [r.status_code for r in answers[: len(fine)]], list(answers[len(fine) :])
 
     fine, bad = asyncio.run(scenario())
+    assert app.state.passwords.scrypt_runs == scrypt.calls  # what /metrics reports
     assert fine == [200] * len(fine)
     assert {r.status_code for r in bad} <= {401, 429}
     limited = [r for r in bad if r.status_code == 429]
@@ -108,6 +109,7 @@ def test_token_endpoint_shares_the_limit(app, scrypt):
             ]
 
     assert asyncio.run(scenario()) == [401] * FAILURES_PER_MINUTE + [429, 429]
+    assert app.state.passwords.refused == 2
     assert scrypt.calls == FAILURES_PER_MINUTE
 
 
