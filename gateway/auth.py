@@ -178,7 +178,7 @@ class AuthSettings:
 # -- authorisation rule --------------------------------------------------------------------------------
 _EVERY = ALL_SCOPES
 _ONLY_ADMIN = frozenset({ADMIN})
-_UUID = r"[^/]+"
+_ID = r"[^/]+"
 # AppNote 0016's rows that do not follow read → GET/HEAD, write → POST/PUT, delete → DELETE
 _EXCEPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], ...] = tuple(
     (re.compile(pattern), frozenset(methods), scopes | _ONLY_ADMIN)
@@ -187,12 +187,12 @@ _EXCEPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], ...] 
         (r"/service", {"GET", "HEAD"}, _EVERY),
         (r"/service", {"POST"}, _ONLY_ADMIN),
         (r"/service/storage-backends", {"GET", "HEAD"}, _EVERY),
-        (rf"/service/webhooks/{_UUID}", {"PUT", "DELETE"}, frozenset({READ})),
-        (rf"/(sources|flows)/{_UUID}/(tags/[^/]+|label|description)", {"DELETE"}, frozenset({WRITE})),
-        (rf"/flows/{_UUID}/(flow_collection|max_bit_rate|avg_bit_rate)", {"DELETE"}, frozenset({WRITE})),
-        (rf"/objects/{_UUID}/instances", {"POST", "DELETE"}, frozenset({WRITE})),
+        (rf"/service/webhooks/{_ID}", {"PUT", "DELETE"}, frozenset({READ})),
+        (rf"/(sources|flows)/{_ID}/(tags/[^/]+|label|description)", {"DELETE"}, frozenset({WRITE})),
+        (rf"/flows/{_ID}/(flow_collection|max_bit_rate|avg_bit_rate)", {"DELETE"}, frozenset({WRITE})),
+        (rf"/objects/{_ID}/instances", {"POST", "DELETE"}, frozenset({WRITE})),
         (r"/flow-delete-requests", {"GET", "HEAD"}, _ONLY_ADMIN),
-        (rf"/flow-delete-requests/{_UUID}", {"GET", "HEAD"}, frozenset({DELETE})),
+        (rf"/flow-delete-requests/{_ID}", {"GET", "HEAD"}, frozenset({DELETE})),
     )
 )
 _BASIC = {"GET": READ, "HEAD": READ, "POST": WRITE, "PUT": WRITE, "DELETE": DELETE}
