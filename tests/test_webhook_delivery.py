@@ -199,6 +199,8 @@ def test_key_headers_that_frame_requests_are_refused(tmp_path):
         for name in ("Host", "content-length", "Transfer-Encoding", "Connection", "Proxy-Authorization", "TE"):
             response = client.post("/service/webhooks", json={**body, "api_key_name": name})
             assert response.status_code == 400 and "api_key_name" in response.json()["summary"], name
+        split = {**body, "api_key_name": "X-Api-Key", "api_key_value": "v\r\nHost: elsewhere"}
+        assert client.post("/service/webhooks", json=split).status_code == 400
         created = client.post("/service/webhooks", json={**body, "api_key_name": "X-Api-Key"})
         assert created.status_code == 201
         put = {**body, "id": created.json()["id"], "status": "created", "api_key_name": "Content-Type"}

@@ -20,6 +20,8 @@ async def _validated(request: Request, doc: dict) -> dict:
     problem = key_header_problem(doc["api_key_name"]) if doc.get("api_key_name") else None
     if problem:
         raise HTTPError(400, problem)
+    if any(c in str(doc.get("api_key_value", "")) for c in "\r\n\0"):
+        raise HTTPError(400, "api_key_value may not contain CR, LF or NUL")
     problem = await asyncio.to_thread(check_target, doc["url"], request.app.state.webhook_settings.allow_private)
     if problem:
         raise HTTPError(400, f"webhook url refused: {problem}")
