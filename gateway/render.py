@@ -8,6 +8,7 @@ backend's body is ``BackendInfo.describe``, which verbose get_urls share.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from catalog.store import ObjectRecord, Segment
@@ -40,8 +41,17 @@ def segment(
             "object_id": seg.init_object_id,
             "get_urls": build_get_urls(storage, seg.init_instances, seg.init_uncontrolled_urls, flt, expiry),
         }
-    out["get_urls"] = build_get_urls(storage, seg.instances, seg.uncontrolled_urls, flt, expiry)
+    # an object with no instance and no URL has none to filter or sign, whatever the filter
+    has_urls = seg.instances or seg.uncontrolled_urls
+    out["get_urls"] = build_get_urls(storage, seg.instances, seg.uncontrolled_urls, flt, expiry) if has_urls else []
     return out
+
+
+def segments(
+    page: Sequence[Segment], flt: UrlFilter, include_object_timerange: bool, storage: Storage, expiry: int
+) -> list[dict[str, Any]]:
+    """A page of flow-segment.json."""
+    return [segment(seg, flt, include_object_timerange, storage, expiry) for seg in page]
 
 
 def media_object(record: ObjectRecord, flt: UrlFilter, storage: Storage, expiry: int) -> dict[str, Any]:
