@@ -346,6 +346,12 @@ async def with_httpx(url: str, target: Target, duration: int, connections: int) 
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(url: str, target: Target, duration: int, connections: int, use_wrk: bool) -> PageLoad:
     if use_wrk:
         return with_wrk(url, target, duration, connections)
@@ -425,6 +431,7 @@ def measure(opts: Options) -> list[Figure]:
     catalog_p50, app_p50, size = asyncio.run(in_process(data_dir, opts.pages))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
     rates: dict[tuple[str, str], list[float]] = {}
+    cpu_ms: dict[tuple[str, str], list[float]] = {}  # server process CPU per request (contention-proof)
     notes: list[str] = []
     errors = 0
     with tempfile.TemporaryDirectory(prefix="tams-load-") as tmp:
@@ -441,19 +448,24 @@ def measure(opts: Options) -> list[Figure]:
             bodies = fetch_bodies(gw_url)
             bare = start_bare(bare_port, bodies, scratch)
             servers = {"gateway": gw_url, "bare": bare_url}
+            pids = {"gateway": gateway.pid, "bare": bare.pid}
             for target in (PLAIN, PRESIGNED):  # warm-up: page cache, code paths; not reported
                 for url in servers.values():
                     load(url, target, 2, opts.connections, opts.use_wrk)
             for n in range(opts.rounds):
                 for target in (PLAIN, PRESIGNED):
                     for name, url in servers.items() if n % 2 == 0 else reversed(servers.items()):
+                        cpu = cpu_seconds(pids[name])
                         result = load(url, target, opts.duration, opts.connections, opts.use_wrk)
+                        cpu = cpu_seconds(pids[name]) - cpu
                         rates.setdefault((name, target.name), []).append(result.rate)
+                        cpu_ms.setdefault((name, target.name), []).append(cpu * 1e3 / max(result.requests, 1))
                         errors += result.errors
                         notes.extend(result.notes)
                         print(
                             f"  round {n + 1} {target.name:9} {name:7} {result.rate:8,.0f} req/s "
-                            f"(p50 {result.p50_ms or 0:.1f} ms)",
+                            f"(p50 {result.p50_ms or 0:.1f} ms; server CPU "
+                            f"{cpu_ms[name, target.name][-1]:.3f} ms/request)",
                             flush=True,
                         )
             bulk = asyncio.run(bulk_over_http(gw_url, opts.bulk, 1000)) if opts.bulk else None
@@ -479,6 +491,20 @@ def measure(opts: Options) -> list[Figure]:
                 "req/s",
                 GOAL,
                 details=f"{detail}; rounds: gateway {rates['gateway', target.name]}, bare {rates['bare', target.name]}",
+            )
+        )
+    for target in (PLAIN, PRESIGNED):
+        # CPU per request (bare / gateway): what the ratio of req/s would be were both CPU-bound on a
+        # core of their own; it hardly moves when other work shares the machine, where req/s does
+        figures.append(
+            Figure(
+                f"server CPU per request, {target.name} page (bare / gateway, reported)",
+                statistics.median(cpu_ms["gateway", target.name]),
+                statistics.median(cpu_ms["bare", target.name]),
+                "ms",
+                None,
+                higher_is_better=False,
+                details="gateway's ms of CPU per request vs the bare app's; ratio shown is gateway / bare",
             )
         )
     figures.append(Figure("100-segment page in-process: catalog call p50", catalog_p50, None, "ms"))
