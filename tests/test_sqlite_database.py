@@ -72,3 +72,24 @@ def test_a_bounded_read_over_its_budget_is_interrupted_and_runs_on_a_reader_thre
 def test_bounded_reads_stay_off_the_loop_when_turned_off(tmp_path):
     answer, threads = _bounded_reads(tmp_path, "SELECT 1", loop_reads=False)
     assert answer == 1 and len(threads) == 1 and threads[0].startswith("sqlite-reader")
+
+
+def test_a_loop_on_another_thread_reads_on_a_reader_thread(tmp_path):
+    # the loop's connection belongs to the first loop's thread: sharing it would interleave transactions
+    threads: list[str] = []
+
+    def read(conn: sqlite3.Connection) -> int:
+        threads.append(threading.current_thread().name)
+        return conn.execute("SELECT 1").fetchone()[0]
+
+    async def scenario() -> None:
+        db = Database(tmp_path / "catalog.sqlite3", readers=1)
+        await db.start()
+        try:
+            assert await db.read_bounded(read) == 1
+            assert await asyncio.to_thread(asyncio.run, db.read_bounded(read)) == 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+    assert threads[0] == "MainThread" and threads[1].startswith("sqlite-reader") and len(threads) == 2

@@ -69,6 +69,7 @@ class Database:
         self.loop_reads = loop_reads
         self.loop_budget = loop_budget
         self._loop_reader: sqlite3.Connection | None = None
+        self._loop_thread = 0  # the thread whose event loop uses _loop_reader
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
@@ -141,6 +142,10 @@ class Database:
             conn = self._loop_reader = _connect(self.path, timeout=0)
             conn.execute("PRAGMA query_only=ON")
             conn.set_progress_handler(_over_budget, self.loop_budget)
+            self._loop_thread = threading.get_ident()
+        elif self._loop_thread != threading.get_ident():
+            # one connection, one loop: an event loop on another thread reads the usual way
+            return await self.read(fn)
         try:
             conn.execute("BEGIN")
             try:
