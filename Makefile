@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-fast lint bench clean
+.PHONY: run test test-fast lint bench bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,13 @@ test: $(PLAYER_JS) $(TEST_STAMP)
 test-fast: $(PLAYER_JS) $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-## Benchmarks that print figures (see docs/PERFORMANCE.md)
+## The goal benchmarks: one table of figures vs same-run references, under 15 min (BENCH_FLAGS=--quick: shorter)
 bench: $(TEST_STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_FLAGS)
+
+## Every benchmark: the goal table, then the older ones that print figures without goals (see docs/PERFORMANCE.md)
+bench-all: bench
 	$(BIN)/python -m pytest bench -q --benchmark-enable -p no:cacheprovider
-	$(BIN)/python -m bench.load
 	$(BIN)/python -m bench.bytes
 	$(BIN)/python -m bench.events
 	$(BIN)/python -m bench.vast

@@ -204,6 +204,10 @@ class CatalogFacade(ABC, Generic[C]):
     async def _read(self, fn: Callable[[C], R]) -> R:
         """Runs ``fn`` in one read transaction (a consistent snapshot), off the event loop."""
 
+    async def _read_page(self, fn: Callable[[C], R]) -> R:
+        """``_read`` for a short, bounded read (a page of segments); a store may run it more cheaply."""
+        return await self._read(fn)
+
     @abstractmethod
     async def _write(self, fn: Callable[[C], R]) -> R:
         """Runs ``fn`` in one write transaction: all of it commits or none of it does."""
@@ -291,7 +295,9 @@ class CatalogFacade(ABC, Generic[C]):
 
     # -- Segments ----------------------------------------------------------------------------------
     async def query_segments(self, flow_id: str, query: SegmentQuery, page: str | None, limit: int) -> Page[Segment]:
-        return Page(*await self._read(lambda c: self.store.segments.query_segments(c, flow_id, query, page, limit)))
+        return Page(
+            *await self._read_page(lambda c: self.store.segments.query_segments(c, flow_id, query, page, limit))
+        )
 
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult:
         return await self._write(lambda c: self.store.segments.delete_segments(c, flow_id, timerange, object_id))

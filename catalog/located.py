@@ -51,6 +51,21 @@ class Located:
             init_uncontrolled_urls=init.uncontrolled_urls,
         )
 
+    @property
+    def empty(self) -> bool:
+        """No object of the page has a controlled instance or a client URL."""
+        return not self.copies and not self.urls
+
+    def tail(
+        self, object_id: str, init_object_id: str | None
+    ) -> tuple[Urls, tuple[Instance, ...], tuple[Instance, ...], Urls]:
+        """The location fields in ``Segment``'s field order (after its stored fields)."""
+        copies, urls = self.copies, self.urls
+        media = tuple(copies.get(object_id, ()))
+        if init_object_id is None:
+            return urls.get(object_id, ()), media, (), ()
+        return urls.get(object_id, ()), media, tuple(copies.get(init_object_id, ())), urls.get(init_object_id, ())
+
     def found(self) -> dict[str, Locations]:
         """Every object with a controlled instance or a client URL."""
         return {oid: self.of(oid) for oid in set(self.copies) | set(self.urls)}

@@ -87,11 +87,12 @@ class Allocation:
     flow_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     """A segment as stored, joined with the object-level properties TAMS returns with it.
 
     Timeranges stay in their stored canonical text: rendering a page needs no parsing at all.
+    A named tuple: a page builds hundreds of these, and a tuple is made from a result row in one
+    step where a frozen dataclass sets each of its 15 fields through ``object.__setattr__``.
     """
 
     timerange: str

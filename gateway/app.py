@@ -153,10 +153,10 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
             await store.close()
 
     routes = [
+        *api_routes(),  # the hot routes first (see api_routes); none of these paths overlaps another
         *observability.routes(),
         Route("/openapi.json", openapi_endpoint, methods=["GET", "HEAD"]),
         Route("/oauth/token", token_endpoint, methods=["POST"]),
-        *api_routes(),
     ]
     observability.bind_routes(routes)
     app = Starlette(

@@ -35,4 +35,4 @@ def build_catalog(settings: Settings) -> Catalog:
         return VastCatalog(connection, workers=settings.vast_sessions)
     from catalog.sqlite import SQLiteCatalog
 
-    return SQLiteCatalog(settings.sqlite_path, readers=settings.sqlite_readers)
+    return SQLiteCatalog(settings.sqlite_path, readers=settings.sqlite_readers, loop_reads=settings.sqlite_loop_reads)

@@ -29,6 +29,7 @@ class Settings:
     max_limit: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
     sqlite_readers: int = field(default_factory=lambda: default_readers())
+    sqlite_loop_reads: bool = True
     log_level: str = "info"
     allow_open: bool = False
     storage_config: Path | None = None
@@ -208,6 +209,12 @@ SETTINGS: tuple[Setting, ...] = (
         "reader threads/connections for the SQLite catalog",
         _integer(),
         shown_default="cores − 1, 1 to 4",
+    ),
+    Setting(
+        "sqlite_loop_reads",
+        "TAMS_SQLITE_LOOP_READS",
+        "segment pages read on the event loop under a step budget (over it, or locked: on a reader thread)",
+        _bool,
     ),
     Setting("log_level", "TAMS_LOG_LEVEL", "log level; access logs are JSON lines on logger `tams.access`"),
     Setting("allow_open", "TAMS_ALLOW_OPEN", "allow serving without authentication on a non-loopback address", _bool),

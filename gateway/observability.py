@@ -8,12 +8,15 @@ never include the query string, which may carry an ``access_token``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -97,6 +100,12 @@ class Observability:
                     return getattr(route, "path", path)
             return "<unmatched>"
 
+        # the labelled children, looked up once per label set rather than per request (``labels()``
+        # validates and locks every time)
+        counters: dict[tuple[str, str, int], Any] = {}
+        histograms: dict[tuple[str, str], Any] = {}
+        in_flight = self.in_flight
+
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await app(scope, receive, send)
@@ -110,22 +119,27 @@ class Observability:
                 nonlocal status, sent
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                    message.setdefault("headers", [])
-                    message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                    message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
                 elif message["type"] == "http.response.body":
                     sent += len(message.get("body", b""))
                 await send(message)
 
-            self.in_flight.inc()
+            in_flight.inc()
             try:
                 await app(scope, receive, send_wrapper)
             finally:
-                self.in_flight.dec()
+                in_flight.dec()
                 elapsed = time.perf_counter() - started
                 method = scope["method"]
                 route = template(method, scope["path"])
-                self.requests.labels(method, route, str(status)).inc()
-                self.latency.labels(method, route).observe(elapsed)
+                counter = counters.get((method, route, status))
+                if counter is None:
+                    counter = counters[method, route, status] = self.requests.labels(method, route, str(status))
+                counter.inc()
+                histogram = histograms.get((method, route))
+                if histogram is None:
+                    histogram = histograms[method, route] = self.latency.labels(method, route)
+                histogram.observe(elapsed)
                 if access_log.isEnabledFor(logging.INFO):
                     access_log.info(_log_line(scope, route, status, elapsed, sent, request_id))
 
@@ -172,7 +186,21 @@ def _request_id(scope: Scope) -> str:
             if _REQUEST_ID.match(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return _new_request_id()
+
+
+_ids = itertools.count()
+_id_prefix: tuple[int, str] = (0, "")
+
+
+def _new_request_id() -> str:
+    """A process-unique id: a random prefix (per process, so forked workers differ) and a counter;
+    cheaper than a uuid4 per request (os.urandom is a system call)."""
+    global _id_prefix
+    pid = os.getpid()
+    if _id_prefix[0] != pid:
+        _id_prefix = (pid, uuid.uuid4().hex[:16])
+    return f"{_id_prefix[1]}{next(_ids):016x}"
 
 
 def _log_line(scope: Scope, route: str, status: int, elapsed: float, sent: int, request_id: str) -> str:

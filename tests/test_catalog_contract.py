@@ -379,3 +379,24 @@ def test_records_cross_the_boundary_by_name(store: Harness) -> None:
     assert locations == {object_id: Locations((Instance("store-1", f"objects/{object_id}"),), ())}
     event = store.run(store.catalog.events_after(store.run(store.catalog.last_event_seq()) - 1, 1))[0]
     assert isinstance(event, Event) and event.type == "flows/segments_added" and event.flow_id == flow_id
+
+
+def test_a_page_carries_each_objects_instances_and_urls(store: Harness) -> None:
+    # a page mixes objects with no location, one controlled instance, two, and a client URL
+    flow_id = store.flow()
+    ids = [new_id() for _ in range(4)]
+    allocations = [Allocation(oid, "store-1", f"objects/{oid}") for oid in ids[1:3]]
+    store.run(store.catalog.allocate(flow_id, allocations, time.time_ns() + 10**12))
+    batch = [{"object_id": oid, "timerange": f"[{2 * n}:0_{2 * n + 2}:0)"} for n, oid in enumerate(ids)]
+    batch[3]["get_urls"] = [{"label": "cdn", "url": "https://cdn.example/x"}]
+    assert store.run(store.catalog.add_segments(flow_id, batch)) == []
+    store.run(store.catalog.add_instance(ids[2], "store-2", f"copies/{ids[2]}"))
+    expected = store.run(store.catalog.object_locations(ids))
+    for reverse in (False, True):
+        page = store.run(store.catalog.query_segments(flow_id, SegmentQuery(reverse=reverse), None, 10))
+        assert [s.object_id for s in page.items] == (ids[::-1] if reverse else ids)
+        for seg in page.items:
+            want = expected.get(seg.object_id, Locations((), ()))
+            assert (seg.instances, seg.uncontrolled_urls) == (want.instances, want.uncontrolled_urls)
+            assert (seg.init_instances, seg.init_uncontrolled_urls) == ((), ())
+    assert len(expected[ids[2]].instances) == 2 and expected[ids[3]].uncontrolled_urls

@@ -130,3 +130,49 @@ def test_local_disk_bulk_urls_match_one_by_one(tmp_path, secret):
     assert store.signer is not None
     expires = bulk[0].split("expires=")[1].split("&")[0]
     assert store.signer.verify("GET", store.info.id, keys[0], expires, bulk[0].rsplit("signature=", 1)[1]) is None
+
+
+def test_a_pages_urls_made_in_bulk_are_those_made_one_object_at_a_time(tmp_path):
+    from catalog.store import Instance, TagFilter
+    from streaming.storage.get_urls import UrlFilter, build_get_urls, page_get_urls
+    from streaming.storage.registry import Storage
+
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"k" * 32)
+    key_file.chmod(0o600)
+    hot = LocalDiskStore(
+        BackendInfo(str(uuid.uuid4()), "hot", "local", "disk", True, tags={"tier": "hot"}),
+        tmp_path,
+        "http://gw",
+        key_file,
+    )
+    cold = LocalDiskStore(BackendInfo(str(uuid.uuid4()), "cold", "local", "disk"), tmp_path, "http://gw", key_file)
+    storage = Storage([hot, cold])
+    asyncio.run(storage.start())
+    on = {"hot": Instance(hot.info.id, "objects/a.ts"), "cold": Instance(cold.info.id, "objects/b c.ts")}
+    gone = Instance(str(uuid.uuid4()), "objects/elsewhere.ts")  # a backend no longer configured
+    objects = [
+        ((), ()),
+        ((on["hot"],), ()),
+        ((on["cold"], on["hot"]), (("https://cdn.example/x", "cdn"),)),
+        ((gone, on["cold"]), ()),
+        ((), (("https://cdn.example/y", "cdn"), ("https://other.example/y", "other"))),
+    ]
+    filters = [
+        UrlFilter(),
+        UrlFilter(accept_get_urls=[]),
+        UrlFilter(accept_get_urls=["cold", "cdn"]),
+        UrlFilter(accept_storage_ids=[hot.info.id]),
+        UrlFilter(presigned=True),
+        UrlFilter(presigned=False),
+        UrlFilter(verbose_storage=True),
+        UrlFilter(backend_tags=TagFilter({"tier": ["hot"]})),
+    ]
+    for flt in filters:
+        for _ in range(3):  # both within one second, so both carry the same expiry
+            second = int(time.time())
+            bulk = page_get_urls(storage, objects, flt, 600)
+            single = [build_get_urls(storage, instances, urls, flt, 600) for instances, urls in objects]
+            if int(time.time()) == second:
+                break
+        assert bulk == single, flt

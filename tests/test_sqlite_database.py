@@ -1,4 +1,4 @@
-"""The SQLite connection pool's shutdown: reads still running on their threads finish before close."""
+"""The SQLite connection pool: reads still running on their threads finish before close; bounded reads on the loop."""
 
 from __future__ import annotations
 
@@ -37,3 +37,59 @@ def test_close_waits_for_a_cancelled_read_still_running(tmp_path):
         assert finished == [3_000_000, 3_000_000], "close() returned before the running reads ended"
 
     asyncio.run(scenario())
+
+
+def _bounded_reads(tmp_path, sql: str, loop_reads: bool = True) -> tuple[int, list[str]]:
+    """Runs ``sql`` through ``read_bounded``; returns its answer and the threads each attempt ran on."""
+    threads: list[str] = []
+
+    def read(conn: sqlite3.Connection) -> int:
+        threads.append(threading.current_thread().name)
+        return conn.execute(sql).fetchone()[0]
+
+    async def scenario() -> int:
+        db = Database(tmp_path / "catalog.sqlite3", readers=1, loop_reads=loop_reads)
+        await db.start()
+        try:
+            return await db.read_bounded(read)
+        finally:
+            await db.close()
+
+    return asyncio.run(scenario()), threads
+
+
+def test_a_short_bounded_read_runs_on_the_event_loop(tmp_path):
+    answer, threads = _bounded_reads(tmp_path, "SELECT count(*) FROM sqlite_master")
+    assert answer > 0 and threads == ["MainThread"]
+
+
+def test_a_bounded_read_over_its_budget_is_interrupted_and_runs_on_a_reader_thread(tmp_path):
+    answer, threads = _bounded_reads(tmp_path, SLOW_COUNT)
+    assert answer == 3_000_000
+    assert threads[0] == "MainThread" and len(threads) == 2 and threads[1].startswith("sqlite-reader")
+
+
+def test_bounded_reads_stay_off_the_loop_when_turned_off(tmp_path):
+    answer, threads = _bounded_reads(tmp_path, "SELECT 1", loop_reads=False)
+    assert answer == 1 and len(threads) == 1 and threads[0].startswith("sqlite-reader")
+
+
+def test_a_loop_on_another_thread_reads_on_a_reader_thread(tmp_path):
+    # the loop's connection belongs to the first loop's thread: sharing it would interleave transactions
+    threads: list[str] = []
+
+    def read(conn: sqlite3.Connection) -> int:
+        threads.append(threading.current_thread().name)
+        return conn.execute("SELECT 1").fetchone()[0]
+
+    async def scenario() -> None:
+        db = Database(tmp_path / "catalog.sqlite3", readers=1)
+        await db.start()
+        try:
+            assert await db.read_bounded(read) == 1
+            assert await asyncio.to_thread(asyncio.run, db.read_bounded(read)) == 1
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+    assert threads[0] == "MainThread" and threads[1].startswith("sqlite-reader") and len(threads) == 2

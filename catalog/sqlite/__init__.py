@@ -19,12 +19,15 @@ STORE: Store[sqlite3.Connection] = Store(documents, segments, objects, events, d
 class SQLiteCatalog(CatalogFacade[sqlite3.Connection]):
     """Implements ``catalog.store.Catalog`` over one SQLite file."""
 
-    def __init__(self, path: Path | str, readers: int = 4) -> None:
+    def __init__(self, path: Path | str, readers: int = 4, loop_reads: bool = True) -> None:
         super().__init__(STORE)
-        self.db = Database(Path(path), readers=readers)
+        self.db = Database(Path(path), readers=readers, loop_reads=loop_reads)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         return await self.db.read(fn)
+
+    async def _read_page(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        return await self.db.read_bounded(fn)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         return await self.db.write(fn)

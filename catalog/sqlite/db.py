@@ -1,7 +1,12 @@
-"""SQLite connections: one writer thread (writes serialised) and a pool of reader threads.
+"""SQLite connections: one writer thread (writes serialised), a pool of reader threads, and one
+budgeted reader on the event loop.
 
-Blocking sqlite3 calls never run on the event loop: every operation is a plain function of a
-connection, shipped to the writer or to a reader thread with ``run_in_executor``.
+Every operation is a plain function of a connection, shipped to the writer or to a reader thread
+with ``run_in_executor``. A few short indexed reads (a page of segments) instead run on the event
+loop under a budget (``read_bounded``): a thread hop and the GIL hand-offs it causes cost more
+than the read itself (docs/PERFORMANCE.md, issue 14). The budget keeps them from blocking the
+loop: SQLite interrupts such a read after ``LOOP_READ_OPCODES`` virtual-machine steps of one
+statement, or at once when the file is locked, and the read runs again on a reader thread.
 """
 
 from __future__ import annotations
@@ -18,9 +23,18 @@ from catalog.sqlite.schema import MIGRATIONS
 
 R = TypeVar("R")
 
+LOOP_READ_OPCODES = 200_000
+"""Steps one statement of a read on the event loop may take before it moves to a reader thread.
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+A 100-segment page takes ~4,000 (a 1,000-segment page ~33,000); 200,000 is about 1-2 ms of work."""
+
+
+def _over_budget() -> int:
+    return 1  # called once a statement has run its budget of steps: interrupt it
+
+
+def _connect(path: Path, timeout: float = 30) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
     conn.execute("PRAGMA foreign_keys=OFF")
@@ -48,8 +62,14 @@ def migrate(conn: sqlite3.Connection) -> int:
 class Database:
     """Runs functions of a connection off the event loop: writes on one thread, reads on several."""
 
-    def __init__(self, path: Path, readers: int = 4) -> None:
+    def __init__(
+        self, path: Path, readers: int = 4, loop_reads: bool = True, loop_budget: int = LOOP_READ_OPCODES
+    ) -> None:
         self.path = path
+        self.loop_reads = loop_reads
+        self.loop_budget = loop_budget
+        self._loop_reader: sqlite3.Connection | None = None
+        self._loop_thread = 0  # the thread whose event loop uses _loop_reader
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
@@ -109,11 +129,43 @@ class Database:
 
         return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
 
+    async def read_bounded(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """Like ``read``, on the event loop while ``fn`` stays within the budget; else on a reader thread.
+
+        ``fn`` must only read: an interrupted attempt is rolled back and ``fn`` runs again in full.
+        """
+        if not self.loop_reads:
+            return await self.read(fn)
+        conn = self._loop_reader
+        if conn is None:
+            # no busy wait (timeout 0): a locked file moves the read to a thread instead of blocking
+            conn = self._loop_reader = _connect(self.path, timeout=0)
+            conn.execute("PRAGMA query_only=ON")
+            conn.set_progress_handler(_over_budget, self.loop_budget)
+            self._loop_thread = threading.get_ident()
+        elif self._loop_thread != threading.get_ident():
+            # one connection, one loop: an event loop on another thread reads the usual way
+            return await self.read(fn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        except sqlite3.OperationalError:  # interrupted (over budget) or locked: retried off the loop
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        return await self.read(fn)
+
     async def close(self) -> None:
         # Reads still running (a cancelled request's query keeps going on its thread) must finish
         # before their connections close: closing a connection under a running statement crashes
         # the interpreter. So drain the reader pool first, then close everything from the writer.
         await asyncio.to_thread(self._reader_pool.shutdown, True)
+        if self._loop_reader is not None:  # used only on the loop, so idle now
+            self._loop_reader.close()
+            self._loop_reader = None
 
         def close_all() -> None:
             with self._lock:

@@ -23,7 +23,7 @@ from catalog.located import Located
 from catalog.paging import decode_key, encode_key, segment_cursor
 from catalog.segment_window import SegmentWindow
 from catalog.sqlite import events, objects
-from catalog.sqlite.listing import Where, add_tag_filters, add_window
+from catalog.sqlite.listing import Row, Where, add_tag_filters, add_window
 from catalog.store import (
     DeleteResult,
     Instance,
@@ -38,9 +38,21 @@ from catalog.store import (
 from catalog.timing import TimeRange
 
 SEGMENT_COLUMNS = (
-    "timerange, object_id, ts_hi, ts_offset, last_duration, sample_offset, sample_count, "
+    "timerange, object_id, ts_lo, ts_hi, ts_offset, last_duration, sample_offset, sample_count, "
     "object_timerange, key_frame_count, init_object_id"
 )
+"""The stored fields of ``Segment``, in its field order: a row plus the location fields is a Segment."""
+# What a page row says about its object's locations beyond the row itself: 1 = it has a controlled
+# instance other than its home (the first one, kept in the row), 2 = it has client URLs. Each is one
+# index probe per row in SQLite; the page then looks up the locations of flagged objects only,
+# instead of two IN look-ups over every object of the page.
+_MORE = (
+    "(home_storage_id IS NOT NULL AND EXISTS (SELECT 1 FROM object_instances i "
+    "WHERE i.object_id = segments.object_id AND i.storage_id != segments.home_storage_id)) "
+    "| (EXISTS (SELECT 1 FROM object_urls u WHERE u.object_id = segments.object_id) << 1)"
+)
+_PAGE_COLUMNS = f"{SEGMENT_COLUMNS}, home_storage_id, home_key, {_MORE}"
+NO_LOCATIONS = ((), (), (), ())  # Segment's location fields of an object with no instance and no URL
 
 
 def _longest(conn: sqlite3.Connection, flow_id: str) -> int | None:
@@ -76,31 +88,34 @@ def query_segments(
         where.add("ts_lo < ?" if query.reverse else "ts_lo > ?", after)
     order = "DESC" if query.reverse else "ASC"
     rows = conn.execute(
-        f"SELECT ts_lo, {SEGMENT_COLUMNS} FROM segments WHERE {where.sql()} ORDER BY ts_lo {order} LIMIT ?",
+        f"SELECT {_PAGE_COLUMNS} FROM segments WHERE {where.sql()} ORDER BY ts_lo {order} LIMIT ?",
         (*where.params, limit + 1),
     ).fetchall()
     next_key = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_key = encode_key("segments", rows[-1][0])
-    located = Located.lookup(objects, conn, [row[2] for row in rows] + [row[10] for row in rows])
-    return [
-        Segment(
-            timerange=row[1],
-            object_id=row[2],
-            lo=row[0],
-            hi=row[3],
-            ts_offset=row[4],
-            last_duration=row[5],
-            sample_offset=row[6],
-            sample_count=row[7],
-            object_timerange=row[8],
-            key_frame_count=row[9],
-            init_object_id=row[10],
-            **located.fields(row[2], row[10]),
-        )
-        for row in rows
-    ], next_key
+        next_key = encode_key("segments", rows[-1][2])
+    wanted = [row[1] for row in rows if row[13]] + [row[10] for row in rows if row[10]]
+    make = Segment._make
+    if not wanted:  # the common page: each row's home instance (if any) is all there is
+        return [
+            make(row[:11] + ((), (Instance(row[11], row[12]),), (), ()) if row[11] else row[:11] + NO_LOCATIONS)
+            for row in rows
+        ], next_key
+    located = Located.lookup(objects, conn, wanted)
+    return [make(row[:11] + _locations(row, located)) for row in rows], next_key
+
+
+def _locations(row: Row, located: Located) -> tuple[Any, ...]:
+    """Segment's location fields of a page row, from the look-up where the row's flag asks for it."""
+    if row[13]:
+        media: tuple[Any, ...] = located.tail(row[1], None)[:2]
+    else:
+        media = ((), (Instance(row[11], row[12]),) if row[11] else ())
+    if row[10] is None:
+        return (*media, (), ())
+    init = located.of(row[10])
+    return (*media, init.instances, init.uncontrolled_urls)
 
 
 def segment_locations(

@@ -21,7 +21,10 @@ from gateway.routes import (
 
 
 def api_routes() -> list[BaseRoute]:
+    # the segment listing first: the router tries routes in order, and this is the hot one (no other
+    # route matches its path, so the order changes nothing else)
     return [
+        *segments.routes,
         *service.routes,
         *webhooks.routes,
         *events.routes,
@@ -29,7 +32,6 @@ def api_routes() -> list[BaseRoute]:
         *properties.source_routes,
         *flows.routes,
         *properties.flow_routes,
-        *segments.routes,
         *storage.routes,
         *delivery.routes,
         *remux.routes,

@@ -39,7 +39,7 @@ async def get_segments(request: Request) -> Response:
     limit = page_limit(request)
     page = await catalog(request).query_segments(flow_id, query, q.get("page"), limit)
     storage, expiry = media(request).storage, settings(request).presign_expiry
-    items = [render.segment(seg, flt, include_otr, storage, expiry) for seg in page.items]
+    items = render.segments(page.items, flt, include_otr, storage, expiry)
     envelope = TimeRange.never()
     if page.items:
         envelope = page.items[0].range().envelope(page.items[-1].range())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from catalog.rules import tags_match
 from catalog.store import Instance, TagFilter
@@ -61,6 +62,56 @@ def build_get_urls(
             result.append(item)
     result.extend(uncontrolled_urls(uncontrolled, flt))
     return result
+
+
+def page_get_urls(
+    storage: Storage,
+    objects: Sequence[tuple[Sequence[Instance], Sequence[tuple[str, str]]]],
+    flt: UrlFilter,
+    expires_in: int,
+) -> list[list[dict]]:
+    """``build_get_urls`` for each (instances, client URLs) of a page, the same lists, made in bulk:
+    each backend is checked against the filter once per page, and its URLs are signed together
+    (``ObjectStore.get_urls``: the shared part of the signature is computed once)."""
+    results: list[list[dict]] = [[] for _ in objects]
+    if flt.wants_none():
+        return results
+    if flt.presigned is not False:
+        accepted: dict[str, Any] = {}  # storage id -> (store, base entry), None when not accepted
+        pending: dict[str, tuple[list[str], list[dict]]] = {}  # storage id -> keys, their entries
+        for index, (instances, _) in enumerate(objects):
+            for instance in instances:
+                backend = accepted.get(instance.storage_id, False)
+                if backend is False:
+                    store = storage.get(instance.storage_id)
+                    backend = accepted[instance.storage_id] = (
+                        (store, _controlled_entry(store.info, flt))
+                        if store is not None and _backend_accepted(store.info, flt)
+                        else None
+                    )
+                if backend is None:
+                    continue
+                item = dict(backend[1])
+                keys, items = pending.setdefault(instance.storage_id, ([], []))
+                keys.append(instance.key)
+                items.append(item)
+                results[index].append(item)
+        for storage_id, (keys, items) in pending.items():
+            for item, url in zip(items, accepted[storage_id][0].get_urls(keys, expires_in), strict=True):
+                item["url"] = url
+    for index, (_, uncontrolled) in enumerate(objects):
+        if uncontrolled:
+            results[index].extend(uncontrolled_urls(uncontrolled, flt))
+    return results
+
+
+def _controlled_entry(info: BackendInfo, flt: UrlFilter) -> dict:
+    """A controlled get_urls entry without its URL, keys in ``build_get_urls``' order."""
+    item: dict = {"url": "", "presigned": True, "label": info.label}
+    if flt.verbose_storage:
+        item.update(controlled=True, storage_id=info.id)
+        item.update({k: v for k, v in info.describe().items() if k not in ("id", "label", "default_storage")})
+    return item
 
 
 def uncontrolled_urls(urls: Sequence[tuple[str, str]], flt: UrlFilter) -> list[dict]:
