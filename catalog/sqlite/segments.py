@@ -124,17 +124,27 @@ def segment_locations(
         rows.reverse()
     homeless = [row[2] for row in rows if row[4] is None]
     external = {oid: urls[0][0] for oid, urls in objects.urls_of(conn, homeless).items()} if homeless else {}
+    # tuple.__new__ straight from the row: a named tuple's own __new__ is a Python call, twice per
+    # row, and a day-long playlist reads 43,200 rows
+    new, none = tuple.__new__, None
     return [
-        SegmentLocation(
-            lo,
-            hi,
-            object_id,
-            init_id,
-            (Instance(storage_id, key),) if storage_id else (),
-            external.get(object_id),
-            *use,
+        new(
+            SegmentLocation,
+            (
+                lo,
+                hi,
+                object_id,
+                init_id,
+                (new(Instance, (storage_id, key)),) if storage_id else (),
+                external.get(object_id) if external else none,
+                tr_text,
+                offset,
+                object_tr,
+                first,
+                count,
+            ),
         )
-        for lo, hi, object_id, init_id, storage_id, key, *use in rows
+        for lo, hi, object_id, init_id, storage_id, key, tr_text, offset, object_tr, first, count in rows
     ]
 
 
