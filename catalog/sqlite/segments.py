@@ -167,6 +167,18 @@ def _overlap(conn: sqlite3.Connection, flow_id: str, tr: TimeRange) -> str | Non
     return prev[1] if prev is not None and prev[0] >= tr.lo else None
 
 
+_INSERT_SEGMENT = (
+    "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, ts_offset, last_duration, "
+    "sample_offset, sample_count, object_timerange, key_frame_count, init_object_id, created_ns, "
+    "home_storage_id, home_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+)
+INSERT_HOMED_SEGMENT = _INSERT_SEGMENT + (  # the object's first controlled instance (see migration 4)
+    "(SELECT storage_id FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1), "
+    "(SELECT key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1))"
+)
+INSERT_HOMELESS_SEGMENT = _INSERT_SEGMENT + "NULL, NULL)"
+
+
 def add_segments(
     conn: sqlite3.Connection,
     flow_id: str,
@@ -201,6 +213,10 @@ def add_segments(
             continue
         tr = checked.timerange
         object_id = seg["object_id"]
+        # each timerange formatted once (it was five times per segment): most objects' own timerange
+        # is the segment's
+        tr_text = str(tr)
+        otr_text = tr_text if checked.object_timerange == tr else str(checked.object_timerange)
         if checked.new_init_object:
             conn.execute(
                 "INSERT INTO objects (id, first_flow_id, is_init, created_ns) VALUES (?, ?, 1, ?) "
@@ -213,7 +229,7 @@ def add_segments(
                 "UPDATE objects SET first_flow_id=?, timerange=?, key_frame_count=?, init_object_id=? WHERE id=?",
                 (
                     flow_id,
-                    str(checked.object_timerange),
+                    otr_text,
                     seg.get("key_frame_count"),
                     seg.get("init_object_id"),
                     object_id,
@@ -227,7 +243,7 @@ def add_segments(
                 (
                     object_id,
                     flow_id,
-                    str(checked.object_timerange),
+                    otr_text,
                     seg.get("key_frame_count"),
                     seg.get("init_object_id"),
                     now,
@@ -237,32 +253,27 @@ def add_segments(
                 "INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
                 [(object_id, u["label"], u["url"], i) for i, u in enumerate(seg.get("get_urls", []))],
             )
-        conn.execute(
-            "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, ts_offset, last_duration, "
-            "sample_offset, sample_count, object_timerange, key_frame_count, init_object_id, created_ns, "
-            "home_storage_id, home_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "(SELECT storage_id FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1), "
-            "(SELECT key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1))",
-            (
-                flow_id,
-                tr.lo,
-                tr.hi,
-                str(tr),
-                object_id,
-                checked.ts_offset if "ts_offset" in seg else None,
-                checked.last_duration,
-                seg.get("sample_offset"),
-                seg.get("sample_count"),
-                str(checked.object_timerange),
-                checked.key_frame_count,
-                checked.init_object_id,
-                now,
-                object_id,
-                object_id,
-            ),
+        row = (
+            flow_id,
+            tr.lo,
+            tr.hi,
+            tr_text,
+            object_id,
+            checked.ts_offset if "ts_offset" in seg else None,
+            checked.last_duration,
+            seg.get("sample_offset"),
+            seg.get("sample_count"),
+            otr_text,
+            checked.key_frame_count,
+            checked.init_object_id,
+            now,
         )
+        if checked.new_object:  # no row before this request, so no controlled instance: no home to look up
+            conn.execute(INSERT_HOMELESS_SEGMENT, row)
+        else:
+            conn.execute(INSERT_HOMED_SEGMENT, (*row, object_id, object_id))
         added += 1
-        registered.append(registration.event_segment(seg, tr, checked))
+        registered.append(registration.event_segment(seg, tr, checked, tr_text, otr_text))
         lo, hi = registration.bounds(tr)
         lo_min = lo if lo_min is None else min(lo_min, lo)
         if hi_max is None or hi > hi_max:
