@@ -198,6 +198,17 @@ def add_segments(
     maxdur = 0
     added = 0
     registered: list[dict[str, Any]] = []
+    # the latest inclusive end among the flow's segments (an upper bound, kept by every write): a
+    # segment starting after it and after every one added so far overlaps nothing, so the common
+    # append skips the probe; race-free, as the writer holds the write lock for the whole batch
+    stored_hi = conn.execute("SELECT seg_hi_max FROM flows WHERE id=?", (flow_id,)).fetchone()[0]
+
+    def find_overlap(tr: TimeRange) -> str | None:
+        lo = tr.lo
+        if lo is not None and (stored_hi is None or lo > stored_hi) and (hi_max is None or lo > hi_max):
+            return None
+        return _overlap(conn, flow_id, tr)
+
     for index, seg in enumerate(segments):
         try:
             checked = registration.check_segment(
@@ -206,7 +217,7 @@ def add_segments(
                 seg,
                 require_known,
                 lambda object_id: _object_row(conn, object_id),
-                lambda tr: _overlap(conn, flow_id, tr),
+                find_overlap,
             )
         except (Invalid, ValueError) as exc:
             failures.append(SegmentFailure(index, seg.get("object_id", ""), seg.get("timerange"), str(exc)))
