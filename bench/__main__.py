@@ -16,6 +16,9 @@ from bench.report import MARKER, Figure, table
 
 MODULES: list[str] = [
     # each: a module of bench/ with a ``--figures`` mode that calls bench.report.emit()
+    "proxy",  # goal 3: Range proxy vs direct S3
+    "playlist",  # goal 4: 24 h VOD playlist vs signing its URLs
+    "bulk",  # goal 6: bulk registration over HTTP vs bare executemany
 ]
 
 
