@@ -23,6 +23,9 @@ MODULES: list[str] = [
     "events",
     # each: a module of bench/ with a ``--figures`` mode that calls bench.report.emit()
     "load",  # issue 14 goal 1: the segment page over HTTP vs a bare Starlette app
+    "proxy",  # goal 3: Range proxy vs direct S3
+    "playlist",  # goal 4: 24 h VOD playlist vs signing its URLs
+    "bulk",  # goal 6: bulk registration over HTTP vs bare executemany
 ]
 BUDGET_S = 600  # per module; the slowest (load) takes ~3 min, ~1.5 with --quick
 TOTAL_GOAL_S = 15 * 60

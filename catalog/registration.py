@@ -144,12 +144,16 @@ def check_segment(
     )
 
 
-def event_segment(seg: dict[str, Any], tr: TimeRange, checked: Checked) -> dict[str, Any]:
-    """The segment as the event carries it; get_urls are added per webhook when it is sent."""
+def event_segment(
+    seg: dict[str, Any], tr: TimeRange, checked: Checked, tr_text: str | None = None, otr_text: str | None = None
+) -> dict[str, Any]:
+    """The segment as the event carries it; get_urls are added per webhook when it is sent.
+
+    ``tr_text``/``otr_text``: the two timeranges already formatted, when the caller has them."""
     out: dict[str, Any] = {
         "object_id": seg["object_id"],
-        "timerange": str(tr),
-        "object_timerange": str(checked.object_timerange),
+        "timerange": tr_text if tr_text is not None else str(tr),
+        "object_timerange": otr_text if otr_text is not None else str(checked.object_timerange),
     }
     for name in ("ts_offset", "last_duration", "sample_offset", "sample_count"):
         if name in seg:

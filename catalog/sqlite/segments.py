@@ -139,17 +139,27 @@ def segment_locations(
         rows.reverse()
     homeless = [row[2] for row in rows if row[4] is None]
     external = {oid: urls[0][0] for oid, urls in objects.urls_of(conn, homeless).items()} if homeless else {}
+    # tuple.__new__ straight from the row: a named tuple's own __new__ is a Python call, twice per
+    # row, and a day-long playlist reads 43,200 rows
+    new, none = tuple.__new__, None
     return [
-        SegmentLocation(
-            lo,
-            hi,
-            object_id,
-            init_id,
-            (Instance(storage_id, key),) if storage_id else (),
-            external.get(object_id),
-            *use,
+        new(
+            SegmentLocation,
+            (
+                lo,
+                hi,
+                object_id,
+                init_id,
+                (new(Instance, (storage_id, key)),) if storage_id else (),
+                external.get(object_id) if external else none,
+                tr_text,
+                offset,
+                object_tr,
+                first,
+                count,
+            ),
         )
-        for lo, hi, object_id, init_id, storage_id, key, *use in rows
+        for lo, hi, object_id, init_id, storage_id, key, tr_text, offset, object_tr, first, count in rows
     ]
 
 
@@ -172,6 +182,18 @@ def _overlap(conn: sqlite3.Connection, flow_id: str, tr: TimeRange) -> str | Non
     return prev[1] if prev is not None and prev[0] >= tr.lo else None
 
 
+_INSERT_SEGMENT = (
+    "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, ts_offset, last_duration, "
+    "sample_offset, sample_count, object_timerange, key_frame_count, init_object_id, created_ns, "
+    "home_storage_id, home_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+)
+INSERT_HOMED_SEGMENT = _INSERT_SEGMENT + (  # the object's first controlled instance (see migration 4)
+    "(SELECT storage_id FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1), "
+    "(SELECT key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1))"
+)
+INSERT_HOMELESS_SEGMENT = _INSERT_SEGMENT + "NULL, NULL)"
+
+
 def add_segments(
     conn: sqlite3.Connection,
     flow_id: str,
@@ -191,6 +213,17 @@ def add_segments(
     maxdur = 0
     added = 0
     registered: list[dict[str, Any]] = []
+    # the latest inclusive end among the flow's segments (an upper bound, kept by every write): a
+    # segment starting after it and after every one added so far overlaps nothing, so the common
+    # append skips the probe; race-free, as the writer holds the write lock for the whole batch
+    stored_hi = conn.execute("SELECT seg_hi_max FROM flows WHERE id=?", (flow_id,)).fetchone()[0]
+
+    def find_overlap(tr: TimeRange) -> str | None:
+        lo = tr.lo
+        if lo is not None and (stored_hi is None or lo > stored_hi) and (hi_max is None or lo > hi_max):
+            return None
+        return _overlap(conn, flow_id, tr)
+
     for index, seg in enumerate(segments):
         try:
             checked = registration.check_segment(
@@ -199,13 +232,17 @@ def add_segments(
                 seg,
                 require_known,
                 lambda object_id: _object_row(conn, object_id),
-                lambda tr: _overlap(conn, flow_id, tr),
+                find_overlap,
             )
         except (Invalid, ValueError) as exc:
             failures.append(SegmentFailure(index, seg.get("object_id", ""), seg.get("timerange"), str(exc)))
             continue
         tr = checked.timerange
         object_id = seg["object_id"]
+        # each timerange formatted once (it was five times per segment): most objects' own timerange
+        # is the segment's
+        tr_text = str(tr)
+        otr_text = tr_text if checked.object_timerange == tr else str(checked.object_timerange)
         if checked.new_init_object:
             conn.execute(
                 "INSERT INTO objects (id, first_flow_id, is_init, created_ns) VALUES (?, ?, 1, ?) "
@@ -218,7 +255,7 @@ def add_segments(
                 "UPDATE objects SET first_flow_id=?, timerange=?, key_frame_count=?, init_object_id=? WHERE id=?",
                 (
                     flow_id,
-                    str(checked.object_timerange),
+                    otr_text,
                     seg.get("key_frame_count"),
                     seg.get("init_object_id"),
                     object_id,
@@ -232,7 +269,7 @@ def add_segments(
                 (
                     object_id,
                     flow_id,
-                    str(checked.object_timerange),
+                    otr_text,
                     seg.get("key_frame_count"),
                     seg.get("init_object_id"),
                     now,
@@ -242,32 +279,27 @@ def add_segments(
                 "INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
                 [(object_id, u["label"], u["url"], i) for i, u in enumerate(seg.get("get_urls", []))],
             )
-        conn.execute(
-            "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, ts_offset, last_duration, "
-            "sample_offset, sample_count, object_timerange, key_frame_count, init_object_id, created_ns, "
-            "home_storage_id, home_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "(SELECT storage_id FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1), "
-            "(SELECT key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1))",
-            (
-                flow_id,
-                tr.lo,
-                tr.hi,
-                str(tr),
-                object_id,
-                checked.ts_offset if "ts_offset" in seg else None,
-                checked.last_duration,
-                seg.get("sample_offset"),
-                seg.get("sample_count"),
-                str(checked.object_timerange),
-                checked.key_frame_count,
-                checked.init_object_id,
-                now,
-                object_id,
-                object_id,
-            ),
+        row = (
+            flow_id,
+            tr.lo,
+            tr.hi,
+            tr_text,
+            object_id,
+            checked.ts_offset if "ts_offset" in seg else None,
+            checked.last_duration,
+            seg.get("sample_offset"),
+            seg.get("sample_count"),
+            otr_text,
+            checked.key_frame_count,
+            checked.init_object_id,
+            now,
         )
+        if checked.new_object:  # no row before this request, so no controlled instance: no home to look up
+            conn.execute(INSERT_HOMELESS_SEGMENT, row)
+        else:
+            conn.execute(INSERT_HOMED_SEGMENT, (*row, object_id, object_id))
         added += 1
-        registered.append(registration.event_segment(seg, tr, checked))
+        registered.append(registration.event_segment(seg, tr, checked, tr_text, otr_text))
         lo, hi = registration.bounds(tr)
         lo_min = lo if lo_min is None else min(lo_min, lo)
         if hi_max is None or hi > hi_max:

@@ -77,6 +77,22 @@ def delivery(loc: SegmentLocation, container: str | None, fmp4: bool) -> str | N
     return None
 
 
+def deliveries(locations: Sequence[SegmentLocation], container: str | None, fmp4: bool) -> list[str | None]:
+    """``delivery`` of each segment; the common case (a whole object at flow time, not fMP4) is
+    decided inline, without two calls per segment of a day-long playlist."""
+    if fmp4:
+        return [delivery(loc, container, fmp4) for loc in locations]
+    return [
+        None
+        if loc.sample_count is None
+        and not loc.sample_offset
+        and not loc.ts_offset
+        and (loc.object_timerange is None or loc.object_timerange == loc.timerange)
+        else delivery(loc, container, fmp4)
+        for loc in locations
+    ]
+
+
 def _own_time_is_flow_time(offset: int | None, container: str | None) -> bool:
     """A player reading the object sees flow time: no offset, or (MPEG-TS) whole 33-bit wraps."""
     if not offset:

@@ -8,7 +8,7 @@ URLs as of the start of a time bucket (``streaming.storage.expiry``), so repeate
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from functools import partial
@@ -26,10 +26,10 @@ from streaming.storage.interface import (
     open_after_head,
 )
 from streaming.storage.ranges import RangeSpec
+from streaming.storage.s3_reads import S3Reader, parse_content_range
 from streaming.storage.sigv4 import Credentials, Presigner
 
 T = TypeVar("T")
-CHUNK = 1024 * 1024  # large reads: fewer event-loop turns per MiB proxied
 PART_SIZE = 8 * 1024 * 1024
 
 
@@ -70,6 +70,17 @@ class S3Store:
             self.credentials, region, public_endpoint_url or endpoint_url, addressing_style=addressing_style
         )
         self.breaker = CircuitBreaker(info.label)
+        # the gateway's own reads: presigned for the internal endpoint, no botocore per request
+        self.reader = S3Reader(
+            Presigner(self.credentials, region, endpoint_url, addressing_style=addressing_style),
+            bucket,
+            info.label,
+            self.breaker,
+            pool=max_pool_connections,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            attempts=max_attempts,
+        )
         self._stack: AsyncExitStack | None = None
         self.client: Any = None
 
@@ -116,6 +127,7 @@ class S3Store:
         )
         try:
             await self.client.head_bucket(Bucket=self.bucket)
+            await self.reader.start()
         except Exception as exc:
             await self.close()
             raise RuntimeError(
@@ -124,6 +136,7 @@ class S3Store:
             ) from exc
 
     async def close(self) -> None:
+        await self.reader.close()
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
@@ -161,39 +174,29 @@ class S3Store:
     async def open(self, key: str, wanted: RangeSpec | None) -> Opened | None:
         """One GET with the client's range: the answer's headers give the size and validators, so a
         proxied read costs one round trip to the store, not a HEAD and then a GET."""
-        from botocore.exceptions import ClientError
-
         if wanted is not None and wanted.never_satisfiable:
             return await open_after_head(self, key, wanted)  # the 416 needs the size
-        extra = {"Range": wanted.header()} if wanted is not None else {}
-        try:
-            response = await self._call(lambda: self.client.get_object(Bucket=self.bucket, Key=key, **extra))
-        except ClientError as exc:
-            code = _error_code(exc)
-            if code in MISSING_CODES:
-                return None
-            if code == "InvalidRange":
-                return await open_after_head(self, key, wanted)  # raises RangeNotSatisfiable with the size
-            raise StoreError(f"storage backend {self.info.label}: {exc}") from exc
-        body = response["Body"]
-        size = response["ContentLength"]
-        start, end = 0, size - 1
-        if response.get("ContentRange"):  # "bytes 1000-1999/300000"
-            span, _, total = response["ContentRange"].removeprefix("bytes ").partition("/")
-            first, _, last = span.partition("-")
-            start, end, size = int(first), int(last), int(total)
-        return Opened(_object_info(response, size), start, end, _stream(body), body.close)
+        answer = await self.reader.get(key, wanted.header() if wanted is not None else None)
+        if answer.status == 404:
+            return None
+        if answer.status == 416:
+            return await open_after_head(self, key, wanted)  # raises RangeNotSatisfiable with the size
+        if answer.info is None or answer.body is None:
+            raise StoreError(f"storage backend {self.info.label} answered {answer.status}: {answer.error}")
+        start, end = 0, answer.info.size - 1
+        if answer.content_range:
+            start, end = parse_content_range(answer.content_range)
+        return Opened(answer.info, start, end, answer.body, answer.close)
 
     async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        response = await self._call(
-            lambda: self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
-        )
-        stream = _stream(response["Body"])
+        answer = await self.reader.get(key, f"bytes={start}-{end}")
+        if answer.body is None:
+            raise StoreError(f"storage backend {self.info.label} answered {answer.status}: {answer.error}")
         try:
-            async for chunk in stream:
+            async for chunk in answer.body:
                 yield chunk
         finally:
-            await stream.aclose()  # closes the store's response now, not when garbage is collected
+            await answer.body.aclose()  # closes the store's response now, not when garbage is collected
 
     async def write(self, key: str, chunks: AsyncIterator[bytes], content_type: str | None) -> ObjectInfo:
         """Uploads a stream: one PUT when it fits in a part, else a multipart upload (no whole-object buffer)."""
@@ -319,14 +322,6 @@ def _error_code(exc: Any) -> str | None:
 def _object_info(response: Mapping[str, Any], size: int) -> ObjectInfo:
     """Size (the whole object's, also for a ranged GET), validators and type from HEAD or GET."""
     return ObjectInfo(size, response["ETag"], response["LastModified"].timestamp(), response.get("ContentType"))
-
-
-async def _stream(body: Any) -> AsyncGenerator[bytes, None]:
-    try:
-        async for chunk in body.iter_chunks(CHUNK):
-            yield chunk
-    finally:
-        body.close()  # a client that went away cancels us here, and the upstream read stops too
 
 
 __all__ = ["S3Store", "StoreUnavailable"]

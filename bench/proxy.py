@@ -1,0 +1,129 @@
+"""Goal 3: the Range proxy against a direct GET from the same S3 server, and RSS while proxying 1 GiB.
+
+    python -m bench.proxy [--figures] [--quick]
+
+A moto S3 server and the gateway (one uvicorn worker) run on 127.0.0.1; whole-object downloads use
+curl (C, so the client costs little CPU), 1 MiB ranges an httpx client on one keep-alive
+connection (the same client for both). Proxy and direct rounds alternate, and each figure is the
+best round of each, so a burst of load from elsewhere on a shared machine spoils both or neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.bytes import MIB, GatewayProcess, S3Server, curl_speed, ranges_speed, rss_mib, upload_object
+from bench.report import Figure, emit
+
+
+def alternate(direct, proxied, rounds: int) -> tuple[float, float]:
+    """Best of ``rounds`` alternating measurements of each (direct first, then proxied)."""
+    best_direct = best_proxied = 0.0
+    for _ in range(rounds):
+        best_direct = max(best_direct, direct())
+        best_proxied = max(best_proxied, proxied())
+    return best_direct, best_proxied
+
+
+def measure(quick: bool) -> list[Figure]:
+    rounds = 3 if quick else 6
+    with tempfile.TemporaryDirectory(prefix="tams-proxy-") as tmp:
+        work = Path(tmp)
+        s3 = S3Server()
+        s3.start()
+        s3.create_bucket("bench")
+        config = {
+            "backends": [
+                {
+                    "type": "s3",
+                    "id": str(uuid.uuid4()),
+                    "label": "s3",
+                    "bucket": "bench",
+                    "endpoint_url": s3.url,
+                    "access_key": "k",
+                    "secret_key": "s",
+                    "default": True,
+                }
+            ]
+        }
+        (work / "s3.json").write_text(json.dumps(config))
+        gateway = GatewayProcess(work / "data", env={"TAMS_STORAGE_CONFIG": str(work / "s3.json")})
+        gateway.start()
+        try:
+            size = 64 * MIB
+            oid = upload_object(gateway, size)
+            direct_url = httpx.get(f"{gateway.url}/objects/{oid}").json()["get_urls"][0]["url"]
+            proxy_url = f"{gateway.url}/objects/{oid}/content?mode=proxy"
+            whole_d, whole_p = alternate(
+                lambda: curl_speed(direct_url, repeat=1), lambda: curl_speed(proxy_url, repeat=1), rounds
+            )
+            count = 32 if quick else 64
+            ranges_d, ranges_p = alternate(
+                lambda: ranges_speed(direct_url, size, count), lambda: ranges_speed(proxy_url, size, count), rounds
+            )
+            figures = [
+                Figure("S3 proxy, 64 MiB object whole, vs direct GET", whole_p, whole_d, "MiB/s", 0.9),
+                Figure("S3 proxy, 1 MiB ranges one after another, vs direct", ranges_p, ranges_d, "ranges/s", 0.9),
+            ]
+            if not quick:
+                figures.append(rss_figure(gateway, upload_object(gateway, 1024 * MIB)))
+            return figures
+        finally:
+            gateway.stop()
+            s3.stop()
+
+
+def rss_figure(gateway: GatewayProcess, oid: str) -> Figure:
+    """Peak RSS while proxying a 1 GiB object, against the RSS just before (goal: flat, < 150 MB)."""
+    pid = gateway.proc.pid  # type: ignore[union-attr]  # started, so proc is set
+    before = rss_mib(pid)
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(rss_mib(pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        speed = curl_speed(f"{gateway.url}/objects/{oid}/content?mode=proxy", repeat=1)
+    finally:
+        done.set()
+        sampler.join()
+    peak = max(samples, default=before)
+    return Figure(
+        "gateway peak RSS proxying 1 GiB, vs RSS before",
+        peak,
+        before,
+        "MiB",
+        1.1,
+        higher_is_better=False,
+        details=f"at {speed:.0f} MiB/s; {before:.0f} MiB before",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--figures", action="store_true", help="print figures for python -m bench")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, no 1 GiB object")
+    args = parser.parse_args()
+    figures = measure(args.quick)
+    emit(figures)
+    if not args.figures:
+        from bench.report import table
+
+        print(table(figures))
+
+
+if __name__ == "__main__":
+    main()
