@@ -13,7 +13,6 @@ The reference checks nothing (no overlap probe, no validation, no statistics row
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sqlite3
 import tempfile
@@ -26,7 +25,7 @@ import orjson
 
 from bench.dataset import ensure_dataset, flow_doc, segment_batch
 from bench.load import free_port, start_server, stop_server
-from bench.report import Figure, emit, table
+from bench.report import Figure, goal_main
 from catalog.timing import TimeRange
 
 BATCH = 1000
@@ -130,14 +129,7 @@ def measure(quick: bool) -> list[Figure]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--figures", action="store_true", help="print figures for python -m bench")
-    parser.add_argument("--quick", action="store_true", help="30 batches each way instead of 150")
-    args = parser.parse_args()
-    figures = measure(args.quick)
-    emit(figures)
-    if not args.figures:
-        print(table(figures))
+    goal_main(__doc__, measure, "30 batches each way instead of 150")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ the same file as the local-disk store. Downloads use curl (C, so the client cost
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -105,7 +107,9 @@ def upload_object(gateway: GatewayProcess, size: int) -> str:
         return obj["object_id"]
 
 
-def s3_figures(work: Path) -> list[tuple[str, str, str]]:
+@contextlib.contextmanager
+def s3_gateway(work: Path) -> Iterator[GatewayProcess]:
+    """A moto S3 server on 127.0.0.1 and a gateway process whose default backend is a bucket on it."""
     s3 = S3Server()
     s3.start()
     s3.create_bucket("bench")
@@ -126,8 +130,16 @@ def s3_figures(work: Path) -> list[tuple[str, str, str]]:
     (work / "s3.json").write_text(json.dumps(config))
     gateway = GatewayProcess(work / "s3-data", env={"TAMS_STORAGE_CONFIG": str(work / "s3.json")})
     gateway.start()
-    rows = []
     try:
+        yield gateway
+    finally:
+        gateway.stop()
+        s3.stop()
+
+
+def s3_figures(work: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    with s3_gateway(work) as gateway:
         size = 64 * MIB
         oid = upload_object(gateway, size)
         direct_url = httpx.get(f"{gateway.url}/objects/{oid}").json()["get_urls"][0]["url"]
@@ -171,9 +183,6 @@ def s3_figures(work: Path) -> list[tuple[str, str, str]]:
                 f"at {speed:.0f} MiB/s (goal < 150 MB, flat)",
             )
         )
-    finally:
-        gateway.stop()
-        s3.stop()
     return rows
 
 

@@ -12,7 +12,6 @@ encoding and hashing), then signing the same 43,200 keys alone with the same sto
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import statistics
@@ -20,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.report import Figure, emit, table
+from bench.report import Figure, goal_main
 from bench.test_bench_playlists import S3_ID, build_flow, s3_storage
 from catalog.sqlite import SQLiteCatalog
 from catalog.timing import TimeRange
@@ -92,14 +91,7 @@ async def measure(rounds: int) -> list[Figure]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--figures", action="store_true", help="print figures for python -m bench")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    args = parser.parse_args()
-    figures = asyncio.run(measure(5 if args.quick else 15))
-    emit(figures)
-    if not args.figures:
-        print(table(figures))
+    goal_main(__doc__, lambda quick: asyncio.run(measure(5 if quick else 15)), "fewer rounds")
 
 
 if __name__ == "__main__":

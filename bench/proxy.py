@@ -10,18 +10,15 @@ best round of each, so a burst of load from elsewhere on a shared machine spoils
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
-from bench.bytes import MIB, GatewayProcess, S3Server, curl_speed, ranges_speed, rss_mib, upload_object
-from bench.report import Figure, emit
+from bench.bytes import MIB, GatewayProcess, curl_speed, ranges_speed, rss_mib, s3_gateway, upload_object
+from bench.report import Figure, goal_main
 
 
 def alternate(direct, proxied, rounds: int) -> tuple[float, float]:
@@ -37,27 +34,7 @@ def measure(quick: bool) -> list[Figure]:
     rounds = 3 if quick else 6
     with tempfile.TemporaryDirectory(prefix="tams-proxy-") as tmp:
         work = Path(tmp)
-        s3 = S3Server()
-        s3.start()
-        s3.create_bucket("bench")
-        config = {
-            "backends": [
-                {
-                    "type": "s3",
-                    "id": str(uuid.uuid4()),
-                    "label": "s3",
-                    "bucket": "bench",
-                    "endpoint_url": s3.url,
-                    "access_key": "k",
-                    "secret_key": "s",
-                    "default": True,
-                }
-            ]
-        }
-        (work / "s3.json").write_text(json.dumps(config))
-        gateway = GatewayProcess(work / "data", env={"TAMS_STORAGE_CONFIG": str(work / "s3.json")})
-        gateway.start()
-        try:
+        with s3_gateway(work) as gateway:
             size = 64 * MIB
             oid = upload_object(gateway, size)
             direct_url = httpx.get(f"{gateway.url}/objects/{oid}").json()["get_urls"][0]["url"]
@@ -76,9 +53,6 @@ def measure(quick: bool) -> list[Figure]:
             if not quick:
                 figures.append(rss_figure(gateway, upload_object(gateway, 1024 * MIB)))
             return figures
-        finally:
-            gateway.stop()
-            s3.stop()
 
 
 def rss_figure(gateway: GatewayProcess, oid: str) -> Figure:
@@ -113,16 +87,7 @@ def rss_figure(gateway: GatewayProcess, oid: str) -> Figure:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--figures", action="store_true", help="print figures for python -m bench")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds, no 1 GiB object")
-    args = parser.parse_args()
-    figures = measure(args.quick)
-    emit(figures)
-    if not args.figures:
-        from bench.report import table
-
-        print(table(figures))
+    goal_main(__doc__, measure, "fewer rounds, no 1 GiB object")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ between machines.
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 
@@ -94,3 +96,15 @@ def table(figures: list[Figure]) -> str:
 
 def _ratio(value: float) -> str:
     return f"{value * 100:.1f} %" if value < 1 else f"{value:.2f}x"
+
+
+def goal_main(doc: str | None, measure: Callable[[bool], list[Figure]], quick_help: str) -> None:
+    """The command line of a goal module: ``--figures`` for ``python -m bench``, else a table."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--figures", action="store_true", help="print figures for python -m bench")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args()
+    figures = measure(args.quick)
+    emit(figures)
+    if not args.figures:
+        print(table(figures))
