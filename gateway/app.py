@@ -20,6 +20,7 @@ from catalog.models import ValidationError
 from catalog.store import Catalog
 from catalog.timing import TimeFormatError
 from gateway.auth import AuthMiddleware, AuthSettings, token_endpoint
+from gateway.background import BackgroundServices
 from gateway.catalogs import build_catalog
 from gateway.config import Settings
 from gateway.errors import HTTPError, error_response
@@ -140,13 +141,14 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         await storage.start()
-        media.start_gc()
-        await dispatcher.start()
+        # of several processes on one catalog, one runs the dispatcher, deletion worker and GC
+        background = BackgroundServices(settings.data_dir, store, media, dispatcher)
+        await background.start()
+        app.state.background = background
         try:
             yield
         finally:
-            await dispatcher.close()
-            await media.stop_gc()
+            await background.close()
             await storage.close()
             await store.close()
 

@@ -21,6 +21,7 @@ from typing import Any
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     data_dir: Path = Path("data")
     catalog: str = "sqlite"
     public_url: str | None = None
@@ -177,6 +178,14 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "TAMS_HOST", "bind address"),
     Setting("port", "TAMS_PORT", "bind port", _integer(minimum=0)),
+    Setting(
+        "workers",
+        "TAMS_WORKERS",
+        "gateway processes serving the port (one catalog; `vast-fake` always runs one; "
+        "see [docs/DEPLOYMENT.md](docs/DEPLOYMENT.md))",
+        _integer(),
+        shown_default="the number of cores",
+    ),
     Setting(
         "data_dir",
         "TAMS_DATA_DIR",
