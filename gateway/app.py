@@ -135,16 +135,20 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
         retention_s=settings.event_retention,
     )
     dispatcher = Dispatcher(store, media, webhook_settings)
+    # of several processes on one catalog, one runs the dispatcher, deletion worker and GC
+    background = BackgroundServices(settings.data_dir, store, media, dispatcher)
     observability = Observability(sizes=store.sizes, ready=ready, service_version=version("tams-gateway"))
+    observability.watch(
+        "tams_background_services",
+        "1 in the process that runs the webhook dispatcher, deletion worker and allocation collector",
+        lambda: int(background.running),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         await storage.start()
-        # of several processes on one catalog, one runs the dispatcher, deletion worker and GC
-        background = BackgroundServices(settings.data_dir, store, media, dispatcher)
         await background.start()
-        app.state.background = background
         try:
             yield
         finally:
