@@ -16,6 +16,7 @@ from bench.report import MARKER, Figure, table
 
 MODULES: list[str] = [
     # each: a module of bench/ with a ``--figures`` mode that calls bench.report.emit()
+    "workers",
 ]
 
 
