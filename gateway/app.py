@@ -186,6 +186,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
     app.state.settings = settings
     app.state.catalog = store
     app.state.media = media
+    app.state.background = background
     app.state.webhook_settings = webhook_settings
     app.state.playlists = PlaylistService(
         media,

@@ -21,7 +21,7 @@ from typing import Any
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=lambda: default_workers())
     data_dir: Path = Path("data")
     catalog: str = "sqlite"
     public_url: str | None = None
@@ -102,6 +102,13 @@ def check_catalog(settings: Settings) -> None:
         ]
         if missing:
             raise ValueError(f"TAMS_CATALOG=vast needs {', '.join(missing)}")
+
+
+def default_workers() -> int:
+    """One gateway process per core this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def default_readers() -> int:

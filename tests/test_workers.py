@@ -16,11 +16,11 @@ import m3u8
 import pytest
 from conftest import GatewayProcess, new_id, sqlite_only, video_flow
 from processes import Pinned
+from starlette.testclient import TestClient
 from test_webhooks import Receiver
 
+from gateway.app import create_app
 from gateway.background import FileLock
-
-pytestmark = sqlite_only  # the VAST fake lives in one process's memory: it always runs one worker
 
 
 @pytest.fixture
@@ -53,6 +53,7 @@ def eventually(check, seconds: float = 30):
         time.sleep(0.1)
 
 
+@sqlite_only  # the VAST fake lives in one process's memory: it always runs one worker
 @pytest.mark.slow
 def test_an_event_written_through_one_worker_reaches_a_stream_on_the_other(gateway):
     reader, writer = pinned_pair(gateway)
@@ -74,6 +75,7 @@ def test_an_event_written_through_one_worker_reaches_a_stream_on_the_other(gatew
     writer.close()
 
 
+@sqlite_only
 @pytest.mark.slow
 def test_a_playlist_cached_in_one_worker_shows_segments_added_through_the_other(gateway):
     cached, writer = pinned_pair(gateway)
@@ -93,6 +95,7 @@ def test_a_playlist_cached_in_one_worker_shows_segments_added_through_the_other(
     writer.close()
 
 
+@sqlite_only
 @pytest.mark.slow
 def test_killing_the_background_worker_hands_webhooks_and_deletions_to_another(gateway):
     receiver = Receiver()
@@ -157,3 +160,21 @@ def test_the_background_lock_is_held_by_one_holder_at_a_time(tmp_path):
     first.release()
     assert second.try_acquire() and not first.try_acquire()
     second.release()
+
+
+@sqlite_only
+def test_a_standby_app_takes_over_when_the_holder_stops(settings):
+    """Two apps on one data dir in this process: the lock is per open file, so they elect like processes."""
+    holder, standby = TestClient(create_app(settings)), TestClient(create_app(settings))
+    holder.__enter__()
+    try:
+        standby.__enter__()
+        try:
+            assert holder.app.state.background.running and not standby.app.state.background.running
+            assert "tams_background_services 0.0" in standby.get("/metrics").text
+        finally:
+            holder.__exit__(None, None, None)
+        assert eventually(lambda: standby.app.state.background.running)
+        assert "tams_background_services 1.0" in standby.get("/metrics").text
+    finally:
+        standby.__exit__(None, None, None)
