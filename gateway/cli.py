@@ -27,7 +27,7 @@ def _serve(settings: Settings) -> int:
 
     import uvicorn
 
-    from gateway.asgi import IMPORT_STRING, serving_app, settings_environment
+    from gateway.asgi import serving_app, settings_environment
     from gateway.auth import AuthSettings
 
     # read here too: a bad auth configuration stops the command before any worker starts, and a
@@ -58,10 +58,9 @@ def _serve(settings: Settings) -> int:
     if workers == 1:
         uvicorn.run(serving_app(settings, auth), **options)  # type: ignore[arg-type]  # options are uvicorn's
         return 0
-    # uvicorn's supervisor binds the socket, spawns the workers and replaces any that dies
-    os.environ.update(settings_environment(settings))
-    uvicorn.run(IMPORT_STRING, factory=True, workers=workers, **options)  # type: ignore[arg-type]
-    return 0
+    from gateway.supervisor import Supervisor
+
+    return Supervisor(workers, settings_environment(settings), options).run()
 
 
 def _describe(settings: Settings) -> str:
