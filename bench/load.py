@@ -79,6 +79,7 @@ def free_port() -> int:
 def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
     # registration measures the catalog path: objects are named, not uploaded (bench/bytes.py does bytes)
     env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1", "TAMS_REQUIRE_ALLOCATION": "false"}
+    env.setdefault("TAMS_WORKERS", "1")  # the figures are one process's; bench/workers.py compares more
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [

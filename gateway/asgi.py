@@ -1,14 +1,13 @@
 """The served application, as ``tams-gateway serve`` builds it in each of its processes.
 
-With one worker the CLI calls ``serving_app`` itself. With several, uvicorn's supervisor starts
-fresh interpreters (multiprocessing's spawn) that each call ``app_from_environment``: the
+With one worker the CLI calls ``serving_app`` itself. With several, ``gateway.supervisor`` starts
+fresh interpreters (multiprocessing's spawn) whose uvicorn calls ``app_from_environment``: the
 command-line flags reach them as ``TAMS_*`` variables (``settings_environment``), and each reads
 the same settings and auth configuration the parent checked.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 
@@ -16,21 +15,10 @@ from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.auth import AuthSettings
+from gateway.cli import tune_garbage_collector
 from gateway.config import Settings, load_settings
 
 IMPORT_STRING = "gateway.asgi:app_from_environment"
-
-
-def tune_garbage_collector() -> None:
-    """Fewer, cheaper cyclic collections for a server that builds big responses.
-
-    The objects alive at start (modules, the app) never become garbage, so they are frozen out of
-    every full collection; and the youngest generation is collected every 20,000 allocations
-    instead of 700, so a 43,200-segment playlist does not trigger dozens of collections. Both took
-    a day's VOD playlist from ~250 to ~200 ms (docs/PERFORMANCE.md)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
 
 
 def serving_app(settings: Settings, auth: AuthSettings) -> Starlette:
@@ -41,7 +29,7 @@ def serving_app(settings: Settings, auth: AuthSettings) -> Starlette:
 
 
 def app_from_environment() -> Starlette:
-    """The factory uvicorn's worker processes call (``IMPORT_STRING``)."""
+    """The factory the worker processes' uvicorn calls (``IMPORT_STRING``)."""
     settings = load_settings()
     return serving_app(settings, AuthSettings.from_env(os.environ, settings.data_dir))
 

@@ -178,3 +178,10 @@ def test_a_standby_app_takes_over_when_the_holder_stops(settings):
         assert "tams_background_services 1.0" in standby.get("/metrics").text
     finally:
         standby.__exit__(None, None, None)
+
+
+def test_workers_must_be_at_least_one(capsys):
+    from gateway.cli import main
+
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "--workers 0 must be at least 1" in capsys.readouterr().err
