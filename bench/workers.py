@@ -112,6 +112,9 @@ def figures(quick: bool, rounds: int | None = None, duration: int | None = None,
     def rate(side: list[PageLoad]) -> float:
         return sum(load.requests for load in side) / sum(load.seconds for load in side)
 
+    def per_core(workers: int) -> float:  # req/s over the runs, divided by cores used over warm-up and run
+        return rate(loads[workers]) / statistics.mean(cores[workers])
+
     pairs = ", ".join(f"{b.rate / a.rate:.2f}" for a, b in zip(loads[1], loads[2], strict=True))
     return [
         Figure(
@@ -124,7 +127,15 @@ def figures(quick: bool, rounds: int | None = None, duration: int | None = None,
             f"ratio per round: {pairs}; cores used by the server (2 workers/1): "
             f"{statistics.mean(cores[2]):.2f}/{statistics.mean(cores[1]):.2f}; "
             f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
-        )
+        ),
+        Figure(
+            "the same, requests per second of server CPU: 2 workers vs 1 (no goal)",
+            per_core(2),
+            per_core(1),
+            "req/core-s",
+            details="equal means the second process costs nothing per request: the rate then follows "
+            "the CPU the machine can give the server",
+        ),
     ]
 
 
