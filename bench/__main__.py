@@ -26,6 +26,7 @@ MODULES: list[str] = [
     "proxy",  # goal 3: Range proxy vs direct S3
     "playlist",  # goal 4: 24 h VOD playlist vs signing its URLs
     "bulk",  # goal 6: bulk registration over HTTP vs bare executemany
+    "workers",  # goal 2: two worker processes vs one on the segment page
 ]
 BUDGET_S = 600  # per module; the slowest (load) takes ~3 min, ~1.5 with --quick
 TOTAL_GOAL_S = 15 * 60

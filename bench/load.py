@@ -246,10 +246,32 @@ def start_gateway(data_dir: Path, port: int, scratch: Path, s3_url: str) -> subp
         "TAMS_LOG_LEVEL": "warning",
         "NO_PROXY": "127.0.0.1",
         "TAMS_REQUIRE_ALLOCATION": "false",
+        "TAMS_WORKERS": os.environ.get("TAMS_WORKERS", "1"),  # one process's figures; bench/workers.py compares
         "TAMS_STORAGE_CONFIG": str(config),
     }
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return start([*command, "--data-dir", str(data_dir)], env, scratch / "gateway.log", "/healthz", port)
+    return start(gateway_command(data_dir, port), env, scratch / "gateway.log", "/healthz", port)
+
+
+def gateway_command(data_dir: Path, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+
+
+def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    """A gateway on the local-disk default (bench.bulk, bench.workers); ``TAMS_WORKERS`` from the environment."""
+    env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1", "TAMS_REQUIRE_ALLOCATION": "false"}
+    env.setdefault("TAMS_WORKERS", "1")  # the figures are one process's; bench/workers.py compares more
+    return start(gateway_command(data_dir, port), env, log, "/healthz", port)
 
 
 def start_bare(port: int, bodies: dict[str, bytes], scratch: Path) -> subprocess.Popen:

@@ -20,6 +20,7 @@ from catalog.models import ValidationError
 from catalog.store import Catalog
 from catalog.timing import TimeFormatError
 from gateway.auth import AuthMiddleware, AuthSettings, token_endpoint
+from gateway.background import BackgroundServices
 from gateway.catalogs import build_catalog
 from gateway.config import Settings
 from gateway.credentials import PasswordChecker
@@ -136,19 +137,24 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
         retention_s=settings.event_retention,
     )
     dispatcher = Dispatcher(store, media, webhook_settings)
+    # of several processes on one catalog, one runs the dispatcher, deletion worker and GC
+    background = BackgroundServices(settings.data_dir, store, media, dispatcher)
     observability = Observability(sizes=store.sizes, ready=ready, service_version=version("tams-gateway"))
+    observability.watch(
+        "tams_background_services",
+        "1 in the process that runs the webhook dispatcher, deletion worker and allocation collector",
+        lambda: int(background.running),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.start()
         await storage.start()
-        media.start_gc()
-        await dispatcher.start()
+        await background.start()
         try:
             yield
         finally:
-            await dispatcher.close()
-            await media.stop_gc()
+            await background.close()
             await storage.close()
             await store.close()
 
@@ -182,6 +188,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
     app.state.settings = settings
     app.state.catalog = store
     app.state.media = media
+    app.state.background = background
     app.state.webhook_settings = webhook_settings
     app.state.playlists = PlaylistService(
         media,

@@ -24,14 +24,27 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 10, 10)
 
 
+def _workers(settings: Settings) -> int:
+    """Processes to run: the fake VAST DB lives in one process's memory, so it cannot be shared."""
+    if settings.catalog == "vast-fake" and settings.workers > 1:
+        logging.getLogger("tams.gateway").warning(
+            "TAMS_CATALOG=vast-fake keeps the catalog in one process's memory: serving with 1 worker, not %d",
+            settings.workers,
+        )
+        return 1
+    return settings.workers
+
+
 def _serve(settings: Settings) -> int:
     import os
 
     import uvicorn
 
-    from gateway.app import create_app
+    from gateway.asgi import serving_app, settings_environment
     from gateway.auth import AuthSettings
 
+    # read here too: a bad auth configuration stops the command before any worker starts, and a
+    # generated JWT secret is written once, before the workers read it
     auth = AuthSettings.from_env(os.environ, settings.data_dir)
     if not auth.enabled and not settings.loopback and not settings.allow_open:
         print(
@@ -40,19 +53,27 @@ def _serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(settings, auth=auth)
-    tune_garbage_collector()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    workers = _workers(settings)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(
         f"TAMS gateway on http://{host}:{settings.port}/  (catalog: {_describe(settings)}, "
-        f"auth: {'on' if auth.enabled else 'off'})",
+        f"auth: {'on' if auth.enabled else 'off'}, {workers} worker{'s' if workers > 1 else ''})",
         flush=True,
     )
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False, proxy_headers=True
-    )
-    return 0
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "proxy_headers": True,
+    }
+    if workers == 1:
+        uvicorn.run(serving_app(settings, auth), **options)  # type: ignore[arg-type]  # options are uvicorn's
+        return 0
+    from gateway.supervisor import Supervisor
+
+    return Supervisor(workers, settings_environment(settings), options).run()
 
 
 def _describe(settings: Settings) -> str:
@@ -69,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="start the gateway")
     serve.add_argument("--host", help="bind address (TAMS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="bind port (TAMS_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="gateway processes (TAMS_WORKERS, default: the number of cores)")
     serve.add_argument("--data-dir", type=Path, help="data directory (TAMS_DATA_DIR, default ./data)")
     serve.add_argument(
         "--catalog",
@@ -110,10 +132,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings().with_overrides(
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
+            workers=getattr(args, "workers", None),
             data_dir=getattr(args, "data_dir", None),
             catalog=getattr(args, "catalog", None),
         )
         check_catalog(settings)
+        if settings.workers < 1:
+            raise ValueError(f"--workers {settings.workers} must be at least 1")
     except ValueError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from typing import Any
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = field(default_factory=lambda: default_workers())
     data_dir: Path = Path("data")
     catalog: str = "sqlite"
     public_url: str | None = None
@@ -104,6 +105,13 @@ def check_catalog(settings: Settings) -> None:
             raise ValueError(f"TAMS_CATALOG=vast needs {', '.join(missing)}")
 
 
+def default_workers() -> int:
+    """One gateway process per core this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def default_readers() -> int:
     """Reader threads leave a core to the event loop: every sqlite3 call hands the GIL over, and more
     readers than spare cores measured slower (docs/PERFORMANCE.md: 1 reader 1,420-1,560 req/s, 4
@@ -178,6 +186,14 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", "TAMS_HOST", "bind address"),
     Setting("port", "TAMS_PORT", "bind port", _integer(minimum=0)),
+    Setting(
+        "workers",
+        "TAMS_WORKERS",
+        "gateway processes serving the port (one catalog; `vast-fake` always runs one; "
+        "see [docs/DEPLOYMENT.md](docs/DEPLOYMENT.md))",
+        _integer(),
+        shown_default="the number of cores",
+    ),
     Setting(
         "data_dir",
         "TAMS_DATA_DIR",

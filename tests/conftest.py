@@ -114,7 +114,10 @@ def free_port() -> int:
 
 
 class GatewayProcess:
-    """``tams-gateway serve`` as a real process on 127.0.0.1, restartable on the same data dir."""
+    """``tams-gateway serve`` as a real process on 127.0.0.1, restartable on the same data dir.
+
+    One worker unless ``workers`` says more (the default of ``serve`` is one per core; tests of
+    several processes ask for them, the rest stay light on a 2-core machine)."""
 
     def __init__(
         self,
@@ -122,8 +125,10 @@ class GatewayProcess:
         env: dict[str, str] | None = None,
         command: Sequence[str] = (sys.executable, "-m", "gateway.cli"),
         cwd: Path = ROOT,
+        workers: int = 1,
     ) -> None:
         self.data_dir = data_dir
+        self.workers = workers
         self.command = list(command)  # e.g. an installed `tams-gateway` (tests/test_packaging.py)
         self.cwd = cwd
         self.port = free_port()
@@ -134,6 +139,7 @@ class GatewayProcess:
             "NO_PROXY": "127.0.0.1,localhost",
             "TAMS_REQUIRE_ALLOCATION": "false",
             "TAMS_CATALOG": TEST_CATALOG,
+            "TAMS_WORKERS": str(workers),
             **(env or {}),
         }
         self.proc: subprocess.Popen | None = None
@@ -151,11 +157,28 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited: {self.proc.stdout.read().decode()}")  # type: ignore[union-attr]  # stdout=PIPE
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200 and self._all_workers_up():
                     return
             except httpx.HTTPError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise RuntimeError("gateway did not become healthy in 30 s")
+
+    def _all_workers_up(self) -> bool:
+        return self.workers == 1 or len(self.worker_pids()) == self.workers
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes under uvicorn's supervisor (with one worker: the process itself)."""
+        assert self.proc is not None
+        if self.workers == 1:
+            return [self.proc.pid]
+        from processes import child_pids
+
+        return child_pids(self.proc.pid)
+
+    def background_pid(self) -> int:
+        """The worker holding the background-services lock (it writes its pid into the file)."""
+        return int((self.data_dir / "background.lock").read_text())
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

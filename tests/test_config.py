@@ -41,6 +41,7 @@ def test_every_variable_reaches_its_field():
     env = {
         "TAMS_HOST": "0.0.0.0",
         "TAMS_PORT": "0",
+        "TAMS_WORKERS": "3",
         "TAMS_DATA_DIR": "/srv/tams",
         "TAMS_CATALOG": "vast-fake",
         "TAMS_PUBLIC_URL": "https://media.example/tams",
@@ -81,6 +82,7 @@ def test_every_variable_reaches_its_field():
     assert settings == Settings(
         host="0.0.0.0",
         port=0,
+        workers=3,
         data_dir=Path("/srv/tams"),
         catalog="vast-fake",
         public_url="https://media.example/tams",

@@ -7,14 +7,19 @@ loop under a budget (``read_bounded``): a thread hop and the GIL hand-offs it ca
 than the read itself (docs/PERFORMANCE.md, issue 14). The budget keeps them from blocking the
 loop: SQLite interrupts such a read after ``LOOP_READ_OPCODES`` virtual-machine steps of one
 statement, or at once when the file is locked, and the read runs again on a reader thread.
+Several gateway processes may share the file (``serve --workers N``): their writers then queue on
+SQLite's own write lock, taken by ``BEGIN IMMEDIATE`` (waiting up to the 30 s busy timeout), so
+every write transaction, overlap checks included, still sees all earlier commits of every process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -59,6 +64,16 @@ def migrate(conn: sqlite3.Connection) -> int:
     return len(MIGRATIONS)
 
 
+@contextlib.contextmanager
+def _opening(path: Path) -> Iterator[None]:
+    """Holds ``<catalog>.lock`` while a process opens and migrates the file: several gateway processes
+    starting at once on a new catalog would otherwise each switch it to WAL and run the migrations
+    (the version is read before the migration's transaction begins)."""
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks this writer thread, not the event loop
+        yield
+
+
 class Database:
     """Runs functions of a connection off the event loop: writes on one thread, reads on several."""
 
@@ -81,11 +96,12 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
         def open_writer() -> None:
-            self._writer = _connect(self.path)
-            # bulk registrations on a big catalog touch ~2,000 index pages per commit; the default
-            # checkpoint at 1,000 WAL pages then runs after every commit (docs/PERFORMANCE.md)
-            self._writer.execute("PRAGMA wal_autocheckpoint=20000")
-            migrate(self._writer)
+            with _opening(self.path):
+                self._writer = _connect(self.path)
+                # bulk registrations on a big catalog touch ~2,000 index pages per commit; the default
+                # checkpoint at 1,000 WAL pages then runs after every commit (docs/PERFORMANCE.md)
+                self._writer.execute("PRAGMA wal_autocheckpoint=20000")
+                migrate(self._writer)
 
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, open_writer)
 

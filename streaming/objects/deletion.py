@@ -94,6 +94,10 @@ class Deletion:
         await self.delete_bytes(gone)
         return len(gone)
 
+    def wake(self) -> None:
+        """Makes the deletion worker look for pending requests now (one made through another process)."""
+        self._due.set()
+
     def start(self, interval_s: float = 60) -> None:
         """The deletion worker and the allocation collector, as two background tasks."""
 
