@@ -579,3 +579,15 @@ def test_ffmpeg_refeeds_the_init_of_its_own_live_fmp4_hls(tmp_path):
     assert [w for w in decoded.warnings if w.endswith(REFED_INIT)], decoded.warnings
     assert all(w.endswith(REFED_INIT) for w in decoded.warnings), decoded.warnings
     assert len(decoded.video_pts) == 4 * FPS
+
+
+@pytest.mark.parametrize("name", ["ts", "mp4", "multi", "cmaf"])
+def test_multivariant_codecs_name_every_track(name, contents):
+    """RFC 8216 §4.3.4.2: a variant's CODECS lists every codec in it, the audio muxed in an MPEG-TS flow
+    included (read from the media), the audio group's otherwise; a video-only flow lists only its own."""
+    item = built(contents, name)
+    playlist = m3u8.loads(httpx.get(url(contents["gateway"].url, item, "multivariant")).text)
+    codecs = [p.stream_info.codecs for p in playlist.playlists]
+    assert codecs and all(c and c.startswith("avc1.") for c in codecs), codecs
+    has_audio = [c for c in codecs if "mp4a.40.2" in c.split(",")]
+    assert has_audio == (codecs if item.audio or item.multi else []), f"{name}: CODECS {codecs}"
