@@ -36,6 +36,8 @@ def watch_table() -> dict[str, str]:
     for line in README[start:].splitlines()[3:]:
         if not line.startswith("|"):
             break
+        if line.startswith("|---"):
+            continue
         what, cell = (part.strip() for part in line.strip("|").split("|", 1))
         rows[what] = cell
     return rows
