@@ -68,12 +68,6 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
 # Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
 # Strict: a case that starts passing fails the run until it is taken off this list.
 KNOWN_FAILURES: dict[str, str] = {
-    # V: VLC's MP4 demuxer takes only a seekable MP4; a remuxed media.mp4 has no Range (VLC falls back)
-    **{
-        f"{c}-vlc-file.mp4": "V: media.mp4 is not seekable (no Range): VLC's MP4 demuxer discards it"
-        for c in CONTENTS
-        if c != "live"
-    },
     "edit-vlc-hls-fmp4": "W: VLC fails on an fMP4 edit piece (no moov before mdat; cannot create demuxer)",
     "ptswrap-vlc-hls": "X: VLC: audio dts 21 ms later than the PCR in the PTS-wrap flow's ingested TS",
     "ptswrap-mpv-hls": "X: mpv's last frame 21 ms late across the PTS wrap (time from the audio start)",
