@@ -68,7 +68,9 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
 # Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
 # Strict: a case that starts passing fails the run until it is taken off this list.
 KNOWN_FAILURES: dict[str, str] = {
-    "edit-vlc-hls-fmp4": "W: VLC fails on an fMP4 edit piece (no moov before mdat; cannot create demuxer)",
+    # W: VLC restarts its MP4 reader at #EXT-X-DISCONTINUITY and wants the #EXT-X-MAP again; RFC 8216 has the
+    # MAP apply until the next one, and repeating it makes ffmpeg re-feed the init (duplicated MOOV, M)
+    "edit-vlc-hls-fmp4": "W: VLC drops the init at #EXT-X-DISCONTINUITY (no moov before mdat)",
     "ptswrap-vlc-hls": "X: VLC: audio dts 21 ms later than the PCR in the PTS-wrap flow's ingested TS",
     "ptswrap-mpv-hls": "X: mpv's last frame 21 ms late across the PTS wrap (time from the audio start)",
 }
@@ -86,6 +88,8 @@ REFED_INIT = "Found duplicated MOOV Atom. Skipped it"
 
 # Cases that pass on some runs and not others on a loaded 2-core machine (not yet understood).
 FLAKY: dict[str, str] = {
+    # Z: seen once, on a loaded machine: mpv ended ("eof") 0.21 s into the remuxed media.mp4; 8 runs alone passed
+    "mp4-mpv-file.mp4": "Z: mpv once stopped 0.21 s into media.mp4 under load (not reproduced)",
     # Y: each remuxed TS segment restarts its continuity counters, announced with the discontinuity indicator
     # (tolerated); on some runs VLC's PSI decoder (libdvbpsi) still reports the PAT/PMT restart as an error
     **{
