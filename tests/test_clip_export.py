@@ -90,6 +90,19 @@ def test_whole_segments_stay_the_objects_back_to_back(flows):
     assert part.status_code == 206 and part.content == whole.content[:188]
 
 
+def test_a_remuxed_mp4_is_seekable_with_range(flows):
+    """Made again for each request, the same bytes: a Range is the slice of the whole file, and If-Range
+    with the file's ETag holds (VLC's MP4 reader takes only a seekable MP4)."""
+    url = f"{flows.gateway.url}/flows/{flows.edit}/media.mp4?timerange=[1:0_4:0)"
+    whole = httpx.get(url, timeout=120)
+    assert whole.headers["accept-ranges"] == "bytes" and whole.headers["etag"]
+    part = httpx.get(url, headers={"Range": "bytes=100-5099", "If-Range": whole.headers["etag"]}, timeout=120)
+    assert part.status_code == 206 and part.headers["content-range"] == f"bytes 100-5099/{len(whole.content)}"
+    assert part.content == whole.content[100:5100]
+    tail = httpx.get(url, headers={"Range": f"bytes={len(whole.content) - 10}-"}, timeout=120)
+    assert tail.status_code == 206 and tail.content == whole.content[-10:]
+
+
 def test_head_names_the_file_without_making_it(flows):
     response = httpx.head(f"{flows.gateway.url}/flows/{flows.edit}/media.mp4")
     assert response.status_code == 200 and response.content == b""

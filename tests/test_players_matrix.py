@@ -9,7 +9,9 @@ headless Chromium. A combination that does not apply is skipped with the reason.
 
 from __future__ import annotations
 
+import http.server
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -20,7 +22,7 @@ import m3u8
 import pytest
 from conftest import TEST_CATALOG, GatewayProcess
 from media import AUDIO_FRAME, AUDIO_RATE, make_ts
-from players import browser, content, ffmpeg, gstreamer, live
+from players import browser, content, ffmpeg, gstreamer, live, mpv, vlc
 from players.content import FPS, first_video_time
 from players.timeline import Expected, check
 
@@ -38,7 +40,10 @@ READS = {
     "gstreamer": {"hls", "multivariant", "dash", "file.ts"},
     "hls.js": {"hls", "hls-fmp4", "multivariant"},
     "dash.js": {"dash"},
+    "mpv": {"hls", "hls-fmp4", "dash", "file.mp4"},
+    "vlc": {"hls", "hls-fmp4", "dash", "file.mp4"},
 }
+DESKTOP = {"mpv": mpv, "vlc": vlc}  # desktop players: the finished contents (live is the others')
 TICK = Fraction(1, 90000)  # one 90 kHz tick: MPEG-TS and the MPD timescale
 VOD_TIMEOUT = 20  # seconds: a 6 s VOD decodes in ~1 s; longer means the player waits for more (a live playlist)
 
@@ -47,6 +52,10 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
     """The reason a combination does not apply, or None."""
     if endpoint not in READS[player]:
         return f"{player} does not read {endpoint} (it plays {', '.join(sorted(READS[player]))})"
+    if name == "live" and player in DESKTOP:
+        return (
+            f"{player} plays the finished contents; live is ffmpeg's, GStreamer's, hls.js's and dash.js's (CI budget)"
+        )
     if name == "live" and endpoint.startswith("file"):
         return "a live flow has no end: media.ts/media.mp4 are files of a finished timerange"
     if name == "cmaf" and endpoint == "hls-fmp4":
@@ -59,14 +68,34 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
 # Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
 # Strict: a case that starts passing fails the run until it is taken off this list.
 KNOWN_FAILURES: dict[str, str] = {
-    "live-ffmpeg-hls-fmp4": "M: ffmpeg re-feeds the same #EXT-X-MAP init at every reload (duplicated MOOV)",
-    "live-ffmpeg-dash": "N: ffmpeg's DASH reader stays live once an MPD was dynamic",
+    # W: VLC restarts its MP4 reader at #EXT-X-DISCONTINUITY and wants the #EXT-X-MAP again; RFC 8216 has the
+    # MAP apply until the next one, and repeating it makes ffmpeg re-feed the init (duplicated MOOV, M)
+    "edit-vlc-hls-fmp4": "W: VLC drops the init at #EXT-X-DISCONTINUITY (no moov before mdat)",
+    "ptswrap-vlc-hls": "X: VLC: audio dts 21 ms later than the PCR in the PTS-wrap flow's ingested TS",
+    "ptswrap-mpv-hls": "X: mpv's last frame 21 ms late across the PTS wrap (time from the audio start)",
 }
 
+# What ffmpeg itself cannot do on live media, whatever the gateway serves (docs/STREAMING.md, M and N; the
+# harness self-checks below show the same on ffmpeg's own output):
+# M: at every reload of a live fMP4 playlist its HLS reader feeds the #EXT-X-MAP init to the MP4 demuxer
+# again (it compares init sections by pointer, and each reload allocates new ones), which skips it with
+# this one warning; everything else is checked as for any other case.
+REFED_INIT = "Found duplicated MOOV Atom. Skipped it"
+# N: its DASH reader never ends a presentation that was once dynamic (``is_live`` is never cleared), so a
+# live viewer's needs are checked instead: ffprobe reads the flow's video up to its last frame, then stops
+# (``-read_intervals %+#N`` stops at the packet after the N-th, which an unending reader never gets to:
+# hence all frames but the last, from the flow's first, in order, with no warning).
 
 # Cases that pass on some runs and not others on a loaded 2-core machine (not yet understood).
 FLAKY: dict[str, str] = {
-    "live-dash.js-dash": "dash.js live sometimes stops fetching after the first 3 s (buffer [0, 3.02])",
+    # Z: seen once, on a loaded machine: mpv ended ("eof") 0.21 s into the remuxed media.mp4; 8 runs alone passed
+    "mp4-mpv-file.mp4": "Z: mpv once stopped 0.21 s into media.mp4 under load (not reproduced)",
+    # Y: each remuxed TS segment restarts its continuity counters, announced with the discontinuity indicator
+    # (tolerated); on some runs VLC's PSI decoder (libdvbpsi) still reports the PAT/PMT restart as an error
+    **{
+        f"{c}-vlc-hls": "Y: VLC's PSI decoder sometimes errs on a remuxed TS segment's restarted counters"
+        for c in ("mp4", "edit")
+    },
 }
 
 
@@ -185,6 +214,8 @@ def test_plays(name, player, endpoint, contents, request):
         item, feed = live_item(contents)
     else:
         item, feed = built(contents, name), None
+    if player in DESKTOP and (reason := DESKTOP[player].missing()):
+        pytest.skip(reason)
     target = url(base, item, endpoint)
     who = f"{player} on {endpoint} of {name} ({target})"
     try:
@@ -194,6 +225,10 @@ def test_plays(name, player, endpoint, contents, request):
             _ffmpeg(item, endpoint, target, who)
         elif player == "gstreamer":
             _gstreamer(item, feed, target, who)
+        elif player == "mpv":
+            _mpv(item, target, who)
+        elif player == "vlc":
+            _vlc(target, who)
         else:
             _browser(request.getfixturevalue("chromium"), item, player, endpoint, feed, target, who)
     finally:
@@ -214,11 +249,17 @@ def _report(problems: list[str], who: str) -> None:
 
 
 def _ffmpeg(item, endpoint: str, target: str, who: str) -> None:
-    options = ("-live_start_index", "0") if item.live and endpoint != "dash" else ()
+    options: tuple[str, ...] = ("-live_start_index", "0") if item.live and endpoint != "dash" else ()
+    unending = item.live and endpoint == "dash"  # N: read the flow's video frames, then stop
+    if unending:
+        options = ("-select_streams", "v", "-read_intervals", f"%+#{item.expected.frames - 1}")
     decoded = ffmpeg.decode(target, options, timeout=60 if item.live else VOD_TIMEOUT)
     problems = []
-    if decoded.warnings:
-        problems.append(f"ffprobe warned ({len(decoded.warnings)} lines): {decoded.warnings[:6]}")
+    warnings = decoded.warnings
+    if item.live and endpoint == "hls-fmp4":  # M: the one warning every reload of a live fMP4 playlist makes
+        warnings = [w for w in warnings if not w.endswith(REFED_INIT)]
+    if warnings:
+        problems.append(f"ffprobe warned ({len(warnings)} lines): {warnings[:6]}")
     if endpoint == "file.mp4" and "mp4" not in decoded.format_name:
         problems.append(f"media.mp4 is {decoded.format_name!r}, not MP4")
     if endpoint == "hls-fmp4" and "#EXT-X-MAP" not in httpx.get(target).text:
@@ -226,10 +267,12 @@ def _ffmpeg(item, endpoint: str, target: str, who: str) -> None:
     # media.mp4 is a file of its own (its timeline starts at 0); a playlist's direct object URLs carry the
     # objects' own times (flow time - ts_offset); everything the gateway remuxes is in flow time
     expected, segments = item.expected, _segments(target, item.flow_id)
+    if unending:
+        expected = replace(expected, frames=expected.frames - 1)
     if endpoint in ("hls", "multivariant") and segments and not _remuxed_first(target, item.flow_id):
         expected = replace(expected, start=expected.start - _offset(segments[0]))
     _gather(problems, check, decoded.video_pts, expected, TICK, "video", endpoint == "file.mp4")
-    if carries_audio(item, endpoint):
+    if carries_audio(item, endpoint) and not unending:
         # AAC frames for the flow's duration, one frame of slack at each segment edge: a segment that plays
         # its whole object instead of the part it uses (a second of audio more) fails
         want = item.expected.duration * AUDIO_RATE / AUDIO_FRAME
@@ -278,6 +321,25 @@ def _gstreamer(item, feed, target: str, who: str) -> None:
     else:
         _gather(problems, check, pts, item.expected, TICK, f"video ({len(set(pts))} distinct PTS)", True)
     _report(problems, who)
+
+
+def _mpv(item, target: str, who: str) -> None:
+    """Played to the end, silently, its last frame at the flow's last (from its start), the right length."""
+    played = mpv.play(target)
+    problems = [f"mpv said: {played.problems[:6]}"] if played.problems else []
+    if played.reason != "eof":
+        problems.append(f"playback ended with {played.reason!r}, not at the end of the stream")
+    last = float(item.expected.duration - item.expected.frame)
+    if played.last is None or abs(played.last - last) > 0.002:
+        problems.append(f"the last frame shown is at {played.last} s from the start; the flow's is at {last} s")
+    if played.duration is None or abs(played.duration - float(item.expected.duration)) > float(item.expected.frame):
+        problems.append(f"mpv says the stream lasts {played.duration} s, the flow {float(item.expected.duration)} s")
+    _report(problems, who)
+
+
+def _vlc(target: str, who: str) -> None:
+    problems = vlc.play(target)
+    _report([f"VLC complained: {problems[:6]}"] if problems else [], who)
 
 
 def _browser(chromium, item, player: str, endpoint: str, feed, target: str, who: str) -> None:
@@ -453,3 +515,77 @@ def test_browser_players_play_ffmpeg_output_to_the_end_and_seek(reference, chrom
     assert abs(ended["frames"] - 4 * FPS) <= 2, browser.Played(ended)
     assert seeked["time"] > 2 and ended["fatal"] is None
     assert Fraction(0) <= Fraction(min(ended["times"])) < 1
+
+
+def test_ffmpeg_refeeds_the_init_of_its_own_live_fmp4_hls(tmp_path):
+    """M is ffmpeg's: its own fMP4 HLS, reloaded live once (the same #EXT-X-MAP URI), makes ffprobe warn
+    "duplicated MOOV" exactly as the gateway's live fMP4 playlists do, and every frame still plays."""
+    clip = make_ts(tmp_path / "clip.ts", seconds=4)
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(clip),
+            "-c",
+            "copy",
+            "-bsf:a",
+            "aac_adtstoasc",
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+        ]
+        + ["-hls_segment_type", "fmp4", "-hls_playlist_type", "vod", "-hls_segment_filename", str(hls / "s%d.m4s")]
+        + [str(hls / "index.m3u8")],
+        check=True,
+        timeout=60,
+    )
+    whole = (hls / "index.m3u8").read_text()
+    # live: the first two segments, until the second has been fetched; then the rest and the end
+    cut = whole.index("s2.m4s")
+    start = whole[: whole.rindex("#EXTINF", 0, cut)].replace("#EXT-X-PLAYLIST-TYPE:VOD\n", "")
+    fetched: set[str] = set()
+
+    class Live(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(hls), **kwargs)
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            fetched.add(self.path)
+            if self.path == "/live.m3u8":
+                body = (whole if "/s1.m4s" in fetched else start).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Live)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        decoded = ffmpeg.decode(f"http://127.0.0.1:{server.server_port}/live.m3u8", timeout=60)
+    finally:
+        server.shutdown()
+    assert [w for w in decoded.warnings if w.endswith(REFED_INIT)], decoded.warnings
+    assert all(w.endswith(REFED_INIT) for w in decoded.warnings), decoded.warnings
+    assert len(decoded.video_pts) == 4 * FPS
+
+
+@pytest.mark.parametrize("name", ["ts", "mp4", "multi", "cmaf"])
+def test_multivariant_codecs_name_every_track(name, contents):
+    """RFC 8216 §4.3.4.2: a variant's CODECS lists every codec in it, the audio muxed in an MPEG-TS flow
+    included (read from the media), the audio group's otherwise; a video-only flow lists only its own."""
+    item = built(contents, name)
+    playlist = m3u8.loads(httpx.get(url(contents["gateway"].url, item, "multivariant")).text)
+    codecs = [p.stream_info.codecs for p in playlist.playlists]
+    assert codecs and all(c and c.startswith("avc1.") for c in codecs), codecs
+    has_audio = [c for c in codecs if "mp4a.40.2" in c.split(",")]
+    assert has_audio == (codecs if item.audio or item.multi else []), f"{name}: CODECS {codecs}"

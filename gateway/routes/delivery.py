@@ -9,7 +9,9 @@ If-None-Match. The default mode comes from TAMS_DELIVERY_MODE.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -190,8 +192,14 @@ async def timerange_file(request: Request) -> Response:
             clips.stream_ts(remux_service(request), clip), headers=headers, media_type=content_type
         )
     path, size = await clips.write_mp4(remux_service(request), clip)
-    headers["Content-Length"] = str(size)
-    return StreamingResponse(clips.send_file(path), headers=headers, media_type=content_type)
+    try:  # made whole (moov first), so it is seekable: Range like any object (VLC's MP4 reader needs it)
+        response = ranged(request, clips.made_info(clip, size), content_type, partial(clips.send_file, path))
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    response.headers.update(headers)
+    response.background = BackgroundTask(path.unlink, missing_ok=True)  # also when no body is sent (304)
+    return response
 
 
 routes = [

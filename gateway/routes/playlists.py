@@ -87,7 +87,9 @@ async def hls_multivariant_playlist(request: Request) -> Response:
     passed = ("timerange", "uris", "type", "container")
     extra = "&".join(f"{k}={quote(v, safe='[]():_')}" for k, v in q.items() if k in passed)
     template = f"{base_url(request)}/flows/{{flow_id}}/playlist.m3u8" + (f"?{extra}" if extra else "")
-    text = await variants.multivariant(request.app.state.catalog, source_id, template)
+    text = await variants.multivariant(
+        request.app.state.catalog, source_id, template, remux_service(request).track_codecs
+    )
     if text is None:
         raise HTTPError(404, f"source {source_id} has no audio or video flow with segments to play")
     return _conditional(request, _with_token(request, text).encode(), HLS_TYPE, "max-age=10")

@@ -13,12 +13,14 @@ the flow document does not describe come from the remux's init segment (``RemuxS
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from catalog.errors import Invalid, NotFound
-from catalog.timing import TimeRange
+from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.playback import codecs, timeline
 from streaming.playback import multivariant as variants
 from streaming.playback.codecs import TrackInfo
@@ -27,6 +29,8 @@ from streaming.playback.playlists import PlaylistService, is_vod
 from streaming.storage.interface import StoreError
 
 TAI_OFFSET_S = 37  # TAI − UTC now, to state "now" on the TAI timeline for publishTime
+# a live edge this close to now is on the wall clock (a live encoder stamps its segments with TAI now)
+WALL_CLOCK_SLACK_NS = 300 * NS_PER_SECOND
 TRACK_BANDWIDTH = 128_000  # a muxed track the flow has no bit rate for (the flow's rate is its own kind's)
 TrackCodecs = Callable[[str], Awaitable[dict[str, TrackInfo]]]
 
@@ -169,5 +173,36 @@ async def manifest(
         for f in flows
         for rep in await flow_representations(service, f, window, mode, base_url, ended, track_codecs)
     ]
-    now_tai = (time.time_ns() // 1_000_000_000 + TAI_OFFSET_S) * 1_000_000_000
-    return mpd(reps, live=not ended, now_tai_ns=now_tai)
+    exact = time.time_ns() + TAI_OFFSET_S * NS_PER_SECOND  # the clock offset rounds from the exact time
+    now_tai = exact // NS_PER_SECOND * NS_PER_SECOND
+    offset = 0 if ended else clock_offset(flows, reps, exact)
+    return mpd(reps, live=not ended, now_tai_ns=now_tai, clock_offset_s=offset)
+
+
+def _utc_ns(stamp: str) -> int:
+    """An RFC 3339 UTC time (a flow's ``created``) in integer nanoseconds since the epoch."""
+    whole, _, rest = stamp.rstrip("Z").partition(".")
+    moment = datetime.fromisoformat(whole).replace(tzinfo=UTC)
+    return calendar.timegm(moment.timetuple()) * NS_PER_SECOND + int((rest or "0").ljust(9, "0")[:9])
+
+
+def clock_offset(flows: Sequence[dict[str, Any]], reps: Sequence[Representation], now_tai_ns: int) -> int:
+    """Whole seconds by which a live MPD's media time runs behind the TAI wall clock.
+
+    DASH players place the live edge by the wall clock: a segment is available from
+    availabilityStartTime + its end. A live encoder's flow is stamped with TAI now (offset 0). A flow
+    whose timeline is not the wall clock (a file being ingested keeps its own times, from about 0)
+    would put every segment decades in the past, outside ``timeShiftBufferDepth``: dash.js then has no
+    segment at its live edge, and plays on only as far as it happened to start (the first 3 s). Its
+    clock starts at the flow's start when the flow was created and runs in real time, held back to
+    the last segment so it never announces one not yet registered: the same on every refresh while
+    the feed keeps up, as MPD updates require (availabilityStartTime does not change)."""
+    ends = [s.end_ns for rep in reps for s in rep.segments]
+    if not ends or abs(now_tai_ns - max(ends)) <= WALL_CLOCK_SLACK_NS:
+        return 0
+    offset = now_tai_ns - max(ends)
+    for flow in flows:
+        start = TimeRange.parse(flow["timerange"]).start if flow.get("timerange") else None
+        if start is not None and flow.get("created"):
+            offset = max(offset, _utc_ns(flow["created"]) + TAI_OFFSET_S * NS_PER_SECOND - start)
+    return -(-offset // NS_PER_SECOND)

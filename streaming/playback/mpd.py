@@ -132,8 +132,12 @@ def mpd(
     now_tai_ns: int,
     min_update_s: int = 2,
     buffer_depth_s: int = 30,
+    clock_offset_s: int = 0,
 ) -> str:
-    """An MPD with one adaptation set per content type (video, audio) in each Period."""
+    """An MPD with one adaptation set per content type (video, audio) in each Period.
+
+    ``clock_offset_s``: live, how many seconds the media time runs behind the TAI wall clock (0 for
+    a live encoder's flow, stamped with TAI now; ``dash.clock_offset``)."""
     segments = [s for rep in representations for s in rep.segments]
     first = min((s.start_ns for s in segments), default=0)
     last = max((s.end_ns for s in segments), default=0)
@@ -147,7 +151,7 @@ def mpd(
     if live:
         mpd_attrs.update(
             type="dynamic",
-            availabilityStartTime=_availability_start(now_tai_ns),
+            availabilityStartTime=_availability_start(now_tai_ns, clock_offset_s),
             publishTime=utc_iso(now_tai_ns),
             minimumUpdatePeriod=f"PT{min_update_s}S",
             timeShiftBufferDepth=f"PT{buffer_depth_s}S",
@@ -181,9 +185,10 @@ def mpd(
     return "\n".join(head + body) + "\n"
 
 
-def _availability_start(now_tai_ns: int) -> str:
+def _availability_start(now_tai_ns: int, clock_offset_s: int = 0) -> str:
     """Media time is TAI time, and a player maps it to wall clock (UTC): so the availability start is
-    the Unix epoch moved back by today's TAI − UTC (37 s: 1969-12-31T23:59:23Z)."""
+    the Unix epoch moved back by today's TAI − UTC (37 s: 1969-12-31T23:59:23Z), and on by the media
+    clock's offset from the wall clock."""
     offset_s = (now_tai_ns - tai_to_utc_ns(now_tai_ns)) // NS_PER_SECOND
-    stamp = datetime(1970, 1, 1, tzinfo=UTC) - timedelta(seconds=offset_s)
+    stamp = datetime(1970, 1, 1, tzinfo=UTC) - timedelta(seconds=offset_s - clock_offset_s)
     return f"{stamp:%Y-%m-%dT%H:%M:%S}Z"

@@ -3,20 +3,24 @@
 Attributes come from flow metadata: BANDWIDTH / AVERAGE-BANDWIDTH from ``max_bit_rate`` /
 ``avg_bit_rate`` (kbit/s), else measured from the sizes and durations of the flow's latest
 segments; RESOLUTION and FRAME-RATE from ``essence_parameters``; CODECS (RFC 6381, ``codecs.py``)
-lists the variant's codec and every codec of its audio group (RFC 8216 §4.3.4.2), and is omitted
+lists the variant's codec, the codecs of the other tracks muxed in its media (an MPEG-TS flow's audio,
+read from the media) and every codec of its audio group (RFC 8216 §4.3.4.2), and is omitted
 rather than guessed or left incomplete when any of them is unknown. Query options of the
 multivariant playlist (timerange, uris, type, container) are passed on to every media playlist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from catalog.errors import Invalid, NotFound
 from catalog.store import Documents, FlowQuery, Playback, SegmentQuery, Segments
 from catalog.vocabulary import AUDIO, VIDEO
-from streaming.playback.codecs import group_codecs
+from streaming.playback.codecs import TrackInfo, group_codecs
+from streaming.storage.interface import StoreError
 
+TrackCodecs = Callable[[str], Awaitable[dict[str, TrackInfo]]]
 SAMPLE = 10  # segments used to measure a bit rate the metadata does not give
 
 
@@ -62,10 +66,30 @@ def frame_rate(essence: dict[str, Any]) -> str | None:
     return f"{rate['numerator'] / rate.get('denominator', 1):.3f}"
 
 
-async def multivariant(catalog: Playback, source_id: str, variant_uri: str) -> str | None:
+async def muxed_codecs(flow: dict[str, Any], track_codecs: TrackCodecs | None) -> list[str] | None:
+    """The codecs of the other tracks muxed in an MPEG-TS flow's media (its audio, as recorded), read
+    from the media itself (the remux's init segment, ``RemuxService.track_codecs``); [] when there
+    are none or they need not be asked for, None when they cannot be known (CODECS is then omitted)."""
+    if track_codecs is None or flow.get("container") != "video/mp2t":
+        return []
+    try:
+        tracks = await track_codecs(flow["id"])
+    except NotFound:  # no segments yet: no media to name
+        return []
+    except (StoreError, Invalid):
+        return None
+    own = "video" if flow.get("format") == VIDEO else "audio"
+    others = [info.codecs for kind, info in tracks.items() if kind != own]
+    return None if None in others else [c for c in others if c]
+
+
+async def multivariant(
+    catalog: Playback, source_id: str, variant_uri: str, track_codecs: TrackCodecs | None = None
+) -> str | None:
     """The playlist text, or None when the source has no playable flow.
 
-    ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI.
+    ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI;
+    ``track_codecs`` names the tracks of a flow's media (see ``muxed_codecs``).
     """
     flows = await source_flows(catalog, source_id)
     videos = [f for f in flows if f.get("format") == VIDEO]
@@ -82,14 +106,14 @@ async def multivariant(catalog: Playback, source_id: str, variant_uri: str) -> s
         )
     group = audios if videos else []  # audio-only: each audio flow is a variant of its own
     for video in videos or audios:
-        attributes = await _variant_attributes(catalog, video, group)
+        attributes = await _variant_attributes(catalog, video, group, await muxed_codecs(video, track_codecs))
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attributes))
         lines.append(variant_uri.format(flow_id=video["id"]))
     return "\n".join(lines) + "\n"
 
 
 async def _variant_attributes(
-    catalog: Segments, flow: dict[str, Any], audio_group: list[dict[str, Any]]
+    catalog: Segments, flow: dict[str, Any], audio_group: list[dict[str, Any]], muxed: list[str] | None
 ) -> Sequence[str]:
     essence = flow.get("essence_parameters") or {}
     average = flow.get("avg_bit_rate")
@@ -100,8 +124,10 @@ async def _variant_attributes(
         attributes.append(f"RESOLUTION={essence['frame_width']}x{essence['frame_height']}")
     if rate := frame_rate(essence):
         attributes.append(f"FRAME-RATE={rate}")
-    if codecs := group_codecs([flow, *audio_group]):
-        attributes.append(f'CODECS="{codecs}"')
+    codecs = group_codecs([flow, *audio_group])
+    if codecs and muxed is not None:  # every codec of the variant: its own, its muxed tracks', its group's
+        names = list(dict.fromkeys([*codecs.split(","), *muxed]))
+        attributes.append(f'CODECS="{",".join(names)}"')
     if audio_group:
         attributes.append('AUDIO="audio"')
     return attributes

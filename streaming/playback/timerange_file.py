@@ -32,7 +32,7 @@ from streaming.playback.cut import Window, cut, open_source
 from streaming.playback.muxers import Output, Sink
 from streaming.playback.playlists import PlaylistService
 from streaming.playback.remux import RemuxService, continues, first_store, is_partial, segment_window
-from streaming.storage.interface import ObjectStore, StoreError
+from streaming.storage.interface import ObjectInfo, ObjectStore, StoreError
 
 CLIP_EXTS = ("ts", "mp4")
 FILE_CHUNK = 1024 * 1024
@@ -136,9 +136,22 @@ async def virtual_file(media: MediaService, clip: Clip) -> VirtualFile:
         pieces.append(Piece(object_id, store, key, offset, size))
         digest.update(f"{object_id}:{size};".encode())
         offset += size
+    return VirtualFile(pieces, offset, f'"{digest.hexdigest()[:32]}"', clip.flow.get("container"), _modified(clip))
+
+
+def _modified(clip: Clip) -> float:
     updated = clip.flow.get("segments_updated")
-    modified = datetime.fromisoformat(updated.replace("Z", "+00:00")).timestamp() if updated else 0.0
-    return VirtualFile(pieces, offset, f'"{digest.hexdigest()[:32]}"', clip.flow.get("container"), modified)
+    return datetime.fromisoformat(updated.replace("Z", "+00:00")).timestamp() if updated else 0.0
+
+
+def made_info(clip: Clip, size: int) -> ObjectInfo:
+    """The identity of a remuxed clip file: the same segments over the same span remux to the same
+    bytes (PyAV's muxers write no wall-clock time), so Range and If-Range hold across requests, each
+    of which makes the file again (players that seek, VLC's MP4 reader, need Range)."""
+    digest = hashlib.sha256(f"{clip.flow['id']}|{clip.timerange}|{clip.ext};".encode())
+    for s in clip.segments:
+        digest.update(f"{s.object_id}:{s.lo}:{s.hi}:{s.ts_offset};".encode())
+    return ObjectInfo(size, f'"{digest.hexdigest()[:32]}"', _modified(clip))
 
 
 def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, window: Window, finish: bool) -> bytes:
@@ -203,11 +216,18 @@ async def write_mp4(remux: RemuxService, clip: Clip) -> tuple[Path, int]:
     return path, size
 
 
-async def send_file(path: Path) -> AsyncIterator[bytes]:
-    """A temporary file's bytes, read off the event loop; the file is removed at the end (or on hang-up)."""
+async def send_file(path: Path, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    """A temporary file's bytes ``start``..``end`` (inclusive; None: to its end), read off the event
+    loop; the file is removed at the end (or on hang-up)."""
     try:
         with path.open("rb") as file:
-            while chunk := await asyncio.to_thread(file.read, FILE_CHUNK):
+            await asyncio.to_thread(file.seek, start)
+            left = None if end is None else end - start + 1
+            while left is None or left > 0:
+                chunk = await asyncio.to_thread(file.read, FILE_CHUNK if left is None else min(FILE_CHUNK, left))
+                if not chunk:
+                    break
+                left = None if left is None else left - len(chunk)
                 yield chunk
     finally:
         with contextlib.suppress(OSError):
