@@ -20,6 +20,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from catalog import deletion_requests, flows
 from catalog.located import Located
 from catalog.store import (
+    AccessFilter,
     Allocation,
     DeleteResult,
     DeletionProgress,
@@ -79,9 +80,13 @@ class DocumentOps(Protocol[S]):
     ) -> Listing: ...
     def get_profile(self, c: S, profile_id: str, /) -> dict[str, Any] | None: ...
     def insert_profile(self, c: S, doc: dict[str, Any], now_ns: int, /) -> None: ...
-    def list_sources(self, c: S, query: SourceQuery, page: str | None, limit: int, /) -> Listing: ...
+    def list_sources(
+        self, c: S, query: SourceQuery, page: str | None, limit: int, access: AccessFilter | None, /
+    ) -> Listing: ...
     def get_source(self, c: S, source_id: str, /) -> dict[str, Any] | None: ...
-    def list_flows(self, c: S, query: FlowQuery, page: str | None, limit: int, /) -> Listing: ...
+    def list_flows(
+        self, c: S, query: FlowQuery, page: str | None, limit: int, access: AccessFilter | None, /
+    ) -> Listing: ...
     def get_flow(self, c: S, flow_id: str, /) -> dict[str, Any] | None: ...
     def flow_stats(self, c: S, flow_id: str, /) -> FlowStats | None: ...
     # primitives of the shared workflows
@@ -158,7 +163,9 @@ class EventOps(Protocol[S]):
     ) -> None: ...
     def events_after(self, c: S, seq: int, limit: int, /) -> list[Event]: ...
     def last_seq(self, c: S, /) -> int: ...
-    def list_webhooks(self, c: S, tags: TagFilter, reverse: bool, page: str | None, limit: int, /) -> Listing: ...
+    def list_webhooks(
+        self, c: S, tags: TagFilter, reverse: bool, page: str | None, limit: int, access: AccessFilter | None, /
+    ) -> Listing: ...
     def get_webhook(self, c: S, webhook_id: str, secret: bool = ..., /) -> dict[str, Any] | None: ...
     def save_webhook(self, c: S, doc: dict[str, Any], webhook_id: str | None = ..., /) -> dict[str, Any]: ...
     def delete_webhook(self, c: S, webhook_id: str, /) -> None: ...
@@ -253,8 +260,10 @@ class CatalogFacade(ABC, Generic[C]):
     async def create_profile(self, doc: dict[str, Any]) -> dict[str, Any]:
         return await self._write(lambda c: flows.create_profile(self.store, c, doc))
 
-    async def list_sources(self, query: SourceQuery, page: str | None, limit: int) -> Page[dict[str, Any]]:
-        return Page(*await self._read(lambda c: self.store.documents.list_sources(c, query, page, limit)))
+    async def list_sources(
+        self, query: SourceQuery, page: str | None, limit: int, access: AccessFilter | None = None
+    ) -> Page[dict[str, Any]]:
+        return Page(*await self._read(lambda c: self.store.documents.list_sources(c, query, page, limit, access)))
 
     async def get_source(self, source_id: str) -> dict[str, Any] | None:
         return await self._read(lambda c: self.store.documents.get_source(c, source_id))
@@ -265,8 +274,10 @@ class CatalogFacade(ABC, Generic[C]):
     async def set_source_tag(self, source_id: str, name: str, value: str | list[str] | None) -> None:
         await self._write(lambda c: flows.set_source_field(self.store, c, source_id, name, value, tag=True))
 
-    async def list_flows(self, query: FlowQuery, page: str | None, limit: int) -> Page[dict[str, Any]]:
-        return Page(*await self._read(lambda c: self.store.documents.list_flows(c, query, page, limit)))
+    async def list_flows(
+        self, query: FlowQuery, page: str | None, limit: int, access: AccessFilter | None = None
+    ) -> Page[dict[str, Any]]:
+        return Page(*await self._read(lambda c: self.store.documents.list_flows(c, query, page, limit, access)))
 
     async def get_flow(self, flow_id: str) -> dict[str, Any] | None:
         return await self._read(lambda c: self.store.documents.get_flow(c, flow_id))
@@ -274,8 +285,10 @@ class CatalogFacade(ABC, Generic[C]):
     async def flow_stats(self, flow_id: str) -> FlowStats | None:
         return await self._read(lambda c: self.store.documents.flow_stats(c, flow_id))
 
-    async def put_flow(self, doc: dict[str, Any], principal: str | None) -> PutResult:
-        return await self._write(lambda c: flows.put_flow(self.store, c, doc, principal))
+    async def put_flow(
+        self, doc: dict[str, Any], principal: str | None, source_tags: Mapping[str, Any] | None = None
+    ) -> PutResult:
+        return await self._write(lambda c: flows.put_flow(self.store, c, doc, principal, source_tags))
 
     async def delete_flow(self, flow_id: str) -> DeleteResult:
         """Deletes the flow, its segments and the objects nothing references any more."""
@@ -343,8 +356,10 @@ class CatalogFacade(ABC, Generic[C]):
         return await self._write(lambda c: self.store.objects.expire_allocations(c, now_ns))
 
     # -- Outbox ------------------------------------------------------------------------------------
-    async def list_webhooks(self, tags: TagFilter, reverse: bool, page: str | None, limit: int) -> Page[dict[str, Any]]:
-        return Page(*await self._read(lambda c: self.store.events.list_webhooks(c, tags, reverse, page, limit)))
+    async def list_webhooks(
+        self, tags: TagFilter, reverse: bool, page: str | None, limit: int, access: AccessFilter | None = None
+    ) -> Page[dict[str, Any]]:
+        return Page(*await self._read(lambda c: self.store.events.list_webhooks(c, tags, reverse, page, limit, access)))
 
     async def get_webhook(self, webhook_id: str, secret: bool = False) -> dict[str, Any] | None:
         return await self._read(lambda c: self.store.events.get_webhook(c, webhook_id, secret))

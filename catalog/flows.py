@@ -8,7 +8,7 @@ transactions, so both stores apply the same rules, emit the same events and fail
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from catalog import rules
@@ -77,7 +77,9 @@ def create_profile(s: Store[C], c: C, doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def put_flow(s: Store[C], c: C, body: dict[str, Any], principal: str | None) -> PutResult:
+def put_flow(
+    s: Store[C], c: C, body: dict[str, Any], principal: str | None, source_tags: Mapping[str, Any] | None = None
+) -> PutResult:
     now = time.time_ns()
     current = s.documents.flow_state(c, body["id"])
     existing = current.doc if current else None
@@ -95,7 +97,9 @@ def put_flow(s: Store[C], c: C, body: dict[str, Any], principal: str | None) -> 
         now,
     )
     if source is None:
-        s.documents.save_source(c, rules.new_source(doc["source_id"], doc["format"], principal, now), now)
+        new = rules.new_source(doc["source_id"], doc["format"], principal, now)
+        new["tags"].update(source_tags or {})
+        s.documents.save_source(c, new, now)
         _source_event(s, c, "sources/created", doc["source_id"])
     s.documents.save_flow(c, doc, now)
     _flow_event(s, c, "flows/created" if existing is None else "flows/updated", doc["id"])

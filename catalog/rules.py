@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalog.errors import Invalid, NotFound, ReadOnly
-from catalog.store import TagFilter
+from catalog.store import AccessFilter, TagFilter
 
 # Fields a Profile supplies to a Flow created from it (flow-technical.json plus format/essence).
 TECHNICAL_FIELDS = (
@@ -155,3 +155,8 @@ def tags_match(have_tags: Mapping[str, Any] | None, tags: TagFilter) -> bool:
         if not any(item in wanted for item in items):
             return False
     return all((name in have_tags) == present for name, present in tags.exists.items())
+
+
+def admitted(have_tags: Mapping[str, Any] | None, tags: TagFilter, access: AccessFilter | None) -> bool:
+    """A listing's tag filters and its access filter on one document's tags (stores that filter in memory)."""
+    return tags_match(have_tags, tags) and (access is None or access.admits(have_tags))

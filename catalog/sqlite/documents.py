@@ -13,8 +13,16 @@ import orjson
 
 from catalog import rules
 from catalog.facade import FlowState
-from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page, placeholders, rows_for_ids
-from catalog.store import FlowQuery, FlowStats, SourceQuery
+from catalog.sqlite.listing import (
+    Row,
+    Where,
+    add_access_filter,
+    add_tag_filters,
+    keyset_page,
+    placeholders,
+    rows_for_ids,
+)
+from catalog.store import AccessFilter, FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange
 
 SORTS = {
@@ -110,7 +118,7 @@ def _source_relations(conn: sqlite3.Connection, source: dict[str, Any]) -> dict[
 
 
 def list_sources(
-    conn: sqlite3.Connection, query: SourceQuery, page: str | None, limit: int
+    conn: sqlite3.Connection, query: SourceQuery, page: str | None, limit: int, access: AccessFilter | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     where = Where()
     if query.label is not None:
@@ -118,6 +126,7 @@ def list_sources(
     if query.format is not None:
         where.add("format=?", query.format)
     add_tag_filters(where, "source", "sources.id", query.tags)
+    add_access_filter(where, "source", "sources.id", access)
     if query.collected_by_ids is not None:
         parents = (
             "SELECT 1 FROM flows cf JOIN flow_collections c ON c.child_id = cf.id "
@@ -192,7 +201,7 @@ def _render_flow(conn: sqlite3.Connection, row: Row) -> dict[str, Any]:
 
 
 def list_flows(
-    conn: sqlite3.Connection, query: FlowQuery, page: str | None, limit: int
+    conn: sqlite3.Connection, query: FlowQuery, page: str | None, limit: int, access: AccessFilter | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     where = Where()
     for column in ("source_id", "format", "codec", "label", "profile_id", "status", "frame_width", "frame_height"):
@@ -212,6 +221,7 @@ def list_flows(
             if tr.lo is not None:
                 where.add("seg_hi_max>=?", tr.lo)
     add_tag_filters(where, "flow", "flows.id", query.tags)
+    add_access_filter(where, "flow", "flows.id", access)
     if query.collected_by_ids is not None:
         if query.collected_by_ids:
             ids = list(query.collected_by_ids)

@@ -15,8 +15,8 @@ import orjson
 
 from catalog import rules
 from catalog.errors import Invalid, NotFound
-from catalog.sqlite.listing import Row, Where, add_tag_filters, keyset_page
-from catalog.store import Event, TagFilter
+from catalog.sqlite.listing import Row, Where, add_access_filter, add_tag_filters, keyset_page
+from catalog.store import AccessFilter, Event, TagFilter
 
 
 def emit(
@@ -54,10 +54,16 @@ def _render(row: Row) -> dict[str, Any]:
 
 
 def list_webhooks(
-    conn: sqlite3.Connection, tags: TagFilter, reverse: bool, page: str | None, limit: int
+    conn: sqlite3.Connection,
+    tags: TagFilter,
+    reverse: bool,
+    page: str | None,
+    limit: int,
+    access: AccessFilter | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     where = Where()
     add_tag_filters(where, "webhook", "webhooks.id", tags)
+    add_access_filter(where, "webhook", "webhooks.id", access)
     rows, next_key = keyset_page(
         conn,
         kind="webhooks",

@@ -9,7 +9,7 @@ from typing import Any
 
 from catalog.paging import decode_key, encode_key
 from catalog.segment_window import SegmentWindow
-from catalog.store import TagFilter
+from catalog.store import AccessFilter, TagFilter
 
 Row = tuple[Any, ...]  # a result row (connections keep the default tuple row factory)
 
@@ -59,6 +59,23 @@ def add_tag_filters(where: Where, kind: str, id_column: str, tags: TagFilter) ->
             kind,
             name,
         )
+
+
+def add_access_filter(where: Where, kind: str, id_column: str, access: AccessFilter | None) -> None:
+    """``AccessFilter.admits`` as SQL on the tags table, so paging and counts stay exact."""
+    if access is None:
+        return
+    tagged = f"SELECT 1 FROM tags t WHERE t.kind=? AND t.entity_id={id_column} AND t.name=?"
+    allowed = list(access.classes)
+    admits = f"EXISTS ({tagged} AND t.value IN ({placeholders(allowed)}))" if allowed else "0"
+    params: list[str] = [kind, access.tag, *allowed] if allowed else []
+    if access.unclassified:
+        admits = f"({admits} OR NOT EXISTS ({tagged}))"
+        params += [kind, access.tag]
+    where.add(admits, *params)
+    if access.denied:
+        denied = list(access.denied)
+        where.add(f"NOT EXISTS ({tagged} AND t.value IN ({placeholders(denied)}))", kind, access.tag, *denied)
 
 
 def keyset_page(

@@ -15,7 +15,7 @@ from ibis import _
 from catalog import rules
 from catalog.facade import FlowState
 from catalog.paging import page_sorted
-from catalog.store import FlowQuery, FlowStats, SourceQuery
+from catalog.store import AccessFilter, FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange
 from catalog.vast.connection import Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where, upsert, where_in
@@ -128,9 +128,11 @@ def _source_relations(tx: Tx, source: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- sources ---------------------------------------------------------------------------------------
-def list_sources(tx: Tx, query: SourceQuery, page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def list_sources(
+    tx: Tx, query: SourceQuery, page: str | None, limit: int, access: AccessFilter | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
     found = select(tx, "sources", equal_filters([("label", query.label), ("format", query.format)]))
-    found = [r for r in found if rules.tags_match(load(r["doc"]).get("tags"), query.tags)]
+    found = [r for r in found if rules.admitted(load(r["doc"]).get("tags"), query.tags, access)]
     if query.collected_by_ids is not None:
         wanted = set(query.collected_by_ids)
         kept = []
@@ -208,7 +210,9 @@ def _render_flows(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, A
     return out
 
 
-def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+def list_flows(
+    tx: Tx, query: FlowQuery, page: str | None, limit: int, access: AccessFilter | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
     pairs = [
         (c, getattr(query, c))
         for c in (
@@ -235,12 +239,12 @@ def list_flows(tx: Tx, query: FlowQuery, page: str | None, limit: int) -> tuple[
             if tr.lo is not None:
                 terms.append(_.seg_hi_max >= tr.lo)
     # candidates carry only what filtering and ordering need; the page's documents are read after
-    tagged = bool(query.tags.values or query.tags.exists)
+    tagged = bool(query.tags.values or query.tags.exists) or access is not None
     columns = ["id", "created_ns", "metadata_updated_ns", "label"] + (["doc"] if tagged else [])
     found = [
         r
         for r in select(tx, "flows", _and(*terms), columns)
-        if not tagged or rules.tags_match(load(r["doc"]).get("tags"), query.tags)
+        if not tagged or rules.admitted(load(r["doc"]).get("tags"), query.tags, access)
     ]
     if query.collected_by_ids is not None:
         parents = parents_of(tx, [r["id"] for r in found])

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 from ibis import _
 
-from catalog import rules
 from catalog.errors import Invalid, NotFound
 from catalog.paging import page_sorted
-from catalog.store import Event, TagFilter
+from catalog.rules import admitted
+from catalog.store import AccessFilter, Event, TagFilter
 from catalog.vast.connection import ROW_ID, Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where
 
@@ -77,9 +77,9 @@ def _render(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_webhooks(
-    tx: Tx, tags: TagFilter, reverse: bool, page: str | None, limit: int
+    tx: Tx, tags: TagFilter, reverse: bool, page: str | None, limit: int, access: AccessFilter | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    found = [r for r in select(tx, "webhooks") if rules.tags_match(load(r["doc"]).get("tags"), tags)]
+    found = [r for r in select(tx, "webhooks") if admitted(load(r["doc"]).get("tags"), tags, access)]
     rows, next_key = page_sorted(
         [((r["url"], r["id"]), r) for r in found], kind="webhooks", arity=2, descending=reverse, page=page, limit=limit
     )
