@@ -120,7 +120,14 @@ class SegmentOps(Protocol[S]):
         self, c: S, flow_id: str, timerange: TimeRange, object_id: str | None, check_flow: bool = ..., /
     ) -> DeleteResult: ...
     def get_object(
-        self, c: S, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None, /
+        self,
+        c: S,
+        object_id: str,
+        page: str | None,
+        limit: int,
+        flow_tags: TagFilter | None,
+        access: AccessFilter | None,
+        /,
     ) -> ObjectPage | None: ...
     def segment_locations(
         self, c: S, flow_id: str, tr: TimeRange | None, limit: int | None, reverse: bool, /
@@ -321,9 +328,14 @@ class CatalogFacade(ABC, Generic[C]):
         return await self._read(lambda c: self.store.segments.segment_locations(c, flow_id, timerange, limit, reverse))
 
     async def get_object(
-        self, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None = None
+        self,
+        object_id: str,
+        page: str | None,
+        limit: int,
+        flow_tags: TagFilter | None = None,
+        access: AccessFilter | None = None,
     ) -> ObjectPage | None:
-        return await self._read(lambda c: self.store.segments.get_object(c, object_id, page, limit, flow_tags))
+        return await self._read(lambda c: self.store.segments.get_object(c, object_id, page, limit, flow_tags, access))
 
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]:
         return await self._read(lambda c: self.store.objects.sizes(c, object_ids))

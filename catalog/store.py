@@ -309,8 +309,16 @@ class Segments(Protocol):
         ...
 
     async def get_object(
-        self, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None = None
-    ) -> ObjectPage | None: ...
+        self,
+        object_id: str,
+        page: str | None,
+        limit: int,
+        flow_tags: TagFilter | None = None,
+        access: AccessFilter | None = None,
+    ) -> ObjectPage | None:
+        """The object with one page of the flows referencing it (those ``access`` admits)."""
+        ...
+
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]: ...
     async def object_locations(self, object_ids: Sequence[str]) -> dict[str, Locations]:
         """Controlled instances and client URLs of many objects at once (objects with neither are absent)."""

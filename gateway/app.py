@@ -19,6 +19,7 @@ from catalog.errors import CatalogError, Invalid, NotFound, ReadOnly, Unavailabl
 from catalog.models import ValidationError
 from catalog.store import Catalog
 from catalog.timing import TimeFormatError
+from gateway.access import AccessMiddleware, Guard, load_policy
 from gateway.auth import AuthMiddleware, AuthSettings, token_endpoint
 from gateway.background import BackgroundServices
 from gateway.catalogs import build_catalog
@@ -136,7 +137,9 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
         backoff_s=settings.webhook_backoff,
         retention_s=settings.event_retention,
     )
-    dispatcher = Dispatcher(store, media, webhook_settings)
+    policy = load_policy(settings.authz_policy_file)
+    guard = Guard(policy, store, storage) if policy else None
+    dispatcher = Dispatcher(store, media, webhook_settings, guard.may_deliver if guard else None)
     # of several processes on one catalog, one runs the dispatcher, deletion worker and GC
     background = BackgroundServices(settings.data_dir, store, media, dispatcher)
     observability = Observability(sizes=store.sizes, ready=ready, service_version=version("tams-gateway"))
@@ -174,6 +177,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
             Middleware(observability.wrap),
             Middleware(StrictUrl),
             Middleware(AuthMiddleware, settings=auth_settings, passwords=passwords),
+            Middleware(AccessMiddleware, guard=guard),
         ],
         exception_handlers={
             HTTPError: _http_error,
@@ -187,6 +191,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
     )
     app.state.settings = settings
     app.state.catalog = store
+    app.state.access = guard
     app.state.media = media
     app.state.background = background
     app.state.webhook_settings = webhook_settings

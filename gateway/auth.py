@@ -51,6 +51,7 @@ METRICS_AUTH = ("open", "token", "api")
 class Principal:
     name: str
     scopes: frozenset[str]
+    groups: frozenset[str] = frozenset()  # for fine-grained permissions (gateway.access)
 
 
 ANONYMOUS = Principal("anonymous", ALL_SCOPES)
@@ -60,12 +61,14 @@ ANONYMOUS = Principal("anonymous", ALL_SCOPES)
 class BasicUser:
     password_hash: str
     scopes: frozenset[str] = ALL_SCOPES
+    groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class OAuthClient:
     secret_hash: str
     scopes: frozenset[str] = ALL_SCOPES
+    groups: frozenset[str] = frozenset()
 
 
 # -- settings -------------------------------------------------------------------------------------------
@@ -78,6 +81,19 @@ def _scopes(value: Any, where: str) -> frozenset[str]:
     if unknown:
         raise ValueError(f"{where}: unknown scopes {sorted(unknown)}")
     return frozenset(value)
+
+
+def _groups(value: Any, where: str) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(g, str) for g in value):
+        raise ValueError(f"{where}: groups must be a list of strings")
+    return frozenset(value)
+
+
+def _token_entry(value: Any) -> tuple[Any, Any]:
+    """A tokens-file value: a list of scopes, or ``{"scopes": [...], "groups": [...]}``."""
+    return (value.get("scopes"), value.get("groups")) if isinstance(value, dict) else (value, None)
 
 
 def _json_file(env: Mapping[str, str], name: str) -> dict[str, Any]:
@@ -114,6 +130,8 @@ class AuthSettings:
     limits: CredentialLimits = CredentialLimits()
     metrics_auth: str = "api"  # "open" | "token" | "api" (matters only when authentication is on)
     metrics_token: str | None = None
+    token_groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    groups_claim: str = "groups"
 
     @property
     def enabled(self) -> bool:
@@ -130,15 +148,22 @@ class AuthSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str], data_dir: Path) -> AuthSettings:
         users = {
-            name: BasicUser(str(entry["password_hash"]), _scopes(entry.get("scopes"), f"user {name}"))
+            name: BasicUser(
+                str(entry["password_hash"]),
+                _scopes(entry.get("scopes"), f"user {name}"),
+                _groups(entry.get("groups"), f"user {name}"),
+            )
             for name, entry in _json_file(env, "TAMS_AUTH_USERS_FILE").items()
         }
-        tokens = {
-            token: _scopes(scopes, "TAMS_AUTH_TOKENS_FILE")
-            for token, scopes in _json_file(env, "TAMS_AUTH_TOKENS_FILE").items()
-        }
+        token_entries = {token: _token_entry(v) for token, v in _json_file(env, "TAMS_AUTH_TOKENS_FILE").items()}
+        tokens = {token: _scopes(scopes, "TAMS_AUTH_TOKENS_FILE") for token, (scopes, _) in token_entries.items()}
+        token_groups = {token: _groups(g, "TAMS_AUTH_TOKENS_FILE") for token, (_, g) in token_entries.items()}
         clients = {
-            client_id: OAuthClient(str(entry["secret_hash"]), _scopes(entry.get("scopes"), f"client {client_id}"))
+            client_id: OAuthClient(
+                str(entry["secret_hash"]),
+                _scopes(entry.get("scopes"), f"client {client_id}"),
+                _groups(entry.get("groups"), f"client {client_id}"),
+            )
             for client_id, entry in _json_file(env, "TAMS_AUTH_OAUTH2_CLIENTS_FILE").items()
         }
         secret = env.get("TAMS_AUTH_JWT_SECRET")
@@ -172,6 +197,8 @@ class AuthSettings:
             limits,
             metrics_auth,
             env.get("TAMS_METRICS_TOKEN"),
+            token_groups,
+            env.get("TAMS_AUTH_GROUPS_CLAIM", "groups"),
         )
 
 
@@ -233,12 +260,13 @@ class Authenticator:
         if not await self.passwords.check(address, f"user:{username}", password, user.password_hash if user else None):
             raise _Unauthenticated("unknown user or wrong password")
         assert user is not None
-        return Principal(username, user.scopes)
+        return Principal(username, user.scopes, user.groups)
 
     async def bearer(self, token: str) -> Principal:
         for known, scopes in self.settings.static_tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):
-                return Principal(f"token:{hashlib.sha256(token.encode()).hexdigest()[:8]}", scopes)
+                name = f"token:{hashlib.sha256(token.encode()).hexdigest()[:8]}"
+                return Principal(name, scopes, self.settings.token_groups.get(known, frozenset()))
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -274,7 +302,11 @@ class Authenticator:
     def _claims_principal(self, claims: Mapping[str, Any]) -> Principal:
         raw = claims.get(self.settings.scope_claim, "")
         scopes = raw.split() if isinstance(raw, str) else [s for s in raw if isinstance(s, str)]
-        return Principal(str(claims.get("sub", "jwt")), frozenset(scopes) & ALL_SCOPES)
+        raw_groups = claims.get(self.settings.groups_claim, [])
+        if isinstance(raw_groups, str):
+            raw_groups = raw_groups.split()
+        groups = [g for g in raw_groups if isinstance(g, str)] if isinstance(raw_groups, list) else []
+        return Principal(str(claims.get("sub", "jwt")), frozenset(scopes) & ALL_SCOPES, frozenset(groups))
 
 
 # -- middleware ------------------------------------------------------------------------------------------
@@ -445,6 +477,7 @@ async def token_endpoint(request: Request) -> Response:
             "scope": " ".join(sorted(scopes)),
             "iat": now,
             "exp": now + settings.token_lifetime_s,
+            **({settings.groups_claim: sorted(client.groups)} if client.groups else {}),
         },
         settings.jwt_secret,
         algorithm="HS256",

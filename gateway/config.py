@@ -56,6 +56,7 @@ class Settings:
     vast_schema: str = "tams"
     vast_data_endpoints: tuple[str, ...] = ()
     vast_sessions: int = 8
+    authz_policy_file: Path | None = None
 
     @property
     def public_base_url(self) -> str:
@@ -345,6 +346,13 @@ SETTINGS: tuple[Setting, ...] = (
         "TAMS_VAST_SESSIONS",
         "SDK sessions = worker threads for catalog calls ([docs/VAST.md](docs/VAST.md))",
         _integer(),
+    ),
+    Setting(
+        "authz_policy_file",
+        "TAMS_AUTHZ_POLICY_FILE",
+        "JSON policy of fine-grained permissions by `auth_classes` tag "
+        "([docs/SECURITY.md](docs/SECURITY.md)); unset: scopes alone decide",
+        _path,
     ),
 )
 

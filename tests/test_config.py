@@ -76,6 +76,7 @@ def test_every_variable_reaches_its_field():
         "TAMS_VAST_SCHEMA": "t2",
         "TAMS_VAST_DATA_ENDPOINTS": "http://d1,http://d2",
         "TAMS_VAST_SESSIONS": "2",
+        "TAMS_AUTHZ_POLICY_FILE": "/etc/tams-policy.json",
     }
     assert set(env) == {s.variable for s in SETTINGS}
     settings = load_settings(env)
@@ -117,6 +118,7 @@ def test_every_variable_reaches_its_field():
         vast_schema="t2",
         vast_data_endpoints=("http://d1", "http://d2"),
         vast_sessions=2,
+        authz_policy_file=Path("/etc/tams-policy.json"),
     )
     # every field differs from its default, so no variable is silently ignored
     assert all(getattr(settings, f.name) != getattr(Settings(), f.name) for f in fields(Settings))

@@ -23,8 +23,9 @@ from catalog.located import Located
 from catalog.paging import decode_key, encode_key, segment_cursor
 from catalog.segment_window import SegmentWindow
 from catalog.sqlite import events, objects
-from catalog.sqlite.listing import Row, Where, add_tag_filters, add_window
+from catalog.sqlite.listing import Row, Where, add_access_filter, add_tag_filters, add_window
 from catalog.store import (
+    AccessFilter,
     DeleteResult,
     Instance,
     ObjectPage,
@@ -421,7 +422,12 @@ def delete_segments(
 
 # -- objects ---------------------------------------------------------------------------------------------------
 def get_object(
-    conn: sqlite3.Connection, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None
+    conn: sqlite3.Connection,
+    object_id: str,
+    page: str | None,
+    limit: int,
+    flow_tags: TagFilter | None,
+    access: AccessFilter | None = None,
 ) -> ObjectPage | None:
     row = conn.execute(
         "SELECT first_flow_id, timerange, key_frame_count, init_object_id, is_init FROM objects "
@@ -438,6 +444,7 @@ def get_object(
         where.add("s.object_id=?", object_id)
     if flow_tags is not None:
         add_tag_filters(where, "flow", "s.flow_id", flow_tags)
+    add_access_filter(where, "flow", "s.flow_id", access)
     if page is not None:
         (after,) = decode_key("object-flows", page, 1, (str,))
         where.add("s.flow_id > ?", after)

@@ -21,6 +21,7 @@ from catalog.facade import Span
 from catalog.located import Located
 from catalog.paging import encode_key, page_sorted, segment_cursor
 from catalog.store import (
+    AccessFilter,
     DeleteResult,
     Instance,
     ObjectPage,
@@ -392,7 +393,14 @@ def delete_segments(
 
 
 # -- objects ---------------------------------------------------------------------------------------------------
-def get_object(tx: Tx, object_id: str, page: str | None, limit: int, flow_tags: TagFilter | None) -> ObjectPage | None:
+def get_object(
+    tx: Tx,
+    object_id: str,
+    page: str | None,
+    limit: int,
+    flow_tags: TagFilter | None,
+    access: AccessFilter | None = None,
+) -> ObjectPage | None:
     row = one(tx, "objects", (_.id == object_id) & (_.registered == True))  # noqa: E712 - an ibis predicate
     if row is None:
         return None
@@ -401,9 +409,10 @@ def get_object(tx: Tx, object_id: str, page: str | None, limit: int, flow_tags: 
         users = [r["id"] for r in select(tx, "objects", _.init_object_id == object_id, ["id"])]
     flows = sorted({r["flow_id"] for r in where_in(tx, "segments", "object_id", users, ["flow_id"])})
     still_referenced = row["first_flow_id"] in flows if not row["is_init"] else True
-    if flow_tags is not None:
+    if flow_tags is not None or access is not None:
         docs = {r["id"]: load(r["doc"]) for r in where_in(tx, "flows", "id", flows, ["id", "doc"])}
-        flows = [f for f in flows if f in docs and rules.tags_match(docs[f].get("tags"), flow_tags)]
+        wanted = flow_tags or TagFilter()
+        flows = [f for f in flows if f in docs and rules.admitted(docs[f].get("tags"), wanted, access)]
     page_flows, next_key = page_sorted(
         [((f,), f) for f in flows], kind="object-flows", arity=1, descending=False, page=page, limit=limit
     )

@@ -19,7 +19,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from catalog.vocabulary import EVENT_TYPES
-from gateway import params
+from gateway import access, params
 from gateway.errors import HTTPError
 from streaming.events.webhooks import transform, wanted
 
@@ -55,6 +55,7 @@ async def event_stream(request: Request) -> StreamingResponse:
     if resume is not None and after is None:
         raise HTTPError(400, f"Last-Event-ID {resume[:40]!r} is not an event id from this stream")
     start = after if after is not None else await catalog.last_event_seq()
+    guard, identity = access.guard(request), access.who(request)
 
     async def stream() -> AsyncIterator[bytes]:
         seq, quiet_since = start, time.monotonic()
@@ -63,7 +64,9 @@ async def event_stream(request: Request) -> StreamingResponse:
             events = await catalog.events_after(seq, 200)
             for event_seq, event_type, flow_id, source_id, body, _created in events:
                 seq = event_seq
-                if await wanted(catalog, hook, event_type, flow_id, source_id):
+                if await wanted(catalog, hook, event_type, flow_id, source_id) and (
+                    guard is None or await guard.may_see_event(identity, flow_id, source_id)
+                ):
                     data = orjson.dumps(await transform(catalog, media, hook, event_type, body))
                     yield b"id: %d\nevent: %s\ndata: %s\n\n" % (event_seq, event_type.encode(), data)
                     quiet_since = time.monotonic()

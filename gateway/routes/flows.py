@@ -10,7 +10,7 @@ from catalog import models
 from catalog.store import FlowQuery, SegmentQuery
 from catalog.timing import TimeRange
 from catalog.vocabulary import FLOW_STATUSES, FORMATS
-from gateway import params
+from gateway import access, params
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name
@@ -36,7 +36,7 @@ async def list_flows(request: Request) -> Response:
         reverse=reverse,
     )
     limit = page_limit(request)
-    page = await catalog(request).list_flows(query, q.get("page"), limit)
+    page = await catalog(request).list_flows(query, q.get("page"), limit, access.listing_filter(request))
     return paged_response(request, page.items, page.next_key, limit, reverse=reverse)
 
 
@@ -71,7 +71,8 @@ async def put_flow(request: Request) -> Response:
     body = models.validate_flow_put(await read_json(request))
     if body["id"] != flow_id:
         raise HTTPError(404, f"the flow id in the path ({flow_id}) does not match the body's id ({body['id']})")
-    result = await catalog(request).put_flow(body, principal_name(request))
+    source_tags = await access.prepare_flow_put(request, body)
+    result = await catalog(request).put_flow(body, principal_name(request), source_tags)
     if result.created:
         return json_response(result.flow, status=201)
     return empty()

@@ -12,15 +12,16 @@ from starlette.routing import Route
 from catalog import models
 from catalog.store import SegmentQuery
 from catalog.timing import TimeRange
-from gateway import params, render
+from gateway import access, params, render
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name, settings
 from streaming.storage.get_urls import UrlFilter
 
 
-def url_filter(q: QueryParams) -> UrlFilter:
+def url_filter(q: QueryParams, readable_storage_ids: frozenset[str] | None = None) -> UrlFilter:
     return UrlFilter(
+        readable_storage_ids=readable_storage_ids,
         accept_get_urls=params.get_list(q, "accept_get_urls"),
         accept_storage_ids=params.get_uuid_list(q, "accept_storage_ids"),
         presigned=params.get_bool(q, "presigned"),
@@ -34,7 +35,7 @@ async def get_segments(request: Request) -> Response:
     q = request.query_params
     reverse = bool(params.get_bool(q, "reverse_order", False))
     query = SegmentQuery(params.get_timerange(q), q.get("object_id"), reverse)
-    flt = url_filter(q)
+    flt = url_filter(q, access.readable_backends(request))
     include_otr = bool(params.get_bool(q, "include_object_timerange", False))
     limit = page_limit(request)
     page = await catalog(request).query_segments(flow_id, query, q.get("page"), limit)
@@ -54,6 +55,9 @@ async def post_segments(request: Request) -> Response:
     if isinstance(body, list):
         return await _post_many(request, flow_id, body)
     segment = models.validate_segment_post(body)
+    refused = await access.refused_objects(request, flow_id, [segment["object_id"]])
+    if refused:
+        raise HTTPError(403, next(iter(refused.values())))
     failures = await media(request).registration.register(flow_id, [segment])
     if failures:
         raise HTTPError(400, failures[0].summary)
@@ -68,6 +72,9 @@ async def _post_many(request: Request, flow_id: str, body: list[Any]) -> Respons
             valid.append(models.validate_segment_post(item))
         except models.ValidationError as exc:
             failed.append(render.failed_segment(item, str(exc)))
+    refused = await access.refused_objects(request, flow_id, [seg["object_id"] for seg in valid])
+    failed.extend(render.failed_segment(seg, refused[seg["object_id"]]) for seg in valid if seg["object_id"] in refused)
+    valid = [seg for seg in valid if seg["object_id"] not in refused]
     failures = await media(request).registration.register(flow_id, valid) if valid else []
     failed.extend(render.failed_segment(valid[f.index], f.summary) for f in failures)
     if failed:

@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from catalog.store import SourceQuery
 from catalog.vocabulary import FORMATS
-from gateway import params
+from gateway import access, params
 from gateway.errors import HTTPError
 from gateway.responses import json_response, paged_response
 from gateway.routes.common import catalog, page_limit
@@ -26,7 +26,7 @@ async def list_sources(request: Request) -> Response:
         reverse=reverse,
     )
     limit = page_limit(request)
-    page = await catalog(request).list_sources(query, q.get("page"), limit)
+    page = await catalog(request).list_sources(query, q.get("page"), limit, access.listing_filter(request))
     return paged_response(request, page.items, page.next_key, limit, reverse=reverse)
 
 

@@ -24,6 +24,7 @@ class UrlFilter:
     presigned: bool | None = None
     verbose_storage: bool = False
     backend_tags: TagFilter = field(default_factory=TagFilter)
+    readable_storage_ids: frozenset[str] | None = None  # backends the caller may read (None: all)
 
     def wants_none(self) -> bool:
         return self.accept_get_urls is not None and not self.accept_get_urls
@@ -33,6 +34,8 @@ def _backend_accepted(info: BackendInfo, flt: UrlFilter) -> bool:
     if flt.accept_get_urls is not None and info.label not in flt.accept_get_urls:
         return False
     if flt.accept_storage_ids and info.id not in flt.accept_storage_ids:
+        return False
+    if flt.readable_storage_ids is not None and info.id not in flt.readable_storage_ids:
         return False
     return tags_match(info.tags, flt.backend_tags)
 
