@@ -184,11 +184,11 @@ def check_grant(request: Request, old_tags: Mapping[str, Any] | None, new_tags: 
 
 
 def required(method: str, kind: str, rest: str) -> str:
+    if kind == "deletion":  # a flow delete request is seen by whoever may delete from its flow
+        return DELETE
     if method in ("GET", "HEAD"):
         return READ
     if method == "DELETE" and kind == "flow" and rest in ("", "/segments"):
-        return DELETE
-    if kind == "deletion":
         return DELETE
     return WRITE
 

@@ -8,6 +8,7 @@ except admin, so what is refused here is refused by the policy, not by the scope
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterator
@@ -295,3 +296,66 @@ def put_flow_http(http: httpx.Client, user: str, classes: list[str]) -> str:
     body = video_flow(flow_id, new_id(), tags={"auth_classes": classes})
     assert http.put(f"/flows/{flow_id}", json=body, headers=basic(user)).status_code == 201
     return flow_id
+
+
+def test_source_playlists_list_only_readable_flows(api):
+    admin = basic("admin")
+    news = put_flow(api, "admin", ["news"])
+    source_id = api.get(f"/flows/{news}", headers=admin).json()["source_id"]
+    sport = put_flow(api, "admin", ["sport"], source_id)
+    for flow_id in (news, sport):
+        assert register(api, "admin", flow_id, new_id()).status_code == 201
+    both = api.get(f"/sources/{source_id}/playlist.m3u8", headers=admin).text
+    assert news in both and sport in both
+    mine = api.get(f"/sources/{source_id}/playlist.m3u8", headers=basic("news")).text
+    assert news in mine and sport not in mine
+    mpd = api.get(f"/sources/{source_id}/manifest.mpd", headers=basic("news"))
+    assert mpd.status_code in (200, 409) and sport not in mpd.text
+    assert [f["id"] for f in api.get(f"/flows?source_id={source_id}", headers=basic("news")).json()] == [news]
+
+
+def test_flow_delete_requests_need_delete_on_their_flow(api):
+    sport = put_flow(api, "sport", ["sport"])
+    batch = [{"object_id": new_id(), "timerange": f"[{2 * i}:0_{2 * i + 2}:0)"} for i in range(3)]
+    assert api.post(f"/flows/{sport}/segments", json=batch, headers=basic("sport")).status_code == 201
+    deletion = api.app.state.media.deletion  # more than one segment: a deletion request, not a delete now
+    deletion.settings = dataclasses.replace(deletion.settings, sync_delete_limit=1)
+    answer = api.delete(f"/flows/{sport}/segments", headers=basic("sport"))
+    assert answer.status_code == 202, answer.text
+    request_id = answer.json()["id"]
+    assert api.get(f"/flow-delete-requests/{request_id}", headers=basic("sportro")).status_code == 403
+    assert api.get(f"/flow-delete-requests/{request_id}", headers=basic("news")).status_code == 404
+    assert api.get(f"/flow-delete-requests/{request_id}", headers=basic("sport")).status_code == 200
+
+
+def test_groups_come_from_tokens_and_jwt_claims(settings, tmp_path, password_hash):
+    env = write_config(tmp_path / "config", password_hash)
+    (tmp_path / "tokens.json").write_text(
+        json.dumps({"tok-news": {"scopes": [READ, WRITE, DELETE], "groups": ["news"]}, "tok-plain": [READ]})
+    )
+    clients = {"sport-ingest": {"secret_hash": password_hash, "scopes": [READ, WRITE], "groups": ["sport"]}}
+    (tmp_path / "clients.json").write_text(json.dumps(clients))
+    env |= {
+        "TAMS_AUTH_TOKENS_FILE": str(tmp_path / "tokens.json"),
+        "TAMS_AUTH_OAUTH2_CLIENTS_FILE": str(tmp_path / "clients.json"),
+    }
+    configured = settings.with_overrides(authz_policy_file=Path(env["TAMS_AUTHZ_POLICY_FILE"]))
+    with TestClient(create_app(configured, auth=AuthSettings.from_env(env, settings.data_dir))) as client:
+        token = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "sport-ingest", "client_secret": "pw"},
+        ).json()["access_token"]
+        jwt_sport = {"Authorization": f"Bearer {token}"}
+        sport = new_id()
+        made = client.put(f"/flows/{sport}", json=video_flow(sport, new_id()), headers=jwt_sport)
+        assert made.status_code == 201 and made.json()["tags"]["auth_classes"] == ["sport"]
+        news = new_id()
+        assert (
+            client.put(
+                f"/flows/{news}", json=video_flow(news, new_id()), headers={"Authorization": "Bearer tok-news"}
+            ).status_code
+            == 201
+        )
+        assert [f["id"] for f in client.get("/flows", headers={"Authorization": "Bearer tok-news"}).json()] == [news]
+        assert [f["id"] for f in client.get("/flows", headers=jwt_sport).json()] == [sport]
+        assert client.get("/flows", headers={"Authorization": "Bearer tok-plain"}).json() == []  # no groups

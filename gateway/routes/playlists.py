@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway import params
+from gateway import access, params
 from gateway.auth import cache_control as private_if_authenticated
 from gateway.errors import HTTPError
 from gateway.responses import public_url
@@ -88,7 +88,11 @@ async def hls_multivariant_playlist(request: Request) -> Response:
     extra = "&".join(f"{k}={quote(v, safe='[]():_')}" for k, v in q.items() if k in passed)
     template = f"{base_url(request)}/flows/{{flow_id}}/playlist.m3u8" + (f"?{extra}" if extra else "")
     text = await variants.multivariant(
-        request.app.state.catalog, source_id, template, remux_service(request).track_codecs
+        request.app.state.catalog,
+        source_id,
+        template,
+        remux_service(request).track_codecs,
+        access.listing_filter(request),
     )
     if text is None:
         raise HTTPError(404, f"source {source_id} has no audio or video flow with segments to play")
@@ -110,7 +114,8 @@ async def dash_flow_manifest(request: Request) -> Response:
 async def dash_source_manifest(request: Request) -> Response:
     """A DASH MPD of a source: an adaptation set for its video flows and one for its audio flows."""
     source_id = params.path_uuid(request.path_params["sourceId"], "source")
-    return await _dash(request, await variants.source_flows(request.app.state.catalog, source_id))
+    flows = await variants.source_flows(request.app.state.catalog, source_id, access.listing_filter(request))
+    return await _dash(request, flows)
 
 
 async def _dash(request: Request, flows: list) -> Response:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from catalog.errors import Invalid, NotFound
-from catalog.store import Documents, FlowQuery, Playback, SegmentQuery, Segments
+from catalog.store import AccessFilter, Documents, FlowQuery, Playback, SegmentQuery, Segments
 from catalog.vocabulary import AUDIO, VIDEO
 from streaming.playback.codecs import TrackInfo, group_codecs
 from streaming.storage.interface import StoreError
@@ -35,12 +35,13 @@ async def measured_bandwidth(catalog: Segments, flow_id: str) -> int | None:
     return int(sum(b for b, _ in known) * 8 * 1_000_000_000 / duration) if duration else None
 
 
-async def source_flows(catalog: Documents, source_id: str) -> list[dict[str, Any]]:
-    """The flows with segments that play a source: its own, and those its multi flows collect."""
+async def source_flows(catalog: Documents, source_id: str, access: AccessFilter | None = None) -> list[dict[str, Any]]:
+    """The flows with segments that play a source: its own, and those its multi flows collect
+    (only those ``access`` admits)."""
     own: list[dict[str, Any]] = []
     page_key: str | None = None
     while True:
-        page = await catalog.list_flows(FlowQuery(source_id=source_id, sort_by="label"), page_key, 1000)
+        page = await catalog.list_flows(FlowQuery(source_id=source_id, sort_by="label"), page_key, 1000, access)
         own.extend(page.items)
         if page.next_key is None:
             break
@@ -48,6 +49,7 @@ async def source_flows(catalog: Documents, source_id: str) -> list[dict[str, Any
     # a multi source's flows collect the renditions (video and audio flows of other sources)
     collected = [item["id"] for flow in own for item in flow.get("flow_collection") or []]
     members = [f for f in [await catalog.get_flow(fid) for fid in dict.fromkeys(collected)] if f]
+    members = [f for f in members if access is None or access.admits(f.get("tags"))]
     return [f for f in {f["id"]: f for f in own + members}.values() if f.get("container")]
 
 
@@ -84,14 +86,18 @@ async def muxed_codecs(flow: dict[str, Any], track_codecs: TrackCodecs | None) -
 
 
 async def multivariant(
-    catalog: Playback, source_id: str, variant_uri: str, track_codecs: TrackCodecs | None = None
+    catalog: Playback,
+    source_id: str,
+    variant_uri: str,
+    track_codecs: TrackCodecs | None = None,
+    access: AccessFilter | None = None,
 ) -> str | None:
     """The playlist text, or None when the source has no playable flow.
 
     ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI;
     ``track_codecs`` names the tracks of a flow's media (see ``muxed_codecs``).
     """
-    flows = await source_flows(catalog, source_id)
+    flows = await source_flows(catalog, source_id, access)
     videos = [f for f in flows if f.get("format") == VIDEO]
     audios = [f for f in flows if f.get("format") == AUDIO]
     if not videos and not audios:
