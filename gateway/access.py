@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.access import DELETE, NONE, READ, TAG, WRITE, Identity, Policy, classes_of
 from catalog.store import AccessFilter, Catalog, ObjectRecord
-from gateway.auth import ADMIN, ANONYMOUS, Principal
+from gateway.auth import ADMIN, Principal
 from gateway.errors import HTTPError
 from streaming.storage.registry import Storage
 
@@ -50,7 +50,9 @@ def load_policy(path: Path | None) -> Policy | None:
 
 
 def identity_of(principal: Principal | None) -> Identity:
-    principal = principal or ANONYMOUS
+    """The caller; no principal at all (a public path) is nobody, never an admin."""
+    if principal is None:
+        return Identity("anonymous")
     return Identity(principal.name, principal.groups, ADMIN in principal.scopes)
 
 
