@@ -111,3 +111,51 @@ def test_policy_filters_match_policy_permissions(store: Harness) -> None:
 
 def _as_set(classes: Any) -> frozenset[str]:
     return frozenset([classes] if isinstance(classes, str) else classes or [])
+
+
+def test_object_references_list_only_admitted_flows(store: Harness) -> None:
+    news = _classed(store, new_id(), ["news"])
+    sport = _classed(store, new_id(), ["sport"])
+    object_id = new_id()
+    for flow_id in (news, sport):
+        assert (
+            store.run(store.catalog.add_segments(flow_id, [{"object_id": object_id, "timerange": "[0:0_1:0)"}])) == []
+        )
+    everyone = store.run(store.catalog.get_object(object_id, None, 10))
+    assert sorted(everyone.record.referenced_by_flows) == sorted([news, sport])
+    seen = store.run(store.catalog.get_object(object_id, None, 10, None, NEWS))
+    assert seen.record.referenced_by_flows == [news]
+    assert (
+        store.run(store.catalog.get_object(object_id, None, 10, None, AccessFilter())).record.referenced_by_flows == []
+    )
+
+
+def test_vast_rows_written_before_the_access_column_are_decided_by_their_documents() -> None:
+    import asyncio
+
+    from ibis import _
+
+    from catalog.vast import VastCatalog
+    from catalog.vast.fake import FakeVast
+    from catalog.vast.rows import update_where
+
+    fake = FakeVast(seed=3)
+    catalog = VastCatalog(fake)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(catalog.start())
+        label = new_id()
+        made = {}
+        for cls in ("news", "sport"):
+            flow_id = new_id()
+            loop.run_until_complete(
+                catalog.put_flow(video_flow(flow_id, new_id(), label=label, tags={"auth_classes": [cls]}), None)
+            )
+            made[cls] = flow_id
+        with fake.transaction() as tx:  # as a store from before the column was added would have them
+            assert update_where(tx, "flows", _.label == label, {"auth_classes": None}) == 2
+        page = loop.run_until_complete(catalog.list_flows(FlowQuery(label=label), None, 10, NEWS))
+        assert [f["id"] for f in page.items] == [made["news"]]
+        loop.run_until_complete(catalog.close())
+    finally:
+        loop.close()

@@ -17,6 +17,7 @@ from catalog.facade import FlowState
 from catalog.paging import page_sorted
 from catalog.store import AccessFilter, FlowQuery, FlowStats, SourceQuery
 from catalog.timing import TimeRange
+from catalog.vast import access as pushed
 from catalog.vast.connection import Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where, upsert, where_in
 from catalog.vast.schema import TABLES
@@ -131,7 +132,8 @@ def _source_relations(tx: Tx, source: dict[str, Any]) -> dict[str, Any]:
 def list_sources(
     tx: Tx, query: SourceQuery, page: str | None, limit: int, access: AccessFilter | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    found = select(tx, "sources", equal_filters([("label", query.label), ("format", query.format)]))
+    pairs = [("label", query.label), ("format", query.format)]
+    found = select(tx, "sources", _and(equal_filters(pairs), pushed.predicate(access)))
     found = [r for r in found if rules.admitted(load(r["doc"]).get("tags"), query.tags, access)]
     if query.collected_by_ids is not None:
         wanted = set(query.collected_by_ids)
@@ -174,6 +176,7 @@ def save_source(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
             "created_ns": now_ns,
             "updated_ns": now_ns,
             "doc": dump(doc),
+            "auth_classes": pushed.column_value(doc.get("tags")),
         },
         keep=("created_ns", "format"),
     )
@@ -227,7 +230,7 @@ def list_flows(
             "init_segments",
         )
     ]
-    terms = [equal_filters(pairs)]
+    terms = [equal_filters(pairs), pushed.predicate(access)]
     tr = query.timerange
     if tr is not None:
         if tr.is_empty():
@@ -298,6 +301,7 @@ def save_flow(tx: Tx, doc: dict[str, Any], now_ns: int) -> None:
         "read_only": bool(doc.get("read_only")),
         "metadata_updated_ns": now_ns,
         "doc": dump(doc),
+        "auth_classes": pushed.column_value(doc.get("tags")),
     }
     if not update_where(tx, "flows", _.id == doc["id"], columns):
         insert(tx, "flows", [{**columns, "created_ns": now_ns, "seg_count": 0, "seg_maxdur": 0, "seg_added_total": 0}])

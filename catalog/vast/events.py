@@ -18,6 +18,7 @@ from catalog.errors import Invalid, NotFound
 from catalog.paging import page_sorted
 from catalog.rules import admitted
 from catalog.store import AccessFilter, Event, TagFilter
+from catalog.vast import access as pushed
 from catalog.vast.connection import ROW_ID, Tx
 from catalog.vast.rows import delete_where, dump, insert, load, one, select, update_where
 
@@ -79,7 +80,11 @@ def _render(row: dict[str, Any]) -> dict[str, Any]:
 def list_webhooks(
     tx: Tx, tags: TagFilter, reverse: bool, page: str | None, limit: int, access: AccessFilter | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    found = [r for r in select(tx, "webhooks") if admitted(load(r["doc"]).get("tags"), tags, access)]
+    found = [
+        r
+        for r in select(tx, "webhooks", pushed.predicate(access))
+        if admitted(load(r["doc"]).get("tags"), tags, access)
+    ]
     rows, next_key = page_sorted(
         [((r["url"], r["id"]), r) for r in found], kind="webhooks", arity=2, descending=reverse, page=page, limit=limit
     )
@@ -113,6 +118,7 @@ def save_webhook(tx: Tx, doc: dict[str, Any], webhook_id: str | None = None) -> 
                     "status": status,
                     "last_seq": last_seq(tx),
                     "created_ns": time.time_ns(),
+                    "auth_classes": pushed.column_value(doc.get("tags")),
                 }
             ],
         )
@@ -127,7 +133,16 @@ def save_webhook(tx: Tx, doc: dict[str, Any], webhook_id: str | None = None) -> 
             doc["api_key_value"] = old["api_key_value"]  # keep the secret unless replaced
         error = None if status == "created" else current["error"]
         update_where(
-            tx, "webhooks", _.id == webhook_id, {"url": doc["url"], "doc": dump(doc), "status": status, "error": error}
+            tx,
+            "webhooks",
+            _.id == webhook_id,
+            {
+                "url": doc["url"],
+                "doc": dump(doc),
+                "status": status,
+                "error": error,
+                "auth_classes": pushed.column_value(doc.get("tags")),
+            },
         )
     return get_webhook(tx, webhook_id) or {}
 

@@ -24,7 +24,15 @@ TABLES: dict[str, pa.Schema] = {
     "service": _schema(("key", S), ("value", S)),
     "counters": _schema(("name", S), ("value", I64)),
     "profiles": _schema(("id", S), ("label", S), ("format", S), ("codec", S), ("created_ns", I64), ("doc", S)),
-    "sources": _schema(("id", S), ("format", S), ("label", S), ("created_ns", I64), ("updated_ns", I64), ("doc", S)),
+    "sources": _schema(
+        ("id", S),
+        ("format", S),
+        ("label", S),
+        ("created_ns", I64),
+        ("updated_ns", I64),
+        ("doc", S),
+        ("auth_classes", S),  # "|a|b|", for pushed-down access filters (catalog/vast/access.py)
+    ),
     "flows": _schema(
         ("id", S),
         ("source_id", S),
@@ -50,6 +58,7 @@ TABLES: dict[str, pa.Schema] = {
         ("seg_maxdur", I64),
         ("segments_updated_ns", I64),
         ("seg_added_total", I64),
+        ("auth_classes", S),
     ),
     "flow_collections": _schema(("parent_id", S), ("position", I64), ("child_id", S), ("role", S)),
     "segments": _schema(
@@ -85,7 +94,14 @@ TABLES: dict[str, pa.Schema] = {
     "object_instances": _schema(("object_id", S), ("storage_id", S), ("key", S), ("created_ns", I64)),
     "events": _schema(("seq", I64), ("type", S), ("flow_id", S), ("source_id", S), ("body", S), ("created_ns", I64)),
     "webhooks": _schema(
-        ("id", S), ("url", S), ("doc", S), ("status", S), ("error", S), ("last_seq", I64), ("created_ns", I64)
+        ("id", S),
+        ("url", S),
+        ("doc", S),
+        ("status", S),
+        ("error", S),
+        ("last_seq", I64),
+        ("created_ns", I64),
+        ("auth_classes", S),
     ),
     "delete_requests": _schema(
         ("id", S), ("flow_id", S), ("status", S), ("doc", S), ("created_ns", I64), ("updated_ns", I64)

@@ -33,6 +33,7 @@ from catalog.store import (
     TagFilter,
 )
 from catalog.timing import TimeRange
+from catalog.vast import access as pushed
 from catalog.vast import events, objects
 from catalog.vast.connection import Tx
 from catalog.vast.documents import flow_row
@@ -410,7 +411,8 @@ def get_object(
     flows = sorted({r["flow_id"] for r in where_in(tx, "segments", "object_id", users, ["flow_id"])})
     still_referenced = row["first_flow_id"] in flows if not row["is_init"] else True
     if flow_tags is not None or access is not None:
-        docs = {r["id"]: load(r["doc"]) for r in where_in(tx, "flows", "id", flows, ["id", "doc"])}
+        also = pushed.predicate(access)
+        docs = {r["id"]: load(r["doc"]) for r in where_in(tx, "flows", "id", flows, ["id", "doc"], also)}
         wanted = flow_tags or TagFilter()
         flows = [f for f in flows if f in docs and rules.admitted(docs[f].get("tags"), wanted, access)]
     page_flows, next_key = page_sorted(
