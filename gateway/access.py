@@ -409,3 +409,22 @@ async def prepare_webhook(request: Request, doc: dict[str, Any], existing: dict[
     if tags:
         doc["tags"] = tags
     doc[OWNER] = owner_record(identity)
+
+
+def _reads_every_backend(request: Request) -> bool:
+    g = guard(request)
+    readable = readable_backends(request)
+    return g is None or readable is None or readable >= set(g.storage.stores)
+
+
+def playlist_uris(request: Request, mode: str | None, default: str) -> str | None:
+    """A caller who may not read every backend gets gateway URIs (whose reads are checked) in
+    playlists, never presigned backend URLs; playlists are cached across callers."""
+    if (mode or default) == "presigned" and not _reads_every_backend(request):
+        return "proxy"
+    return mode
+
+
+def delivery_mode(request: Request, mode: str) -> str:
+    """The same for the delivery endpoints: no redirect to a backend the caller may not read."""
+    return "proxy" if mode == "redirect" and not _reads_every_backend(request) else mode

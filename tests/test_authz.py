@@ -242,6 +242,14 @@ def test_get_urls_and_backends_follow_backend_permissions(api):
 
     assert "sport" in labels("sport")
     assert labels("archive") == ["open"]  # the archive reads the flow, not the sport backend
+    # nor does it get presigned backend URLs in playlists, or redirects to them: the gateway proxies
+    assert "/_store/" in api.get(f"/flows/{sport}/playlist.m3u8", headers=basic("sport")).text
+    playlist = api.get(f"/flows/{sport}/playlist.m3u8", headers=basic("archive")).text
+    assert "/_store/" not in playlist and f"/objects/{object_id}/content" in playlist
+    content = f"/objects/{object_id}/content"
+    assert api.get(content, headers=basic("sport"), follow_redirects=False).status_code == 302
+    proxied = api.get(content, headers=basic("archive"), follow_redirects=False)
+    assert proxied.status_code == 200 and proxied.content == b"\x47" * 188
     assert [b["label"] for b in api.get("/service/storage-backends", headers=basic("news")).json()] == ["open"]
     assert {b["label"] for b in api.get("/service/storage-backends", headers=basic("sport")).json()} == {
         "open",

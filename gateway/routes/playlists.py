@@ -39,7 +39,7 @@ async def hls_media_playlist(request: Request) -> Response:
     """An HLS media playlist of a flow: VOD or live by the flow's state (or ``?type=``)."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
-    mode = params.get_choice(q, "uris", URI_MODES)
+    mode = access.playlist_uris(request, params.get_choice(q, "uris", URI_MODES), playlists(request).settings.uri_mode)
     kind = params.get_choice(q, "type", PLAYBACK_TYPES)
     container = params.get_choice(q, "container", CONTAINERS)
     token = q.get("access_token")  # this client's token goes into the gateway URLs: its own text
@@ -125,7 +125,9 @@ async def _dash(request: Request, flows: list) -> Response:
             playlists(request),
             flows,
             params.get_timerange(q),
-            params.get_choice(q, "uris", URI_MODES),
+            access.playlist_uris(
+                request, params.get_choice(q, "uris", URI_MODES), playlists(request).settings.uri_mode
+            ),
             base_url(request),
             params.get_choice(q, "type", PLAYBACK_TYPES),
             remux_service(request).track_codecs,
