@@ -156,8 +156,13 @@ class Guard:
     async def may_deliver(
         self, hook: dict[str, Any], event_type: str, flow_id: str | None, source_id: str | None
     ) -> bool:
-        """``Dispatcher``'s per-event check: the webhook's owner must read what the event is about."""
-        return await self.may_see_event(owner_identity(hook), flow_id, source_id)
+        """``Dispatcher``'s per-event check: the webhook's owner must read what the event is about.
+
+        It also limits the event's get_urls to the backends the owner may read (``transform``
+        reads ``_readable_storage_ids`` from the hook record it is given next)."""
+        owner = owner_identity(hook)
+        hook["_readable_storage_ids"] = self.readable_backends(owner)
+        return await self.may_see_event(owner, flow_id, source_id)
 
 
 def guard(request: Request) -> Guard | None:

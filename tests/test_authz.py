@@ -367,3 +367,40 @@ def test_groups_come_from_tokens_and_jwt_claims(settings, tmp_path, password_has
         assert [f["id"] for f in client.get("/flows", headers={"Authorization": "Bearer tok-news"}).json()] == [news]
         assert [f["id"] for f in client.get("/flows", headers=jwt_sport).json()] == [sport]
         assert client.get("/flows", headers={"Authorization": "Bearer tok-plain"}).json() == []  # no groups
+
+
+@pytest.mark.slow
+def test_event_get_urls_name_only_backends_the_owner_may_read(tmp_path, password_hash):
+    env = write_config(tmp_path / "config", password_hash)
+    receivers = {"sport": Receiver(), "archive": Receiver()}
+    gateway = GatewayProcess(tmp_path / "data", env={**env, "TAMS_WEBHOOKS_ALLOW_PRIVATE": "true"})
+    gateway.start()
+    try:
+        with httpx.Client(base_url=gateway.url, timeout=30) as http:
+            for user, receiver in receivers.items():
+                hook = {"url": receiver.url, "api_key_name": "k", "events": ["flows/segments_added"]}
+                assert http.post("/service/webhooks", json=hook, headers=basic(user)).status_code == 201
+            sport = put_flow_http(http, "sport", ["sport"])
+            allocated = http.post(
+                f"/flows/{sport}/storage", json={"limit": 1, "storage_id": SPORT_STORE}, headers=basic("sport")
+            ).json()["media_objects"][0]
+            put = allocated["put_url"]
+            assert (
+                http.put(put["url"], content=b"\x47" * 188, headers={"Content-Type": put["content-type"]}).status_code
+                == 200
+            )
+            segment = {"object_id": allocated["object_id"], "timerange": "[0:0_2:0)"}
+            assert http.post(f"/flows/{sport}/segments", json=segment, headers=basic("sport")).status_code == 201
+            from_start = {**basic("archive"), "Last-Event-ID": "0"}
+            with http.stream("GET", "/events?events=flows/segments_added", headers=from_start) as stream:
+                (streamed,) = read_events(stream, 1)
+            assert streamed["data"]["segments"][0]["get_urls"] == []
+            labels = {
+                user: [u["label"] for u in r.wait(1)[0]["event"]["segments"][0]["get_urls"]]
+                for user, r in receivers.items()
+            }
+            assert labels == {"sport": ["sport"], "archive": []}
+    finally:
+        gateway.stop()
+        for receiver in receivers.values():
+            receiver.server.shutdown()

@@ -56,6 +56,7 @@ async def event_stream(request: Request) -> StreamingResponse:
         raise HTTPError(400, f"Last-Event-ID {resume[:40]!r} is not an event id from this stream")
     start = after if after is not None else await catalog.last_event_seq()
     guard, identity = access.guard(request), access.who(request)
+    hook["_readable_storage_ids"] = access.readable_backends(request)  # get_urls: readable backends only
 
     async def stream() -> AsyncIterator[bytes]:
         seq, quiet_since = start, time.monotonic()

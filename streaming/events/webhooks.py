@@ -212,6 +212,7 @@ async def transform(
         accept_storage_ids=hook.get("accept_storage_ids"),
         presigned=hook.get("presigned"),
         verbose_storage=bool(hook.get("verbose_storage")),
+        readable_storage_ids=hook.get("_readable_storage_ids"),  # set by fine-grained permissions
     )
     segments = []
     for seg in body["segments"]:
