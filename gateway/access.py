@@ -110,11 +110,16 @@ class Guard:
             return NONE
         return (await self.flow(identity, doc["flow_id"]))[1]  # a flow already gone: 404 but for admins
 
-    async def object(self, identity: Identity, object_id: str) -> frozenset[str]:
-        """What the caller may do with an object: the union over the flows referencing it it can see."""
-        found = await self.catalog.get_object(object_id, None, 1000, None, self.listing(identity))
+    async def object(self, identity: Identity, object_id: str, need: str = WRITE) -> frozenset[str]:
+        """What the caller may do with an object: the union over the readable flows referencing it
+        (with ``need`` read, one query: any readable reference is enough)."""
+        found = await self.catalog.get_object(
+            object_id, None, 1 if need == READ else 1000, None, self.listing(identity)
+        )
         if found is None or not found.record.referenced_by_flows:
             return NONE
+        if need == READ:
+            return frozenset({READ})
         perms: set[str] = set()
         for flow_id in found.record.referenced_by_flows:
             perms |= (await self.flow(identity, flow_id))[1]
@@ -240,7 +245,7 @@ class AccessMiddleware:
         elif kind == "deletion":
             perms = await g.deletion(identity, entity_id)
         else:
-            perms = await g.object(identity, entity_id)
+            perms = await g.object(identity, entity_id, need)
         try:
             demand(perms, need, f"{kind} {entity_id}")
         except HTTPError as exc:
@@ -318,7 +323,7 @@ async def refused_objects(request: Request, flow_id: str, object_ids: list[str])
             continue  # its first registration (or one allocated for this flow)
         if found.record.referenced_by_flows == [flow_id] and found.next_key is None:
             continue
-        if READ not in await g.object(identity, object_id):
+        if READ not in await g.object(identity, object_id, READ):
             refused[object_id] = f"object {object_id} cannot be registered by {identity.name}"
     return refused
 
@@ -335,7 +340,7 @@ def public_webhook(hook: dict[str, Any]) -> dict[str, Any]:
 async def object_visible(request: Request, object_id: str) -> bool:
     """Whether the caller can read some flow referencing the object (else it gets a 404)."""
     g = guard(request)
-    return g is None or READ in await g.object(who(request), object_id)
+    return g is None or READ in await g.object(who(request), object_id, READ)
 
 
 async def redact_object(request: Request, record: ObjectRecord) -> ObjectRecord:
