@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from catalog.store import Instance, SegmentQuery
 from catalog.timing import TimeFormatError, TimeRange, Timestamp
-from gateway import access, params
+from gateway import params, permissions
 from gateway.errors import HTTPError
 from gateway.routes.common import catalog, media, settings
 from streaming.playback import timerange_file as clips
@@ -45,7 +45,7 @@ def _pick(request: Request, instances: tuple[Instance, ...], what: str) -> tuple
 
 async def _deliver(request: Request, store: ObjectStore, key: str, content_type: str | None) -> Response:
     mode = params.get_choice(request.query_params, "mode", ("redirect", "proxy"), settings(request).delivery_mode)
-    mode = access.delivery_mode(request, mode or "redirect")
+    mode = permissions.delivery_mode(request, mode or "redirect")
     expiry = settings(request).presign_expiry
     if mode == "redirect":
         return RedirectResponse(

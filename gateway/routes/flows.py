@@ -10,7 +10,7 @@ from catalog import models
 from catalog.store import FlowQuery, SegmentQuery
 from catalog.timing import TimeRange
 from catalog.vocabulary import FLOW_STATUSES, FORMATS
-from gateway import access, params
+from gateway import access, params, permissions
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name
@@ -71,7 +71,7 @@ async def put_flow(request: Request) -> Response:
     body = models.validate_flow_put(await read_json(request))
     if body["id"] != flow_id:
         raise HTTPError(404, f"the flow id in the path ({flow_id}) does not match the body's id ({body['id']})")
-    source_tags = await access.prepare_flow_put(request, body)
+    source_tags = await permissions.prepare_flow_put(request, body)
     result = await catalog(request).put_flow(body, principal_name(request), source_tags)
     if result.created:
         return json_response(result.flow, status=201)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway import access, params
+from gateway import access, params, permissions
 from gateway.auth import cache_control as private_if_authenticated
 from gateway.errors import HTTPError
 from gateway.responses import public_url
@@ -39,7 +39,7 @@ async def hls_media_playlist(request: Request) -> Response:
     """An HLS media playlist of a flow: VOD or live by the flow's state (or ``?type=``)."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     q = request.query_params
-    mode = access.playlist_uris(request, params.get_choice(q, "uris", URI_MODES), playlists(request).settings.uri_mode)
+    mode = permissions.playlist_uris(request, params.get_choice(q, "uris", URI_MODES))
     kind = params.get_choice(q, "type", PLAYBACK_TYPES)
     container = params.get_choice(q, "container", CONTAINERS)
     token = q.get("access_token")  # this client's token goes into the gateway URLs: its own text
@@ -125,9 +125,7 @@ async def _dash(request: Request, flows: list) -> Response:
             playlists(request),
             flows,
             params.get_timerange(q),
-            access.playlist_uris(
-                request, params.get_choice(q, "uris", URI_MODES), playlists(request).settings.uri_mode
-            ),
+            permissions.playlist_uris(request, params.get_choice(q, "uris", URI_MODES)),
             base_url(request),
             params.get_choice(q, "type", PLAYBACK_TYPES),
             remux_service(request).track_codecs,

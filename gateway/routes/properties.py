@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from catalog import models
-from gateway import access, params
+from gateway import params, permissions
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, read_json
 from gateway.routes.common import catalog
@@ -105,7 +105,7 @@ def tag_routes(kind: str, prefix: str) -> list[Route]:
 
 
 async def _set_tag(request: Request, kind: str, owner_id: str, name: str, value: Any) -> None:
-    await access.check_tag_change(request, kind, owner_id, name, value)
+    await permissions.check_tag_change(request, kind, owner_id, name, value)
     store = catalog(request)
     if kind == "source":
         await store.set_source_tag(owner_id, name, value)

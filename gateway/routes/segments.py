@@ -12,7 +12,7 @@ from starlette.routing import Route
 from catalog import models
 from catalog.store import SegmentQuery
 from catalog.timing import TimeRange
-from gateway import access, params, render
+from gateway import access, params, permissions, render
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name, settings
@@ -55,7 +55,7 @@ async def post_segments(request: Request) -> Response:
     if isinstance(body, list):
         return await _post_many(request, flow_id, body)
     segment = models.validate_segment_post(body)
-    refused = await access.refused_objects(request, flow_id, [segment["object_id"]])
+    refused = await permissions.refused_objects(request, flow_id, [segment["object_id"]])
     if refused:
         raise HTTPError(403, next(iter(refused.values())))
     failures = await media(request).registration.register(flow_id, [segment])
@@ -72,7 +72,7 @@ async def _post_many(request: Request, flow_id: str, body: list[Any]) -> Respons
             valid.append(models.validate_segment_post(item))
         except models.ValidationError as exc:
             failed.append(render.failed_segment(item, str(exc)))
-    refused = await access.refused_objects(request, flow_id, [seg["object_id"] for seg in valid])
+    refused = await permissions.refused_objects(request, flow_id, [seg["object_id"] for seg in valid])
     failed.extend(render.failed_segment(seg, refused[seg["object_id"]]) for seg in valid if seg["object_id"] in refused)
     valid = [seg for seg in valid if seg["object_id"] not in refused]
     failures = await media(request).registration.register(flow_id, valid) if valid else []

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from catalog import models
 from catalog.paging import decode_key, encode_key
 from catalog.rules import tags_match
-from gateway import access, params, render
+from gateway import params, permissions, render
 from gateway.responses import json_response, paged_response, read_json
 from gateway.routes.common import media, page_limit
 
@@ -19,7 +19,7 @@ async def list_storage_backends(request: Request) -> Response:
     reverse = bool(params.get_bool(q, "reverse_order", False))
     tags = params.get_tag_filter(q)
     limit = page_limit(request)
-    visible = access.visible_backends(request)
+    visible = permissions.visible_backends(request)
     backends = [
         s.info
         for s in media(request).storage.ordered()
@@ -44,7 +44,7 @@ async def allocate_storage(request: Request) -> Response:
     """Objects for a flow to upload into, with presigned PUT URLs."""
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     body = models.validate_storage_post(await read_json(request, optional=True))
-    access.check_backend_write(request, body.get("storage_id"))
+    permissions.check_backend_write(request, body.get("storage_id"))
     uploads = await media(request).uploads.allocate(
         flow_id,
         limit=body.get("limit"),

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from catalog import models
-from gateway import access, params
+from gateway import access, params, permissions
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_response, read_json
 from gateway.routes.common import catalog, page_limit
@@ -35,15 +35,15 @@ async def list_webhooks(request: Request) -> Response:
     page = await catalog(request).list_webhooks(
         params.get_tag_filter(q), reverse, q.get("page"), limit, access.listing_filter(request)
     )
-    items = [access.public_webhook(hook) for hook in page.items]
+    items = [permissions.public_webhook(hook) for hook in page.items]
     return paged_response(request, items, page.next_key, limit, reverse=reverse)
 
 
 async def create_webhook(request: Request) -> Response:
     doc = await _validated(request, models.validate_webhook(await read_json(request)))
     doc.pop("id", None)
-    await access.prepare_webhook(request, doc, None)
-    return json_response(access.public_webhook(await catalog(request).save_webhook(doc)), status=201)
+    await permissions.prepare_webhook(request, doc, None)
+    return json_response(permissions.public_webhook(await catalog(request).save_webhook(doc)), status=201)
 
 
 async def get_webhook(request: Request) -> Response:
@@ -51,7 +51,7 @@ async def get_webhook(request: Request) -> Response:
     hook = await catalog(request).get_webhook(webhook_id)
     if hook is None:
         raise HTTPError(404, f"webhook {webhook_id} does not exist")
-    return json_response(access.public_webhook(hook))
+    return json_response(permissions.public_webhook(hook))
 
 
 async def replace_webhook(request: Request) -> Response:
@@ -59,8 +59,8 @@ async def replace_webhook(request: Request) -> Response:
     doc = await _validated(request, models.validate_webhook(await read_json(request), put=True))
     if doc.pop("id") != webhook_id:
         raise HTTPError(404, "the webhook id in the path does not match the body's id")
-    await access.prepare_webhook(request, doc, await catalog(request).get_webhook(webhook_id))
-    return json_response(access.public_webhook(await catalog(request).save_webhook(doc, webhook_id)), status=201)
+    await permissions.prepare_webhook(request, doc, await catalog(request).get_webhook(webhook_id))
+    return json_response(permissions.public_webhook(await catalog(request).save_webhook(doc, webhook_id)), status=201)
 
 
 async def delete_webhook(request: Request) -> Response:
