@@ -41,6 +41,7 @@ async def prepare_flow_put(request: Request, body: dict[str, Any]) -> dict[str, 
     if g is None:
         return None
     identity = who(request)
+    await check_collection(request, [i for i in body.get("flow_collection") or [] if i.get("id") != body["id"]])
     tags: dict[str, Any] = dict(body.get("tags") or {})
     existing, _ = await g.flow(identity, body["id"])
     source, source_perms = await g.source(identity, body["source_id"])
@@ -209,3 +210,18 @@ def playlist_uris(request: Request, mode: str | None) -> str | None:
 def delivery_mode(request: Request, mode: str) -> str:
     """The same for the delivery endpoints: no redirect to a backend the caller may not read."""
     return "proxy" if mode == "redirect" and not _reads_every_backend(request) else mode
+
+
+async def check_collection(request: Request, items: Any) -> None:
+    """A ``flow_collection`` may only name flows the caller can read; others are reported exactly
+    like flows that do not exist (the catalog's message), so a collection is no existence probe."""
+    g = guard(request)
+    if g is None or who(request).admin or not isinstance(items, list):
+        return
+    hidden = []
+    for item in items:
+        member = item.get("id") if isinstance(item, dict) else None
+        if isinstance(member, str) and READ not in (await g.flow(who(request), member))[1]:
+            hidden.append(member)
+    if hidden:
+        raise HTTPError(400, f"flow_collection names unknown flows: {', '.join(dict.fromkeys(hidden))}")

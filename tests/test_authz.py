@@ -404,3 +404,17 @@ def test_event_get_urls_name_only_backends_the_owner_may_read(tmp_path, password
         gateway.stop()
         for receiver in receivers.values():
             receiver.server.shutdown()
+
+
+def test_a_collection_cannot_probe_for_hidden_flows(api):
+    sport = put_flow(api, "sport", ["sport"])
+    news = put_flow(api, "news", ["news"])
+    n = basic("news")
+    hidden = api.put(f"/flows/{news}/flow_collection", json=[{"id": sport, "role": "x"}], headers=n)
+    missing = api.put(f"/flows/{news}/flow_collection", json=[{"id": new_id(), "role": "x"}], headers=n)
+    assert hidden.status_code == missing.status_code == 400
+    assert hidden.json()["summary"].split(":")[0] == missing.json()["summary"].split(":")[0]
+    body = api.get(f"/flows/{news}", headers=n).json()
+    body["flow_collection"] = [{"id": sport, "role": "x"}]
+    assert api.put(f"/flows/{news}", json=body, headers=n).status_code == 400
+    assert "collected_by" not in api.get(f"/flows/{sport}", headers=basic("sport")).json()

@@ -60,6 +60,8 @@ def property_routes(kind: str, prefix: str, fields: dict[str, tuple[Validator, A
         async def put(request: Request, name: str = name, validate: Validator = validate) -> Response:
             owner_id = _owner(request, kind)
             value = validate(await read_json(request))
+            if name == "flow_collection":
+                await permissions.check_collection(request, value)
             await _set(request, kind, owner_id, name, value)
             return empty()
 
