@@ -36,6 +36,14 @@ _PATHS = (
     ("deletion", re.compile(r"^/flow-delete-requests/([^/]+)()$")),
     ("object", re.compile(r"^/objects/(.+?)(/content(?:\.[^/]+)?)$")),
 )
+# as each route names a resource it cannot find: a refusal reads exactly like a missing resource
+_NAMES = {
+    "flow": "flow {}",
+    "source": "source {}",
+    "webhook": "webhook {}",
+    "deletion": "flow delete request {}",
+    "object": "object {!r}",
+}
 CACHE_S = 5.0  # how long a flow's or source's classes are trusted for event delivery
 
 
@@ -236,7 +244,7 @@ class AccessMiddleware:
         else:
             perms = await g.object(identity, entity_id, need)
         try:
-            demand(perms, need, f"{kind} {entity_id}")
+            demand(perms, need, _NAMES[kind].format(entity_id))
         except HTTPError as exc:
             return exc
         return None

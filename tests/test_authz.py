@@ -115,6 +115,11 @@ def test_news_can_neither_see_nor_guess_sport(api):
     widened = api.get("/flows?tag.auth_classes=sport,news", headers=basic("news")).json()
     assert [f["id"] for f in widened] == [news]
     assert sport_source not in {s["id"] for s in api.get("/sources", headers=basic("news")).json()}
+    nowhere = new_id()
+    for hidden, missing in ((f"/flows/{sport}", f"/flows/{nowhere}"), (f"/objects/{object_id}", f"/objects/{nowhere}")):
+        refused, absent = api.get(hidden, headers=basic("news")), api.get(missing, headers=basic("news"))
+        assert refused.status_code == absent.status_code == 404
+        assert refused.json()["summary"].replace(sport, nowhere).replace(object_id, nowhere) == absent.json()["summary"]
     for path in (
         f"/flows/{sport}",
         f"/flows/{sport}/segments",
