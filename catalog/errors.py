@@ -23,3 +23,7 @@ class BadPageKey(Invalid):
 
 class Unavailable(CatalogError):
     """The catalog's database cannot be reached or is overloaded right now (HTTP 503, retry later)."""
+
+
+class Full(CatalogError):
+    """The disk holding the catalog is full (HTTP 507); deletes still go through to free space."""

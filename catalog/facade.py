@@ -29,6 +29,7 @@ from catalog.store import (
     FlowStats,
     Instance,
     Locations,
+    ObjectDigest,
     ObjectPage,
     Page,
     PutResult,
@@ -159,6 +160,7 @@ class ObjectOps(Protocol[S]):
     ) -> Instance | None: ...
     def expire_allocations(self, c: S, now_ns: int, /) -> list[Instance]: ...
     def sizes(self, c: S, object_ids: Sequence[str], /) -> dict[str, int]: ...
+    def digests(self, c: S, object_ids: Sequence[str], /) -> dict[str, ObjectDigest]: ...
     def instances(self, c: S, object_ids: Sequence[str], /) -> dict[str, list[Instance]]: ...
     def urls_of(self, c: S, object_ids: Sequence[str], /) -> dict[str, Urls]: ...
     def all_instances(self, c: S, /) -> list[StoredInstance]: ...
@@ -226,6 +228,11 @@ class CatalogFacade(ABC, Generic[C]):
     async def _write(self, fn: Callable[[C], R]) -> R:
         """Runs ``fn`` in one write transaction: all of it commits or none of it does."""
 
+    async def _free(self, fn: Callable[[C], R]) -> R:
+        """A write that frees space (deletes): a store may let it use space it keeps in reserve for
+        when the disk is full (catalog/sqlite/db.py), so that space can be freed through the API."""
+        return await self._write(fn)
+
     @abstractmethod
     async def start(self) -> None: ...
 
@@ -245,6 +252,7 @@ class CatalogFacade(ABC, Generic[C]):
         segments: Sequence[dict[str, Any]],
         sizes: Mapping[str, int] | None = None,
         require_known_objects: bool = False,
+        digests: Mapping[str, str] | None = None,
     ) -> list[SegmentFailure]: ...
 
     # -- Documents -------------------------------------------------------------------------------
@@ -305,7 +313,7 @@ class CatalogFacade(ABC, Generic[C]):
             flows.delete_flow_document(self.store, c, flow_id)
             return result
 
-        return await self._write(run)
+        return await self._free(run)
 
     async def set_flow_field(self, flow_id: str, name: str, value: Any) -> None:
         await self._write(lambda c: flows.set_flow_field(self.store, c, flow_id, name, value))
@@ -320,7 +328,7 @@ class CatalogFacade(ABC, Generic[C]):
         )
 
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult:
-        return await self._write(lambda c: self.store.segments.delete_segments(c, flow_id, timerange, object_id))
+        return await self._free(lambda c: self.store.segments.delete_segments(c, flow_id, timerange, object_id))
 
     async def segment_locations(
         self, flow_id: str, timerange: TimeRange | None, limit: int | None, reverse: bool = False
@@ -339,6 +347,9 @@ class CatalogFacade(ABC, Generic[C]):
 
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]:
         return await self._read(lambda c: self.store.objects.sizes(c, object_ids))
+
+    async def object_digests(self, object_ids: Sequence[str]) -> dict[str, ObjectDigest]:
+        return await self._read(lambda c: self.store.objects.digests(c, object_ids))
 
     async def object_locations(self, object_ids: Sequence[str]) -> dict[str, Locations]:
         return await self._read(lambda c: Located.lookup(self.store.objects, c, object_ids).found())
@@ -362,10 +373,10 @@ class CatalogFacade(ABC, Generic[C]):
         await self._write(lambda c: self.store.objects.add_uncontrolled(c, object_id, url, label, reserved_labels))
 
     async def remove_instance(self, object_id: str, storage_id: str | None, label: str | None) -> Instance | None:
-        return await self._write(lambda c: self.store.objects.remove_instance(c, object_id, storage_id, label))
+        return await self._free(lambda c: self.store.objects.remove_instance(c, object_id, storage_id, label))
 
     async def expire_allocations(self, now_ns: int) -> list[Instance]:
-        return await self._write(lambda c: self.store.objects.expire_allocations(c, now_ns))
+        return await self._free(lambda c: self.store.objects.expire_allocations(c, now_ns))
 
     # -- Outbox ------------------------------------------------------------------------------------
     async def list_webhooks(
@@ -380,10 +391,10 @@ class CatalogFacade(ABC, Generic[C]):
         return await self._write(lambda c: self.store.events.save_webhook(c, dict(doc), webhook_id))
 
     async def delete_webhook(self, webhook_id: str) -> None:
-        await self._write(lambda c: self.store.events.delete_webhook(c, webhook_id))
+        await self._free(lambda c: self.store.events.delete_webhook(c, webhook_id))
 
     async def prune_events(self, older_than_ns: int) -> int:
-        return await self._write(lambda c: self.store.events.prune(c, older_than_ns))
+        return await self._free(lambda c: self.store.events.prune(c, older_than_ns))
 
     async def last_event_seq(self) -> int:
         return await self._read(self.store.events.last_seq)
@@ -398,12 +409,12 @@ class CatalogFacade(ABC, Generic[C]):
 
     # -- Deletions ---------------------------------------------------------------------------------
     async def request_flow_deletion(self, flow_id: str, principal: str | None) -> dict[str, Any] | None:
-        return await self._write(lambda c: deletion_requests.request_flow_deletion(self.store, c, flow_id, principal))
+        return await self._free(lambda c: deletion_requests.request_flow_deletion(self.store, c, flow_id, principal))
 
     async def request_segment_deletion(
         self, flow_id: str, timerange: TimeRange, threshold: int, principal: str | None
     ) -> SegmentDeletion:
-        return await self._write(
+        return await self._free(
             lambda c: deletion_requests.request_segment_deletion(
                 self.store, c, flow_id, timerange, threshold, principal
             )
@@ -413,10 +424,10 @@ class CatalogFacade(ABC, Generic[C]):
         return await self._read(self.store.deletions.pending)
 
     async def work_deletion(self, request_id: str, batch: int) -> DeletionProgress:
-        return await self._write(lambda c: deletion_requests.work(self.store, c, request_id, batch))
+        return await self._free(lambda c: deletion_requests.work(self.store, c, request_id, batch))
 
     async def fail_deletion(self, request_id: str, summary: str) -> None:
-        await self._write(lambda c: deletion_requests.fail(self.store, c, request_id, summary))
+        await self._free(lambda c: deletion_requests.fail(self.store, c, request_id, summary))
 
     async def get_deletion(self, request_id: str) -> dict[str, Any] | None:
         return await self._read(lambda c: deletion_requests.get_request(self.store, c, request_id))

@@ -218,6 +218,14 @@ class StoredInstance(NamedTuple):
     key: str
 
 
+class ObjectDigest(NamedTuple):
+    """What the catalog recorded of an object's uploaded bytes at registration (``object_digests``):
+    internal, never in a TAMS response (the API has no checksum fields)."""
+
+    size: int | None
+    sha256: str | None  # hex
+
+
 class Locations(NamedTuple):
     """Where an object's bytes are (``object_locations``): controlled copies and client URLs."""
 
@@ -297,7 +305,12 @@ class Segments(Protocol):
         segments: Sequence[dict[str, Any]],
         sizes: Mapping[str, int] | None = None,
         require_known_objects: bool = False,
-    ) -> list[SegmentFailure]: ...
+        digests: Mapping[str, str] | None = None,
+    ) -> list[SegmentFailure]:
+        """``sizes`` and ``digests`` (SHA-256, hex) of uploaded bytes are recorded with each object's
+        first registration."""
+        ...
+
     async def query_segments(
         self, flow_id: str, query: SegmentQuery, page: str | None, limit: int
     ) -> Page[Segment]: ...
@@ -320,6 +333,10 @@ class Segments(Protocol):
         ...
 
     async def object_sizes(self, object_ids: Sequence[str]) -> dict[str, int]: ...
+    async def object_digests(self, object_ids: Sequence[str]) -> dict[str, ObjectDigest]:
+        """Size and SHA-256 recorded at registration (objects with neither are absent)."""
+        ...
+
     async def object_locations(self, object_ids: Sequence[str]) -> dict[str, Locations]:
         """Controlled instances and client URLs of many objects at once (objects with neither are absent)."""
         ...

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from catalog.errors import CatalogError, Invalid, NotFound, ReadOnly, Unavailable
+from catalog.errors import CatalogError, Full, Invalid, NotFound, ReadOnly, Unavailable
 from catalog.models import ValidationError
 from catalog.store import Catalog
 from catalog.timing import TimeFormatError
@@ -34,12 +34,12 @@ from gateway.strict_url import StrictUrl
 from streaming.events.webhooks import Dispatcher, WebhookSettings
 from streaming.objects.media import MediaService, MediaSettings
 from streaming.playback.playlists import PlaylistService, PlaylistSettings
-from streaming.storage.interface import StoreError, StoreTimeout, StoreUnavailable
+from streaming.storage.interface import StoreError, StoreFull, StoreTimeout, StoreUnavailable
 from streaming.storage.registry import build_storage
 
 log = logging.getLogger("tams.gateway")
 
-_CATALOG_STATUS = ((NotFound, 404), (ReadOnly, 403), (Invalid, 400), (Unavailable, 503))
+_CATALOG_STATUS = ((NotFound, 404), (ReadOnly, 403), (Invalid, 400), (Unavailable, 503), (Full, 507))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -56,6 +56,10 @@ async def _store_error(request: Request, exc: Exception) -> Response:
     status = 504 if isinstance(exc, StoreTimeout) else 502 if isinstance(exc, StoreError) else 503
     headers = {"Retry-After": "10"} if status == 503 else None
     return error_response(status, str(exc), headers=headers)
+
+
+async def _store_full(request: Request, exc: Exception) -> Response:
+    return error_response(507, str(exc))
 
 
 async def _bad_input(request: Request, exc: Exception) -> Response:
@@ -185,6 +189,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
             ValidationError: _bad_input,
             TimeFormatError: _bad_input,
             StoreUnavailable: _store_error,
+            StoreFull: _store_full,
             StarletteHTTPException: _starlette_error,
             Exception: _server_error,
         },

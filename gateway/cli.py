@@ -122,6 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--catalog", choices=("sqlite", "vast"), help="catalog store (TAMS_CATALOG)")
     check.add_argument("--delete-orphans", action="store_true", help="delete the unknown objects' bytes")
     check.add_argument(
+        "--verify-bytes",
+        action="store_true",
+        help="read every object with a recorded SHA-256 and report those whose bytes no longer match",
+    )
+    check.add_argument(
         "--min-age",
         type=float,
         default=3600,
@@ -176,7 +181,13 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
         await catalog.start()
         await storage.start()
         try:
-            report = await reconcile(catalog, storage, delete_orphans=args.delete_orphans, min_age_s=args.min_age)
+            report = await reconcile(
+                catalog,
+                storage,
+                delete_orphans=args.delete_orphans,
+                min_age_s=args.min_age,
+                verify_bytes=args.verify_bytes,
+            )
         finally:
             await storage.close()
             await catalog.close()
@@ -188,7 +199,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
         print(f"reconcile failed: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(report, indent=2))
-    return 1 if report["missing_bytes"] else 0
+    return 1 if report["missing_bytes"] or report["mismatched_bytes"] else 0
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:

@@ -14,12 +14,15 @@ _REASONS = {
     403: "Forbidden",
     404: "NotFound",
     405: "MethodNotAllowed",
+    409: "Conflict",
+    412: "PreconditionFailed",
     413: "PayloadTooLarge",
     415: "UnsupportedMediaType",
     500: "InternalServerError",
     502: "BadGateway",
     503: "ServiceUnavailable",
     504: "GatewayTimeout",
+    507: "InsufficientStorage",
 }
 
 

@@ -58,8 +58,14 @@ class SQLiteCatalog(CatalogFacade[sqlite3.Connection]):
         items: Sequence[dict[str, Any]],
         sizes: Mapping[str, int] | None = None,
         require_known_objects: bool = False,
+        digests: Mapping[str, str] | None = None,
     ) -> list[SegmentFailure]:
-        return await self.db.write(lambda c: segments.add_segments(c, flow_id, items, sizes, require_known_objects))
+        return await self.db.write(
+            lambda c: segments.add_segments(c, flow_id, items, sizes, require_known_objects, digests)
+        )
+
+    async def _free(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        return await self.db.write(fn, frees_space=True)
 
 
 def _implements(store: SQLiteCatalog) -> Catalog:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -24,9 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from catalog.errors import Full
 from catalog.sqlite.schema import MIGRATIONS
 
 R = TypeVar("R")
+RESERVE_BYTES = 8 * 1024 * 1024  # released when the disk is full, so that deletes still have WAL room
 
 LOOP_READ_OPCODES = 200_000
 """Steps one statement of a read on the event loop may take before it moves to a reader thread.
@@ -78,13 +81,24 @@ class Database:
     """Runs functions of a connection off the event loop: writes on one thread, reads on several."""
 
     def __init__(
-        self, path: Path, readers: int = 4, loop_reads: bool = True, loop_budget: int = LOOP_READ_OPCODES
+        self,
+        path: Path,
+        readers: int = 4,
+        loop_reads: bool = True,
+        loop_budget: int = LOOP_READ_OPCODES,
+        reserve_bytes: int = RESERVE_BYTES,
     ) -> None:
         self.path = path
         self.loop_reads = loop_reads
         self.loop_budget = loop_budget
         self._loop_reader: sqlite3.Connection | None = None
         self._loop_thread = 0  # the thread whose event loop uses _loop_reader
+        # A full disk refuses every write, deletes too: SQLite needs WAL pages for a DELETE. So a
+        # spare file is kept beside the catalog; a delete that hits a full disk removes it and tries
+        # again, and the next write with room to spare puts it back.
+        self.reserve = path.with_name(f"{path.name}.reserve")
+        self.reserve_bytes = reserve_bytes
+        self._reserved = False
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
@@ -102,6 +116,7 @@ class Database:
                 # checkpoint at 1,000 WAL pages then runs after every commit (docs/PERFORMANCE.md)
                 self._writer.execute("PRAGMA wal_autocheckpoint=20000")
                 migrate(self._writer)
+                self._restore_reserve()
 
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, open_writer)
 
@@ -115,20 +130,58 @@ class Database:
                 self._readers.append(conn)
         return conn
 
-    async def write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
-        """Runs ``fn`` inside BEGIN IMMEDIATE on the writer; any exception rolls everything back."""
+    def _restore_reserve(self) -> None:
+        """Puts the spare file back (blocks really allocated); on a disk still full, leaves it out."""
+        if self._reserved or self.reserve_bytes <= 0:
+            return
+        try:
+            with open(self.reserve, "wb") as handle:
+                os.posix_fallocate(handle.fileno(), 0, self.reserve_bytes)
+            self._reserved = True
+        except OSError:
+            self.reserve.unlink(missing_ok=True)
+
+    def _release_reserve(self) -> bool:
+        """Frees the spare file's space; False when there was none to free."""
+        if not self.reserve.exists():
+            return False
+        self.reserve.unlink()
+        self._reserved = False
+        return True
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        conn = self._writer
+        assert conn is not None, "Database.start() was not awaited"
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    async def write(self, fn: Callable[[sqlite3.Connection], R], frees_space: bool = False) -> R:
+        """Runs ``fn`` inside BEGIN IMMEDIATE on the writer; any exception rolls everything back.
+
+        A full disk raises ``Full``; a write that ``frees_space`` (a delete) first gets the reserve."""
 
         def run() -> R:
-            conn = self._writer
-            assert conn is not None, "Database.start() was not awaited"
-            conn.execute("BEGIN IMMEDIATE")
+            if not frees_space:
+                self._restore_reserve()
             try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
+                return self._transaction(fn)
+            except sqlite3.OperationalError as exc:
+                if not _disk_full(exc):
+                    raise
+                if frees_space and self._release_reserve():
+                    try:
+                        return self._transaction(fn)
+                    except sqlite3.OperationalError as again:
+                        if not _disk_full(again):
+                            raise
+                raise Full("the catalog's disk is full; delete flows or segments to free space") from None
 
         return await asyncio.get_running_loop().run_in_executor(self._writer_pool, run)
 
@@ -196,6 +249,10 @@ class Database:
         # the writer pool runs one job at a time, so queued writes finish before this closes them
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, close_all)
         await asyncio.to_thread(self._writer_pool.shutdown, True)
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
 def backup(source: Path, target: Path, pages_per_step: int = 1024) -> None:

@@ -18,7 +18,7 @@ import orjson
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.facade import Urls
 from catalog.sqlite.listing import placeholders, rows_for_ids
-from catalog.store import Allocation, Instance, StoredInstance
+from catalog.store import Allocation, Instance, ObjectDigest, StoredInstance
 
 
 def writable_flow(conn: sqlite3.Connection, flow_id: str) -> dict[str, Any]:
@@ -168,10 +168,12 @@ def expire_allocations(conn: sqlite3.Connection, now_ns: int, limit: int = 1000)
     return gone
 
 
-def mark_registered(conn: sqlite3.Connection, object_id: str, sizes: Mapping[str, int]) -> None:
+def mark_registered(
+    conn: sqlite3.Connection, object_id: str, sizes: Mapping[str, int], digests: Mapping[str, str] | None = None
+) -> None:
     conn.execute(
-        "UPDATE objects SET registered = 1, alloc_deadline_ns = NULL, size = ? WHERE id = ?",
-        (sizes.get(object_id), object_id),
+        "UPDATE objects SET registered = 1, alloc_deadline_ns = NULL, size = ?, sha256 = ? WHERE id = ?",
+        (sizes.get(object_id), (digests or {}).get(object_id), object_id),
     )
 
 
@@ -179,6 +181,12 @@ def sizes(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, int]
     """Byte sizes recorded at first registration (objects uploaded through allocation)."""
     sql = "SELECT id, size FROM objects WHERE id IN ({ids}) AND size IS NOT NULL"
     return dict(rows_for_ids(conn, sql, object_ids))
+
+
+def digests(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, ObjectDigest]:
+    """Size and SHA-256 of the uploaded bytes, as recorded at first registration."""
+    sql = "SELECT id, size, sha256 FROM objects WHERE id IN ({ids}) AND (size IS NOT NULL OR sha256 IS NOT NULL)"
+    return {oid: ObjectDigest(size, sha) for oid, size, sha in rows_for_ids(conn, sql, object_ids)}
 
 
 def refresh_home(conn: sqlite3.Connection, object_id: str) -> None:

@@ -119,4 +119,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX delete_requests_by_status ON delete_requests (status, created_ns)
     """,
+    # 7: the SHA-256 of an object's uploaded bytes, recorded at registration (internal: never in the API)
+    """
+    ALTER TABLE objects ADD COLUMN sha256 TEXT
+    """,
 ]

@@ -201,6 +201,7 @@ def add_segments(
     segments: Sequence[dict[str, Any]],
     sizes: Mapping[str, int] | None = None,
     require_known: bool = False,
+    digests: Mapping[str, str] | None = None,
 ) -> list[SegmentFailure]:
     """Registers segments in order; each failure is reported and processing continues."""
     flow = objects.writable_flow(conn, flow_id)
@@ -250,7 +251,7 @@ def add_segments(
                 "ON CONFLICT (id) DO UPDATE SET first_flow_id=excluded.first_flow_id, is_init=1",
                 (seg["init_object_id"], flow_id, now),
             )
-            objects.mark_registered(conn, seg["init_object_id"], sizes or {})
+            objects.mark_registered(conn, seg["init_object_id"], sizes or {}, digests)
         if checked.first_registration:
             conn.execute(
                 "UPDATE objects SET first_flow_id=?, timerange=?, key_frame_count=?, init_object_id=? WHERE id=?",
@@ -262,7 +263,7 @@ def add_segments(
                     object_id,
                 ),
             )
-            objects.mark_registered(conn, object_id, sizes or {})
+            objects.mark_registered(conn, object_id, sizes or {}, digests)
         if checked.new_object:
             conn.execute(
                 "INSERT INTO objects (id, first_flow_id, timerange, key_frame_count, init_object_id, "

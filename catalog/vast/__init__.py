@@ -82,9 +82,10 @@ class VastCatalog(CatalogFacade[Tx]):
         items: Sequence[dict[str, Any]],
         sizes: Mapping[str, int] | None = None,
         require_known_objects: bool = False,
+        digests: Mapping[str, str] | None = None,
     ) -> list[SegmentFailure]:
         failures, added = await self._write(
-            lambda tx: segments.add_segments(tx, flow_id, items, sizes, require_known_objects)
+            lambda tx: segments.add_segments(tx, flow_id, items, sizes, require_known_objects, digests)
         )
         if self.repair_overlaps and added:
             lost = await self._write(lambda tx: segments.repair_overlaps(tx, flow_id, list(added)))

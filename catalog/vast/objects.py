@@ -15,7 +15,7 @@ from ibis import _
 
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.facade import Urls
-from catalog.store import Allocation, Instance, StoredInstance
+from catalog.store import Allocation, Instance, ObjectDigest, StoredInstance
 from catalog.vast.connection import Tx
 from catalog.vast.documents import flow_row
 from catalog.vast.rows import delete_in, delete_where, insert, one, select, where_in
@@ -166,4 +166,11 @@ def delete_objects(tx: Tx, object_ids: Sequence[str]) -> list[Instance]:
 def sizes(tx: Tx, object_ids: Sequence[str]) -> dict[str, int]:
     return {
         r["id"]: r["size"] for r in where_in(tx, "objects", "id", object_ids, ["id", "size"]) if r["size"] is not None
+    }
+
+
+def digests(tx: Tx, object_ids: Sequence[str]) -> dict[str, ObjectDigest]:
+    rows = where_in(tx, "objects", "id", object_ids, ["id", "size", "sha256"])
+    return {
+        r["id"]: ObjectDigest(r["size"], r["sha256"]) for r in rows if r["size"] is not None or r["sha256"] is not None
     }

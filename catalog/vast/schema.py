@@ -89,6 +89,7 @@ TABLES: dict[str, pa.Schema] = {
         ("content_type", S),
         ("size", I64),
         ("created_ns", I64),
+        ("sha256", S),  # of the uploaded bytes, recorded at registration (internal: never in the API)
     ),
     "object_urls": _schema(("object_id", S), ("label", S), ("url", S), ("position", I64)),
     "object_instances": _schema(("object_id", S), ("storage_id", S), ("key", S), ("created_ns", I64)),

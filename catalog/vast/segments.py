@@ -165,13 +165,19 @@ def _near(flow: Mapping[str, Any], tr: TimeRange) -> Any:
 
 
 def add_segments(
-    tx: Tx, flow_id: str, batch: Sequence[dict[str, Any]], sizes: Mapping[str, int] | None, require_known: bool
+    tx: Tx,
+    flow_id: str,
+    batch: Sequence[dict[str, Any]],
+    sizes: Mapping[str, int] | None,
+    require_known: bool,
+    digests: Mapping[str, str] | None = None,
 ) -> tuple[list[SegmentFailure], dict[tuple[int, int], int]]:
     """Registers segments in order; returns the failures and the batch index of each (ts_lo, ts_hi) added."""
     flow = objects.writable_flow(tx, flow_id)
     init_segments = bool(flow["init_segments"])
     now = time.time_ns()
     sizes = sizes or {}
+    digests = digests or {}
     wanted = [s.get("object_id") for s in batch] + [s.get("init_object_id") for s in batch]
     known: dict[str, dict[str, Any] | None] = {
         r["id"]: r for r in where_in(tx, "objects", "id", wanted, OBJECT_COLUMNS)
@@ -217,6 +223,7 @@ def add_segments(
                 "registered": True,
                 "alloc_deadline_ns": None,
                 "size": sizes.get(init_id),
+                "sha256": digests.get(init_id),
             }
             if known.get(init_id) is None:
                 new_objects.append({"id": init_id, "created_ns": now, **state})
@@ -241,7 +248,12 @@ def add_segments(
                 "first_flow_id": flow_id,
             }
             if checked.first_registration:  # an allocated row: filled in
-                first_registrations[object_id] = {**media, "alloc_deadline_ns": None, "size": sizes.get(object_id)}
+                first_registrations[object_id] = {
+                    **media,
+                    "alloc_deadline_ns": None,
+                    "size": sizes.get(object_id),
+                    "sha256": digests.get(object_id),
+                }
             else:  # an external or unallocated object: a new row and its client URLs
                 new_objects.append({"id": object_id, **media, "is_init": False, "created_ns": now})
                 new_urls.extend(

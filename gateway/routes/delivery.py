@@ -2,8 +2,9 @@
 timerange as one file (clip export, streaming/playback/timerange_file.py).
 
 ``mode=redirect`` answers 302 to a freshly presigned URL; ``mode=proxy`` streams the bytes through
-the gateway from the pooled store client with Range pass-through (200/206/416), ETag, If-Range and
-If-None-Match. The default mode comes from TAMS_DELIVERY_MODE.
+the gateway from the pooled store client with Range pass-through (200/206/416), ETag, Last-Modified,
+the object's ``x-amz-checksum-sha256`` (whole-object answers), If-Range, If-Match, If-None-Match and
+If-(Un)Modified-Since (304/412). The default mode comes from TAMS_DELIVERY_MODE.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ from gateway.routes.common import catalog, media, settings
 from streaming.playback import timerange_file as clips
 from streaming.playback.muxers import CONTENT_TYPES
 from streaming.playback.remux import RemuxService
+from streaming.storage.checksums import sha256_header
 from streaming.storage.interface import ObjectInfo, ObjectStore
 from streaming.storage.ranges import (
+    CONDITIONAL_HEADERS,
     MultipleRanges,
     RangeNotSatisfiable,
     last_modified,
-    not_modified,
     parse_range,
     parse_range_spec,
+    precondition,
     range_applies,
 )
 
@@ -54,7 +57,7 @@ async def _deliver(request: Request, store: ObjectStore, key: str, content_type:
             headers={"Cache-Control": f"private, max-age={min(60, expiry // 2)}"},
         )
     headers = request.headers
-    if request.method == "HEAD" or "if-range" in headers or "if-none-match" in headers:
+    if request.method == "HEAD" or any(h in headers for h in CONDITIONAL_HEADERS):
         # answers that depend on the object's validators or size first: HEAD, then maybe a read
         info = await store.head(key)  # store failures become 502/503/504 in the app's error handler
         if info is None:
@@ -109,6 +112,8 @@ def _bytes_response(
     }
     if status == 206:
         headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    elif info.sha256:  # a checksum of the whole object: passed through on whole-object answers only
+        headers.update(sha256_header(info.sha256))
     if body is None:
         return Response(status_code=status, headers=headers)
     return StreamingResponse(body, status_code=status, headers=headers)
@@ -118,7 +123,10 @@ def ranged(
     request: Request, info: ObjectInfo, content_type: str | None, read: Callable[[int, int], AsyncIterator[bytes]]
 ) -> Response:
     """A streamed answer with Range (one range: 206; past the end: 416), If-Range and If-None-Match."""
-    if not_modified(request.headers.get("if-none-match"), info):
+    answer = precondition(request.headers, info)
+    if answer == 412:
+        raise HTTPError(412, "the object does not match the request's If-Match or If-Unmodified-Since")
+    if answer == 304:
         return Response(status_code=304, headers={"ETag": info.etag, "Last-Modified": last_modified(info)})
     try:
         wanted = parse_range(request.headers.get("range"), info.size)

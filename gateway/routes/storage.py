@@ -10,8 +10,10 @@ from catalog import models
 from catalog.paging import decode_key, encode_key
 from catalog.rules import tags_match
 from gateway import params, permissions, render
-from gateway.responses import json_response, paged_response, read_json
+from gateway.errors import HTTPError
+from gateway.responses import empty, json_response, paged_response, read_json
 from gateway.routes.common import media, page_limit
+from streaming.storage.interface import ObjectExists, ObjectTooLarge
 
 
 async def list_storage_backends(request: Request) -> Response:
@@ -69,12 +71,29 @@ async def complete_multipart(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
     parts = models.validate_multipart_complete(await read_json(request))
     object_id = request.path_params["objectId"]
-    size = await media(request).uploads.complete_multipart(flow_id, object_id, request.path_params["uploadId"], parts)
+    try:
+        size = await media(request).uploads.complete_multipart(
+            flow_id, object_id, request.path_params["uploadId"], parts
+        )
+    except ObjectTooLarge as exc:
+        raise HTTPError(413, f"{exc}; the upload and its parts were deleted") from None
+    except ObjectExists as exc:
+        raise HTTPError(409, str(exc)) from None
     return json_response(render.multipart_completed(object_id, size))
+
+
+async def abort_multipart(request: Request) -> Response:
+    """Abandons a multipart upload and deletes its parts."""
+    flow_id = params.path_uuid(request.path_params["flowId"], "flow")
+    await media(request).uploads.abort_multipart(
+        flow_id, request.path_params["objectId"], request.path_params["uploadId"]
+    )
+    return empty(204)
 
 
 routes = [
     Route("/flows/{flowId}/storage/{objectId:path}/multipart/{uploadId}", complete_multipart, methods=["POST"]),
+    Route("/flows/{flowId}/storage/{objectId:path}/multipart/{uploadId}", abort_multipart, methods=["DELETE"]),
     Route("/flows/{flowId}/storage/{objectId:path}/multipart", start_multipart, methods=["POST"]),
     Route("/service/storage-backends", list_storage_backends, methods=["GET", "HEAD"]),
     Route("/flows/{flowId}/storage", allocate_storage, methods=["POST"]),

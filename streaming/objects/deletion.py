@@ -18,6 +18,7 @@ from typing import Any
 from catalog.store import Collecting, DeleteResult, Instance
 from catalog.timing import TimeRange
 from streaming.objects.settings import MediaSettings
+from streaming.storage.localdisk import LocalDiskStore
 from streaming.storage.registry import Storage
 
 log = logging.getLogger("tams.media")
@@ -98,16 +99,26 @@ class Deletion:
         """Makes the deletion worker look for pending requests now (one made through another process)."""
         self._due.set()
 
+    async def sweep_temporaries(self) -> int:
+        """Temporary files of crashed uploads and abandoned multipart uploads on the local stores."""
+        removed = 0
+        for store in self.storage.ordered():
+            if isinstance(store, LocalDiskStore):
+                removed += await store.sweep()
+        return removed
+
     def start(self, interval_s: float = 60) -> None:
         """The deletion worker and the allocation collector, as two background tasks."""
 
         async def deletions() -> None:
             while True:  # pending requests from before a restart run at once; new ones when signalled
+                # cleared before the work, not after: a request signalled while a batch is being
+                # worked keeps its signal, and the next round starts at once instead of a poll later
+                self._due.clear()
                 try:
                     await self.work_deletions()
                 except Exception:
                     log.exception("deletion worker failed; retrying")
-                self._due.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._due.wait(), timeout=interval_s)
 
@@ -120,6 +131,9 @@ class Deletion:
                     removed = await self.collect_expired()
                     if removed:
                         log.info("removed %d expired allocations", removed)
+                    swept = await self.sweep_temporaries()
+                    if swept:
+                        log.info("removed %d stale temporary files and abandoned multipart uploads", swept)
                 except Exception:
                     log.exception("allocation clean-up failed; retrying next round")
 

@@ -26,7 +26,7 @@ class Registration:
         """Registers segments; an allocated object must have its bytes uploaded first (checked by HEAD)."""
         ids = [s["object_id"] for s in segments] + [s["init_object_id"] for s in segments if "init_object_id" in s]
         pending = await self.catalog.pending_objects(ids) if self.settings.check_uploads else {}
-        sizes, missing = await self._sizes(pending)
+        sizes, digests, missing = await self._uploaded(pending)
         keep: list[int] = []
         failures: list[SegmentFailure] = []
         segments = list(segments)
@@ -46,15 +46,17 @@ class Registration:
             else:
                 keep.append(index)
         results = await self.catalog.add_segments(
-            flow_id, [segments[i] for i in keep], sizes, self.settings.require_known_objects
+            flow_id, [segments[i] for i in keep], sizes, self.settings.require_known_objects, digests
         )
         failures.extend(SegmentFailure(keep[f.index], f.object_id, f.timerange, f.summary) for f in results)
         return sorted(failures, key=lambda f: f.index)
 
-    async def _sizes(self, pending: dict[str, Allocation]) -> tuple[dict[str, int], set[str]]:
-        """The size of each pending object's uploaded bytes, and the objects with none yet."""
+    async def _uploaded(self, pending: dict[str, Allocation]) -> tuple[dict[str, int], dict[str, str], set[str]]:
+        """The size and SHA-256 (when the store knows it) of each pending object's uploaded bytes,
+        recorded with the registration, and the objects with no bytes yet."""
         limiter = asyncio.Semaphore(HEAD_CONCURRENCY)
         sizes: dict[str, int] = {}
+        digests: dict[str, str] = {}
         missing: set[str] = set()
 
         async def check(allocation: Allocation) -> None:
@@ -65,6 +67,8 @@ class Registration:
                 missing.add(allocation.object_id)
             else:
                 sizes[allocation.object_id] = info.size
+                if info.sha256:
+                    digests[allocation.object_id] = info.sha256
 
         await asyncio.gather(*(check(a) for a in pending.values()))
-        return sizes, missing
+        return sizes, digests, missing

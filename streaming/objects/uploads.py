@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from catalog.errors import Invalid, NotFound
 from catalog.store import Allocation, Uploading
 from streaming.objects.settings import MediaSettings
-from streaming.storage.interface import ObjectStore, object_key
+from streaming.storage.interface import ObjectStore, ObjectTooLarge, object_key
 from streaming.storage.registry import Storage
 
 OCTET_STREAM = "application/octet-stream"
@@ -99,6 +99,17 @@ class Uploads:
         allocation, store = await self._allocation(flow_id, object_id)
         try:
             info = await store.complete_multipart(allocation.key, upload_id, parts)
-        except ValueError as exc:
+        except ObjectTooLarge:
+            raise  # the upload is gone with its parts (HTTP 413)
+        except ValueError as exc:  # also an upload id of another object: each is bound to its own
             raise Invalid(f"cannot complete the upload of object {object_id!r}: {exc}") from None
         return info.size
+
+    async def abort_multipart(self, flow_id: str, object_id: str, upload_id: str) -> None:
+        """Abandons an upload: its parts are deleted (uploads never completed nor aborted are removed
+        by age in the clean-up pass)."""
+        allocation, store = await self._allocation(flow_id, object_id)
+        try:
+            await store.abort_multipart(allocation.key, upload_id)
+        except ValueError as exc:
+            raise NotFound(f"object {object_id!r} has no multipart upload {upload_id!r}: {exc}") from None

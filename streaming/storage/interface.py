@@ -109,6 +109,7 @@ class ObjectInfo:
     etag: str
     last_modified: float  # seconds since the epoch
     content_type: str | None = None
+    sha256: str | None = None  # hex, when the store knows it (local disk: always; S3: when uploaded with one)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,18 @@ class StoreError(StoreUnavailable):
 
 class StoreTimeout(StoreUnavailable):
     """The store did not answer in time: HTTP 504."""
+
+
+class StoreFull(Exception):
+    """The store's disk is full (HTTP 507 Insufficient Storage); deleting objects frees space."""
+
+
+class ObjectExists(Exception):
+    """Other bytes are already stored under the key: stored bytes are immutable (HTTP 409)."""
+
+
+class ObjectTooLarge(ValueError):
+    """The object (or the sum of its multipart parts) exceeds the store's size limit (HTTP 413)."""
 
 
 class ObjectStore(Protocol):

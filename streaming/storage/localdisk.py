@@ -1,6 +1,8 @@
 """The local-disk object store: files under the data dir, served by the gateway through signed URLs.
 
-Writes are atomic (temporary file, fsync, rename). URLs carry an expiry (for GET URLs aligned to a
+Writes are atomic (temporary file, fsync, hard link) and never replace other bytes: stored bytes are
+immutable (local_files.py), and each object's SHA-256, computed as the bytes stream in, is kept with
+it (an extended attribute). Multipart uploads are in local_multipart.py. URLs carry an expiry (for GET URLs aligned to a
 time bucket, see expiry.py) and an HMAC-SHA256 signature over method, backend, key, expiry (and
 content type for PUT), made with a key generated on first start; the gateway's ``/_store`` routes
 check them.
@@ -12,19 +14,21 @@ import base64
 import hashlib
 import hmac
 import os
-import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from urllib.parse import urlencode
 
 import anyio
 import anyio.to_thread
 
+from streaming.storage import local_files
+from streaming.storage.checksums import Digests
 from streaming.storage.expiry import signing_window
 from streaming.storage.fast_hmac import HmacSha256
 from streaming.storage.interface import BackendInfo, ObjectInfo, Opened, open_after_head, url_path
 from streaming.storage.keys import load_or_create_secret
+from streaming.storage.local_multipart import LocalParts
 from streaming.storage.ranges import RangeSpec
 
 CHUNK = 1024 * 1024  # large reads: fewer event-loop turns per MiB proxied
@@ -71,17 +75,29 @@ class LocalDiskStore:
         public_base_url: str,
         signing_key_path: Path,
         max_object_bytes: int = 5 * 1024**3,
+        stale_after_s: float = 3600,
     ) -> None:
         self.info = info
         self.root = root.resolve()
         self.public_base_url = public_base_url.rstrip("/")
         self.signing_key_path = signing_key_path
         self.max_object_bytes = max_object_bytes
+        self.stale_after_s = stale_after_s  # temporaries untouched this long are a crash's leftovers
         self.signer: UrlSigner | None = None
+        self._in_use: set[Path] = set()  # temporaries and upload directories being written now
+        self.parts = LocalParts(self.root, max_object_bytes, self._in_use)
 
     async def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / local_files.INCOMING).mkdir(parents=True, exist_ok=True)
         self.signer = UrlSigner(load_or_create_secret(self.signing_key_path))
+        await self.sweep()
+
+    async def sweep(self, everywhere: bool = False) -> int:
+        """Removes temporaries left by crashes and abandoned multipart uploads (by age, never one in
+        use); ``everywhere`` walks the whole tree (reconcile), else only the two temporary folders."""
+        return await anyio.to_thread.run_sync(
+            local_files.sweep, self.root, self.stale_after_s, self._in_use.__contains__, everywhere
+        )
 
     async def close(self) -> None:
         pass
@@ -96,10 +112,11 @@ class LocalDiskStore:
     async def head(self, key: str) -> ObjectInfo | None:
         def stat() -> ObjectInfo | None:
             try:
-                st = self.path(key).stat()
+                path = self.path(key)
+                st = path.stat()
             except (FileNotFoundError, ValueError):
                 return None
-            return ObjectInfo(st.st_size, _etag(st), st.st_mtime)
+            return ObjectInfo(st.st_size, _etag(st), st.st_mtime, None, local_files.read_sha256(path))
 
         return await anyio.to_thread.run_sync(stat)
 
@@ -117,25 +134,31 @@ class LocalDiskStore:
                 remaining -= len(chunk)
                 yield chunk
 
-    async def write(self, key: str, chunks: AsyncIterator[bytes], content_type: str | None) -> ObjectInfo:
-        """Streams to a temporary file, fsyncs and renames it into place; refuses oversize objects."""
+    async def write(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        content_type: str | None,
+        expected: Mapping[str, bytes] | None = None,
+    ) -> ObjectInfo:
+        """Streams to a temporary file (hashing it), checks the ``expected`` checksums, fsyncs and links
+        it into place. ObjectTooLarge past the limit, BadDigest on a checksum mismatch, ObjectExists
+        when other bytes are stored under the key (the same bytes again are fine), StoreFull on a full
+        disk; nothing is stored after any of them."""
         final = self.path(key)
-        await anyio.to_thread.run_sync(lambda: final.parent.mkdir(parents=True, exist_ok=True))
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.{time.monotonic_ns()}.part")
-        size = 0
+        tmp = self.root / local_files.INCOMING / f"{final.name}.{os.getpid()}.{time.monotonic_ns()}.part"
+        digests = Digests(expected)
+        self._in_use.add(tmp)
         try:
-            async with await anyio.open_file(tmp, "wb") as handle:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > self.max_object_bytes:
-                        raise ValueError(f"object exceeds the limit of {self.max_object_bytes} bytes")
-                    await handle.write(chunk)
-                await handle.flush()
-                await anyio.to_thread.run_sync(os.fsync, handle.wrapped.fileno())
-            await anyio.to_thread.run_sync(os.replace, tmp, final)
-        except BaseException:
-            await anyio.to_thread.run_sync(lambda: tmp.unlink(missing_ok=True))
-            raise
+            await local_files.stream_to(tmp, chunks, digests, self.max_object_bytes)
+
+            def place() -> None:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                local_files.publish(tmp, final, digests.hexdigest())
+
+            await anyio.to_thread.run_sync(place)
+        finally:
+            self._in_use.discard(tmp)
         info = await self.head(key)
         assert info is not None
         return info
@@ -173,54 +196,28 @@ class LocalDiskStore:
         query = urlencode({**(part or {}), "expires": expires, "signature": signature})
         return f"{self.public_base_url}{STORE_PREFIX}/{self.info.id}/{url_path(key)}?{query}"
 
-    # -- multipart: parts are files under .multipart/<upload id>/, joined atomically on completion --
-    def part_path(self, upload_id: str, part_number: int) -> Path:
-        if not upload_id.isalnum() or not 1 <= part_number <= 10_000:
-            raise ValueError("invalid upload id or part number")
-        return self.root / ".multipart" / upload_id / f"{part_number:05d}"
-
+    # -- multipart (local_multipart.py): parts under .multipart/<upload id>/, joined on completion --
     async def create_multipart(self, key: str, content_type: str) -> str:
-        upload_id = secrets.token_hex(16)
-        await anyio.to_thread.run_sync(lambda: (self.root / ".multipart" / upload_id).mkdir(parents=True))
-        return upload_id
+        return await self.parts.create(key)
 
     def part_url(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
         return self._url("PUT", key, expires_in, "", {"uploadId": upload_id, "partNumber": str(part_number)})
 
-    async def write_part(self, upload_id: str, part_number: int, chunks: AsyncIterator[bytes]) -> str:
-        path = self.part_path(upload_id, part_number)
-        if not path.parent.is_dir():
-            raise ValueError(f"no multipart upload {upload_id}")
-        digest = hashlib.md5(usedforsecurity=False)
-        async with await anyio.open_file(path, "wb") as handle:
-            async for chunk in chunks:
-                digest.update(chunk)
-                await handle.write(chunk)
-        return f'"{digest.hexdigest()}"'
+    async def write_part(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        chunks: AsyncIterator[bytes],
+        expected: dict[str, bytes] | None = None,
+    ) -> str:
+        return await self.parts.write(key, upload_id, part_number, chunks, expected or {})
 
     async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> ObjectInfo:
-        numbers = [n for n, _ in parts]
-        if not numbers or numbers != sorted(set(numbers)):
-            raise ValueError("parts must be listed once each, in ascending order")
-        paths = [self.part_path(upload_id, n) for n in numbers]
-        missing = [n for n, p in zip(numbers, paths, strict=True) if not p.exists()]
-        if missing:
-            raise ValueError(f"parts never uploaded: {missing[:10]}")
-
-        async def joined() -> AsyncIterator[bytes]:
-            for path in paths:
-                async with await anyio.open_file(path, "rb") as handle:
-                    while chunk := await handle.read(CHUNK):
-                        yield chunk
-
-        info = await self.write(key, joined(), None)
-        await self.abort_multipart(key, upload_id)
-        return info
+        return await self.parts.complete(key, upload_id, parts, lambda k, body: self.write(k, body, None))
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        import shutil
-
-        await anyio.to_thread.run_sync(lambda: shutil.rmtree(self.root / ".multipart" / upload_id, ignore_errors=True))
+        await self.parts.abort(key, upload_id)
 
     def get_url(self, key: str, expires_in: int) -> str:
         """Valid for at least ``expires_in`` s, and the same URL throughout a time bucket (expiry.py)."""

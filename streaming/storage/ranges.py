@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -101,3 +102,33 @@ def not_modified(if_none_match: str | None, info: ObjectInfo) -> bool:
         return False
     tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
     return "*" in tags or info.etag in tags
+
+
+CONDITIONAL_HEADERS = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range")
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None  # an invalid date is ignored (RFC 9110 §13.1.3, §13.1.4)
+
+
+def precondition(headers: Mapping[str, str], info: ObjectInfo) -> int | None:
+    """RFC 9110 §13.2.2 for a GET or HEAD: 412 when If-Match (or, without it, If-Unmodified-Since)
+    fails, 304 when If-None-Match matches (or, without it, If-Modified-Since finds no change), else None."""
+    modified = int(info.last_modified)  # HTTP dates have whole seconds
+    if_match = headers.get("if-match")
+    if if_match:
+        tags = [t.strip() for t in if_match.split(",")]
+        if "*" not in tags and info.etag not in tags:  # strong comparison: weak tags never match
+            return 412
+    elif (since := _http_date(headers.get("if-unmodified-since"))) is not None and modified > since:
+        return 412
+    if headers.get("if-none-match"):
+        return 304 if not_modified(headers.get("if-none-match"), info) else None
+    if (since := _http_date(headers.get("if-modified-since"))) is not None and modified <= since:
+        return 304
+    return None

@@ -8,6 +8,7 @@ URLs as of the start of a time bucket (``streaming.storage.expiry``), so repeate
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -164,7 +165,9 @@ class S3Store:
         from botocore.exceptions import ClientError
 
         try:
-            response = await self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=key))
+            response = await self._call(
+                lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+            )
         except ClientError as exc:
             if _error_code(exc) in MISSING_CODES:
                 return None
@@ -289,7 +292,14 @@ class S3Store:
         return info
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        await self._call(lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id))
+        from botocore.exceptions import ClientError
+
+        try:
+            await self._call(
+                lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            )
+        except ClientError as exc:  # NoSuchUpload: unknown, or the upload of another key
+            raise ValueError(f"the store refused to abort the upload: {exc}") from None
 
     def get_url(self, key: str, expires_in: int) -> str:
         """Valid for at least ``expires_in`` s, and the same URL throughout a time bucket (expiry.py)."""
@@ -320,8 +330,17 @@ def _error_code(exc: Any) -> str | None:
 
 
 def _object_info(response: Mapping[str, Any], size: int) -> ObjectInfo:
-    """Size (the whole object's, also for a ranged GET), validators and type from HEAD or GET."""
-    return ObjectInfo(size, response["ETag"], response["LastModified"].timestamp(), response.get("ContentType"))
+    """Size (the whole object's, also for a ranged GET), validators, type and (when the object was
+    uploaded with one) its SHA-256 from HEAD or GET."""
+    sha256 = response.get("ChecksumSHA256")  # a multipart object's is a checksum of checksums: not used
+    whole = sha256 and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+    return ObjectInfo(
+        size,
+        response["ETag"],
+        response["LastModified"].timestamp(),
+        response.get("ContentType"),
+        base64.b64decode(sha256).hex() if whole else None,
+    )
 
 
 __all__ = ["S3Store", "StoreUnavailable"]
