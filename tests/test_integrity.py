@@ -315,3 +315,52 @@ def test_reconcile_reports_bytes_that_no_longer_match(settings):
     assert "1000 bytes" in report["mismatched_bytes"][0]["reason"]
     code, report = _reconcile(settings.data_dir, "--verify-bytes")
     assert code == 1 and sorted(m["object_id"] for m in report["mismatched_bytes"]) == sorted([rotten, cut])
+
+
+def test_a_deletion_signalled_mid_batch_is_not_lost(settings):
+    """A flow deleted while the worker is busy with a big one is deleted right after it, not a poll
+    interval later: the interval here is an hour, so a lost wake-up never finishes in the test."""
+    from catalog.store import SegmentQuery
+    from gateway.catalogs import build_catalog
+    from streaming.objects.media import MediaService, MediaSettings
+    from streaming.storage.registry import build_storage
+
+    big_count = 20_000
+
+    async def run() -> None:
+        catalog = build_catalog(settings)
+        storage = build_storage(None, settings.data_dir, "http://testserver")
+        await catalog.start()
+        await storage.start()
+        media = MediaService(catalog, storage, MediaSettings())
+        big, small = new_id(), new_id()
+        for flow_id in (big, small):
+            await catalog.put_flow(video_flow(flow_id, new_id()), None)
+        for start in range(0, big_count, 5000):
+            batch = [{"object_id": new_id(), "timerange": f"[{n}:0_{n + 1}:0)"} for n in range(start, start + 5000)]
+            assert not await catalog.add_segments(big, batch)
+        assert not await catalog.add_segments(small, [{"object_id": new_id(), "timerange": "[0:0_1:0)"}])
+        media.start_gc(interval_s=3600)
+        try:
+            assert await media.deletion.delete_flow(big) is not None  # a deletion request, worked in batches
+            while (await catalog.flow_stats(big) or _NO_STATS).count == big_count:
+                await asyncio.sleep(0.01)  # until the worker is on it
+            assert await media.deletion.delete_flow(small) is not None
+            assert await catalog.get_flow(big) is not None, "the big flow went too fast to test the race"
+            while await catalog.get_flow(small) is not None:
+                await asyncio.sleep(0.01)  # bounded by the wait_for below, not a timing assertion
+            page = await catalog.query_segments(small, SegmentQuery(), None, 10)
+            assert not page.items
+        finally:
+            await media.stop_gc()
+            await storage.close()
+            await catalog.close()
+
+    asyncio.run(asyncio.wait_for(run(), timeout=120))  # a lost wake-up waits 3600 s
+
+
+class _NoStats:
+    count = -1
+
+
+_NO_STATS = _NoStats()

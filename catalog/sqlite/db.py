@@ -30,6 +30,7 @@ from catalog.sqlite.schema import MIGRATIONS
 
 R = TypeVar("R")
 RESERVE_BYTES = 8 * 1024 * 1024  # released when the disk is full, so that deletes still have WAL room
+RESERVE_SHARE = 20  # but never more than a twentieth of the space free at start (small disks)
 
 LOOP_READ_OPCODES = 200_000
 """Steps one statement of a read on the event loop may take before it moves to a reader thread.
@@ -116,6 +117,7 @@ class Database:
                 # checkpoint at 1,000 WAL pages then runs after every commit (docs/PERFORMANCE.md)
                 self._writer.execute("PRAGMA wal_autocheckpoint=20000")
                 migrate(self._writer)
+                self._size_reserve()
                 self._restore_reserve()
 
         await asyncio.get_running_loop().run_in_executor(self._writer_pool, open_writer)
@@ -129,6 +131,12 @@ class Database:
             with self._lock:
                 self._readers.append(conn)
         return conn
+
+    def _size_reserve(self) -> None:
+        """The spare file's size, fixed at start: RESERVE_BYTES, or less on a small disk."""
+        self.reserve.unlink(missing_ok=True)  # its space counts as free
+        disk = os.statvfs(self.path.parent)
+        self.reserve_bytes = min(self.reserve_bytes, disk.f_bavail * disk.f_frsize // RESERVE_SHARE)
 
     def _restore_reserve(self) -> None:
         """Puts the spare file back (blocks really allocated); on a disk still full, leaves it out."""
@@ -242,7 +250,8 @@ class Database:
                     conn.close()
                 self._readers.clear()
             if self._writer is not None:
-                self._writer.execute("PRAGMA optimize")
+                with contextlib.suppress(sqlite3.Error):  # a full disk must not stop a clean close
+                    self._writer.execute("PRAGMA optimize")
                 self._writer.close()
                 self._writer = None
 
