@@ -364,3 +364,33 @@ class _NoStats:
 
 
 _NO_STATS = _NoStats()
+
+
+@pytest.mark.slow
+def test_a_copy_onto_s3_is_checked_against_its_etag(s3_server, tmp_path, settings):
+    from test_objects_s3 import s3_storage_config
+
+    from streaming.storage.registry import LOCAL_BACKEND_ID
+
+    config, s3_id = s3_storage_config(s3_server, tmp_path)
+    app = create_app(replace(settings, storage_config=config, require_allocation=True))
+    with TestClient(app, base_url="http://testserver") as client:
+        flow_id = make_flow(client)
+        response = client.post(f"/flows/{flow_id}/storage", json={"limit": 1, "storage_id": LOCAL_BACKEND_ID})
+        (obj,) = response.json()["media_objects"]
+        payload = os.urandom(70_000)
+        assert put(client, obj, payload).status_code == 200
+        register(client, flow_id, obj["object_id"])
+        assert client.post(f"/objects/{obj['object_id']}/instances", json={"storage_id": s3_id}).status_code == 201
+        proxied = client.get(f"/objects/{obj['object_id']}/content?mode=proxy")
+        assert proxied.content == payload
+        copy = client.portal.call(_head, client, s3_id, obj["object_id"])  # on the app's loop
+        assert copy.size == len(payload) and copy.etag.strip('"') == hashlib.md5(payload).hexdigest()
+
+
+async def _head(client: TestClient, storage_id: str, object_id: str):
+    media = client.app.state.media
+    found = await media.catalog.get_object(object_id, None, 1)
+    (key,) = {i.key for i in found[0].instances}
+    store = media.storage.get(storage_id)
+    return await store.head(key)

@@ -332,14 +332,14 @@ def _error_code(exc: Any) -> str | None:
 def _object_info(response: Mapping[str, Any], size: int) -> ObjectInfo:
     """Size (the whole object's, also for a ranged GET), validators, type and (when the object was
     uploaded with one) its SHA-256 from HEAD or GET."""
-    sha256 = response.get("ChecksumSHA256")  # a multipart object's is a checksum of checksums: not used
-    whole = sha256 and response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"
+    sha256: str | None = response.get("ChecksumSHA256")
+    whole = response.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT"  # not a checksum of part checksums
     return ObjectInfo(
         size,
         response["ETag"],
         response["LastModified"].timestamp(),
         response.get("ContentType"),
-        base64.b64decode(sha256).hex() if whole else None,
+        base64.b64decode(sha256).hex() if sha256 and whole else None,
     )
 
 
