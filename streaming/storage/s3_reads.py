@@ -13,6 +13,7 @@ ways measured (``read(1 MiB)``, ``readany()``), see docs/PERFORMANCE.md.
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -122,11 +123,14 @@ def _object_info(headers: Mapping[str, str]) -> ObjectInfo:
     if content_range := headers.get("Content-Range"):  # "bytes 1000-1999/300000"
         size = int(content_range.rpartition("/")[2])
     modified = headers.get("Last-Modified")
+    sha256 = headers.get("x-amz-checksum-sha256")  # passed through when S3 sends one (whole objects)
+    whole = headers.get("x-amz-checksum-type", "FULL_OBJECT") == "FULL_OBJECT"
     return ObjectInfo(
         size,
         headers.get("ETag", ""),
         parsedate_to_datetime(modified).timestamp() if modified else 0.0,
         headers.get("Content-Type"),
+        base64.b64decode(sha256).hex() if sha256 and whole else None,
     )
 
 
