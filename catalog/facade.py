@@ -19,6 +19,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from catalog import deletion_requests, flows
 from catalog.located import Located
+from catalog.segment_json import RenderedPage
 from catalog.store import (
     AccessFilter,
     Allocation,
@@ -117,6 +118,12 @@ class SegmentOps(Protocol[S]):
     def query_segments(
         self, c: S, flow_id: str, query: SegmentQuery, page: str | None, limit: int, /
     ) -> tuple[list[Segment], str | None]: ...
+    def segment_page_json(
+        self, c: S, flow_id: str, query: SegmentQuery, page: str | None, limit: int, /
+    ) -> RenderedPage | None:
+        """The page of ``query_segments`` rendered (``catalog.segment_json``); None unless simple."""
+        ...
+
     def delete_segments(
         self, c: S, flow_id: str, timerange: TimeRange, object_id: str | None, check_flow: bool = ..., /
     ) -> DeleteResult: ...
@@ -326,6 +333,11 @@ class CatalogFacade(ABC, Generic[C]):
         return Page(
             *await self._read_page(lambda c: self.store.segments.query_segments(c, flow_id, query, page, limit))
         )
+
+    async def segment_page_json(
+        self, flow_id: str, query: SegmentQuery, page: str | None, limit: int
+    ) -> RenderedPage | None:
+        return await self._read_page(lambda c: self.store.segments.segment_page_json(c, flow_id, query, page, limit))
 
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult:
         return await self._free(lambda c: self.store.segments.delete_segments(c, flow_id, timerange, object_id))

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from catalog.timing import TimeRange
+
+if TYPE_CHECKING:  # segment_json builds on the records below
+    from catalog.segment_json import RenderedPage
 
 T = TypeVar("T")
 
@@ -314,6 +317,13 @@ class Segments(Protocol):
     async def query_segments(
         self, flow_id: str, query: SegmentQuery, page: str | None, limit: int
     ) -> Page[Segment]: ...
+    async def segment_page_json(
+        self, flow_id: str, query: SegmentQuery, page: str | None, limit: int
+    ) -> RenderedPage | None:
+        """``query_segments``' page with its stored members rendered as JSON; None unless every segment
+        is simple (no init object, no client URLs, at most one instance): see ``catalog.segment_json``."""
+        ...
+
     async def delete_segments(self, flow_id: str, timerange: TimeRange, object_id: str | None) -> DeleteResult: ...
     async def segment_locations(
         self, flow_id: str, timerange: TimeRange | None, limit: int | None, reverse: bool = False

@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from catalog.store import ObjectRecord, Segment
-from catalog.timing import TimeRange, Timestamp
+import orjson
+
+from catalog import segment_json
+from catalog.segment_json import RenderedPage
+from catalog.store import Instance, ObjectRecord, Segment
+from catalog.timing import TimeRange
 from gateway.errors import error_body
 from streaming.objects.uploads import MultipartUpload, Upload
 from streaming.storage.get_urls import UrlFilter, build_get_urls, page_get_urls
@@ -29,17 +33,7 @@ def segment(
     init_get_urls: list[dict] | None = None,
 ) -> dict[str, Any]:
     """flow-segment.json, get_urls freshly signed and filtered (or as given, made for a whole page)."""
-    out: dict[str, Any] = {"object_id": seg.object_id, "timerange": seg.timerange}
-    if seg.ts_offset is not None:
-        out["ts_offset"] = str(Timestamp(seg.ts_offset))
-    if seg.last_duration is not None:
-        out["last_duration"] = str(Timestamp(seg.last_duration))
-    if seg.sample_offset is not None:
-        out["sample_offset"] = seg.sample_offset
-    if seg.sample_count is not None:
-        out["sample_count"] = seg.sample_count
-    if seg.key_frame_count is not None:
-        out["key_frame_count"] = seg.key_frame_count
+    out = segment_json.members(seg)
     if include_object_timerange:
         out["object_timerange"] = seg.object_timerange or str(seg.range().shift(-(seg.ts_offset or 0)))
     if seg.init_object_id is not None:
@@ -73,6 +67,17 @@ def segments(
         )
         for seg, seg_urls in zip(page, urls, strict=True)
     ]
+
+
+def rendered_segments(page: RenderedPage, flt: UrlFilter, storage: Storage, expiry: int) -> bytes:
+    """The JSON body of a page the catalog rendered: each fragment with its get_urls, made in bulk."""
+    homes: list[tuple[tuple[Instance, ...], tuple[()]]] = [((h,), ()) if h else ((), ()) for h in page.homes]
+    urls = page_get_urls(storage, homes, flt, expiry) if any(page.homes) else None
+    if urls is None or not any(urls):  # no URL on the whole page: one shared tail
+        return b"[" + b',"get_urls":[]},'.join(page.fragments) + (b',"get_urls":[]}]' if page.fragments else b"]")
+    dumps = orjson.dumps
+    items = (f + b',"get_urls":' + dumps(u) + b"}" for f, u in zip(page.fragments, urls, strict=True))
+    return b"[" + b",".join(items) + b"]"
 
 
 def media_object(record: ObjectRecord, flt: UrlFilter, storage: Storage, expiry: int) -> dict[str, Any]:

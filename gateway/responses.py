@@ -53,6 +53,22 @@ def paged_response(
     return json_response(items, headers=headers)
 
 
+def paged_json(
+    request: Request,
+    body: bytes,
+    count: int,
+    next_key: str | None,
+    limit: int,
+    reverse: bool | None = None,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    """``paged_response`` for a list already serialised (``count`` items)."""
+    headers = paging_headers(request, count, next_key, limit, reverse)
+    if extra:
+        headers.update(extra)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 def public_url(request: Request) -> Any:
     """The request URL as the client sees it (honours a configured public base URL)."""
     base = getattr(request.app.state, "public_base_url", None)

@@ -21,6 +21,7 @@ from catalog.errors import Invalid
 from catalog.facade import Span
 from catalog.located import Located
 from catalog.paging import decode_key, encode_key, segment_cursor
+from catalog.segment_json import RenderedPage
 from catalog.segment_window import SegmentWindow
 from catalog.sqlite import events, objects
 from catalog.sqlite.listing import Row, Where, add_access_filter, add_tag_filters, add_window
@@ -76,9 +77,10 @@ def _where(flow_id: str, window: SegmentWindow) -> Where:
     return where
 
 
-def query_segments(
-    conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int
-) -> tuple[list[Segment], str | None]:
+def _page_rows(
+    conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int, columns: str, lo: int
+) -> tuple[list[Row], str | None]:
+    """The page's rows (``columns``, ts_lo at index ``lo``) and the key of the next page."""
     after = segment_cursor(page)
     where = _overlapping(conn, flow_id, query.timerange)
     if where is None:
@@ -89,13 +91,19 @@ def query_segments(
         where.add("ts_lo < ?" if query.reverse else "ts_lo > ?", after)
     order = "DESC" if query.reverse else "ASC"
     rows = conn.execute(
-        f"SELECT {_PAGE_COLUMNS} FROM segments WHERE {where.sql()} ORDER BY ts_lo {order} LIMIT ?",
+        f"SELECT {columns} FROM segments WHERE {where.sql()} ORDER BY ts_lo {order} LIMIT ?",
         (*where.params, limit + 1),
     ).fetchall()
-    next_key = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_key = encode_key("segments", rows[-1][2])
+        return rows, encode_key("segments", rows[-1][lo])
+    return rows, None
+
+
+def query_segments(
+    conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int
+) -> tuple[list[Segment], str | None]:
+    rows, next_key = _page_rows(conn, flow_id, query, page, limit, _PAGE_COLUMNS, 2)
     wanted = [row[1] for row in rows if row[13]] + [row[10] for row in rows if row[10]]
     make = Segment._make
     if not wanted:  # the common page: each row's home instance (if any) is all there is
@@ -105,6 +113,52 @@ def query_segments(
         ], next_key
     located = Located.lookup(objects, conn, wanted)
     return [make(row[:11] + _locations(row, located)) for row in rows], next_key
+
+
+def _timestamp_sql(column: str) -> str:
+    """``str(Timestamp(column))`` in SQL: sign, whole seconds, ':', nanoseconds."""
+    return (
+        f"CASE WHEN {column} < 0 THEN '-' ELSE '' END || (abs({column}) / 1000000000) || ':' "
+        f"|| (abs({column}) % 1000000000)"
+    )
+
+
+def _member_sql(name: str, column: str, text: str | None = None) -> str:
+    value = text if text is not None else column
+    return f"CASE WHEN {column} IS NULL THEN '' ELSE ',\"{name}\":' || {value} END"
+
+
+# ``segment_json.members`` of a row, rendered by SQLite: the JSON object opened, not closed
+_FRAGMENT = " || ".join(
+    (
+        "'{\"object_id\":' || json_quote(object_id) || ',\"timerange\":' || json_quote(timerange)",
+        _member_sql("ts_offset", "ts_offset", f"'\"' || {_timestamp_sql('ts_offset')} || '\"'"),
+        _member_sql("last_duration", "last_duration", f"'\"' || {_timestamp_sql('last_duration')} || '\"'"),
+        _member_sql("sample_offset", "sample_offset"),
+        _member_sql("sample_count", "sample_count"),
+        _member_sql("key_frame_count", "key_frame_count"),
+    )
+)
+# fragment, home instance, "not simple" (more locations than the home one, or an init object), timerange, ts_lo
+_RENDERED_COLUMNS = (
+    f"CAST({_FRAGMENT} AS BLOB), home_storage_id, home_key, ({_MORE}) | (init_object_id IS NOT NULL), timerange, ts_lo"
+)
+
+
+def segment_page_json(
+    conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int
+) -> RenderedPage | None:
+    """The page's stored members rendered in SQL (``segment_json``); None unless every row is simple."""
+    rows, next_key = _page_rows(conn, flow_id, query, page, limit, _RENDERED_COLUMNS, 5)
+    if any(row[3] for row in rows):
+        return None
+    return RenderedPage(
+        [row[0] for row in rows],
+        [Instance(row[1], row[2]) if row[1] else None for row in rows],
+        rows[0][4] if rows else None,
+        rows[-1][4] if rows else None,
+        next_key,
+    )
 
 
 def _locations(row: Row, located: Located) -> tuple[Any, ...]:

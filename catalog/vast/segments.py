@@ -15,11 +15,12 @@ from typing import Any
 
 from ibis import _
 
-from catalog import registration, rules, segment_window
+from catalog import registration, rules, segment_json, segment_window
 from catalog.errors import Invalid
 from catalog.facade import Span
 from catalog.located import Located
 from catalog.paging import encode_key, page_sorted, segment_cursor
+from catalog.segment_json import RenderedPage
 from catalog.store import (
     AccessFilter,
     DeleteResult,
@@ -88,6 +89,11 @@ def query_segments(
 
 
 LOCATION_USE = ["timerange", "ts_offset", "object_timerange", "sample_offset", "sample_count"]  # SegmentLocation order
+
+
+def segment_page_json(tx: Tx, flow_id: str, query: SegmentQuery, page: str | None, limit: int) -> RenderedPage | None:
+    """Rendered in Python from the ``Segment``s: the VAST SDK has no JSON functions to push down."""
+    return segment_json.from_segments(*query_segments(tx, flow_id, query, page, limit))
 
 
 def segment_locations(

@@ -14,7 +14,7 @@ from catalog.store import SegmentQuery
 from catalog.timing import TimeRange
 from gateway import access, params, permissions, render
 from gateway.errors import HTTPError
-from gateway.responses import empty, json_response, paged_response, public_url, read_json
+from gateway.responses import empty, json_response, paged_json, paged_response, public_url, read_json
 from gateway.routes.common import catalog, media, page_limit, principal_name, settings
 from streaming.storage.get_urls import UrlFilter
 
@@ -38,15 +38,22 @@ async def get_segments(request: Request) -> Response:
     flt = url_filter(q, access.readable_backends(request))
     include_otr = bool(params.get_bool(q, "include_object_timerange", False))
     limit = page_limit(request)
-    page = await catalog(request).query_segments(flow_id, query, q.get("page"), limit)
     storage, expiry = media(request).storage, settings(request).presign_expiry
+    extra = {"X-Paging-Timerange": "()"}
+    if not include_otr:  # the common page: rendered by the catalog, get_urls added here
+        rendered = await catalog(request).segment_page_json(flow_id, query, q.get("page"), limit)
+        if rendered is not None:
+            if rendered.first_timerange is not None and rendered.last_timerange is not None:
+                first, last = TimeRange.parse(rendered.first_timerange), TimeRange.parse(rendered.last_timerange)
+                extra["X-Paging-Timerange"] = str(first.envelope(last))
+            body = render.rendered_segments(rendered, flt, storage, expiry)
+            count = len(rendered.fragments)
+            return paged_json(request, body, count, rendered.next_key, limit, reverse=reverse, extra=extra)
+    page = await catalog(request).query_segments(flow_id, query, q.get("page"), limit)
     items = render.segments(page.items, flt, include_otr, storage, expiry)
-    envelope = TimeRange.never()
     if page.items:
-        envelope = page.items[0].range().envelope(page.items[-1].range())
-    return paged_response(
-        request, items, page.next_key, limit, reverse=reverse, extra={"X-Paging-Timerange": str(envelope)}
-    )
+        extra["X-Paging-Timerange"] = str(page.items[0].range().envelope(page.items[-1].range()))
+    return paged_response(request, items, page.next_key, limit, reverse=reverse, extra=extra)
 
 
 async def post_segments(request: Request) -> Response:
