@@ -11,10 +11,12 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import new_id, video_flow
+from starlette.datastructures import URL
 from starlette.testclient import TestClient
 
 from catalog.segment_json import RenderedPage
 from catalog.store import SegmentQuery
+from gateway.responses import _with_page
 
 ODD_IDS = ['quote"back\\slash', "tab\tnew\nline", "ünïcødé ✓", "</script>"]
 QUERIES = [
@@ -143,3 +145,18 @@ def test_a_page_is_rendered_by_the_catalog_only_when_every_segment_is_simple(cli
         assert _rendered(client, flow_id) is None, make
         for query in ("", "?accept_get_urls=", "?verbose_storage=true", "?reverse_order=true"):
             _both_ways(client, flow_id, query)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h/flows/x/segments",
+        "http://h:8/flows/x/segments?limit=100&timerange=[1:0_201:0)",
+        "https://h/p?page=old&limit=3&page=older",
+        "http://h/p?a=&b=1&a=2&tag.x=%20y+z&accept_get_urls=",
+        "http://h/p?timerange=%5B1%3A0_2%3A0%29&x=%E2%9C%93",
+    ],
+)
+def test_the_next_page_link_is_starlettes(url):
+    for key in ("abc", "k/1=+&?"):
+        assert _with_page(URL(url), key) == str(URL(url).include_query_params(page=key))
