@@ -150,6 +150,44 @@ class SegmentLocation(NamedTuple):
     sample_count: int | None = None
 
 
+class PlaylistColumns(NamedTuple):
+    """A window's segments as columns, for a playlist's common case only: every segment a whole
+    object at flow time (no ``ts_offset``, no sample cut, ``object_timerange`` absent or equal to
+    its timerange) with one controlled copy. Columns, not a tuple per segment: a day is 43,200."""
+
+    lo: Sequence[int]
+    hi: Sequence[int]  # inclusive
+    object_id: Sequence[str]
+    init_object_id: Sequence[str | None]
+    storage_id: Sequence[str]
+    key: Sequence[str]
+
+
+def playlist_columns_of(locations: Sequence[SegmentLocation]) -> PlaylistColumns | None:
+    """``PlaylistColumns`` of ``locations``, or None when any is not the common case (or none)."""
+    if not locations:
+        return None
+    for loc in locations:
+        if (
+            loc.sample_count is not None
+            or loc.sample_offset
+            or loc.ts_offset
+            or (loc.object_timerange is not None and loc.object_timerange != loc.timerange)
+            or len(loc.instances) != 1
+            or not loc.instances[0][0]
+        ):
+            return None
+    instances = [loc.instances[0] for loc in locations]
+    return PlaylistColumns(
+        [loc.lo for loc in locations],
+        [loc.hi for loc in locations],
+        [loc.object_id for loc in locations],
+        [loc.init_object_id for loc in locations],
+        [i[0] for i in instances],
+        [i[1] for i in instances],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentFailure:
     index: int
@@ -319,6 +357,10 @@ class Segments(Protocol):
         self, flow_id: str, timerange: TimeRange | None, limit: int | None, reverse: bool = False
     ) -> list[SegmentLocation]:
         """Segments in time order with their preferred controlled instance only (for playlists)."""
+        ...
+
+    async def playlist_columns(self, flow_id: str, timerange: TimeRange | None) -> PlaylistColumns | None:
+        """Every segment of the window as ``PlaylistColumns``, or None unless all are the common case."""
         ...
 
     async def get_object(

@@ -30,6 +30,7 @@ from catalog.store import (
     Instance,
     ObjectPage,
     ObjectRecord,
+    PlaylistColumns,
     Segment,
     SegmentFailure,
     SegmentLocation,
@@ -162,6 +163,31 @@ def segment_locations(
         )
         for lo, hi, object_id, init_id, storage_id, key, tr_text, offset, object_tr, first, count in rows
     ]
+
+
+# a playlist's common case (see PlaylistColumns), decided by SQLite without a Python string per row
+_PLAIN = (
+    "sample_count IS NULL AND IFNULL(sample_offset, 0) = 0 AND IFNULL(ts_offset, 0) = 0 "
+    "AND (object_timerange IS NULL OR object_timerange = timerange) AND IFNULL(home_storage_id, '') <> ''"
+)
+
+
+def playlist_columns(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None) -> PlaylistColumns | None:
+    """The window as columns: one index range scan of six columns, transposed in C."""
+    where = _overlapping(conn, flow_id, tr)
+    if where is None:
+        return None
+    sql = (
+        f"SELECT ts_lo, ts_hi, object_id, init_object_id, home_storage_id, home_key, {_PLAIN} FROM segments "
+        f"WHERE {where.sql()} ORDER BY ts_lo"
+    )
+    rows = conn.execute(sql, list(where.params)).fetchall()
+    if not rows:
+        return None
+    columns = list(zip(*rows, strict=True))
+    if not all(columns[6]):
+        return None
+    return PlaylistColumns(*columns[:6])
 
 
 # -- registration -------------------------------------------------------------------------------------

@@ -26,11 +26,13 @@ from catalog.store import (
     Instance,
     ObjectPage,
     ObjectRecord,
+    PlaylistColumns,
     Segment,
     SegmentFailure,
     SegmentLocation,
     SegmentQuery,
     TagFilter,
+    playlist_columns_of,
 )
 from catalog.timing import TimeRange
 from catalog.vast import access as pushed
@@ -116,6 +118,10 @@ def segment_locations(
         )
         for r in rows
     ]
+
+
+def playlist_columns(tx: Tx, flow_id: str, tr: TimeRange | None) -> PlaylistColumns | None:
+    return playlist_columns_of(segment_locations(tx, flow_id, tr, None, False))
 
 
 # -- registration -------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import operator
+import re
 import time
 import zlib
 from collections import OrderedDict
@@ -31,11 +33,11 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from catalog.errors import NotFound
-from catalog.store import FlowStats, Segment, SegmentLocation, SegmentQuery
+from catalog.store import FlowStats, PlaylistColumns, Segment, SegmentLocation, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.objects.media import MediaService
 from streaming.playback import timeline
-from streaming.playback.hls import media_playlist, target_duration
+from streaming.playback.hls import media_playlist, target_duration, vod_run
 from streaming.playback.playlist_cache import PlaylistCache
 from streaming.storage.interface import extension
 
@@ -49,6 +51,7 @@ GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as the
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 LIVE_SPAN_S = 60  # a live playlist covers a minute: a live flow that closes within it ends cleanly
 LIVE_MAX_SEGMENTS = 600  # read for a live window at most (a minute of 0.1 s segments)
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote(..., safe="") leaves as it is
 
 
 @dataclass(frozen=True)
@@ -197,9 +200,7 @@ class PlaylistService:
     ) -> list[str]:
         """Each segment's object URI; presigned URLs are signed in bulk per storage backend."""
         if mode != "presigned":
-            return [
-                f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode={mode}" for loc in locations
-            ]
+            return self.object_uris([loc.object_id for loc in locations], mode, base_url, suffix)
         uris: list[str] = [""] * len(locations)
         stores = self.media.storage.stores
         readable = self.media.storage.readable
@@ -226,6 +227,15 @@ class PlaylistService:
             for n, url in zip(indexes, stores[storage_id].get_urls(keys, expiry), strict=True):
                 uris[n] = url
         return uris
+
+    @staticmethod
+    def object_uris(object_ids: Sequence[str], mode: str, base_url: str, suffix: str) -> list[str]:
+        """Proxy or redirect URIs of objects; ids that need no quoting (checked at once) are not quoted
+        one by one."""
+        prefix, tail = f"{base_url}/objects/", f"/content{suffix}?mode={mode}"
+        if _UNRESERVED.fullmatch("".join(object_ids)):
+            return [f"{prefix}{object_id}{tail}" for object_id in object_ids]
+        return [f"{prefix}{quote(object_id, safe='')}{tail}" for object_id in object_ids]
 
     def segment_uris(
         self,
@@ -316,8 +326,59 @@ class PlaylistService:
 
     async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str, fmp4: bool) -> Playlist:
         """Every segment of the window."""
+        if not fmp4:  # the common case first, from columns; anything else reads the window again below
+            columns = await self.catalog.playlist_columns(flow["id"], window)
+            if columns is not None and (playlist := await self._vod_run(flow, columns, mode, base_url)) is not None:
+                return playlist
         locations = await self.window(flow, window, ended=True)
         return await self._build(flow, locations, mode, base_url, 0, True, fmp4, 0)
+
+    async def _vod_run(self, flow: dict, columns: PlaylistColumns, mode: str, base_url: str) -> Playlist | None:
+        """The VOD playlist of an unbroken run of whole objects at flow time (``PlaylistColumns``), or
+        None when the run breaks (a gap, another init segment) or its copies are not all on one
+        backend we have: then ``_build`` decides segment by segment. The same bytes as ``_build``
+        (every segment delivered as stored, no discontinuity), with no Python object per segment
+        beyond its URI and its end."""
+        starts, init_ids = columns.lo, columns.init_object_id
+        ends = list(map((1).__add__, columns.hi))
+        first_init = init_ids[0]
+        if list(starts[1:]) != ends[:-1] or init_ids.count(first_init) != len(init_ids):
+            return None
+        store_ids = set(columns.storage_id)
+        if mode == "presigned" and (len(store_ids) != 1 or not store_ids <= self.media.storage.stores.keys()):
+            return None
+        span = -(-(ends[-1] - starts[0]) // NS_PER_SECOND)
+        expiry = self.expiry_for(span)
+        init_uri = None
+        if first_init is not None:
+            first = SegmentLocation(starts[0], columns.hi[0], columns.object_id[0], first_init, ())
+            init_uri = (await self.init_uris(flow, [first], [None], mode, base_url, expiry))[first_init]
+        ext = extension(flow.get("container"))
+        render = (columns, starts, ends, init_uri, mode, base_url, expiry, span, f".{ext}" if ext else "")
+        if len(starts) < OFF_LOOP_ENTRIES:
+            return self._render_run(*render)
+        return await asyncio.to_thread(self._render_run, *render)
+
+    def _render_run(
+        self,
+        columns: PlaylistColumns,
+        starts: Sequence[int],
+        ends: list[int],
+        init_uri: str | None,
+        mode: str,
+        base_url: str,
+        expiry: int,
+        span: int,
+        suffix: str,
+    ) -> Playlist:
+        if mode == "presigned":
+            uris = self.media.storage.stores[columns.storage_id[0]].get_urls(list(columns.key), expiry)
+        else:
+            uris = self.object_uris(columns.object_id, mode, base_url, suffix)
+        lengths = list(map(operator.sub, ends, starts))
+        target = max(1, -(-max(lengths) // NS_PER_SECOND))
+        body = vod_run(starts, lengths, uris, init_uri, target).encode()
+        return Playlist(body, hashlib.sha256(body).hexdigest(), True, self.max_age(True, mode, expiry, target, span))
 
     async def _build(
         self,
@@ -387,8 +448,12 @@ class PlaylistService:
         whole presign expiries (a VOD player may still be fetching at the end of the programme, a
         live one until the window's last segment is played). Live or VOD alike, so a segment keeps
         its URL when its flow closes; rounded, so a growing live window keeps it too."""
+        return self.expiry_for(self.span_s(locations))
+
+    def expiry_for(self, span: int) -> int:
+        """``expiry`` of a playlist spanning ``span`` seconds."""
         wanted = max(1, self.media.settings.presign_expiry_s)
-        return min(MAX_PRESIGN_S, wanted + -(-self.span_s(locations) // wanted) * wanted)
+        return min(MAX_PRESIGN_S, wanted + -(-span // wanted) * wanted)
 
     @staticmethod
     def max_age(ended: bool, mode: str, expiry: int, target: int, span: int) -> int:
