@@ -26,13 +26,13 @@ from catalog.store import (
     Instance,
     ObjectPage,
     ObjectRecord,
-    PlaylistColumns,
+    PlaylistRun,
     Segment,
     SegmentFailure,
     SegmentLocation,
     SegmentQuery,
     TagFilter,
-    playlist_columns_of,
+    playlist_run_of,
 )
 from catalog.timing import TimeRange
 from catalog.vast import access as pushed
@@ -120,8 +120,8 @@ def segment_locations(
     ]
 
 
-def playlist_columns(tx: Tx, flow_id: str, tr: TimeRange | None) -> PlaylistColumns | None:
-    return playlist_columns_of(segment_locations(tx, flow_id, tr, None, False))
+def playlist_run(tx: Tx, flow_id: str, tr: TimeRange | None, keys: bool) -> PlaylistRun | None:
+    return playlist_run_of(segment_locations(tx, flow_id, tr, None, False), keys)
 
 
 # -- registration -------------------------------------------------------------------------------------

@@ -90,12 +90,10 @@ def media_playlist(
     return "\n".join(lines) + "\n"
 
 
-def vod_run(
-    starts: Sequence[int], lengths: Sequence[int], uris: Sequence[str], init_uri: str | None, target: int
-) -> str:
-    """``media_playlist(..., media_sequence=0, ended=True)`` of an unbroken run (each segment starts
-    where the last ended, one init segment or none), byte for byte, from columns: the per-segment
-    lines, one ``#EXTINF`` per distinct length and the URIs, are interleaved in C."""
+def vod_run(start: int, lengths: Sequence[int], uris: Sequence[str], init_uri: str | None, target: int) -> str:
+    """``media_playlist(..., media_sequence=0, ended=True)`` of an unbroken run from ``start`` (each
+    segment starts where the last ended, one init segment or none), byte for byte, from columns:
+    the per-segment lines, one ``#EXTINF`` per distinct length and the URIs, interleaved in C."""
     tags = {length: f"#EXTINF:{seconds_text(length)}," for length in set(lengths)}
     lines = [
         "#EXTM3U",
@@ -104,7 +102,7 @@ def vod_run(
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
         "#EXT-X-INDEPENDENT-SEGMENTS",
-        f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(starts[0])}",
+        f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}",
     ]
     if init_uri:
         lines.append(f'#EXT-X-MAP:URI="{init_uri}"')

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import operator
 import re
 import time
 import zlib
@@ -33,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from catalog.errors import NotFound
-from catalog.store import FlowStats, PlaylistColumns, Segment, SegmentLocation, SegmentQuery
+from catalog.store import FlowStats, PlaylistRun, Segment, SegmentLocation, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.objects.media import MediaService
 from streaming.playback import timeline
@@ -327,57 +326,39 @@ class PlaylistService:
     async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str, fmp4: bool) -> Playlist:
         """Every segment of the window."""
         if not fmp4:  # the common case first, from columns; anything else reads the window again below
-            columns = await self.catalog.playlist_columns(flow["id"], window)
-            if columns is not None and (playlist := await self._vod_run(flow, columns, mode, base_url)) is not None:
+            run = await self.catalog.playlist_run(flow["id"], window, mode == "presigned")
+            if run is not None and (playlist := await self._vod_run(flow, run, mode, base_url)) is not None:
                 return playlist
         locations = await self.window(flow, window, ended=True)
         return await self._build(flow, locations, mode, base_url, 0, True, fmp4, 0)
 
-    async def _vod_run(self, flow: dict, columns: PlaylistColumns, mode: str, base_url: str) -> Playlist | None:
-        """The VOD playlist of an unbroken run of whole objects at flow time (``PlaylistColumns``), or
-        None when the run breaks (a gap, another init segment) or its copies are not all on one
-        backend we have: then ``_build`` decides segment by segment. The same bytes as ``_build``
-        (every segment delivered as stored, no discontinuity), with no Python object per segment
-        beyond its URI and its end."""
-        starts, init_ids = columns.lo, columns.init_object_id
-        ends = list(map((1).__add__, columns.hi))
-        first_init = init_ids[0]
-        if list(starts[1:]) != ends[:-1] or init_ids.count(first_init) != len(init_ids):
+    async def _vod_run(self, flow: dict, run: PlaylistRun, mode: str, base_url: str) -> Playlist | None:
+        """The VOD playlist of a ``PlaylistRun``, or None when its backend is not one we have (then
+        ``_build`` decides segment by segment). The same bytes as ``_build`` (every segment delivered
+        as stored, no discontinuity) with no Python object per segment beyond its name and URI."""
+        if mode == "presigned" and run.storage_id not in self.media.storage.stores:
             return None
-        store_ids = set(columns.storage_id)
-        if mode == "presigned" and (len(store_ids) != 1 or not store_ids <= self.media.storage.stores.keys()):
-            return None
-        span = -(-(ends[-1] - starts[0]) // NS_PER_SECOND)
+        span = -(-sum(run.lengths) // NS_PER_SECOND)
         expiry = self.expiry_for(span)
         init_uri = None
-        if first_init is not None:
-            first = SegmentLocation(starts[0], columns.hi[0], columns.object_id[0], first_init, ())
-            init_uri = (await self.init_uris(flow, [first], [None], mode, base_url, expiry))[first_init]
+        if run.init_object_id is not None:
+            first = SegmentLocation(run.start, run.start, "", run.init_object_id, ())
+            init_uri = (await self.init_uris(flow, [first], [None], mode, base_url, expiry))[run.init_object_id]
         ext = extension(flow.get("container"))
-        render = (columns, starts, ends, init_uri, mode, base_url, expiry, span, f".{ext}" if ext else "")
-        if len(starts) < OFF_LOOP_ENTRIES:
+        render = (run, init_uri, mode, base_url, expiry, span, f".{ext}" if ext else "")
+        if len(run.names) < OFF_LOOP_ENTRIES:
             return self._render_run(*render)
         return await asyncio.to_thread(self._render_run, *render)
 
     def _render_run(
-        self,
-        columns: PlaylistColumns,
-        starts: Sequence[int],
-        ends: list[int],
-        init_uri: str | None,
-        mode: str,
-        base_url: str,
-        expiry: int,
-        span: int,
-        suffix: str,
+        self, run: PlaylistRun, init_uri: str | None, mode: str, base_url: str, expiry: int, span: int, suffix: str
     ) -> Playlist:
         if mode == "presigned":
-            uris = self.media.storage.stores[columns.storage_id[0]].get_urls(list(columns.key), expiry)
+            uris = self.media.storage.stores[run.storage_id].get_urls(list(run.names), expiry)
         else:
-            uris = self.object_uris(columns.object_id, mode, base_url, suffix)
-        lengths = list(map(operator.sub, ends, starts))
-        target = max(1, -(-max(lengths) // NS_PER_SECOND))
-        body = vod_run(starts, lengths, uris, init_uri, target).encode()
+            uris = self.object_uris(run.names, mode, base_url, suffix)
+        target = max(1, -(-max(run.lengths) // NS_PER_SECOND))
+        body = vod_run(run.start, run.lengths, uris, init_uri, target).encode()
         return Playlist(body, hashlib.sha256(body).hexdigest(), True, self.max_age(True, mode, expiry, target, span))
 
     async def _build(
