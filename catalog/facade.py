@@ -33,6 +33,7 @@ from catalog.store import (
     ObjectDigest,
     ObjectPage,
     Page,
+    PlaylistRun,
     PutResult,
     Segment,
     SegmentDeletion,
@@ -140,6 +141,7 @@ class SegmentOps(Protocol[S]):
     def segment_locations(
         self, c: S, flow_id: str, tr: TimeRange | None, limit: int | None, reverse: bool, /
     ) -> list[SegmentLocation]: ...
+    def playlist_run(self, c: S, flow_id: str, tr: TimeRange | None, keys: bool, /) -> PlaylistRun | None: ...
     def first_inside(self, c: S, flow_id: str, tr: TimeRange, limit: int, /) -> tuple[list[Span], bool]:
         """The first ``limit`` segments wholly inside ``tr`` in time order, and whether more follow."""
         ...
@@ -346,6 +348,9 @@ class CatalogFacade(ABC, Generic[C]):
         self, flow_id: str, timerange: TimeRange | None, limit: int | None, reverse: bool = False
     ) -> list[SegmentLocation]:
         return await self._read(lambda c: self.store.segments.segment_locations(c, flow_id, timerange, limit, reverse))
+
+    async def playlist_run(self, flow_id: str, timerange: TimeRange | None, keys: bool) -> PlaylistRun | None:
+        return await self._read(lambda c: self.store.segments.playlist_run(c, flow_id, timerange, keys))
 
     async def get_object(
         self,

@@ -153,6 +153,46 @@ class SegmentLocation(NamedTuple):
     sample_count: int | None = None
 
 
+class PlaylistRun(NamedTuple):
+    """A window that is a playlist's common case, in full: one unbroken run (each segment starts
+    where the last one ends) of whole objects at flow time (no ``ts_offset``, no sample cut,
+    ``object_timerange`` absent or equal to its timerange), each with one controlled copy, all on
+    one backend and with one init object (or none). Columns, not a tuple per segment: a day is 43,200."""
+
+    start: int  # the first segment's start, ns
+    lengths: Sequence[int]  # each segment's duration, ns
+    init_object_id: str | None  # every segment's
+    storage_id: str  # the backend of every segment's controlled copy
+    names: Sequence[str]  # each segment's key on that backend, or (``keys=False``) its object id
+
+
+def playlist_run_of(locations: Sequence[SegmentLocation], keys: bool) -> PlaylistRun | None:
+    """``PlaylistRun`` of ``locations``, or None when they are not one (or there are none)."""
+    if not locations:
+        return None
+    first = locations[0]
+    if not first.instances:
+        return None
+    init_id, storage_id, end = first.init_object_id, first.instances[0][0], first.lo
+    for loc in locations:
+        if (
+            loc.lo != end
+            or loc.sample_count is not None
+            or loc.sample_offset
+            or loc.ts_offset
+            or (loc.object_timerange is not None and loc.object_timerange != loc.timerange)
+            or len(loc.instances) != 1
+            or loc.instances[0][0] != storage_id
+            or loc.init_object_id != init_id
+        ):
+            return None
+        end = loc.hi + 1
+    if not storage_id:
+        return None
+    names = [loc.instances[0][1] if keys else loc.object_id for loc in locations]
+    return PlaylistRun(first.lo, [loc.hi + 1 - loc.lo for loc in locations], init_id, storage_id, names)
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentFailure:
     index: int
@@ -329,6 +369,11 @@ class Segments(Protocol):
         self, flow_id: str, timerange: TimeRange | None, limit: int | None, reverse: bool = False
     ) -> list[SegmentLocation]:
         """Segments in time order with their preferred controlled instance only (for playlists)."""
+        ...
+
+    async def playlist_run(self, flow_id: str, timerange: TimeRange | None, keys: bool) -> PlaylistRun | None:
+        """The window's segments as a ``PlaylistRun`` (``names``: object keys, or ids unless ``keys``),
+        or None when they are not one."""
         ...
 
     async def get_object(

@@ -27,11 +27,13 @@ from catalog.store import (
     Instance,
     ObjectPage,
     ObjectRecord,
+    PlaylistRun,
     Segment,
     SegmentFailure,
     SegmentLocation,
     SegmentQuery,
     TagFilter,
+    playlist_run_of,
 )
 from catalog.timing import TimeRange
 from catalog.vast import access as pushed
@@ -122,6 +124,10 @@ def segment_locations(
         )
         for r in rows
     ]
+
+
+def playlist_run(tx: Tx, flow_id: str, tr: TimeRange | None, keys: bool) -> PlaylistRun | None:
+    return playlist_run_of(segment_locations(tx, flow_id, tr, None, False), keys)
 
 
 # -- registration -------------------------------------------------------------------------------------

@@ -88,3 +88,27 @@ def media_playlist(
     if ended:
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
+
+
+def vod_run(start: int, lengths: Sequence[int], uris: Sequence[str], init_uri: str | None, target: int) -> str:
+    """``media_playlist(..., media_sequence=0, ended=True)`` of an unbroken run from ``start`` (each
+    segment starts where the last ended, one init segment or none), byte for byte, from columns:
+    the per-segment lines, one ``#EXTINF`` per distinct length and the URIs, interleaved in C."""
+    tags = {length: f"#EXTINF:{seconds_text(length)}," for length in set(lengths)}
+    lines = [
+        "#EXTM3U",
+        f"#EXT-X-VERSION:{6 if init_uri else 3}",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}",
+    ]
+    if init_uri:
+        lines.append(f'#EXT-X-MAP:URI="{init_uri}"')
+    body: list[str] = [""] * (2 * len(lengths))
+    body[0::2] = map(tags.__getitem__, lengths)
+    body[1::2] = uris
+    lines += body
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"

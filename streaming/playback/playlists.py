@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 import zlib
 from collections import OrderedDict
@@ -31,11 +32,11 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from catalog.errors import NotFound
-from catalog.store import FlowStats, Segment, SegmentLocation, SegmentQuery
+from catalog.store import FlowStats, PlaylistRun, Segment, SegmentLocation, SegmentQuery
 from catalog.timing import NS_PER_SECOND, TimeRange
 from streaming.objects.media import MediaService
 from streaming.playback import timeline
-from streaming.playback.hls import media_playlist, target_duration
+from streaming.playback.hls import media_playlist, target_duration, vod_run
 from streaming.playback.playlist_cache import PlaylistCache
 from streaming.storage.interface import extension
 
@@ -49,6 +50,7 @@ GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as the
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 LIVE_SPAN_S = 60  # a live playlist covers a minute: a live flow that closes within it ends cleanly
 LIVE_MAX_SEGMENTS = 600  # read for a live window at most (a minute of 0.1 s segments)
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote(..., safe="") leaves as it is
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,7 @@ class PlaylistService:
     ) -> list[str]:
         """Each segment's object URI; presigned URLs are signed in bulk per storage backend."""
         if mode != "presigned":
-            return [
-                f"{base_url}/objects/{quote(loc.object_id, safe='')}/content{suffix}?mode={mode}" for loc in locations
-            ]
+            return self.object_uris([loc.object_id for loc in locations], mode, base_url, suffix)
         uris: list[str] = [""] * len(locations)
         stores = self.media.storage.stores
         readable = self.media.storage.readable
@@ -226,6 +226,15 @@ class PlaylistService:
             for n, url in zip(indexes, stores[storage_id].get_urls(keys, expiry), strict=True):
                 uris[n] = url
         return uris
+
+    @staticmethod
+    def object_uris(object_ids: Sequence[str], mode: str, base_url: str, suffix: str) -> list[str]:
+        """Proxy or redirect URIs of objects; ids that need no quoting (checked at once) are not quoted
+        one by one."""
+        prefix, tail = f"{base_url}/objects/", f"/content{suffix}?mode={mode}"
+        if _UNRESERVED.fullmatch("".join(object_ids)):
+            return [f"{prefix}{object_id}{tail}" for object_id in object_ids]
+        return [f"{prefix}{quote(object_id, safe='')}{tail}" for object_id in object_ids]
 
     def segment_uris(
         self,
@@ -316,8 +325,41 @@ class PlaylistService:
 
     async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str, fmp4: bool) -> Playlist:
         """Every segment of the window."""
+        if not fmp4:  # the common case first, from columns; anything else reads the window again below
+            run = await self.catalog.playlist_run(flow["id"], window, mode == "presigned")
+            if run is not None and (playlist := await self._vod_run(flow, run, mode, base_url)) is not None:
+                return playlist
         locations = await self.window(flow, window, ended=True)
         return await self._build(flow, locations, mode, base_url, 0, True, fmp4, 0)
+
+    async def _vod_run(self, flow: dict, run: PlaylistRun, mode: str, base_url: str) -> Playlist | None:
+        """The VOD playlist of a ``PlaylistRun``, or None when its backend is not one we have (then
+        ``_build`` decides segment by segment). The same bytes as ``_build`` (every segment delivered
+        as stored, no discontinuity) with no Python object per segment beyond its name and URI."""
+        if mode == "presigned" and run.storage_id not in self.media.storage.stores:
+            return None
+        span = -(-sum(run.lengths) // NS_PER_SECOND)
+        expiry = self.expiry_for(span)
+        init_uri = None
+        if run.init_object_id is not None:
+            first = SegmentLocation(run.start, run.start, "", run.init_object_id, ())
+            init_uri = (await self.init_uris(flow, [first], [None], mode, base_url, expiry))[run.init_object_id]
+        ext = extension(flow.get("container"))
+        render = (run, init_uri, mode, base_url, expiry, span, f".{ext}" if ext else "")
+        if len(run.names) < OFF_LOOP_ENTRIES:
+            return self._render_run(*render)
+        return await asyncio.to_thread(self._render_run, *render)
+
+    def _render_run(
+        self, run: PlaylistRun, init_uri: str | None, mode: str, base_url: str, expiry: int, span: int, suffix: str
+    ) -> Playlist:
+        if mode == "presigned":
+            uris = self.media.storage.stores[run.storage_id].get_urls(list(run.names), expiry)
+        else:
+            uris = self.object_uris(run.names, mode, base_url, suffix)
+        target = max(1, -(-max(run.lengths) // NS_PER_SECOND))
+        body = vod_run(run.start, run.lengths, uris, init_uri, target).encode()
+        return Playlist(body, hashlib.sha256(body).hexdigest(), True, self.max_age(True, mode, expiry, target, span))
 
     async def _build(
         self,
@@ -387,8 +429,12 @@ class PlaylistService:
         whole presign expiries (a VOD player may still be fetching at the end of the programme, a
         live one until the window's last segment is played). Live or VOD alike, so a segment keeps
         its URL when its flow closes; rounded, so a growing live window keeps it too."""
+        return self.expiry_for(self.span_s(locations))
+
+    def expiry_for(self, span: int) -> int:
+        """``expiry`` of a playlist spanning ``span`` seconds."""
         wanted = max(1, self.media.settings.presign_expiry_s)
-        return min(MAX_PRESIGN_S, wanted + -(-self.span_s(locations) // wanted) * wanted)
+        return min(MAX_PRESIGN_S, wanted + -(-span // wanted) * wanted)
 
     @staticmethod
     def max_age(ended: bool, mode: str, expiry: int, target: int, span: int) -> int:
