@@ -90,12 +90,6 @@ REFED_INIT = "Found duplicated MOOV Atom. Skipped it"
 FLAKY: dict[str, str] = {
     # Z: seen once, on a loaded machine: mpv ended ("eof") 0.21 s into the remuxed media.mp4; 8 runs alone passed
     "mp4-mpv-file.mp4": "Z: mpv once stopped 0.21 s into media.mp4 under load (not reproduced)",
-    # Y: each remuxed TS segment restarts its continuity counters, announced with the discontinuity indicator
-    # (tolerated); on some runs VLC's PSI decoder (libdvbpsi) still reports the PAT/PMT restart as an error
-    **{
-        f"{c}-vlc-hls": "Y: VLC's PSI decoder sometimes errs on a remuxed TS segment's restarted counters"
-        for c in ("mp4", "edit")
-    },
 }
 
 
