@@ -90,6 +90,9 @@ REFED_INIT = "Found duplicated MOOV Atom. Skipped it"
 FLAKY: dict[str, str] = {
     # Z: seen once, on a loaded machine: mpv ended ("eof") 0.21 s into the remuxed media.mp4; 8 runs alone passed
     "mp4-mpv-file.mp4": "Z: mpv once stopped 0.21 s into media.mp4 under load (not reproduced)",
+    # S: about one run in three (with or without continuous counters), VLC's decoders get a block of the
+    # edit 4-5 s in before its clock has a reference ("Timestamp conversion failed ...: no reference clock")
+    "edit-vlc-hls": "S: VLC sometimes decodes an edit block before its clock has a PCR reference",
 }
 
 
