@@ -71,8 +71,6 @@ KNOWN_FAILURES: dict[str, str] = {
     # W: VLC restarts its MP4 reader at #EXT-X-DISCONTINUITY and wants the #EXT-X-MAP again; RFC 8216 has the
     # MAP apply until the next one, and repeating it makes ffmpeg re-feed the init (duplicated MOOV, M)
     "edit-vlc-hls-fmp4": "W: VLC drops the init at #EXT-X-DISCONTINUITY (no moov before mdat)",
-    "ptswrap-vlc-hls": "X: VLC: audio dts 21 ms later than the PCR in the PTS-wrap flow's ingested TS",
-    "ptswrap-mpv-hls": "X: mpv's last frame 21 ms late across the PTS wrap (time from the audio start)",
 }
 
 # What ffmpeg itself cannot do on live media, whatever the gateway serves (docs/STREAMING.md, M and N; the
