@@ -5,12 +5,14 @@ the flow's status through a run, a failure and a resume, and extensions on every
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 import subprocess
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import urlparse
 
+import av
 import httpx
 import pytest
 from conftest import GatewayProcess, new_id
@@ -267,3 +269,38 @@ def test_audio_fragment_objects_get_m4s_urls(gateway):
         "media_objects"
     ]
     assert urlparse(init[0]["put_url"]["url"]).path.endswith(".mp4")
+
+
+def _first_times(data: bytes) -> dict[str, Fraction]:
+    """Each media type's first presentation time in one segment read alone."""
+    first: dict[str, Fraction] = {}
+    with av.open(io.BytesIO(data)) as container:
+        for packet in container.demux():
+            if packet.pts is not None and packet.size:
+                kind, at = packet.stream.type, packet.pts * Fraction(packet.time_base)
+                first[kind] = min(first.get(kind, at), at)
+    return first
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("name", ["clip_ts", "clip_mp4", "wrapping_ts", "ffmpeg_wrap"])
+def test_no_segment_starts_its_audio_before_its_first_frame(request, name, media_dir):
+    """Audio timed before a segment's first video frame belongs to the segment before (its clock
+    reference, the first PCR, comes with that frame: VLC "dts ... later than pcr"). ``ffmpeg_wrap``:
+    ffmpeg's own muxer (its 0.7 s delay) sends audio after the key frame it precedes."""
+    if name == "ffmpeg_wrap":
+        source = media_dir / "ffmpeg-wrap.ts"
+        offset = f"{float(Fraction(2**33, 90000) - 3):.6f}"
+        plain = make_ts(media_dir / "ffmpeg-wrap-plain.ts", seconds=6)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-i", str(plain), "-c", "copy", "-output_ts_offset", offset, str(source)],
+            check=True,
+            timeout=60,
+        )
+    else:
+        source = request.getfixturevalue(name)
+    chunks = list(cut(source, 2))
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        first = _first_times(chunk.data)
+        assert first["audio"] >= first["video"], (chunk.index, first)

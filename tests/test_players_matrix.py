@@ -23,7 +23,9 @@ import pytest
 from conftest import TEST_CATALOG, GatewayProcess
 from media import AUDIO_FRAME, AUDIO_RATE, make_ts
 from players import browser, content, ffmpeg, gstreamer, live, mpv, vlc
+from players.cases import CONTENTS, DESKTOP, REFED_INIT, cases
 from players.content import FPS, first_video_time
+from players.reference import make_reference
 from players.timeline import Expected, check
 
 pytestmark = [
@@ -33,86 +35,8 @@ pytestmark = [
     ),
 ]
 
-CONTENTS = ["ts", "mp4", "cmaf", "multi", "edit", "live", "ptswrap"]
-ENDPOINTS = ["hls", "hls-fmp4", "multivariant", "dash", "file.ts", "file.mp4"]
-READS = {
-    "ffmpeg": set(ENDPOINTS),
-    "gstreamer": {"hls", "multivariant", "dash", "file.ts"},
-    "hls.js": {"hls", "hls-fmp4", "multivariant"},
-    "dash.js": {"dash"},
-    "mpv": {"hls", "hls-fmp4", "dash", "file.mp4"},
-    "vlc": {"hls", "hls-fmp4", "dash", "file.mp4"},
-}
-DESKTOP = {"mpv": mpv, "vlc": vlc}  # desktop players: the finished contents (live is the others')
 TICK = Fraction(1, 90000)  # one 90 kHz tick: MPEG-TS and the MPD timescale
 VOD_TIMEOUT = 20  # seconds: a 6 s VOD decodes in ~1 s; longer means the player waits for more (a live playlist)
-
-
-def why_not(name: str, player: str, endpoint: str) -> str | None:
-    """The reason a combination does not apply, or None."""
-    if endpoint not in READS[player]:
-        return f"{player} does not read {endpoint} (it plays {', '.join(sorted(READS[player]))})"
-    if name == "live" and player in DESKTOP:
-        return (
-            f"{player} plays the finished contents; live is ffmpeg's, GStreamer's, hls.js's and dash.js's (CI budget)"
-        )
-    if name == "live" and endpoint.startswith("file"):
-        return "a live flow has no end: media.ts/media.mp4 are files of a finished timerange"
-    if name == "cmaf" and endpoint == "hls-fmp4":
-        return "the flow is fMP4 already: its own HLS playlist (the hls case) is fMP4 HLS"
-    if player == "gstreamer" and endpoint == "file.ts" and name == "multi":
-        return "the multi's video flow alone as a file is the ts content's file case (no audio to sync)"
-    return None
-
-
-# Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
-# Strict: a case that starts passing fails the run until it is taken off this list.
-KNOWN_FAILURES: dict[str, str] = {
-    # W: VLC restarts its MP4 reader at #EXT-X-DISCONTINUITY and wants the #EXT-X-MAP again; RFC 8216 has the
-    # MAP apply until the next one, and repeating it makes ffmpeg re-feed the init (duplicated MOOV, M)
-    "edit-vlc-hls-fmp4": "W: VLC drops the init at #EXT-X-DISCONTINUITY (no moov before mdat)",
-    "ptswrap-vlc-hls": "X: VLC: audio dts 21 ms later than the PCR in the PTS-wrap flow's ingested TS",
-    "ptswrap-mpv-hls": "X: mpv's last frame 21 ms late across the PTS wrap (time from the audio start)",
-}
-
-# What ffmpeg itself cannot do on live media, whatever the gateway serves (docs/STREAMING.md, M and N; the
-# harness self-checks below show the same on ffmpeg's own output):
-# M: at every reload of a live fMP4 playlist its HLS reader feeds the #EXT-X-MAP init to the MP4 demuxer
-# again (it compares init sections by pointer, and each reload allocates new ones), which skips it with
-# this one warning; everything else is checked as for any other case.
-REFED_INIT = "Found duplicated MOOV Atom. Skipped it"
-# N: its DASH reader never ends a presentation that was once dynamic (``is_live`` is never cleared), so a
-# live viewer's needs are checked instead: ffprobe reads the flow's video up to its last frame, then stops
-# (``-read_intervals %+#N`` stops at the packet after the N-th, which an unending reader never gets to:
-# hence all frames but the last, from the flow's first, in order, with no warning).
-
-# Cases that pass on some runs and not others on a loaded 2-core machine (not yet understood).
-FLAKY: dict[str, str] = {
-    # Z: seen once, on a loaded machine: mpv ended ("eof") 0.21 s into the remuxed media.mp4; 8 runs alone passed
-    "mp4-mpv-file.mp4": "Z: mpv once stopped 0.21 s into media.mp4 under load (not reproduced)",
-    # Y: each remuxed TS segment restarts its continuity counters, announced with the discontinuity indicator
-    # (tolerated); on some runs VLC's PSI decoder (libdvbpsi) still reports the PAT/PMT restart as an error
-    **{
-        f"{c}-vlc-hls": "Y: VLC's PSI decoder sometimes errs on a remuxed TS segment's restarted counters"
-        for c in ("mp4", "edit")
-    },
-}
-
-
-def cases() -> Iterator:
-    for player in READS:
-        for endpoint in ENDPOINTS:
-            for name in CONTENTS:
-                case = f"{name}-{player}-{endpoint}"
-                reason = why_not(name, player, endpoint)
-                marks = [pytest.mark.skip(reason=reason)] if reason else []
-                if case in FLAKY:
-                    marks.append(pytest.mark.xfail(strict=False, reason=f"intermittent: {FLAKY[case]}"))
-                if case in KNOWN_FAILURES:
-                    marks.append(
-                        pytest.mark.xfail(strict=True, reason=f"known product failure: {KNOWN_FAILURES[case]}")
-                    )
-                yield pytest.param(name, player, endpoint, id=case, marks=marks)
 
 
 # -- session fixtures: one gateway, the contents, one browser -------------------------------------------------
@@ -417,59 +341,7 @@ def test_hls_marks_every_edit_point(contents):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A 4 s clip, and ffmpeg's own HLS (TS segments) and DASH (fMP4) of it."""
-    work = tmp_path_factory.mktemp("reference")
-    clip = make_ts(work / "clip.ts", seconds=4)
-    hls, dash = work / "hls", work / "dash"
-    hls.mkdir()
-    dash.mkdir()
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-copyts",
-            "-i",
-            str(clip),
-            "-c",
-            "copy",
-            "-f",
-            "hls",
-            "-hls_time",
-            "2",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_filename",
-            str(hls / "s%d.ts"),
-            str(hls / "index.m3u8"),
-        ],
-        check=True,
-        timeout=60,
-    )
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-i",
-            str(make_ts(work / "clip.mp4", seconds=4, container="mp4")),
-            "-map",
-            "0:v",
-            "-c",
-            "copy",
-            "-f",
-            "dash",
-            "-seg_duration",
-            "2",
-            "-use_template",
-            "1",
-            "-use_timeline",
-            "1",
-            str(dash / "index.mpd"),
-        ],
-        check=True,
-        timeout=60,
-    )
-    return clip, hls, dash
+    return make_reference(tmp_path_factory.mktemp("reference"), make_ts)
 
 
 def test_ffprobe_checks_pass_on_a_good_file_and_fail_on_restarted_counters(reference, tmp_path):

@@ -265,6 +265,37 @@ def test_remuxed_ts_segments_play_back_to_back_in_ffmpegs_hls_reader(flows, tmp_
     assert len(frames) == (200 if which == "source" else 120)
 
 
+def counter_breaks(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, PID, counter) of each packet whose continuity counter does not follow its PID's last."""
+    last: dict[int, int] = {}
+    found = []
+    for offset in range(0, len(data), 188):
+        pid, flags = ((data[offset + 1] & 0x1F) << 8) | data[offset + 2], data[offset + 3]
+        if pid == 0x1FFF:
+            continue
+        counter = flags & 0x0F
+        if pid in last and counter != ((last[pid] + 1) % 16 if flags & 0x10 else last[pid]):
+            found.append((offset, pid, counter))
+        last[pid] = counter
+    return found
+
+
+@pytest.mark.parametrize("which", ["source", "edit"])
+def test_remuxed_ts_segments_have_continuous_counters_in_any_order(flows, which):
+    """Each remuxed segment, made alone, continues the counters of whichever remuxed one precedes it."""
+    flow_id = getattr(flows, which)
+    parts = []
+    for segment in _segments(flows, flow_id):
+        url = f"{flows.gateway.url}/flows/{flow_id}/remux/{segment['object_id']}.ts"
+        response = httpx.get(url, params={"timerange": segment["timerange"]})
+        assert response.status_code == 200, response.text
+        assert counter_breaks(response.content) == []
+        parts.append(response.content)
+    assert len(parts) >= 3
+    assert counter_breaks(b"".join(parts)) == []
+    assert counter_breaks(b"".join(reversed(parts))) == []  # a seek back: still no jump
+
+
 def test_adts_of_a_flow_without_audio_is_a_400(flows, cmaf_edit):
     cmaf, _, object_id = cmaf_edit
     response = httpx.get(f"{flows.gateway.url}/flows/{cmaf}/remux/{object_id}.aac")

@@ -8,7 +8,11 @@ Timestamps are the source's own (``mpegts_copyts``), unwrapped to one monotonic 
 (``timeline``), so a segment's TAMS timerange is exact: from its first video presentation time to
 the next segment's first (the last segment ends at its last frame's presentation time plus
 duration). A source that starts with negative decode times is shifted as a whole before muxing;
-``ts_offset`` records the shift. Continuity counters carry on from segment to segment
+``ts_offset`` records the shift. Audio timed before a segment's first video frame goes to the segment
+before, even when the source sends it after that frame (ffmpeg's muxer sends audio up to 0.7 s late):
+a segment's clock reference (its first PCR) comes with its first frame, and audio ahead of it is
+"later than the PCR" to a reader (VLC). The first segment keeps its audio from its first frame on.
+Continuity counters carry on from segment to segment
 (``continuity``), so the segments of a flow played in order are one clean transport stream.
 """
 
@@ -42,6 +46,12 @@ class Chunk:
         own = probe(self.data).timerange.start
         offset = 0 if own is None else (self.timerange.start or 0) - own
         return Chunk(self.index, self.data, self.timerange, self.key_frame_count, offset)
+
+
+def _time_ns(packet: av.Packet) -> int:
+    """The packet's presentation time (else its decode time) in ns."""
+    value = packet.pts if packet.pts is not None else packet.dts
+    return to_ns(value if value is not None else 0, packet.time_base)
 
 
 class _Writer:
@@ -81,6 +91,8 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
             return Chunk(index, data, TimeRange.make(writer.first_ns, end_ns), writer.key_frames)._with_offset()
 
         writer: _Writer | None = None
+        closing: tuple[_Writer, int] | None = None  # the previous segment, open for its late audio
+        behind: set[int] = set()  # the non-video streams that have not yet reached the current segment
         early: list[av.Packet] = []
         index = 0
         last_end = 0
@@ -95,8 +107,10 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
                     writer is None or writer.first_ns is None or start_ns - writer.first_ns >= target_ns
                 )
                 if cut_here and writer is not None and writer.first_ns is not None:
-                    yield chunk(writer, start_ns)
-                    index += 1
+                    if closing is not None:
+                        yield chunk(*closing)
+                        index += 1
+                    closing, behind = (writer, start_ns), {s.index for s in streams if s is not video}
                     writer = None
                 if writer is None:
                     writer = _Writer(streams)
@@ -107,14 +121,30 @@ def cut(path: Path | str, segment_seconds: float = 2.0) -> Iterator[Chunk]:
             if writer is None:
                 early.append(packet)  # audio muxed ahead of the first video frame: kept from its time on
                 continue
+            first_ns = writer.first_ns
+            if not is_video and first_ns is not None:
+                # audio timed before the segment's first frame, muxed after it, is the previous segment's
+                # (the first segment has none: kept from its first frame on, as ``early``): a segment
+                # that started with it would have audio ahead of its clock reference (its first PCR)
+                if _time_ns(packet) < first_ns:
+                    if closing is not None:
+                        timeline.object_times(packet)
+                        closing[0].mux(packet)
+                    continue
+                behind.discard(packet.stream_index)
+            if closing is not None and not behind:
+                yield chunk(*closing)
+                index += 1
+                closing = None
             timeline.object_times(packet)
             writer.mux(packet)
-            first_ns = writer.first_ns
             for ahead in early if first_ns is not None else ():
-                ahead_ts = ahead.pts if ahead.pts is not None else ahead.dts
-                if ahead_ts is not None and first_ns is not None and to_ns(ahead_ts, ahead.time_base) >= first_ns:
+                if first_ns is not None and _time_ns(ahead) >= first_ns:
                     timeline.object_times(ahead)
                     writer.mux(ahead)
             early = []
+        if closing is not None:
+            yield chunk(*closing)
+            index += 1
         if writer is not None and writer.first_ns is not None:
             yield chunk(writer, last_end)

@@ -28,6 +28,7 @@ from streaming.playback.codecs import TrackInfo, init_tracks
 from streaming.playback.cut import Track, Window, cut, open_source
 from streaming.playback.muxers import CONTENT_TYPES, Output, Sink, split_fmp4
 from streaming.playback.playlist_cache import PlaylistCache
+from streaming.playback.ts_counters import pad_counters
 from streaming.storage.interface import ObjectStore, StoreError
 
 SEGMENT_EXTS = ("ts", "m4s", "aac")
@@ -129,6 +130,8 @@ def remux_one(data: bytes, init: bytes | None, window: Window, ext: str, track: 
         output.add(_tracks(source, window, track))
         output.close()
     body = sink.take()
+    if ext == "ts":  # counters continuous from any remuxed segment to the next
+        return pad_counters(body)
     return split_fmp4(body)[1] if ext == "m4s" else body
 
 

@@ -1,0 +1,87 @@
+"""The matrix's cases: which (content x player x endpoint) apply, and which still fail, with why.
+
+tests/test_players_matrix.py runs one test per case; docs/STREAMING.md "Players, as tested" has the
+lettered known issues the lists below name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from . import mpv, vlc
+
+CONTENTS = ["ts", "mp4", "cmaf", "multi", "edit", "live", "ptswrap"]
+ENDPOINTS = ["hls", "hls-fmp4", "multivariant", "dash", "file.ts", "file.mp4"]
+READS = {
+    "ffmpeg": set(ENDPOINTS),
+    "gstreamer": {"hls", "multivariant", "dash", "file.ts"},
+    "hls.js": {"hls", "hls-fmp4", "multivariant"},
+    "dash.js": {"dash"},
+    "mpv": {"hls", "hls-fmp4", "dash", "file.mp4"},
+    "vlc": {"hls", "hls-fmp4", "dash", "file.mp4"},
+}
+DESKTOP = {"mpv": mpv, "vlc": vlc}  # desktop players: the finished contents (live is the others')
+
+
+def why_not(name: str, player: str, endpoint: str) -> str | None:
+    """The reason a combination does not apply, or None."""
+    if endpoint not in READS[player]:
+        return f"{player} does not read {endpoint} (it plays {', '.join(sorted(READS[player]))})"
+    if name == "live" and player in DESKTOP:
+        return (
+            f"{player} plays the finished contents; live is ffmpeg's, GStreamer's, hls.js's and dash.js's (CI budget)"
+        )
+    if name == "live" and endpoint.startswith("file"):
+        return "a live flow has no end: media.ts/media.mp4 are files of a finished timerange"
+    if name == "cmaf" and endpoint == "hls-fmp4":
+        return "the flow is fMP4 already: its own HLS playlist (the hls case) is fMP4 HLS"
+    if player == "gstreamer" and endpoint == "file.ts" and name == "multi":
+        return "the multi's video flow alone as a file is the ts content's file case (no audio to sync)"
+    return None
+
+
+# Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
+# Strict: a case that starts passing fails the run until it is taken off this list.
+KNOWN_FAILURES: dict[str, str] = {
+    # W: VLC restarts its MP4 reader at #EXT-X-DISCONTINUITY and wants the #EXT-X-MAP again; RFC 8216 has the
+    # MAP apply until the next one, and repeating it makes ffmpeg re-feed the init (duplicated MOOV, M)
+    "edit-vlc-hls-fmp4": "W: VLC drops the init at #EXT-X-DISCONTINUITY (no moov before mdat)",
+}
+
+# What ffmpeg itself cannot do on live media, whatever the gateway serves (docs/STREAMING.md, M and N; the
+# harness self-checks in tests/test_players_matrix.py show the same on ffmpeg's own output):
+# M: at every reload of a live fMP4 playlist its HLS reader feeds the #EXT-X-MAP init to the MP4 demuxer
+# again (it compares init sections by pointer, and each reload allocates new ones), which skips it with
+# this one warning; everything else is checked as for any other case.
+REFED_INIT = "Found duplicated MOOV Atom. Skipped it"
+# N: its DASH reader never ends a presentation that was once dynamic (``is_live`` is never cleared), so a
+# live viewer's needs are checked instead: ffprobe reads the flow's video up to its last frame, then stops
+# (``-read_intervals %+#N`` stops at the packet after the N-th, which an unending reader never gets to:
+# hence all frames but the last, from the flow's first, in order, with no warning).
+
+# Cases that pass on some runs and not others on a loaded 2-core machine (not yet understood).
+FLAKY: dict[str, str] = {
+    # Z: seen once, on a loaded machine: mpv ended ("eof") 0.21 s into the remuxed media.mp4; 8 runs alone passed
+    "mp4-mpv-file.mp4": "Z: mpv once stopped 0.21 s into media.mp4 under load (not reproduced)",
+    # S: about one run in three (with or without continuous counters), VLC's decoders get a block of the
+    # edit 4-5 s in before its clock has a reference ("Timestamp conversion failed ...: no reference clock")
+    "edit-vlc-hls": "S: VLC sometimes decodes an edit block before its clock has a PCR reference",
+}
+
+
+def cases() -> Iterator:
+    for player in READS:
+        for endpoint in ENDPOINTS:
+            for name in CONTENTS:
+                case = f"{name}-{player}-{endpoint}"
+                reason = why_not(name, player, endpoint)
+                marks = [pytest.mark.skip(reason=reason)] if reason else []
+                if case in FLAKY:
+                    marks.append(pytest.mark.xfail(strict=False, reason=f"intermittent: {FLAKY[case]}"))
+                if case in KNOWN_FAILURES:
+                    marks.append(
+                        pytest.mark.xfail(strict=True, reason=f"known product failure: {KNOWN_FAILURES[case]}")
+                    )
+                yield pytest.param(name, player, endpoint, id=case, marks=marks)
