@@ -77,6 +77,9 @@ def main() -> None:
     print(table(figures))
     count = len(args.modules or MODULES)
     print(f"\n{count} goal modules in {elapsed / 60:.1f} min (goal: under {TOTAL_GOAL_S // 60} min)")
+    failed = [f.name for f in figures if " FAILED (" in f.name]
+    if failed:  # a module that crashed measured nothing: make bench must not look green
+        sys.exit(f"{len(failed)} goal module(s) failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -516,11 +516,11 @@ def measure(opts: Options) -> list[Figure]:
             )
         )
     for target in (PLAIN, PRESIGNED):
-        # CPU per request (bare / gateway): what the ratio of req/s would be were both CPU-bound on a
+        # CPU per request (gateway / bare): what the ratio of req/s would be were both CPU-bound on a
         # core of their own; it hardly moves when other work shares the machine, where req/s does
         figures.append(
             Figure(
-                f"server CPU per request, {target.name} page (bare / gateway, reported)",
+                f"server CPU per request, {target.name} page (gateway / bare, reported)",
                 statistics.median(cpu_ms["gateway", target.name]),
                 statistics.median(cpu_ms["bare", target.name]),
                 "ms",

@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a file: python bench/workers.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.dataset import ensure_dataset  # noqa: E402
-from bench.load import PageLoad, free_port, settle, start_server, stop_server, with_wrk  # noqa: E402
+from bench.load import PLAIN, PageLoad, free_port, settle, start_server, stop_server, with_wrk  # noqa: E402
 from bench.report import Figure, emit, table  # noqa: E402
 
 GOAL = 1.5
@@ -96,7 +96,7 @@ def figures(quick: bool, rounds: int | None = None, duration: int | None = None,
             for workers in (1, 2) if n % 2 == 0 else (2, 1):
                 url, pid = servers[workers]
                 cpu, started = tree_cpu_seconds(pid), time.monotonic()
-                load = with_wrk(url, duration, connections)  # after its own 5 s warm-up (counted in cpu)
+                load = with_wrk(url, PLAIN, duration, connections)  # after its own 5 s warm-up (counted in cpu)
                 cores[workers].append((tree_cpu_seconds(pid) - cpu) / (time.monotonic() - started))
                 loads[workers].append(load)
                 print(
