@@ -18,8 +18,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -30,6 +31,7 @@ from conftest import GatewayProcess, S3Server, free_port  # noqa: E402
 from media import make_ts  # noqa: E402
 
 MIB = 1024 * 1024
+T = TypeVar("T")
 
 
 def curl_speed(url: str, headers: list[str] | None = None, repeat: int = 3) -> float:
@@ -107,6 +109,28 @@ def upload_object(gateway: GatewayProcess, size: int) -> str:
         return obj["object_id"]
 
 
+def peak_rss_while(gateway: GatewayProcess, work: Callable[[], T]) -> tuple[float, float, T]:
+    """The gateway's RSS (MiB) just before ``work``, its peak while ``work`` runs, and what it returned."""
+    pid = gateway.proc.pid  # type: ignore[union-attr]  # started, so proc is set
+    before = rss_mib(pid)
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            samples.append(rss_mib(pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        sampler.join()
+    return before, max(samples, default=before), result
+
+
 @contextlib.contextmanager
 def s3_gateway(work: Path) -> Iterator[GatewayProcess]:
     """A moto S3 server on 127.0.0.1 and a gateway process whose default backend is a bucket on it."""
@@ -161,25 +185,13 @@ def s3_figures(work: Path) -> list[tuple[str, str, str]]:
             )
         )
         big = upload_object(gateway, 1024 * MIB)
-        pid = gateway.proc.pid  # type: ignore[union-attr]  # started above, so proc is set
-        before = rss_mib(pid)
-        samples: list[float] = []
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.is_set():
-                samples.append(rss_mib(pid))
-                time.sleep(0.1)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        speed = curl_speed(f"{gateway.url}/objects/{big}/content?mode=proxy", repeat=1)
-        done.set()
-        sampler.join()
+        before, peak, speed = peak_rss_while(
+            gateway, lambda: curl_speed(f"{gateway.url}/objects/{big}/content?mode=proxy", repeat=1)
+        )
         rows.append(
             (
                 "gateway RSS while proxying 1 GiB",
-                f"{before:.0f} MiB before, peak {max(samples):.0f} MiB",
+                f"{before:.0f} MiB before, peak {peak:.0f} MiB",
                 f"at {speed:.0f} MiB/s (goal < 150 MB, flat)",
             )
         )

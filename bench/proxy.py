@@ -11,13 +11,11 @@ best round of each, so a burst of load from elsewhere on a shared machine spoils
 from __future__ import annotations
 
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import httpx
 
-from bench.bytes import MIB, GatewayProcess, curl_speed, ranges_speed, rss_mib, s3_gateway, upload_object
+from bench.bytes import MIB, GatewayProcess, curl_speed, peak_rss_while, ranges_speed, s3_gateway, upload_object
 from bench.report import Figure, goal_main
 
 
@@ -57,24 +55,9 @@ def measure(quick: bool) -> list[Figure]:
 
 def rss_figure(gateway: GatewayProcess, oid: str) -> Figure:
     """Peak RSS while proxying a 1 GiB object, against the RSS just before (goal: flat, < 150 MB)."""
-    pid = gateway.proc.pid  # type: ignore[union-attr]  # started, so proc is set
-    before = rss_mib(pid)
-    samples: list[float] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            samples.append(rss_mib(pid))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        speed = curl_speed(f"{gateway.url}/objects/{oid}/content?mode=proxy", repeat=1)
-    finally:
-        done.set()
-        sampler.join()
-    peak = max(samples, default=before)
+    before, peak, speed = peak_rss_while(
+        gateway, lambda: curl_speed(f"{gateway.url}/objects/{oid}/content?mode=proxy", repeat=1)
+    )
     return Figure(
         "gateway peak RSS proxying 1 GiB, vs RSS before",
         peak,
