@@ -254,7 +254,11 @@ def _mpv(item, target: str, who: str) -> None:
     if played.reason != "eof":
         problems.append(f"playback ended with {played.reason!r}, not at the end of the stream")
     last = float(item.expected.duration - item.expected.frame)
-    if played.last is None or abs(played.last - last) > 0.002:
+    # mpv's position at the end lies inside the last frame's display time, not always at its start
+    # (seen 13 and 35 ms past it at 25 fps, intermittently, most with audio that runs to the end):
+    # a frame short or a frame too many still fails
+    frame = float(item.expected.frame)
+    if played.last is None or not last - frame / 2 < played.last < last + frame:
         problems.append(f"the last frame shown is at {played.last} s from the start; the flow's is at {last} s")
     if played.duration is None or abs(played.duration - float(item.expected.duration)) > float(item.expected.frame):
         problems.append(f"mpv says the stream lasts {played.duration} s, the flow {float(item.expected.duration)} s")
