@@ -22,6 +22,7 @@ from catalog.timing import TimeRange
 from streaming.ingest.probe import probe
 from streaming.ingest.segmenter import cut
 
+from .segmenting import ffmpeg_hls, numbered
 from .timeline import TS_WRAP, Expected
 
 FPS = 25
@@ -215,36 +216,9 @@ def cmaf(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
     says only what a user knows (codec, container, init segments): codec strings are for the gateway."""
     source = make_ts(work / "cmaf-in.mp4", seconds=SECONDS, audio=False, container="mp4")
     out = work / "cmaf"
-    out.mkdir()
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(source),
-            "-c",
-            "copy",
-            "-f",
-            "hls",
-            "-hls_segment_type",
-            "fmp4",
-            "-hls_time",
-            "2",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_fmp4_init_filename",
-            "init.mp4",
-            "-hls_segment_filename",
-            str(out / "seg%d.m4s"),
-            str(out / "index.m3u8"),
-        ],
-        check=True,
-        timeout=60,
-    )
+    ffmpeg_hls(source, out, "seg%d.m4s", fmp4=True)
     init = (out / "init.mp4").read_bytes()
-    blobs = [p.read_bytes() for p in sorted(out.glob("seg*.m4s"), key=lambda p: int(p.stem[3:]))]
+    blobs = numbered(out, "seg", "m4s")
     flow_id, source_id = new_id(), new_id()
     put_flow(http, video_body(flow_id, source_id, container="video/iso.segment", init_segments=True))
     (init_id,) = upload(http, flow_id, [init], "video/mp4")
@@ -271,36 +245,8 @@ def _hls_segments(path: Path, work: Path, stream: str) -> list[bytes]:
     """One stream of ``path`` (``v`` or ``a``) as ~2 s MPEG-TS segments from ffmpeg's HLS muxer: one muxer
     for all segments, so continuity counters run on across them, and the same timestamps for both streams."""
     out = work / f"multi-{stream}"
-    out.mkdir()
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-copyts",
-            "-i",
-            str(path),
-            "-map",
-            f"0:{stream}",
-            "-c",
-            "copy",
-            "-f",
-            "hls",
-            "-hls_time",
-            "2",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_type",
-            "mpegts",
-            "-hls_segment_filename",
-            str(out / "s%d.ts"),
-            str(out / "index.m3u8"),
-        ],
-        check=True,
-        timeout=60,
-    )
-    return [p.read_bytes() for p in sorted(out.glob("s*.ts"), key=lambda p: int(p.stem[1:]))]
+    ffmpeg_hls(path, out, "s%d.ts", stream=stream, copyts=True)
+    return numbered(out, "s", "ts")
 
 
 def _register_blobs(http: httpx.Client, body: dict, blobs: list[bytes]) -> None:

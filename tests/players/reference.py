@@ -7,36 +7,15 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from .segmenting import ffmpeg_hls
+
 
 def make_reference(work: Path, make_ts: Callable) -> tuple[Path, Path, Path]:
     """A 4 s clip in ``work``, and ffmpeg's own HLS (TS segments) and DASH (fMP4) of it: (clip, hls dir, dash dir)."""
     clip = make_ts(work / "clip.ts", seconds=4)
     hls, dash = work / "hls", work / "dash"
-    hls.mkdir()
+    ffmpeg_hls(clip, hls, "s%d.ts", copyts=True)
     dash.mkdir()
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-copyts",
-            "-i",
-            str(clip),
-            "-c",
-            "copy",
-            "-f",
-            "hls",
-            "-hls_time",
-            "2",
-            "-hls_playlist_type",
-            "vod",
-            "-hls_segment_filename",
-            str(hls / "s%d.ts"),
-            str(hls / "index.m3u8"),
-        ],
-        check=True,
-        timeout=60,
-    )
     subprocess.run(
         [
             "ffmpeg",
