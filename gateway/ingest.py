@@ -115,6 +115,15 @@ class Progress:
     def advance(self, count: int, size: int) -> None:
         self.done += count
         self.bytes += size
+        self._draw()
+
+    def finish(self) -> None:
+        """The total was an estimate from the file's duration: the bar ends full, at the real count."""
+        self.total = self.done
+        self._draw()
+        sys.stderr.write("\n")
+
+    def _draw(self) -> None:
         width = 30
         filled = int(width * self.done / max(self.total, 1))
         rate = self.bytes / max(time.monotonic() - self.started, 1e-6) / 1e6
@@ -257,7 +266,7 @@ async def _send(
         if progress:
             progress.advance(len(batch), sum(len(c.data) for c in todo))
     if progress:
-        sys.stderr.write("\n")
+        progress.finish()
     return registered, skipped, size
 
 

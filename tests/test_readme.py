@@ -103,7 +103,7 @@ def test_curl_saves_the_clip_cut_exactly(walkthrough):
     folder.mkdir()
     subprocess.run(["bash", "-c", command + " --silent --fail"], cwd=folder, check=True, timeout=120)
     (saved,) = list(folder.iterdir())
-    assert saved.suffix == ".mp4", saved.name
+    assert saved.name == "clip_10-20.mp4"  # the ingested file's label, without its extension, and the span
     decoded = ffmpeg.decode(str(saved))
     assert not decoded.warnings and "mp4" in decoded.format_name
     assert len(decoded.video_pts) == 10 * FPS, len(decoded.video_pts)

@@ -36,6 +36,7 @@ from streaming.storage.interface import ObjectInfo, ObjectStore, StoreError
 
 CLIP_EXTS = ("ts", "mp4")
 FILE_CHUNK = 1024 * 1024
+MEDIA_SUFFIX = re.compile(r"\.(ts|m2ts|mts|mp4|m4v|m4a|m4s|mov|mxf|mkv|aac|wav)\Z", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class Clip:
     @property
     def filename(self) -> str:
         """``<label or id>_<start>-<end>.<ext>``, seconds on the flow's timeline: safe in any file system."""
-        label = re.sub(r"[^A-Za-z0-9._-]+", "_", self.flow.get("label") or "").strip("._-")[:64]
+        label = re.sub(r"[^A-Za-z0-9._-]+", "_", self.flow.get("label") or "")
+        label = MEDIA_SUFFIX.sub("", label).strip("._-")[:64]  # an ingested file's name: clip.ts -> clip_10-20.mp4
         return f"{label or self.flow['id']}_{_seconds(self.start)}-{_seconds(self.end)}.{self.ext}"
 
     @property
