@@ -1,4 +1,5 @@
-"""hls.js in headless Chromium plays VOD and live playlists from a running gateway (/player)."""
+"""The /player page in headless Chromium plays VOD and live flows from a running gateway, with hls.js (HLS)
+and with dash.js (``player=dash``: the MPD)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from media import make_ts
 from players.browser import CHROMIUM, FLAGS
 
 from gateway.ingest import ingest
-from gateway.routes.player import HLS_JS
+from gateway.routes.player import DASH_JS, HLS_JS
 from streaming.ingest.segmenter import cut
 
 
@@ -21,8 +22,8 @@ from streaming.ingest.segmenter import cut
 def browser():
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (make test installs Debian's chromium)")
-    if not HLS_JS.exists():
-        pytest.skip("hls.js is not installed (make test installs it with npm)")
+    if not HLS_JS.exists() or not DASH_JS.exists():
+        pytest.skip("hls.js or dash.js is not installed (make test installs them with npm)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -50,16 +51,20 @@ def watch(page, seconds: float, until) -> dict:
     raise AssertionError(f"player state after {seconds} s: {state}")
 
 
+PLAYERS = {"hls": "", "dash": "&player=dash"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("uris", ["presigned", "proxy"])
-def test_vod_plays_and_seeks(browser, gateway_process, tmp_path, uris):
+@pytest.mark.parametrize(("player", "uris"), [("hls", "presigned"), ("hls", "proxy"), ("dash", "presigned")])
+def test_vod_plays_and_seeks(browser, gateway_process, tmp_path, player, uris):
     clip = make_ts(tmp_path / "clip.ts", seconds=12, width=320, height=180)
     flow_id = new_id()
     ingest_now(gateway_process.url, clip, flow_id)
     assert len(httpx.get(f"{gateway_process.url}/flows/{flow_id}/segments").json()) == 6
     page = browser.new_page()
-    page.goto(f"{gateway_process.url}/player?id={flow_id}&timerange=[0:0_100:0)&uris={uris}")
-    watch(page, 20, lambda s: s["time"] > 1.0)
+    page.goto(f"{gateway_process.url}/player?id={flow_id}&timerange=[0:0_100:0)&uris={uris}{PLAYERS[player]}")
+    started = watch(page, 20, lambda s: s["time"] > 1.0)
+    assert started["player"] == ("dash.js" if player == "dash" else "hls.js") and started["live"] is False
     page.evaluate("document.getElementById('video').currentTime = 8")
     state = watch(page, 20, lambda s: s["time"] > 8.2)
     assert state["time"] < 12.5
@@ -67,7 +72,8 @@ def test_vod_plays_and_seeks(browser, gateway_process, tmp_path, uris):
 
 
 @pytest.mark.slow
-def test_live_playlist_plays_as_segments_arrive(browser, gateway_process, tmp_path):
+@pytest.mark.parametrize("player", PLAYERS)
+def test_live_flow_plays_as_segments_arrive(browser, gateway_process, tmp_path, player):
     clip = make_ts(tmp_path / "live.ts", seconds=24, width=320, height=180)
     chunks = list(cut(clip, 2))
     flow_id = new_id()
@@ -95,8 +101,9 @@ def test_live_playlist_plays_as_segments_arrive(browser, gateway_process, tmp_pa
         feeder.start()
         try:
             page = browser.new_page()
-            page.goto(f"{gateway_process.url}/player?id={flow_id}")
+            page.goto(f"{gateway_process.url}/player?id={flow_id}{PLAYERS[player]}")
             first = watch(page, 20, lambda s: s["time"] > 0.5)
+            assert first["live"] is True
             later = watch(page, 30, lambda s: s["time"] > first["time"] + 4)
             assert later["time"] > first["time"]
             page.close()

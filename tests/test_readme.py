@@ -91,8 +91,11 @@ def test_every_watch_url_plays_the_whole_file(walkthrough):
 def test_the_player_page_loads_the_flow(walkthrough):
     gateway, _, flow_id, source_id = walkthrough
     (cell,) = [cell for what, cell in watch_table().items() if "browser" in what]
-    page = httpx.get(filled(re.findall(r"`([^`]+)`", cell)[0], gateway.url, flow_id, source_id))
-    assert page.status_code == 200 and "hls" in page.text.lower()
+    urls = [filled(url, gateway.url, flow_id, source_id) for url in re.findall(r"`([^`]+)`", cell)]
+    assert len(urls) == 2 and urls[1].endswith("&player=dash")  # tests/test_player.py plays both in Chromium
+    for url in urls:
+        page = httpx.get(url)
+        assert page.status_code == 200 and "hls.min.js" in page.text and "dash.all.min.js" in page.text
 
 
 def test_curl_saves_the_clip_cut_exactly(walkthrough):

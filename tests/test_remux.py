@@ -362,3 +362,19 @@ def test_a_bad_track_is_a_400(flows, path):
     url = f"{flows.gateway.url}/flows/{flows.source}" + path.format(object=flows.objects[1])
     response = httpx.get(url)
     assert response.status_code == 400 and response.json()["summary"]
+
+
+def test_a_flow_without_codec_parameters_is_named_from_its_media_in_dash(flows):
+    """The edit was registered by hand with no avc_parameters (and no probing): played through the remux,
+    its MPD names the codec its remux init segment's avcC states, the same as the ingested source's."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+    codecs = {}
+    for flow_id in (flows.source, flows.edit):
+        response = httpx.get(f"{flows.gateway.url}/flows/{flow_id}/manifest.mpd")
+        assert response.status_code == 200, response.text
+        video = ET.fromstring(response.text).find(".//d:AdaptationSet[@contentType='video']/d:Representation", ns)
+        codecs[flow_id] = video.get("codecs")
+    assert "avc_parameters" not in httpx.get(f"{flows.gateway.url}/flows/{flows.edit}").json()["essence_parameters"]
+    assert codecs[flows.edit].startswith("avc1.") and codecs[flows.edit] == codecs[flows.source]

@@ -64,19 +64,18 @@ def with_track(uri: str, kind: str) -> str:
     return f"{uri}{'&' if '?' in uri else '?'}track={kind}"
 
 
-async def _muxed_tracks(
+async def _remux_tracks(
     flow: dict[str, Any], exts: Sequence[str | None], locations: Sequence[Any], track_codecs: TrackCodecs | None
 ) -> dict[str, TrackInfo]:
-    """The media types of a flow played entirely through the remux, when there are several; else {}.
-    Media that cannot be read now plays as one representation (the segment requests will say why)."""
+    """The media types and codecs of a flow played entirely through the remux, read from its remux init
+    segment; else {}. Media that cannot be read now gives {} (the segment requests will say why)."""
     remuxed = [timeline.init_key(loc, ext) for loc, ext in zip(locations, exts, strict=True)]
     if track_codecs is None or not remuxed or any(key != timeline.REMUX_INIT for key in remuxed):
         return {}
     try:
-        found = await track_codecs(flow["id"])
+        return await track_codecs(flow["id"])
     except (StoreError, NotFound, Invalid):
         return {}
-    return found if len(found) > 1 else {}
 
 
 async def flow_representations(
@@ -89,9 +88,6 @@ async def flow_representations(
     track_codecs: TrackCodecs | None = None,
 ) -> list[Representation]:
     """The flow's representation, or one per track of its muxed media (see the module's docstring)."""
-    name = codecs.rfc6381(flow)
-    if name is None:
-        raise _unknown(flow)
     locations = await service.window(flow, window, ended)
     container = flow.get("container")
     exts = [timeline.delivery(loc, container, True) for loc in locations]
@@ -101,7 +97,14 @@ async def flow_representations(
     flags = breaks(locations, exts)
     essence = flow.get("essence_parameters") or {}
     own = "video" if flow.get("format") == variants.VIDEO else "audio"
-    tracks = await _muxed_tracks(flow, exts, locations, track_codecs)
+    found = await _remux_tracks(flow, exts, locations, track_codecs)
+    tracks = found if len(found) > 1 else {}  # one Representation per track of muxed media
+    # the flow document's codec parameters first; a flow registered without them (by hand, probing
+    # off) and played through the remux is named from the media, as its muxed tracks are
+    name = codecs.rfc6381(flow) or (found[own].codecs if own in found else None)
+    if name is None:
+        raise _unknown(flow)
+    derived = found.get(own)
 
     def segments(track: str | None) -> list[DashSegment]:
         def tagged(uri: str | None) -> str | None:
@@ -127,8 +130,8 @@ async def flow_representations(
             bandwidth=bandwidth,
             segments=segments(own if tracks else None),
             codecs=name,
-            width=essence.get("frame_width"),
-            height=essence.get("frame_height"),
+            width=essence.get("frame_width") or (derived.width if derived else None),
+            height=essence.get("frame_height") or (derived.height if derived else None),
             frame_rate=variants.frame_rate(essence),
             sample_rate=essence.get("sample_rate"),
         )
