@@ -44,6 +44,7 @@ class Settings:
     playlist_uris: str = "presigned"
     playlist_cache_mb: int = 64
     remux_cache_mb: int = 128
+    clip_cache_mb: int = 1024
     cors_origins: tuple[str, ...] = ()
     webhooks_allow_private: bool = False
     webhook_max_failures: int = 5
@@ -293,6 +294,12 @@ SETTINGS: tuple[Setting, ...] = (
         "remux_cache_mb",
         "TAMS_REMUX_CACHE_MB",
         "MiB of remuxed (init) segments kept in memory, least recently used out; `0`: none",
+        _integer(minimum=0),
+    ),
+    Setting(
+        "clip_cache_mb",
+        "TAMS_CLIP_CACHE_MB",
+        "MiB of made `media.mp4` clip files kept under `<data dir>/cache/clips`, least recently used out; `0`: none",
         _integer(minimum=0),
     ),
     Setting(

@@ -91,8 +91,8 @@ def test_whole_segments_stay_the_objects_back_to_back(flows):
 
 
 def test_a_remuxed_mp4_is_seekable_with_range(flows):
-    """Made again for each request, the same bytes: a Range is the slice of the whole file, and If-Range
-    with the file's ETag holds (VLC's MP4 reader takes only a seekable MP4)."""
+    """A Range is the slice of the whole file, and If-Range with the file's ETag holds (VLC's MP4 reader
+    takes only a seekable MP4)."""
     url = f"{flows.gateway.url}/flows/{flows.edit}/media.mp4?timerange=[1:0_4:0)"
     whole = httpx.get(url, timeout=120)
     assert whole.headers["accept-ranges"] == "bytes" and whole.headers["etag"]
@@ -106,7 +106,36 @@ def test_a_remuxed_mp4_is_seekable_with_range(flows):
 def test_head_names_the_file_without_making_it(flows):
     response = httpx.head(f"{flows.gateway.url}/flows/{flows.edit}/media.mp4")
     assert response.status_code == 200 and response.content == b""
-    assert _filename(response) == "Edit_news_1_0-4.8.mp4"
+    assert _filename(response) == "Edit_news_1_0-4.8.mp4" and response.headers["etag"]
+    assert not (_kept(flows) / f"{response.headers['etag'].strip(chr(34))}.mp4").exists()
+
+
+def _kept(flows):
+    return flows.gateway.data_dir / "cache" / "clips"
+
+
+def test_a_made_mp4_is_kept_and_read_again_not_remade(flows):
+    """A player's seeks are Range requests: each reads the file made for the first one."""
+    url = f"{flows.gateway.url}/flows/{flows.source}/media.mp4?timerange=[1:0_7:0)"
+    whole = httpx.get(url, timeout=120)
+    kept = _kept(flows) / f"{whole.headers['etag'].strip(chr(34))}.mp4"
+    assert kept.read_bytes() == whole.content
+    made = kept.stat().st_ino
+    for start in (len(whole.content) // 2, 1000, len(whole.content) - 100):
+        part = httpx.get(url, headers={"Range": f"bytes={start}-"}, timeout=120)
+        assert part.status_code == 206 and part.content == whole.content[start:]
+    head = httpx.head(url)
+    assert head.headers["content-length"] == str(len(whole.content)) and head.headers["etag"] == whole.headers["etag"]
+    assert kept.stat().st_ino == made  # the same file: made once, not again per request
+
+
+def test_a_matching_if_none_match_is_a_304_without_making_the_file(flows):
+    url = f"{flows.gateway.url}/flows/{flows.source}/media.mp4?timerange=[2:0_3:0)"
+    etag = httpx.head(url).headers["etag"]
+    response = httpx.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 304 and response.headers["etag"] == etag and response.content == b""
+    assert not (_kept(flows) / f"{etag.strip(chr(34))}.mp4").exists()
+    assert httpx.get(url, timeout=120).headers["etag"] == etag  # and the bytes under that tag, when asked
 
 
 @pytest.mark.parametrize(

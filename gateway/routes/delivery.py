@@ -23,6 +23,7 @@ from gateway import params, permissions
 from gateway.errors import HTTPError
 from gateway.routes.common import catalog, media, settings
 from streaming.playback import timerange_file as clips
+from streaming.playback.clip_files import ClipFiles, read_file, size_of
 from streaming.playback.muxers import CONTENT_TYPES
 from streaming.playback.remux import RemuxService
 from streaming.storage.checksums import sha256_header
@@ -194,21 +195,47 @@ async def timerange_file(request: Request) -> Response:
         response.headers.update(headers)
         return response
     content_type = CONTENT_TYPES[clip.ext]
-    if request.method == "HEAD":
-        return Response(status_code=200, headers=headers, media_type=content_type)
     if clip.ext == "ts":
+        if request.method == "HEAD":  # streamed as made: no length to tell
+            return Response(status_code=200, headers=headers, media_type=content_type)
         return StreamingResponse(
             clips.stream_ts(remux_service(request), clip), headers=headers, media_type=content_type
         )
-    path, size = await clips.write_mp4(remux_service(request), clip)
-    try:  # made whole (moov first), so it is seekable: Range like any object (VLC's MP4 reader needs it)
-        response = ranged(request, clips.made_info(clip, size), content_type, partial(clips.send_file, path))
+    return await _made_mp4(request, clip, headers, content_type)
+
+
+async def _made_mp4(request: Request, clip: clips.Clip, headers: dict[str, str], content_type: str) -> Response:
+    """A remuxed ``media.mp4``: made whole (moov first) once per clip and kept, so it is seekable and
+    answers Range like any object (VLC's MP4 reader needs it) without being remuxed per request."""
+    answer = precondition(request.headers, clips.made_info(clip, 0))  # the ETag is known before the bytes
+    if answer == 304:
+        return Response(status_code=304, headers={**headers, "ETag": clips.made_info(clip, 0).etag})
+    key, files = clips.clip_key(clip), clip_files(request)
+    if request.method == "HEAD":  # its length when it was made before; a HEAD makes nothing
+        file = await files.cached(key)
+        if file is None:
+            etag = clips.made_info(clip, 0).etag
+            return Response(status_code=200, headers={**headers, "ETag": etag}, media_type=content_type)
+    else:
+        file = await files.get(key, partial(clips.write_mp4, remux_service(request), clip))
+    try:
+        response = ranged(request, clips.made_info(clip, size_of(file)), content_type, partial(read_file, file))
     except BaseException:
-        path.unlink(missing_ok=True)
+        file.close()
         raise
     response.headers.update(headers)
-    response.background = BackgroundTask(path.unlink, missing_ok=True)  # also when no body is sent (304)
+    response.background = BackgroundTask(file.close)  # also when no body is sent (HEAD, 304, 412)
     return response
+
+
+def clip_files(request: Request) -> ClipFiles:
+    """The app's kept clip files, made on first use."""
+    state = request.app.state
+    files = getattr(state, "clip_files", None)
+    if files is None:
+        config = settings(request)
+        files = state.clip_files = ClipFiles(config.data_dir / "cache" / "clips", config.clip_cache_mb * 1024 * 1024)
+    return files
 
 
 routes = [

@@ -8,17 +8,14 @@ Otherwise it is remuxed (streaming/playback/cut.py has the cut rule), one object
 ``media.ts`` streams as it is made (timestamps on the flow's timeline, continuity counters
 continuous across the file, one muxer for all of it); ``media.mp4`` is a plain MP4 with the
 ``moov`` first, timed from 0, which cannot be sent before its last sample is known: it is
-written to a temporary file off the event loop, then sent with its length.
+written to a file off the event loop, then sent with its length, and kept for the next request of
+the same clip (``clip_files.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -146,14 +143,18 @@ def _modified(clip: Clip) -> float:
     return datetime.fromisoformat(updated.replace("Z", "+00:00")).timestamp() if updated else 0.0
 
 
-def made_info(clip: Clip, size: int) -> ObjectInfo:
+def clip_key(clip: Clip) -> str:
     """The identity of a remuxed clip file: the same segments over the same span remux to the same
-    bytes (PyAV's muxers write no wall-clock time), so Range and If-Range hold across requests, each
-    of which makes the file again (players that seek, VLC's MP4 reader, need Range)."""
+    bytes (PyAV's muxers write no wall-clock time), so one made file serves every request for it,
+    and Range and If-Range hold across requests (players that seek, VLC's MP4 reader, need Range)."""
     digest = hashlib.sha256(f"{clip.flow['id']}|{clip.timerange}|{clip.ext};".encode())
     for s in clip.segments:
         digest.update(f"{s.object_id}:{s.lo}:{s.hi}:{s.ts_offset};".encode())
-    return ObjectInfo(size, f'"{digest.hexdigest()[:32]}"', _modified(clip))
+    return digest.hexdigest()[:32]
+
+
+def made_info(clip: Clip, size: int) -> ObjectInfo:
+    return ObjectInfo(size, f'"{clip_key(clip)}"', _modified(clip))
 
 
 def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, window: Window, finish: bool) -> bytes:
@@ -201,36 +202,8 @@ async def stream_ts(remux: RemuxService, clip: Clip) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def write_mp4(remux: RemuxService, clip: Clip) -> tuple[Path, int]:
-    """The clip as a plain MP4 (moov first, timed from 0) in a temporary file, and its size; the
-    caller sends it with ``send_file``, which removes it."""
-    handle, name = tempfile.mkstemp(prefix="tams-clip-", suffix=".mp4")
-    os.close(handle)
-    path = Path(name)
-    try:
-        output = Output("mp4", path, {"comment": f"TAMS flow {clip.flow['id']} timerange {clip.timerange}"})
-        async for _ in _remux_all(remux, clip, output, None, clip.start):
-            pass
-        size = (await asyncio.to_thread(path.stat)).st_size
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, size
-
-
-async def send_file(path: Path, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
-    """A temporary file's bytes ``start``..``end`` (inclusive; None: to its end), read off the event
-    loop; the file is removed at the end (or on hang-up)."""
-    try:
-        with path.open("rb") as file:
-            await asyncio.to_thread(file.seek, start)
-            left = None if end is None else end - start + 1
-            while left is None or left > 0:
-                chunk = await asyncio.to_thread(file.read, FILE_CHUNK if left is None else min(FILE_CHUNK, left))
-                if not chunk:
-                    break
-                left = None if left is None else left - len(chunk)
-                yield chunk
-    finally:
-        with contextlib.suppress(OSError):
-            path.unlink()
+async def write_mp4(remux: RemuxService, clip: Clip, path: Path) -> None:
+    """The clip as a plain MP4 (moov first, timed from 0) written to ``path``."""
+    output = Output("mp4", path, {"comment": f"TAMS flow {clip.flow['id']} timerange {clip.timerange}"})
+    async for _ in _remux_all(remux, clip, output, None, clip.start):
+        pass
