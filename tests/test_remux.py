@@ -378,3 +378,13 @@ def test_a_flow_without_codec_parameters_is_named_from_its_media_in_dash(flows):
         codecs[flow_id] = video.get("codecs")
     assert "avc_parameters" not in httpx.get(f"{flows.gateway.url}/flows/{flows.edit}").json()["essence_parameters"]
     assert codecs[flows.edit].startswith("avc1.") and codecs[flows.edit] == codecs[flows.source]
+
+
+def test_a_flow_without_codec_parameters_is_named_from_its_media_in_the_multivariant(flows):
+    """The same hand-registered edit: the multivariant's CODECS names its video and the audio muxed in
+    it, read from the media (RFC 8216: every codec of the variant, or none)."""
+    source_id = httpx.get(f"{flows.gateway.url}/flows/{flows.edit}").json()["source_id"]
+    text = httpx.get(f"{flows.gateway.url}/sources/{source_id}/playlist.m3u8").text
+    (inf,) = [line for line in text.splitlines() if line.startswith("#EXT-X-STREAM-INF:")]
+    codecs = inf.split('CODECS="', 1)[1].split('"', 1)[0].split(",")
+    assert codecs[0].startswith("avc1.") and codecs[1:] == ["mp4a.40.2"], inf

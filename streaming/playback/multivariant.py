@@ -17,7 +17,7 @@ from typing import Any
 from catalog.errors import Invalid, NotFound
 from catalog.store import AccessFilter, Documents, FlowQuery, Playback, SegmentQuery, Segments
 from catalog.vocabulary import AUDIO, VIDEO
-from streaming.playback.codecs import TrackInfo, group_codecs
+from streaming.playback.codecs import TrackInfo, group_codecs, rfc6381
 from streaming.storage.interface import StoreError
 
 TrackCodecs = Callable[[str], Awaitable[dict[str, TrackInfo]]]
@@ -68,21 +68,19 @@ def frame_rate(essence: dict[str, Any]) -> str | None:
     return f"{rate['numerator'] / rate.get('denominator', 1):.3f}"
 
 
-async def muxed_codecs(flow: dict[str, Any], track_codecs: TrackCodecs | None) -> list[str] | None:
-    """The codecs of the other tracks muxed in an MPEG-TS flow's media (its audio, as recorded), read
-    from the media itself (the remux's init segment, ``RemuxService.track_codecs``); [] when there
-    are none or they need not be asked for, None when they cannot be known (CODECS is then omitted)."""
+async def media_codecs(flow: dict[str, Any], track_codecs: TrackCodecs | None) -> dict[str, str | None] | None:
+    """The codec of each track of an MPEG-TS flow's media (its video and the audio muxed with it, as
+    recorded), read from the media itself (the remux's init segment, ``RemuxService.track_codecs``);
+    {} when there is nothing to ask (no media yet, or not MPEG-TS), None when it cannot be read."""
     if track_codecs is None or flow.get("container") != "video/mp2t":
-        return []
+        return {}
     try:
         tracks = await track_codecs(flow["id"])
     except NotFound:  # no segments yet: no media to name
-        return []
+        return {}
     except (StoreError, Invalid):
         return None
-    own = "video" if flow.get("format") == VIDEO else "audio"
-    others = [info.codecs for kind, info in tracks.items() if kind != own]
-    return None if None in others else [c for c in others if c]
+    return {kind: info.codecs for kind, info in tracks.items()}
 
 
 async def multivariant(
@@ -95,7 +93,7 @@ async def multivariant(
     """The playlist text, or None when the source has no playable flow.
 
     ``variant_uri`` is a format string with ``{flow_id}`` for each flow's media playlist URI;
-    ``track_codecs`` names the tracks of a flow's media (see ``muxed_codecs``).
+    ``track_codecs`` names the tracks of a flow's media (see ``media_codecs``).
     """
     flows = await source_flows(catalog, source_id, access)
     videos = [f for f in flows if f.get("format") == VIDEO]
@@ -112,14 +110,17 @@ async def multivariant(
         )
     group = audios if videos else []  # audio-only: each audio flow is a variant of its own
     for video in videos or audios:
-        attributes = await _variant_attributes(catalog, video, group, await muxed_codecs(video, track_codecs))
+        attributes = await _variant_attributes(catalog, video, group, await media_codecs(video, track_codecs))
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attributes))
         lines.append(variant_uri.format(flow_id=video["id"]))
     return "\n".join(lines) + "\n"
 
 
 async def _variant_attributes(
-    catalog: Segments, flow: dict[str, Any], audio_group: list[dict[str, Any]], muxed: list[str] | None
+    catalog: Segments,
+    flow: dict[str, Any],
+    audio_group: list[dict[str, Any]],
+    tracks: dict[str, str | None] | None,
 ) -> Sequence[str]:
     essence = flow.get("essence_parameters") or {}
     average = flow.get("avg_bit_rate")
@@ -130,10 +131,26 @@ async def _variant_attributes(
         attributes.append(f"RESOLUTION={essence['frame_width']}x{essence['frame_height']}")
     if rate := frame_rate(essence):
         attributes.append(f"FRAME-RATE={rate}")
-    codecs = group_codecs([flow, *audio_group])
-    if codecs and muxed is not None:  # every codec of the variant: its own, its muxed tracks', its group's
-        names = list(dict.fromkeys([*codecs.split(","), *muxed]))
+    if names := _all_codecs(flow, audio_group, tracks):
         attributes.append(f'CODECS="{",".join(names)}"')
     if audio_group:
         attributes.append('AUDIO="audio"')
     return attributes
+
+
+def _all_codecs(
+    flow: dict[str, Any], audio_group: list[dict[str, Any]], tracks: dict[str, str | None] | None
+) -> list[str] | None:
+    """Every codec of the variant (RFC 8216 §4.3.4.2): its own (the flow document's, else its media's),
+    its audio group's, the other tracks muxed in its media; None when any is unknown (a partial
+    list would be wrong, so CODECS is left out)."""
+    if tracks is None:
+        return None
+    kind = "video" if flow.get("format") == VIDEO else "audio"
+    own = rfc6381(flow) or tracks.get(kind)
+    group = group_codecs(audio_group) if audio_group else ""
+    others = [name for other, name in tracks.items() if other != kind]
+    named = [name for name in others if name is not None]
+    if own is None or group is None or len(named) < len(others):
+        return None
+    return list(dict.fromkeys([own, *(group.split(",") if group else []), *named]))
