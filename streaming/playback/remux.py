@@ -36,6 +36,9 @@ TRACKS = ("video", "audio")  # ``track``: one media type of a muxed object (DASH
 MAX_OBJECT_BYTES = 512 * 1024 * 1024  # larger objects are not remuxed in memory
 TRACK_CACHE_ENTRIES = 1024
 NEVER_EXPIRES = 10 * 365 * 24 * 3600
+# in every ETag and cache key of remuxed bytes: bump it when the same input remuxes to other bytes
+# (2: MPEG-TS continuity padding), so caches and players holding the old bytes fetch the new ones
+OUTPUT_VERSION = 2
 T = TypeVar("T")
 
 
@@ -248,5 +251,5 @@ def _check_track(track: str | None, ext: str) -> None:
 
 
 def _remuxed(body: bytes, ext: str, key: tuple) -> Remuxed:
-    etag = '"' + hashlib.sha256(repr(key).encode()).hexdigest()[:32] + '"'
+    etag = '"' + hashlib.sha256(repr((OUTPUT_VERSION, key)).encode()).hexdigest()[:32] + '"'
     return Remuxed(body, CONTENT_TYPES[ext], etag)

@@ -28,7 +28,7 @@ from streaming.objects.media import MediaService
 from streaming.playback.cut import Window, cut, open_source
 from streaming.playback.muxers import Output, Sink
 from streaming.playback.playlists import PlaylistService
-from streaming.playback.remux import RemuxService, continues, first_store, is_partial, segment_window
+from streaming.playback.remux import OUTPUT_VERSION, RemuxService, continues, first_store, is_partial, segment_window
 from streaming.storage.interface import ObjectInfo, ObjectStore, StoreError
 
 CLIP_EXTS = ("ts", "mp4")
@@ -147,7 +147,7 @@ def clip_key(clip: Clip) -> str:
     """The identity of a remuxed clip file: the same segments over the same span remux to the same
     bytes (PyAV's muxers write no wall-clock time), so one made file serves every request for it,
     and Range and If-Range hold across requests (players that seek, VLC's MP4 reader, need Range)."""
-    digest = hashlib.sha256(f"{clip.flow['id']}|{clip.timerange}|{clip.ext};".encode())
+    digest = hashlib.sha256(f"{OUTPUT_VERSION}|{clip.flow['id']}|{clip.timerange}|{clip.ext};".encode())
     for s in clip.segments:
         digest.update(f"{s.object_id}:{s.lo}:{s.hi}:{s.ts_offset};".encode())
     return digest.hexdigest()[:32]
