@@ -24,7 +24,7 @@ class Played:
     reason: str  # "eof" when it played to the end
     last: float | None  # seconds from the start: the last frame shown
     duration: float | None
-    problems: list[str]  # every warning or error mpv printed
+    problems: list[str]  # every warning or error mpv printed, a line each
 
 
 def missing() -> str | None:
@@ -40,9 +40,8 @@ def play(url: str, timeout: float = 30) -> Played:
         raise AssertionError(f"mpv did not finish in {timeout} s: {(exc.stdout or b'')[-500:]!r}") from exc
     lines = [line.strip() for line in (done.stdout + done.stderr).decode(errors="replace").splitlines()]
     report = next((line.split() for line in lines if line.startswith("PLAYED ")), ["PLAYED", "none", "nil", "nil"])
-    text = " ".join(line for line in lines if line and not line.startswith("PLAYED "))
-    text = TIMING.sub("", text).strip()
-    problems = [text] if text else []
+    said = TIMING.sub("", "\n".join(line for line in lines if line and not line.startswith("PLAYED ")))
+    problems = [line.strip() for line in said.splitlines() if line.strip()]  # a line each: see ``Played``
     if done.returncode != 0:
         problems.append(f"mpv exited with {done.returncode}")
 
