@@ -5,6 +5,7 @@ connections reused or dropped, a store that stops mid-body or goes quiet."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Awaitable, Callable
 
@@ -207,3 +208,23 @@ def test_closing_a_body_half_read_drops_its_connection():
         pool.close()
 
     assert len(asyncio.run(with_server(handler, client))) == 2
+
+
+def test_a_response_dropped_unread_gives_its_connection_slot_back():
+    async def handler(reader, writer):
+        while True:
+            await read_request(reader)
+            writer.write(sized(b"x" * 100))
+            await writer.drain()
+
+    async def client(base):
+        pool = Connections(1, 5, 5)
+        response = await pool.get(f"{base}/k", {})
+        body = response.body()  # never started: a client that left before the first byte
+        del response, body
+        gc.collect()
+        again = await asyncio.wait_for(pool.get(f"{base}/k", {}), 5)  # would wait forever for the one slot
+        assert await again.read() == b"x" * 100
+        pool.close()
+
+    asyncio.run(with_server(handler, client))

@@ -70,6 +70,9 @@ class Response:
         if sock is not None:
             self.pool.release(self.key, sock, self.reusable)
 
+    def __del__(self) -> None:
+        self.close()  # a response dropped unread (its body never started) still gives its slot back
+
     async def _recv(self, size: int) -> bytes:
         assert self.sock is not None
         return await self.pool.recv(self.sock, size)

@@ -1,13 +1,17 @@
-"""Proxied S3 reads: one presigned GET over a pooled aiohttp session, the bytes handed on as they come.
+"""Proxied S3 reads: one presigned GET over a pooled connection, the bytes handed on as they come.
 
 botocore builds, signs and parses every request in Python (serialisers, event hooks, endpoint
 rules): several milliseconds of CPU per call, which is most of a 1 MiB range's fixed cost. A read
 needs none of it: the URL is presigned by ``streaming.storage.sigv4`` (microseconds), the client's
 Range header goes as it is (SigV4 query signing covers only the host), and the answer's headers
-carry the size and validators. The session's read buffer is large (``READ_BUFFER``) so aiohttp
-does not pause and resume the upstream socket every 128 KiB, and the body is passed on in the
-chunks that arrive (``iter_chunks``), without joining them again: the least CPU per MiB of the
-ways measured (``read(1 MiB)``, ``readany()``), see docs/PERFORMANCE.md.
+carry the size and validators.
+
+The bytes: from an ``http://`` endpoint they come through ``streaming.storage.plain_http``, which
+receives each piece (up to 1 MiB) straight into the ``bytes`` passed on, with no copy in user space
+and about one trip through the ASGI send chain per MiB; against moto that halved the gateway's user
+CPU per GiB and cut its total by a third (docs/PERFORMANCE.md). ``https://`` endpoints use an
+aiohttp session with a large read buffer (``READ_BUFFER``, so it does not pause and resume the
+socket every 128 KiB), its chunks passed on as they arrive (``iter_chunks``).
 """
 
 from __future__ import annotations
@@ -68,8 +72,9 @@ class S3Reader:
         self.session: Any = None  # aiohttp, for https endpoints
         self.plain: Connections | None = None  # plain_http, for http ones
 
-    async def start(self) -> None:
-        if self.presigner.scheme == "http":
+    async def start(self, *, plain: bool | None = None) -> None:
+        """``plain``: the lean client (default: for an ``http://`` endpoint), else aiohttp."""
+        if self.presigner.scheme == "http" if plain is None else plain:
             self.plain = Connections(self.pool, self.connect_timeout, self.read_timeout)
             return
         import aiohttp
