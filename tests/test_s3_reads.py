@@ -42,9 +42,8 @@ def test_both_transports_answer_alike(s3_server):
     bucket = f"tams-{uuid.uuid4().hex[:12]}"
     s3_server.create_bucket(bucket)
     payload = os.urandom(3 * 1024 * 1024 + 5)
-    client = boto3.client(
-        "s3", endpoint_url=s3_server.url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
-    )
+    keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    client = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1", **keys)
     client.put_object(Bucket=bucket, Key="a/b.ts", Body=payload)
     etag = f'"{hashlib.md5(payload).hexdigest()}"'
     size = len(payload)
