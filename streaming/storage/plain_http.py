@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 READ_SIZE = 1024 * 1024  # one recv at most: bounds what one read holds
 HEAD_READ = 64 * 1024  # the first recv: the head and the start of the body
 HEAD_LIMIT = 64 * 1024  # a longer response head is refused
 ERROR_BODY_LIMIT = 64 * 1024
+DNS_TTL_S = 300.0  # addresses are looked up once per host per 5 minutes (a thread hop each time)
 
 
 class HttpError(ConnectionError):
@@ -141,6 +144,7 @@ class Connections:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.idle: dict[str, list[socket.socket]] = {}
+        self.addresses: dict[tuple[str, int], tuple[float, list[Any]]] = {}  # (host, port) -> (expiry, infos)
         self.closed = False
 
     async def get(self, url: str, headers: Mapping[str, str]) -> Response:
@@ -209,7 +213,7 @@ class Connections:
     async def _connect(self, host: str, port: int) -> socket.socket:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self.connect_timeout):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await self._resolve(host, port)
             error: OSError = HttpError(f"no address for {host}")
             for family, kind, proto, _, address in infos:
                 sock = socket.socket(family, kind, proto)
@@ -222,6 +226,15 @@ class Connections:
                     sock.close()
                     error = exc
             raise error
+
+    async def _resolve(self, host: str, port: int) -> list[Any]:
+        now = time.monotonic()
+        cached = self.addresses.get((host, port))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        self.addresses[host, port] = (now + DNS_TTL_S, infos)
+        return infos
 
     async def _head(self, sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and the body bytes read with them; HTTP 100 Continue heads skipped."""
