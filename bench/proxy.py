@@ -32,6 +32,7 @@ from bench.report import Figure, goal_main
 
 TICKS = os.sysconf("SC_CLK_TCK")
 GIB = 1024 * MIB
+TIMES = "%{time_connect} %{time_starttransfer} %{time_total}"
 
 
 def alternate(direct: Callable[[], float], proxied: Callable[[], float], rounds: int) -> tuple[float, float]:
@@ -43,10 +44,10 @@ def alternate(direct: Callable[[], float], proxied: Callable[[], float], rounds:
     return best_direct, best_proxied
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a live process, all its threads."""
+def process_cpu(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a live process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def children_cpu() -> float:
@@ -59,8 +60,11 @@ class Transfers:
     """One path's downloads: speeds (MiB/s) and CPU seconds per process, summed over its rounds."""
 
     speeds: list[float] = field(default_factory=list)
+    first_byte: list[float] = field(default_factory=list)  # s from curl's request to the first byte
+    rest: list[float] = field(default_factory=list)  # s from there to the last byte
     moved: int = 0
     cpu: dict[str, float] = field(default_factory=lambda: {"moto": 0.0, "gateway": 0.0, "client": 0.0})
+    gateway_user: float = 0.0  # of cpu["gateway"]: Python and C libraries; the rest is the kernel's
 
     def per_gib(self, name: str) -> float:
         return self.cpu[name] / (self.moved / GIB)
@@ -74,7 +78,7 @@ def download(url: str, into: Transfers, pids: dict[str, int]) -> None:
     before = {name: process_cpu(pid) for name, pid in pids.items()}
     client = children_cpu()
     out = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download} %{size_download} %{http_code}", url],
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{speed_download} %{size_download} %{http_code} " + TIMES, url],
         capture_output=True,
         text=True,
         timeout=300,
@@ -82,9 +86,15 @@ def download(url: str, into: Transfers, pids: dict[str, int]) -> None:
     assert out[2] == "200", f"{url} answered {out[2]}"
     into.cpu["client"] += children_cpu() - client
     for name, pid in pids.items():
-        into.cpu[name] += process_cpu(pid) - before[name]
+        user, system = process_cpu(pid)
+        into.cpu[name] += user + system - sum(before[name])
+        if name == "gateway":
+            into.gateway_user += user - before[name][0]
     into.speeds.append(float(out[0]) / MIB)
     into.moved += int(out[1])
+    connected, first, last = map(float, out[3:])
+    into.first_byte.append(first - connected)
+    into.rest.append(last - first)
 
 
 def whole_objects(direct_url: str, proxy_url: str, pids: dict[str, int], rounds: int) -> tuple[Transfers, Transfers]:
@@ -100,9 +110,17 @@ def cpu_table(direct: Transfers, proxied: Transfers) -> str:
     rows = [f"{'CPU s per GiB moved':24} {'direct':>8} {'proxied':>8}"]
     for name in ("moto", "gateway", "client"):
         rows.append(f"{name:24} {direct.per_gib(name):8.3f} {proxied.per_gib(name):8.3f}")
+    user = [side.gateway_user / (side.moved / GIB) for side in (direct, proxied)]
+    rows.insert(3, f"{'  of which user':24} {user[0]:8.3f} {user[1]:8.3f}")
     rows.append(f"{'all three':24} {direct.total_per_gib():8.3f} {proxied.total_per_gib():8.3f}")
-    medians = (statistics.median(direct.speeds), statistics.median(proxied.speeds))
-    rows.append(f"{'median MiB/s':24} {medians[0]:8.0f} {medians[1]:8.0f}")
+    for label, of in (
+        ("median MiB/s", "speeds"),
+        ("median ms to first byte", "first_byte"),
+        ("median ms after it", "rest"),
+    ):
+        scale = 1 if of == "speeds" else 1000
+        medians = [scale * statistics.median(getattr(side, of)) for side in (direct, proxied)]
+        rows.append(f"{label:24} {medians[0]:8.0f} {medians[1]:8.0f}")
     return "\n".join(rows)
 
 
