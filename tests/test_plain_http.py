@@ -228,3 +228,23 @@ def test_a_response_dropped_unread_gives_its_connection_slot_back():
         pool.close()
 
     asyncio.run(with_server(handler, client))
+
+
+def test_no_body_answers_and_bytes_past_a_body():
+    async def handler(reader, writer):
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "e"\r\n\r\n')  # no length: still no body
+        await read_request(reader)
+        writer.write(sized(b"abc") + b"JUNK")  # more than the body: the connection is not reused
+        await writer.drain()
+        await reader.read()
+
+    async def client(base):
+        pool = Connections(4, 5, 5)
+        not_modified = await pool.get(f"{base}/k", {})
+        assert (not_modified.status, await not_modified.read(), not_modified.reusable) == (304, b"", True)
+        response = await pool.get(f"{base}/k", {})
+        assert (await response.read(), response.reusable) == (b"abc", False)
+        pool.close()
+
+    assert len(asyncio.run(with_server(handler, client))) == 1

@@ -48,7 +48,9 @@ class Response:
     async def body(self) -> AsyncGenerator[bytes, None]:
         """The body in the pieces ``recv`` returns; the connection goes back to the pool at its end."""
         try:
-            if "chunked" in self.headers.get("transfer-encoding", ""):
+            if self.status in (204, 304):  # no body whatever the headers say
+                self.reusable = not self.leftover and self._keep_alive()
+            elif "chunked" in self.headers.get("transfer-encoding", ""):
                 async for piece in self._chunked():
                     yield piece
             elif (length := self.headers.get("content-length")) is not None:
@@ -80,8 +82,11 @@ class Response:
         assert self.sock is not None
         return await self.pool.recv(self.sock, size)
 
+    def _keep_alive(self) -> bool:
+        return self.headers.get("connection", "").lower() != "close"
+
     async def _sized(self, length: int) -> AsyncGenerator[bytes, None]:
-        first, self.leftover = self.leftover[:length], b""
+        first, extra, self.leftover = self.leftover[:length], len(self.leftover) > length, b""
         remaining = length - len(first)
         if first:
             yield first
@@ -91,7 +96,7 @@ class Response:
                 raise HttpError(f"the store closed the connection {remaining} bytes before the end of the body")
             remaining -= len(piece)
             yield piece
-        self.reusable = self.headers.get("connection", "").lower() != "close"
+        self.reusable = not extra and self._keep_alive()  # bytes past the body: not a clean connection
 
     async def _until_closed(self) -> AsyncGenerator[bytes, None]:
         if self.leftover:
@@ -120,7 +125,7 @@ class Response:
             if size == 0:
                 while await self._line(buffer):  # trailers, up to the empty line
                     pass
-                self.reusable = not buffer and self.headers.get("connection", "").lower() != "close"
+                self.reusable = not buffer and self._keep_alive()
                 return
             while size > 0:
                 if not buffer:
