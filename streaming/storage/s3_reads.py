@@ -74,7 +74,9 @@ class S3Reader:
 
     async def start(self, *, plain: bool | None = None) -> None:
         """``plain``: the lean client (default: for an ``http://`` endpoint), else aiohttp."""
-        if self.presigner.scheme == "http" if plain is None else plain:
+        if plain is None:
+            plain = self.presigner.scheme == "http"
+        if plain:
             self.plain = Connections(self.pool, self.connect_timeout, self.read_timeout)
             return
         import aiohttp
