@@ -134,6 +134,13 @@ def peak_rss_while(gateway: GatewayProcess, work: Callable[[], T]) -> tuple[floa
 @contextlib.contextmanager
 def s3_gateway(work: Path) -> Iterator[GatewayProcess]:
     """A moto S3 server on 127.0.0.1 and a gateway process whose default backend is a bucket on it."""
+    with s3_servers(work) as (_, gateway):
+        yield gateway
+
+
+@contextlib.contextmanager
+def s3_servers(work: Path) -> Iterator[tuple[S3Server, GatewayProcess]]:
+    """``s3_gateway``, with the S3 server too (bench.proxy reads its CPU time)."""
     s3 = S3Server()
     s3.start()
     s3.create_bucket("bench")
@@ -155,7 +162,7 @@ def s3_gateway(work: Path) -> Iterator[GatewayProcess]:
     gateway = GatewayProcess(work / "s3-data", env={"TAMS_STORAGE_CONFIG": str(work / "s3.json")})
     gateway.start()
     try:
-        yield gateway
+        yield s3, gateway
     finally:
         gateway.stop()
         s3.stop()
