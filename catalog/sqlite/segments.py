@@ -25,9 +25,9 @@ from catalog.sqlite import events, objects
 from catalog.sqlite.listing import Where, add_access_filter, add_tag_filters
 
 # the reads are the Store's segment operations too (catalog/sqlite/__init__.py names this module)
+from catalog.sqlite.playlist_run import playlist_run as playlist_run
 from catalog.sqlite.segment_reads import NO_LOCATIONS as NO_LOCATIONS
 from catalog.sqlite.segment_reads import SEGMENT_COLUMNS as SEGMENT_COLUMNS
-from catalog.sqlite.segment_reads import playlist_run as playlist_run
 from catalog.sqlite.segment_reads import query_segments as query_segments
 from catalog.sqlite.segment_reads import segment_locations as segment_locations
 from catalog.sqlite.segment_reads import segment_page_json as segment_page_json

@@ -1,0 +1,84 @@
+"""A VOD playlist's common case (``PlaylistRun``) read from SQLite in one scan of the window.
+
+A day is 43,200 rows, so what costs is work per row: every row becoming a Python tuple, or an
+aggregate step (a function call inside SQLite) per column. So the usual window (every segment as
+long as the first) is one statement whose per-row work is a few comparisons and one string append:
+the rows that are like the first (same length, backend and init object, whole objects at flow
+time) are counted and their names concatenated, in time order; they are the whole window, with no
+gap, exactly when their lengths add up to the window's span. Segments never overlap, so an
+excluded row or a gap both leave the sum short. Only a window of mixed lengths (or a name holding
+the separator) reads the general way: one aggregate, then its columns.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from operator import itemgetter
+from typing import Any
+
+from catalog.sqlite.segment_reads import _overlapping
+from catalog.store import PlaylistRun
+from catalog.timing import TimeRange
+
+# whole objects at flow time: no sample cut, no offset, the object's timeline the segment's own
+WHOLE = (
+    "sample_count IS NULL AND IFNULL(sample_offset, 0) = 0 AND IFNULL(ts_offset, 0) = 0 "
+    "AND (object_timerange IS NULL OR IFNULL(object_timerange = timerange, 0))"
+)
+_PLAIN = f"{WHOLE} AND IFNULL(home_storage_id, '') <> ''"  # ... with a controlled copy
+# the names of the rows like the first, in time order (3.44's group_concat(... ORDER BY) says so
+# outright; before it, the ordered subquery is what every SQLite does)
+_ORDERED = sqlite3.sqlite_version_info >= (3, 44, 0)
+SEPARATOR = "\n"
+
+
+def playlist_run(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, keys: bool) -> PlaylistRun | None:
+    where = _overlapping(conn, flow_id, tr)
+    if where is None:
+        return None
+    window, params = where.sql(), where.params
+    first = conn.execute(
+        f"SELECT ts_lo, ts_hi, home_storage_id, init_object_id FROM segments WHERE {window} ORDER BY ts_lo LIMIT 1",
+        params,
+    ).fetchone()
+    if first is None or not first[2]:
+        return None
+    start, length, storage_id, init_id = first[0], first[1] + 1 - first[0], first[2], first[3]
+    last = f"SELECT ts_hi + 1 FROM segments WHERE {window} ORDER BY ts_lo DESC LIMIT 1"
+    end = conn.execute(last, params).fetchone()[0]
+    name = "home_key" if keys else "object_id"
+    like_first = f"{window} AND ts_hi - ts_lo = ? AND home_storage_id = ? AND init_object_id IS ? AND {WHOLE}"
+    if _ORDERED:
+        sql = f"SELECT COUNT(*), group_concat({name}, char(10) ORDER BY ts_lo) FROM segments WHERE {like_first}"
+    else:
+        sql = (
+            f"SELECT COUNT(*), group_concat({name}, char(10)) "
+            f"FROM (SELECT {name} FROM segments WHERE {like_first} ORDER BY ts_lo)"
+        )
+    count, joined = conn.execute(sql, (*params, length - 1, storage_id, init_id)).fetchone()
+    if count * length == end - start:  # every row of the window, no gap
+        names = joined.split(SEPARATOR)
+        if len(names) == count:  # (a name holding the separator reads the general way)
+            return PlaylistRun(start, [length] * count, init_id, storage_id, names)
+    return _general(conn, window, params, name)
+
+
+def _general(conn: sqlite3.Connection, window: str, params: list[Any], name: str) -> PlaylistRun | None:
+    """Any run, of mixed lengths too: one aggregate over the window checks it, then its columns."""
+    count, odd, stores, store, inits, init_id, first, end, total, shortest, longest = conn.execute(
+        f"SELECT COUNT(*), SUM(NOT ({_PLAIN})), MIN(home_storage_id) = MAX(home_storage_id), MIN(home_storage_id), "
+        "COUNT(init_object_id) = 0 "
+        "OR (COUNT(init_object_id) = COUNT(*) AND MIN(init_object_id) = MAX(init_object_id)), "
+        "MIN(init_object_id), MIN(ts_lo), MAX(ts_hi) + 1, SUM(ts_hi + 1 - ts_lo), MIN(ts_hi + 1 - ts_lo), "
+        f"MAX(ts_hi + 1 - ts_lo) FROM segments WHERE {window}",
+        params,
+    ).fetchone()
+    if not count or odd or not stores or not inits or total != end - first:
+        return None
+    if shortest == longest:
+        rows = conn.execute(f"SELECT {name} FROM segments WHERE {window} ORDER BY ts_lo", params).fetchall()
+        return PlaylistRun(first, [shortest] * count, init_id, store, list(map(itemgetter(0), rows)))
+    rows = conn.execute(
+        f"SELECT {name}, ts_hi + 1 - ts_lo FROM segments WHERE {window} ORDER BY ts_lo", params
+    ).fetchall()
+    return PlaylistRun(first, list(map(itemgetter(1), rows)), init_id, store, list(map(itemgetter(0), rows)))
