@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import time
 import zlib
 from collections import OrderedDict
@@ -38,7 +37,7 @@ from streaming.objects.media import MediaService
 from streaming.playback import timeline
 from streaming.playback.hls import media_playlist, target_duration, vod_run
 from streaming.playback.playlist_cache import PlaylistCache
-from streaming.storage.interface import extension
+from streaming.storage.interface import UNRESERVED, extension, only
 
 MAX_PRESIGN_S = 7 * 24 * 3600 - 3600  # SigV4's longest expiry, less the longest signing bucket
 URI_MODES = ("presigned", "proxy", "redirect")
@@ -50,7 +49,6 @@ GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as the
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 LIVE_SPAN_S = 60  # a live playlist covers a minute: a live flow that closes within it ends cleanly
 LIVE_MAX_SEGMENTS = 600  # read for a live window at most (a minute of 0.1 s segments)
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote(..., safe="") leaves as it is
 
 
 @dataclass(frozen=True)
@@ -232,7 +230,7 @@ class PlaylistService:
         """Proxy or redirect URIs of objects; ids that need no quoting (checked at once) are not quoted
         one by one."""
         prefix, tail = f"{base_url}/objects/", f"/content{suffix}?mode={mode}"
-        if _UNRESERVED.fullmatch("".join(object_ids)):
+        if only(UNRESERVED, object_ids):
             return [f"{prefix}{object_id}{tail}" for object_id in object_ids]
         return [f"{prefix}{quote(object_id, safe='')}{tail}" for object_id in object_ids]
 
