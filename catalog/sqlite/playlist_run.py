@@ -6,8 +6,9 @@ long as the first) is one statement whose per-row work is a few comparisons and 
 the rows that are like the first (same length, backend and init object, whole objects at flow
 time) are counted and their names concatenated, in time order; they are the whole window, with no
 gap, exactly when their lengths add up to the window's span. Segments never overlap, so an
-excluded row or a gap both leave the sum short. Only a window of mixed lengths (or a name holding
-the separator) reads the general way: one aggregate, then its columns.
+excluded row or a gap both leave the sum short. What the flow's statistics already say of every
+segment (all as long, none cut: migration 9) is not compared row by row. Only a window of mixed
+lengths (or a name holding the separator) reads the general way: one aggregate, then its columns.
 """
 
 from __future__ import annotations
@@ -47,7 +48,17 @@ def playlist_run(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, k
     last = f"SELECT ts_hi + 1 FROM segments WHERE {window} ORDER BY ts_lo DESC LIMIT 1"
     end = conn.execute(last, params).fetchone()[0]
     name = "home_key" if keys else "object_id"
-    like_first = f"{window} AND ts_hi - ts_lo = ? AND home_storage_id = ? AND init_object_id IS ? AND {WHOLE}"
+    # what the flow's statistics (migration 9) already say of every segment is not checked per row
+    cut, uniform = conn.execute(
+        "SELECT seg_cut_added, seg_mindur = seg_maxdur FROM flows WHERE id=?", (flow_id,)
+    ).fetchone()
+    like_first = f"{window} AND home_storage_id = ? AND init_object_id IS ?"
+    like = [*params, storage_id, init_id]
+    if not uniform:
+        like_first += " AND ts_hi - ts_lo = ?"
+        like.append(length - 1)
+    if cut:
+        like_first += f" AND {WHOLE}"
     if _ORDERED:
         sql = f"SELECT COUNT(*), group_concat({name}, char(10) ORDER BY ts_lo) FROM segments WHERE {like_first}"
     else:
@@ -55,7 +66,7 @@ def playlist_run(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, k
             f"SELECT COUNT(*), group_concat({name}, char(10)) "
             f"FROM (SELECT {name} FROM segments WHERE {like_first} ORDER BY ts_lo)"
         )
-    count, joined = conn.execute(sql, (*params, length - 1, storage_id, init_id)).fetchone()
+    count, joined = conn.execute(sql, like).fetchone()
     if count * length == end - start:  # every row of the window, no gap
         names = joined.split(SEPARATOR)
         if len(names) == count:  # (a name holding the separator reads the general way)
