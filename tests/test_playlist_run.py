@@ -86,7 +86,7 @@ def test_run_renders_the_same_bytes_as_the_general_build(tmp_path: Path, case: s
             )
             flow = await catalog.get_flow(flow_id)
             assert flow is not None
-            for window in (None, TimeRange.parse("[1:0_3:0)")):
+            for window in (None, *map(TimeRange.parse, ("[1:0_3:0)", "[0:0_100:0)", "[2:0_100:0)", "(0:0_4:0]"))):
                 locations = await catalog.segment_locations(flow_id, window, None)
                 for keys in (True, False):
                     run = await catalog.playlist_run(flow_id, window, keys)

@@ -17,7 +17,9 @@ import sqlite3
 from operator import itemgetter
 from typing import Any
 
-from catalog.sqlite.segment_reads import _overlapping
+from catalog import segment_window
+from catalog.segment_window import SegmentWindow
+from catalog.sqlite.segment_reads import window_where
 from catalog.store import PlaylistRun
 from catalog.timing import TimeRange
 
@@ -34,9 +36,17 @@ SEPARATOR = "\n"
 
 
 def playlist_run(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, keys: bool) -> PlaylistRun | None:
-    where = _overlapping(conn, flow_id, tr)
-    if where is None:
+    stats = conn.execute(
+        "SELECT seg_maxdur, seg_lo_min, seg_hi_max, seg_cut_added, seg_mindur = seg_maxdur FROM flows WHERE id=?",
+        (flow_id,),
+    ).fetchone()
+    if stats is None:
         return None
+    longest, lo_min, hi_max, cut, uniform = stats
+    bounds = segment_window.overlapping(tr, longest or 0)
+    if bounds is None or lo_min is None:
+        return None
+    where = window_where(flow_id, _within(bounds, lo_min, hi_max))
     window, params = where.sql(), where.params
     first = conn.execute(
         f"SELECT ts_lo, ts_hi, home_storage_id, init_object_id FROM segments WHERE {window} ORDER BY ts_lo LIMIT 1",
@@ -49,9 +59,6 @@ def playlist_run(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, k
     end = conn.execute(last, params).fetchone()[0]
     name = "home_key" if keys else "object_id"
     # what the flow's statistics (migration 9) already say of every segment is not checked per row
-    cut, uniform = conn.execute(
-        "SELECT seg_cut_added, seg_mindur = seg_maxdur FROM flows WHERE id=?", (flow_id,)
-    ).fetchone()
     like_first = f"{window} AND home_storage_id = ? AND init_object_id IS ?"
     like = [*params, storage_id, init_id]
     if not uniform:
@@ -72,6 +79,18 @@ def playlist_run(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, k
         if len(names) == count:  # (a name holding the separator reads the general way)
             return PlaylistRun(start, [length] * count, init_id, storage_id, names)
     return _general(conn, window, params, name)
+
+
+def _within(window: SegmentWindow, lo_min: int, hi_max: int) -> SegmentWindow:
+    """``window`` without the bounds every segment of the flow meets (all start at or after
+    ``lo_min`` and end at or before ``hi_max``): a whole day is then a scan of the flow's rows
+    with nothing compared per row."""
+    return SegmentWindow(
+        lo_min=None if window.lo_min is None or window.lo_min <= lo_min else window.lo_min,
+        lo_max=None if window.lo_max is None or window.lo_max >= hi_max else window.lo_max,
+        hi_min=None if window.hi_min is None or window.hi_min <= lo_min else window.hi_min,
+        hi_max=None if window.hi_max is None or window.hi_max >= hi_max else window.hi_max,
+    )
 
 
 def _general(conn: sqlite3.Connection, window: str, params: list[Any], name: str) -> PlaylistRun | None:
