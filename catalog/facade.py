@@ -48,6 +48,7 @@ from catalog.timing import TimeRange
 
 C = TypeVar("C")
 R = TypeVar("R")
+T = TypeVar("T")
 
 S = TypeVar("S", contravariant=True)  # a store's transaction handle (sqlite3.Connection, vast Tx)
 
@@ -233,6 +234,10 @@ class CatalogFacade(ABC, Generic[C]):
         """``_read`` for a short, bounded read (a page of segments); a store may run it more cheaply."""
         return await self._read(fn)
 
+    async def _read_then(self, fn: Callable[[C], T], then: Callable[[T], R]) -> R:
+        """``then(fn(...))`` in one hop off the event loop; a store may end the transaction before ``then``."""
+        return await self._read(lambda c: then(fn(c)))
+
     @abstractmethod
     async def _write(self, fn: Callable[[C], R]) -> R:
         """Runs ``fn`` in one write transaction: all of it commits or none of it does."""
@@ -351,6 +356,11 @@ class CatalogFacade(ABC, Generic[C]):
 
     async def playlist_run(self, flow_id: str, timerange: TimeRange | None, keys: bool) -> PlaylistRun | None:
         return await self._read(lambda c: self.store.segments.playlist_run(c, flow_id, timerange, keys))
+
+    async def with_playlist_run(
+        self, flow_id: str, timerange: TimeRange | None, keys: bool, then: Callable[[PlaylistRun | None], R]
+    ) -> R:
+        return await self._read_then(lambda c: self.store.segments.playlist_run(c, flow_id, timerange, keys), then)
 
     async def get_object(
         self,

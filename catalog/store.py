@@ -9,7 +9,7 @@ TimeRange values; every other result is a named record below. Stores raise the e
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # segment_json builds on the records below
     from catalog.segment_json import RenderedPage
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +375,13 @@ class Segments(Protocol):
     async def playlist_run(self, flow_id: str, timerange: TimeRange | None, keys: bool) -> PlaylistRun | None:
         """The window's segments as a ``PlaylistRun`` (``names``: object keys, or ids unless ``keys``),
         or None when they are not one."""
+        ...
+
+    async def with_playlist_run(
+        self, flow_id: str, timerange: TimeRange | None, keys: bool, then: Callable[[PlaylistRun | None], R]
+    ) -> R:
+        """``then(playlist_run(...))``, ``then`` on the worker thread that read the run: a day's VOD
+        playlist is read, signed and rendered in one hop off the event loop."""
         ...
 
     async def get_object(

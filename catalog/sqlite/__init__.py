@@ -13,6 +13,7 @@ from catalog.sqlite.db import Database
 from catalog.store import Catalog, SegmentFailure
 
 R = TypeVar("R")
+T = TypeVar("T")
 STORE: Store[sqlite3.Connection] = Store(documents, segments, objects, events, deletions)
 
 
@@ -28,6 +29,9 @@ class SQLiteCatalog(CatalogFacade[sqlite3.Connection]):
 
     async def _read_page(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         return await self.db.read_bounded(fn)
+
+    async def _read_then(self, fn: Callable[[sqlite3.Connection], T], then: Callable[[T], R]) -> R:
+        return await self.db.read_then(fn, then)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         return await self.db.write(fn)

@@ -29,6 +29,7 @@ from catalog.errors import Full
 from catalog.sqlite.schema import MIGRATIONS
 
 R = TypeVar("R")
+T = TypeVar("T")
 RESERVE_BYTES = 8 * 1024 * 1024  # released when the disk is full, so that deletes still have WAL room
 RESERVE_SHARE = 20  # but never more than a twentieth of the space free at start (small disks)
 
@@ -195,16 +196,19 @@ class Database:
 
     async def read(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """Runs ``fn`` in one read transaction (a consistent snapshot) on a reader thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, self._snapshot, fn)
 
-        def run() -> R:
-            conn = self._reader()
-            conn.execute("BEGIN")
-            try:
-                return fn(conn)
-            finally:
-                conn.execute("COMMIT")
+    async def read_then(self, fn: Callable[[sqlite3.Connection], T], then: Callable[[T], R]) -> R:
+        """``then(fn(...))`` on one reader thread, ``then`` after the read transaction has ended."""
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, lambda: then(self._snapshot(fn)))
 
-        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
+    def _snapshot(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("COMMIT")
 
     async def read_bounded(self, fn: Callable[[sqlite3.Connection], R]) -> R:
         """Like ``read``, on the event loop while ``fn`` stays within the budget; else on a reader thread.

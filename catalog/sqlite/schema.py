@@ -123,4 +123,16 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE objects ADD COLUMN sha256 TEXT
     """,
+    # 9: what a VOD playlist need not check row by row (catalog/sqlite/playlist_run.py): segments
+    # ever added that are not whole objects at flow time (never decreases), and the least
+    # (ts_hi - ts_lo) ever added (never grows; with seg_maxdur, "every segment is as long")
+    """
+    ALTER TABLE flows ADD COLUMN seg_cut_added INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE flows ADD COLUMN seg_mindur INTEGER;
+    UPDATE flows SET
+        seg_cut_added = (SELECT COUNT(*) FROM segments s WHERE s.flow_id = flows.id AND NOT (
+            s.sample_count IS NULL AND IFNULL(s.sample_offset, 0) = 0 AND IFNULL(s.ts_offset, 0) = 0
+            AND (s.object_timerange IS NULL OR IFNULL(s.object_timerange = s.timerange, 0)))),
+        seg_mindur = (SELECT MIN(s.ts_hi - s.ts_lo) FROM segments s WHERE s.flow_id = flows.id)
+    """,
 ]

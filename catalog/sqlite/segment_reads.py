@@ -8,7 +8,6 @@ between ``QL - maxdur`` and ``QH``. Writes are in ``catalog.sqlite.segments``.
 from __future__ import annotations
 
 import sqlite3
-from operator import itemgetter
 from typing import Any
 
 from catalog import segment_window
@@ -20,7 +19,6 @@ from catalog.sqlite import objects
 from catalog.sqlite.listing import Row, Where, add_window
 from catalog.store import (
     Instance,
-    PlaylistRun,
     Segment,
     SegmentLocation,
     SegmentQuery,
@@ -204,38 +202,3 @@ def segment_locations(
         )
         for lo, hi, object_id, init_id, storage_id, key, tr_text, offset, object_tr, first, count in rows
     ]
-
-
-# a playlist's common case (see PlaylistRun), decided by SQLite without a Python object per row
-_PLAIN = (
-    "sample_count IS NULL AND IFNULL(sample_offset, 0) = 0 AND IFNULL(ts_offset, 0) = 0 "
-    "AND (object_timerange IS NULL OR IFNULL(object_timerange = timerange, 0)) AND IFNULL(home_storage_id, '') <> ''"
-)
-
-
-def playlist_run(conn: sqlite3.Connection, flow_id: str, tr: TimeRange | None, keys: bool) -> PlaylistRun | None:
-    """Two scans of the window's index range: one aggregate that checks it is a run (in SQL: no row
-    becomes Python objects), then one column of names (and durations, unless all are equal)."""
-    where = _overlapping(conn, flow_id, tr)
-    if where is None:
-        return None
-    params = list(where.params)
-    # segments never overlap, so their lengths add up to the span exactly when no gap is left
-    count, odd, stores, store, inits, init_id, first, end, total, shortest, longest = conn.execute(
-        f"SELECT COUNT(*), SUM(NOT ({_PLAIN})), MIN(home_storage_id) = MAX(home_storage_id), MIN(home_storage_id), "
-        "COUNT(init_object_id) = 0 "
-        "OR (COUNT(init_object_id) = COUNT(*) AND MIN(init_object_id) = MAX(init_object_id)), "
-        "MIN(init_object_id), MIN(ts_lo), MAX(ts_hi) + 1, SUM(ts_hi + 1 - ts_lo), MIN(ts_hi + 1 - ts_lo), "
-        f"MAX(ts_hi + 1 - ts_lo) FROM segments WHERE {where.sql()}",
-        params,
-    ).fetchone()
-    if not count or odd or not stores or not inits or total != end - first:
-        return None
-    name = "home_key" if keys else "object_id"
-    if shortest == longest:  # the usual day: every segment as long as the next
-        rows = conn.execute(f"SELECT {name} FROM segments WHERE {where.sql()} ORDER BY ts_lo", params).fetchall()
-        return PlaylistRun(first, [shortest] * count, init_id, store, list(map(itemgetter(0), rows)))
-    rows = conn.execute(
-        f"SELECT {name}, ts_hi + 1 - ts_lo FROM segments WHERE {where.sql()} ORDER BY ts_lo", params
-    ).fetchall()
-    return PlaylistRun(first, list(map(itemgetter(1), rows)), init_id, store, list(map(itemgetter(0), rows)))

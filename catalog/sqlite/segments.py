@@ -25,9 +25,9 @@ from catalog.sqlite import events, objects
 from catalog.sqlite.listing import Where, add_access_filter, add_tag_filters
 
 # the reads are the Store's segment operations too (catalog/sqlite/__init__.py names this module)
+from catalog.sqlite.playlist_run import playlist_run as playlist_run
 from catalog.sqlite.segment_reads import NO_LOCATIONS as NO_LOCATIONS
 from catalog.sqlite.segment_reads import SEGMENT_COLUMNS as SEGMENT_COLUMNS
-from catalog.sqlite.segment_reads import playlist_run as playlist_run
 from catalog.sqlite.segment_reads import query_segments as query_segments
 from catalog.sqlite.segment_reads import segment_locations as segment_locations
 from catalog.sqlite.segment_reads import segment_page_json as segment_page_json
@@ -93,6 +93,8 @@ def add_segments(
     end_max: int | None = None
     end_incl: int | None = None
     maxdur = 0
+    mindur: int | None = None
+    cut = 0  # segments that are not whole objects at flow time (migration 9)
     added = 0
     registered: list[dict[str, Any]] = []
     # the latest inclusive end among the flow's segments (an upper bound, kept by every write): a
@@ -161,16 +163,21 @@ def add_segments(
                 "INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
                 [(object_id, u["label"], u["url"], i) for i, u in enumerate(seg.get("get_urls", []))],
             )
+        ts_offset = checked.ts_offset if "ts_offset" in seg else None
+        sample_offset, sample_count = seg.get("sample_offset"), seg.get("sample_count")
+        # as playlist_run.WHOLE decides it (any doubt counts as cut: the playlist then checks each row)
+        if sample_count is not None or sample_offset or ts_offset or otr_text != tr_text:
+            cut += 1
         row = (
             flow_id,
             tr.lo,
             tr.hi,
             tr_text,
             object_id,
-            checked.ts_offset if "ts_offset" in seg else None,
+            ts_offset,
             checked.last_duration,
-            seg.get("sample_offset"),
-            seg.get("sample_count"),
+            sample_offset,
+            sample_count,
             otr_text,
             checked.key_frame_count,
             checked.init_object_id,
@@ -187,8 +194,9 @@ def add_segments(
         if hi_max is None or hi > hi_max:
             hi_max, end_max, end_incl = hi, tr.end, int(tr.include_end)
         maxdur = max(maxdur, hi - lo)
+        mindur = hi - lo if mindur is None else min(mindur, hi - lo)
     if added:
-        _widen_stats(conn, flow_id, added, lo_min, hi_max, end_max, end_incl, maxdur, now)
+        _widen_stats(conn, flow_id, added, lo_min, hi_max, end_max, end_incl, maxdur, now, mindur, cut)
         events.emit(
             conn,
             "flows/segments_added",
@@ -209,6 +217,8 @@ def _widen_stats(
     end_incl: int | None,
     maxdur: int,
     now: int,
+    mindur: int | None,
+    cut: int,
 ) -> None:
     conn.execute(
         "UPDATE flows SET seg_count = seg_count + ?, seg_added_total = seg_added_total + ?, "
@@ -216,8 +226,12 @@ def _widen_stats(
         "seg_end_max = CASE WHEN seg_hi_max IS NULL OR ? > seg_hi_max THEN ? ELSE seg_end_max END, "
         "seg_end_incl = CASE WHEN seg_hi_max IS NULL OR ? > seg_hi_max THEN ? ELSE seg_end_incl END, "
         "seg_hi_max = max(coalesce(seg_hi_max, ?), ?), "
-        "seg_maxdur = max(seg_maxdur, ?), segments_updated_ns = ? WHERE id = ?",
-        (added, added, lo_min, lo_min, hi_max, end_max, hi_max, end_incl, hi_max, hi_max, maxdur, now, flow_id),
+        "seg_maxdur = max(seg_maxdur, ?), segments_updated_ns = ?, "
+        "seg_mindur = min(coalesce(seg_mindur, ?), ?), seg_cut_added = seg_cut_added + ? WHERE id = ?",
+        (
+            *(added, added, lo_min, lo_min, hi_max, end_max, hi_max, end_incl, hi_max, hi_max, maxdur, now),
+            *(mindur, mindur, cut, flow_id),
+        ),
     )
 
 

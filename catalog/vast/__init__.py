@@ -23,6 +23,7 @@ from catalog.vast.connection import Conflict, Connection, Tx
 from catalog.vast.rows import select
 
 R = TypeVar("R")
+T = TypeVar("T")
 log = logging.getLogger("tams.catalog.vast")
 RETRIES = 8
 STORE: Store[Tx] = Store(documents, segments, objects, events, deletions)
@@ -44,6 +45,9 @@ class VastCatalog(CatalogFacade[Tx]):
 
     async def _read(self, fn: Callable[[Tx], R]) -> R:
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._run, fn)
+
+    async def _read_then(self, fn: Callable[[Tx], T], then: Callable[[T], R]) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: then(self._run(fn)))
 
     async def _write(self, fn: Callable[[Tx], R]) -> R:
         async with self._write_lane:

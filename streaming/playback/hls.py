@@ -92,10 +92,10 @@ def media_playlist(
 
 def vod_run(start: int, lengths: Sequence[int], uris: Sequence[str], init_uri: str | None, target: int) -> str:
     """``media_playlist(..., media_sequence=0, ended=True)`` of an unbroken run from ``start`` (each
-    segment starts where the last ended, one init segment or none), byte for byte, from columns:
-    the per-segment lines, one ``#EXTINF`` per distinct length and the URIs, interleaved in C."""
-    tags = {length: f"#EXTINF:{seconds_text(length)}," for length in set(lengths)}
-    lines = [
+    segment starts where the last ended, one init segment or none), byte for byte, from columns.
+    Segments of one length (the usual day) are one join of the URIs with the ``#EXTINF`` line
+    between them; mixed lengths interleave one ``#EXTINF`` string per distinct length with the URIs."""
+    head = [
         "#EXTM3U",
         f"#EXT-X-VERSION:{6 if init_uri else 3}",
         f"#EXT-X-TARGETDURATION:{target}",
@@ -105,10 +105,17 @@ def vod_run(start: int, lengths: Sequence[int], uris: Sequence[str], init_uri: s
         f"#EXT-X-PROGRAM-DATE-TIME:{utc_iso(start)}",
     ]
     if init_uri:
-        lines.append(f'#EXT-X-MAP:URI="{init_uri}"')
+        head.append(f'#EXT-X-MAP:URI="{init_uri}"')
+    tags = {length: f"#EXTINF:{seconds_text(length)}," for length in set(lengths)}
+    if len(tags) == 1 and uris:
+        tag = tags[lengths[0]]
+        lines = list(uris)  # the header goes on the first URI, the end on the last: one copy of the text
+        lines[0] = "\n".join((*head, tag, lines[0]))
+        lines[-1] += "\n#EXT-X-ENDLIST\n"
+        return f"\n{tag}\n".join(lines)
     body: list[str] = [""] * (2 * len(lengths))
     body[0::2] = map(tags.__getitem__, lengths)
     body[1::2] = uris
-    lines += body
-    lines.append("#EXT-X-ENDLIST")
-    return "\n".join(lines) + "\n"
+    head += body
+    head.append("#EXT-X-ENDLIST")
+    return "\n".join(head) + "\n"

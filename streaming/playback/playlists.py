@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import time
 import zlib
 from collections import OrderedDict
@@ -38,7 +37,7 @@ from streaming.objects.media import MediaService
 from streaming.playback import timeline
 from streaming.playback.hls import media_playlist, target_duration, vod_run
 from streaming.playback.playlist_cache import PlaylistCache
-from streaming.storage.interface import extension
+from streaming.storage.interface import UNRESERVED, extension, only
 
 MAX_PRESIGN_S = 7 * 24 * 3600 - 3600  # SigV4's longest expiry, less the longest signing bucket
 URI_MODES = ("presigned", "proxy", "redirect")
@@ -50,7 +49,6 @@ GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as the
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 LIVE_SPAN_S = 60  # a live playlist covers a minute: a live flow that closes within it ends cleanly
 LIVE_MAX_SEGMENTS = 600  # read for a live window at most (a minute of 0.1 s segments)
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote(..., safe="") leaves as it is
 
 
 @dataclass(frozen=True)
@@ -232,7 +230,7 @@ class PlaylistService:
         """Proxy or redirect URIs of objects; ids that need no quoting (checked at once) are not quoted
         one by one."""
         prefix, tail = f"{base_url}/objects/", f"/content{suffix}?mode={mode}"
-        if _UNRESERVED.fullmatch("".join(object_ids)):
+        if only(UNRESERVED, object_ids):
             return [f"{prefix}{object_id}{tail}" for object_id in object_ids]
         return [f"{prefix}{quote(object_id, safe='')}{tail}" for object_id in object_ids]
 
@@ -326,37 +324,49 @@ class PlaylistService:
     async def _vod(self, flow: dict, window: TimeRange | None, mode: str, base_url: str, fmp4: bool) -> Playlist:
         """Every segment of the window."""
         if not fmp4:  # the common case first, from columns; anything else reads the window again below
-            run = await self.catalog.playlist_run(flow["id"], window, mode == "presigned")
-            if run is not None and (playlist := await self._vod_run(flow, run, mode, base_url)) is not None:
-                return playlist
+            built = await self.catalog.with_playlist_run(
+                flow["id"], window, mode == "presigned", lambda run: self._from_run(flow, run, mode, base_url)
+            )
+            if isinstance(built, PlaylistRun):  # its init segment's URI needs a catalog read first
+                built = await self._vod_run(flow, built, mode, base_url)
+            if built is not None:
+                return built
         locations = await self.window(flow, window, ended=True)
         return await self._build(flow, locations, mode, base_url, 0, True, fmp4, 0)
 
-    async def _vod_run(self, flow: dict, run: PlaylistRun, mode: str, base_url: str) -> Playlist | None:
-        """The VOD playlist of a ``PlaylistRun``, or None when its backend is not one we have (then
-        ``_build`` decides segment by segment). The same bytes as ``_build`` (every segment delivered
-        as stored, no discontinuity) with no Python object per segment beyond its name and URI."""
-        if mode == "presigned" and run.storage_id not in self.media.storage.stores:
+    def _from_run(self, flow: dict, run: PlaylistRun | None, mode: str, base_url: str) -> Playlist | PlaylistRun | None:
+        """On the worker thread that read ``run``: its VOD playlist; None when it is no run on a
+        backend we have (then ``_build`` decides segment by segment); the run itself when it has an
+        init segment, whose URI needs a catalog read first (``_vod_run``)."""
+        if run is None or (mode == "presigned" and run.storage_id not in self.media.storage.stores):
             return None
-        span = -(-sum(run.lengths) // NS_PER_SECOND)
-        expiry = self.expiry_for(span)
-        init_uri = None
         if run.init_object_id is not None:
-            first = SegmentLocation(run.start, run.start, "", run.init_object_id, ())
-            init_uri = (await self.init_uris(flow, [first], [None], mode, base_url, expiry))[run.init_object_id]
-        ext = extension(flow.get("container"))
-        render = (run, init_uri, mode, base_url, expiry, span, f".{ext}" if ext else "")
-        if len(run.names) < OFF_LOOP_ENTRIES:
-            return self._render_run(*render)
-        return await asyncio.to_thread(self._render_run, *render)
+            return run
+        return self._render_run(flow, run, None, mode, base_url)
 
-    def _render_run(
-        self, run: PlaylistRun, init_uri: str | None, mode: str, base_url: str, expiry: int, span: int, suffix: str
-    ) -> Playlist:
+    async def _vod_run(self, flow: dict, run: PlaylistRun, mode: str, base_url: str) -> Playlist:
+        """``_from_run`` of a run with an init segment: its URI first, then the rest as there."""
+        first = SegmentLocation(run.start, run.start, "", run.init_object_id, ())
+        expiry = self.expiry_for(self.run_span_s(run))
+        init_uri = (await self.init_uris(flow, [first], [None], mode, base_url, expiry))[run.init_object_id or ""]
+        if len(run.names) < OFF_LOOP_ENTRIES:
+            return self._render_run(flow, run, init_uri, mode, base_url)
+        return await asyncio.to_thread(self._render_run, flow, run, init_uri, mode, base_url)
+
+    @staticmethod
+    def run_span_s(run: PlaylistRun) -> int:
+        return -(-sum(run.lengths) // NS_PER_SECOND)
+
+    def _render_run(self, flow: dict, run: PlaylistRun, init_uri: str | None, mode: str, base_url: str) -> Playlist:
+        """The same bytes as ``_build`` (every segment delivered as stored, no discontinuity) with no
+        Python object per segment beyond its name and URI."""
+        span = self.run_span_s(run)
+        expiry = self.expiry_for(span)
         if mode == "presigned":
             uris = self.media.storage.stores[run.storage_id].get_urls(list(run.names), expiry)
         else:
-            uris = self.object_uris(run.names, mode, base_url, suffix)
+            ext = extension(flow.get("container"))
+            uris = self.object_uris(run.names, mode, base_url, f".{ext}" if ext else "")
         target = max(1, -(-max(run.lengths) // NS_PER_SECOND))
         body = vod_run(run.start, run.lengths, uris, init_uri, target).encode()
         return Playlist(body, hashlib.sha256(body).hexdigest(), True, self.max_age(True, mode, expiry, target, span))

@@ -26,6 +26,11 @@ class HmacSha256:
         mac._outer = self._outer  # only ever copied, never fed
         return mac
 
+    @property
+    def states(self) -> tuple[hashlib._Hash, hashlib._Hash]:
+        """The inner and outer states, for a loop that inlines ``digest`` (copy each, never feed them)."""
+        return self._inner, self._outer
+
     def digest(self, message: bytes) -> bytes:
         """HMAC-SHA256 of (the prefix, if any, then) ``message``; equal to ``hmac.digest(key, ...)``."""
         inner = self._inner.copy()
