@@ -139,7 +139,6 @@ def discontinuities(locations: Sequence[SegmentLocation], exts: Sequence[str | N
     flags = [False] * len(locations)
     prev_hi = prev_offset = prev_end = 0
     prev_init: str | None = None
-    prev_ext: str | None = None
     for i, (loc, ext) in enumerate(zip(locations, exts, strict=True)):
         offset = loc.ts_offset or 0
         if ext is not None:  # remuxed: flow time
@@ -154,9 +153,9 @@ def discontinuities(locations: Sequence[SegmentLocation], exts: Sequence[str | N
                 or init != prev_init
                 or start != prev_end
                 # an edit point, except between remuxed bytes (see the module's docstring)
-                or (offset != prev_offset and (ext is None or ext != prev_ext))
+                or (offset != prev_offset and (ext is None or ext != exts[i - 1]))
             )
-        prev_hi, prev_offset, prev_init, prev_end, prev_ext = loc.hi, offset, init, end, ext
+        prev_hi, prev_offset, prev_init, prev_end = loc.hi, offset, init, end
     return flags
 
 
