@@ -21,14 +21,15 @@ def make_ts(
     audio: bool = True,
     container: str = "mpegts",
     options: dict[str, str] | None = None,
+    x264: dict[str, str] | None = None,
 ) -> Path:
     """``seconds`` of H.264 video (a key frame every ``gop`` frames) and AAC audio, interleaved, in
-    MPEG-TS (or another ``container``, e.g. "mp4")."""
+    MPEG-TS (or another ``container``, e.g. "mp4"); ``x264``: more encoder options (another encoding)."""
     with av.open(str(path), "w", format=container, options=options or {}) as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.gop_size = gop
-        video.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
+        video.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0", "bf": "0", **(x264 or {})}
         sound = out.add_stream("aac", rate=AUDIO_RATE) if audio else None
         audio_frames = 0
         for i in range(seconds * fps):

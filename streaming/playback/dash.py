@@ -48,16 +48,10 @@ def _unknown(flow: dict[str, Any]) -> CodecUnknown:
 
 
 def breaks(locations: Sequence[Any], exts: Sequence[str | None]) -> list[bool]:
-    """Where a new Period starts: HLS's discontinuities, except between remuxed fragments that touch in
-    flow time. Their bytes carry flow time, so an edit point there (a ts_offset change, another
-    object's media) does not break the media timeline, and one Period plays through it (ffmpeg's DASH
-    reader plays only the last Period of an MPD)."""
-    flags = timeline.discontinuities(locations, exts)
-    for i in range(1, len(flags)):
-        before, after = locations[i - 1], locations[i]
-        if flags[i] and exts[i - 1] == exts[i] == "m4s" and after.lo == before.hi + 1:
-            flags[i] = False
-    return flags
+    """Where a new Period starts: where HLS has its discontinuities. An edit point between remuxed
+    fragments that touch in flow time is none (``timeline``), so one Period plays through it
+    (ffmpeg's DASH reader plays only one Period of an MPD)."""
+    return timeline.discontinuities(locations, exts)
 
 
 def with_track(uri: str, kind: str) -> str:

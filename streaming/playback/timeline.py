@@ -14,12 +14,20 @@ their clock at ``#EXT-X-DISCONTINUITY``.
 
 The timeline breaks (HLS ``#EXT-X-DISCONTINUITY``, DASH a new Period) before a segment that:
 - leaves a gap after the previous one on the flow's timeline;
-- has another ``ts_offset`` (an edit point: another encoding starts, RFC 8216 §4.3.2.3's SHOULD;
-  remuxed, its timestamps still run on, so a player that ignores the tag plays on as well);
+- has another ``ts_offset`` (an edit point: another encoding starts, RFC 8216 §4.3.2.3's SHOULD),
+  unless both it and the previous segment are remuxed (below);
 - starts at a timestamp other than where the previous one's bytes ended (direct bytes whose own
   times do not continue the previous segment's: a TS wrap, or a switch between direct bytes under
   a wrap offset and remuxed ones);
 - needs another initialisation segment.
+
+Between two remuxed segments that touch in flow time an edit point is no break: the player reads
+one muxer's output throughout (the same tracks and PIDs, fMP4 fragments under the same remux init),
+with timestamps that run on, so none of the MUSTs of §4.3.2.3 applies, and the players read an
+in-band change of encoding (a new SPS) as they do within one stream. Marking it anyway is what
+VLC 3 cannot play: at a discontinuity it restarts its demuxer, which never gets the ``#EXT-X-MAP``
+init again (it keeps the playlist's first MAP and sends it once), and in MPEG-TS the restart resets
+its clock, which sometimes gets a block before the next PCR. DASH plays such an edit as one Period.
 """
 
 from __future__ import annotations
@@ -140,7 +148,13 @@ def discontinuities(locations: Sequence[SegmentLocation], exts: Sequence[str | N
         else:
             init, (start, end) = loc.init_object_id, seen(loc, None)
         if i:
-            flags[i] = loc.lo != prev_hi + 1 or offset != prev_offset or init != prev_init or start != prev_end
+            flags[i] = (
+                loc.lo != prev_hi + 1
+                or init != prev_init
+                or start != prev_end
+                # an edit point, except between remuxed bytes (see the module's docstring)
+                or (offset != prev_offset and (ext is None or ext != exts[i - 1]))
+            )
         prev_hi, prev_offset, prev_init, prev_end = loc.hi, offset, init, end
     return flags
 

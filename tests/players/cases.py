@@ -47,11 +47,7 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
 
 # Cases that still fail on the product, with their signature (docs/STREAMING.md "Players, as tested").
 # Strict: a case that starts passing fails the run until it is taken off this list.
-KNOWN_FAILURES: dict[str, str] = {
-    # W: VLC restarts its MP4 reader at #EXT-X-DISCONTINUITY and wants the #EXT-X-MAP again; RFC 8216 has the
-    # MAP apply until the next one, and repeating it makes ffmpeg re-feed the init (duplicated MOOV, M)
-    "edit-vlc-hls-fmp4": "W: VLC drops the init at #EXT-X-DISCONTINUITY (no moov before mdat)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 # What ffmpeg itself cannot do on live media, whatever the gateway serves (docs/STREAMING.md, M and N; the
 # harness self-checks in tests/test_players_matrix.py show the same on ffmpeg's own output):
@@ -68,9 +64,6 @@ REFED_INIT = "Found duplicated MOOV Atom. Skipped it"
 FLAKY: dict[str, str] = {
     # Z: seen once, on a loaded machine: mpv ended ("eof") 0.21 s into the remuxed media.mp4; 8 runs alone passed
     "mp4-mpv-file.mp4": "Z: mpv once stopped 0.21 s into media.mp4 under load (not reproduced)",
-    # S: about one run in three (with or without continuous counters), VLC's decoders get a block of the
-    # edit 4-5 s in before its clock has a reference ("Timestamp conversion failed ...: no reference clock")
-    "edit-vlc-hls": "S: VLC sometimes decodes an edit block before its clock has a PCR reference",
 }
 
 

@@ -294,9 +294,12 @@ def edit(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
     """(e) an edit by reference (what simple_edit.py makes): segments reusing two flows' objects.
 
     flow time [0,2) A's 1st object · [2,4) B's 3rd object (a ts_offset jump) · [4,5) the first half of A's
-    2nd object (object_timerange wider than the segment) · [5,7) A's 1st object again. 7 s, 175 frames."""
+    2nd object (object_timerange wider than the segment) · [5,7) A's 1st object again. 7 s, 175 frames.
+    B is another encoding of the same format (x264 with one reference frame, no weighted prediction:
+    another SPS and PPS, the same profile and level), so each edit point changes the parameter sets."""
     a_id, a = ts_flow(http, make_ts(work / "edit-a.ts", seconds=SECONDS))
-    _, b = ts_flow(http, make_ts(work / "edit-b.ts", seconds=SECONDS, width=160, height=90, gop=FPS))
+    other = {"refs": "1", "weightp": "0"}
+    _, b = ts_flow(http, make_ts(work / "edit-b.ts", seconds=SECONDS, width=160, height=90, gop=FPS, x264=other))
     media = [TimeRange.parse(s["timerange"]) for s in a]
     b_media = [TimeRange.parse(s["timerange"]) for s in b]
 
