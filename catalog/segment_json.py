@@ -30,18 +30,50 @@ class RenderedPage(NamedTuple):
 
 def members(seg: Segment) -> dict[str, Any]:
     """flow-segment.json's stored members of a segment, in the order the API renders them."""
-    out: dict[str, Any] = {"object_id": seg.object_id, "timerange": seg.timerange}
-    if seg.ts_offset is not None:
-        out["ts_offset"] = str(Timestamp(seg.ts_offset))
-    if seg.last_duration is not None:
-        out["last_duration"] = str(Timestamp(seg.last_duration))
-    if seg.sample_offset is not None:
-        out["sample_offset"] = seg.sample_offset
-    if seg.sample_count is not None:
-        out["sample_count"] = seg.sample_count
-    if seg.key_frame_count is not None:
-        out["key_frame_count"] = seg.key_frame_count
+    return stored_members(
+        seg.object_id,
+        seg.timerange,
+        seg.ts_offset,
+        seg.last_duration,
+        seg.sample_offset,
+        seg.sample_count,
+        seg.key_frame_count,
+    )
+
+
+def stored_members(
+    object_id: str,
+    timerange: str,
+    ts_offset: int | None,
+    last_duration: int | None,
+    sample_offset: int | None,
+    sample_count: int | None,
+    key_frame_count: int | None,
+) -> dict[str, Any]:
+    """``members`` of a segment given as its stored fields (offsets and durations in ns)."""
+    out: dict[str, Any] = {"object_id": object_id, "timerange": timerange}
+    if ts_offset is not None:
+        out["ts_offset"] = str(Timestamp(ts_offset))
+    if last_duration is not None:
+        out["last_duration"] = str(Timestamp(last_duration))
+    if sample_offset is not None:
+        out["sample_offset"] = sample_offset
+    if sample_count is not None:
+        out["sample_count"] = sample_count
+    if key_frame_count is not None:
+        out["key_frame_count"] = key_frame_count
     return out
+
+
+def fragment(members: dict[str, Any]) -> bytes:
+    """The segment's members as JSON, the object opened and not closed (``RenderedPage.fragments``)."""
+    return orjson.dumps(members)[:-1]
+
+
+def timerange_of(text: bytes) -> str:
+    """The timerange member of a fragment (a page's first or last: its X-Paging-Timerange)."""
+    timerange: str = orjson.loads(text + b"}")["timerange"]
+    return timerange
 
 
 def from_segments(segments: Sequence[Segment], next_key: str | None) -> RenderedPage | None:
@@ -49,7 +81,7 @@ def from_segments(segments: Sequence[Segment], next_key: str | None) -> Rendered
     if any(s.init_object_id is not None or s.uncontrolled_urls or len(s.instances) > 1 for s in segments):
         return None
     return RenderedPage(
-        [orjson.dumps(members(s))[:-1] for s in segments],
+        [fragment(members(s)) for s in segments],
         [s.instances[0] if s.instances else None for s in segments],
         segments[0].timerange if segments else None,
         segments[-1].timerange if segments else None,

@@ -17,6 +17,7 @@ import orjson
 
 from catalog.errors import Invalid, NotFound, ReadOnly
 from catalog.facade import Urls
+from catalog.sqlite import page_json
 from catalog.sqlite.listing import placeholders, rows_for_ids
 from catalog.store import Allocation, Instance, ObjectDigest, StoredInstance
 
@@ -104,7 +105,7 @@ def add_instance(conn: sqlite3.Connection, object_id: str, storage_id: str, key:
         "INSERT INTO object_instances (object_id, storage_id, key, created_ns) VALUES (?, ?, ?, ?)",
         (object_id, storage_id, key, time.time_ns()),
     )
-    refresh_home(conn, object_id)
+    refresh_locations(conn, object_id)
 
 
 def add_uncontrolled(
@@ -122,6 +123,7 @@ def add_uncontrolled(
         "INSERT INTO object_urls (object_id, label, url, position) VALUES (?, ?, ?, ?)",
         (object_id, label, url, position),
     )
+    refresh_locations(conn, object_id)
 
 
 def remove_instance(
@@ -139,13 +141,14 @@ def remove_instance(
         ).fetchone()
         if row is None:
             raise NotFound(f"object {object_id!r} has no instance on storage backend {storage_id}")
-        refresh_home(conn, object_id)
+        refresh_locations(conn, object_id)
         return Instance(storage_id, row[0])
     row = conn.execute(
         "DELETE FROM object_urls WHERE object_id=? AND label=? RETURNING url", (object_id, label)
     ).fetchone()
     if row is None:
         raise NotFound(f"object {object_id!r} has no instance labelled {label!r}")
+    refresh_locations(conn, object_id)
     return None
 
 
@@ -189,11 +192,13 @@ def digests(conn: sqlite3.Connection, object_ids: Sequence[str]) -> dict[str, Ob
     return {oid: ObjectDigest(size, sha) for oid, size, sha in rows_for_ids(conn, sql, object_ids)}
 
 
-def refresh_home(conn: sqlite3.Connection, object_id: str) -> None:
-    """Copies the object's first controlled instance into its segments' rows (see migration 4)."""
+def refresh_locations(conn: sqlite3.Connection, object_id: str) -> None:
+    """Brings its segments' rows in step with the object's instances and client URLs: the first
+    controlled instance (migration 4) and whether the row's page fragment is kept (migration 8)."""
     first = conn.execute(
         "SELECT storage_id, key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1", (object_id,)
     ).fetchone()
     conn.execute(
-        "UPDATE segments SET home_storage_id=?, home_key=? WHERE object_id=?", (*(first or (None, None)), object_id)
+        f"UPDATE segments SET home_storage_id=?, home_key=?, page_json={page_json.STORED} WHERE object_id=?",
+        (*(first or (None, None)), object_id),
     )

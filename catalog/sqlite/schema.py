@@ -1,5 +1,7 @@
 """Versioned migrations for the SQLite catalog, applied in order at start (PRAGMA user_version)."""
 
+from catalog.sqlite import page_json
+
 MIGRATIONS: list[str] = [
     # 1: the initial catalog model, the one the VAST DB store shares (docs/VAST.md, "How the store uses VAST").
     """
@@ -123,6 +125,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE objects ADD COLUMN sha256 TEXT
     """,
+    # 8: each segment row's page fragment, NULL unless the row is simple (catalog/sqlite/page_json.py), so
+    # a timerange page reads one column of an index range and renders nothing
+    "ALTER TABLE segments ADD COLUMN page_json BLOB;\n" + page_json.FILL,
     # 9: what a VOD playlist need not check row by row (catalog/sqlite/playlist_run.py): segments
     # ever added that are not whole objects at flow time (never decreases), and the least
     # (ts_hi - ts_lo) ever added (never grows; with seg_maxdur, "every segment is as long")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from catalog import segment_window
+from catalog import segment_json, segment_window
 from catalog.located import Located
 from catalog.paging import encode_key, segment_cursor
 from catalog.segment_json import RenderedPage
@@ -101,48 +101,23 @@ def query_segments(
     return [make(row[:11] + _locations(row, located)) for row in rows], next_key
 
 
-def _timestamp_sql(column: str) -> str:
-    """``str(Timestamp(column))`` in SQL: sign, whole seconds, ':', nanoseconds."""
-    return (
-        f"CASE WHEN {column} < 0 THEN '-' ELSE '' END || (abs({column}) / 1000000000) || ':' "
-        f"|| (abs({column}) % 1000000000)"
-    )
-
-
-def _member_sql(name: str, column: str, text: str | None = None) -> str:
-    value = text if text is not None else column
-    return f"CASE WHEN {column} IS NULL THEN '' ELSE ',\"{name}\":' || {value} END"
-
-
-# ``segment_json.members`` of a row, rendered by SQLite: the JSON object opened, not closed
-_FRAGMENT = " || ".join(
-    (
-        "'{\"object_id\":' || json_quote(object_id) || ',\"timerange\":' || json_quote(timerange)",
-        _member_sql("ts_offset", "ts_offset", f"'\"' || {_timestamp_sql('ts_offset')} || '\"'"),
-        _member_sql("last_duration", "last_duration", f"'\"' || {_timestamp_sql('last_duration')} || '\"'"),
-        _member_sql("sample_offset", "sample_offset"),
-        _member_sql("sample_count", "sample_count"),
-        _member_sql("key_frame_count", "key_frame_count"),
-    )
-)
-# fragment, home instance, "not simple" (more locations than the home one, or an init object), timerange, ts_lo
-_RENDERED_COLUMNS = (
-    f"CAST({_FRAGMENT} AS BLOB), home_storage_id, home_key, ({_MORE}) | (init_object_id IS NOT NULL), timerange, ts_lo"
-)
+# the stored fragment (NULL unless simple, see page_json.py), home instance, ts_lo
+_RENDERED_COLUMNS = "page_json, home_storage_id, home_key, ts_lo"
 
 
 def segment_page_json(
     conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int
 ) -> RenderedPage | None:
-    """The page's stored members rendered in SQL (``segment_json``); None unless every row is simple."""
-    rows, next_key = _page_rows(conn, flow_id, query, page, limit, _RENDERED_COLUMNS, 5)
-    if any(row[3] for row in rows):
+    """The page's stored fragments (``page_json``); None unless every row is simple."""
+    rows, next_key = _page_rows(conn, flow_id, query, page, limit, _RENDERED_COLUMNS, 3)
+    fragments = [row[0] for row in rows]
+    if None in fragments:
         return None
     return RenderedPage(
-        [row[0] for row in rows],
+        fragments,
         [Instance(row[1], row[2]) if row[1] else None for row in rows],
-        rows[0][4] if rows else None,
-        rows[-1][4] if rows else None,
+        segment_json.timerange_of(fragments[0]) if rows else None,
+        segment_json.timerange_of(fragments[-1]) if rows else None,
         next_key,
     )
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import orjson
 
-from catalog import registration, segment_window
+from catalog import registration, segment_json, segment_window
 from catalog.errors import Invalid
 from catalog.facade import Span
 from catalog.located import Located
 from catalog.paging import decode_key, encode_key
-from catalog.sqlite import events, objects
+from catalog.sqlite import events, objects, page_json
 from catalog.sqlite.listing import Where, add_access_filter, add_tag_filters
 
 # the reads are the Store's segment operations too (catalog/sqlite/__init__.py names this module)
@@ -66,13 +66,15 @@ def _overlap(conn: sqlite3.Connection, flow_id: str, tr: TimeRange) -> str | Non
 _INSERT_SEGMENT = (
     "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, ts_offset, last_duration, "
     "sample_offset, sample_count, object_timerange, key_frame_count, init_object_id, created_ns, "
-    "home_storage_id, home_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "home_storage_id, home_key, page_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
 )
 INSERT_HOMED_SEGMENT = _INSERT_SEGMENT + (  # the object's first controlled instance (see migration 4)
     "(SELECT storage_id FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1), "
-    "(SELECT key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1))"
+    "(SELECT key FROM object_instances WHERE object_id=? ORDER BY created_ns LIMIT 1), "
+    # the page fragment (migration 8), kept when the object is simple
+    f"CASE WHEN {page_json.OBJECT_IS_SIMPLE.format(object_id='?')} THEN ? END)"
 )
-INSERT_HOMELESS_SEGMENT = _INSERT_SEGMENT + "NULL, NULL)"
+INSERT_HOMELESS_SEGMENT = _INSERT_SEGMENT + "NULL, NULL, ?)"
 
 
 def add_segments(
@@ -183,10 +185,12 @@ def add_segments(
             checked.init_object_id,
             now,
         )
+        # the page fragment, unless the segment has an init object (page_json.py)
+        frag = None if checked.init_object_id is not None else segment_json.fragment(_members(row))
         if checked.new_object:  # no row before this request, so no controlled instance: no home to look up
-            conn.execute(INSERT_HOMELESS_SEGMENT, row)
+            conn.execute(INSERT_HOMELESS_SEGMENT, (*row, None if seg.get("get_urls") else frag))
         else:
-            conn.execute(INSERT_HOMED_SEGMENT, (*row, object_id, object_id))
+            conn.execute(INSERT_HOMED_SEGMENT, (*row, object_id, object_id, object_id, object_id, frag))
         added += 1
         registered.append(registration.event_segment(seg, tr, checked, tr_text, otr_text))
         lo, hi = registration.bounds(tr)
@@ -205,6 +209,11 @@ def add_segments(
             source_id=flow["source_id"],
         )
     return failures
+
+
+def _members(row: tuple[Any, ...]) -> dict[str, Any]:
+    """``segment_json.stored_members`` of a row of ``_INSERT_SEGMENT``'s first values."""
+    return segment_json.stored_members(row[4], row[3], row[5], row[6], row[7], row[8], row[10])
 
 
 def _widen_stats(
