@@ -93,3 +93,53 @@ def test_a_loop_on_another_thread_reads_on_a_reader_thread(tmp_path):
 
     asyncio.run(scenario())
     assert threads[0] == "MainThread" and threads[1].startswith("sqlite-reader") and len(threads) == 2
+
+
+def test_an_interrupted_loop_connection_is_replaced(tmp_path):
+    # Python's sqlite3 re-prepares, on every later call, a cached statement whose step failed: the
+    # loop's connection (with its statement cache) must not outlive an interruption
+    used: list[sqlite3.Connection] = []
+
+    def read(sql: str):
+        def run(conn: sqlite3.Connection) -> int:
+            used.append(conn)
+            return conn.execute(sql).fetchone()[0]
+
+        return run
+
+    async def scenario() -> None:
+        db = Database(tmp_path / "catalog.sqlite3", readers=1)
+        await db.start()
+        try:
+            assert await db.read_bounded(read("SELECT 1")) == 1
+            assert await db.read_bounded(read(SLOW_COUNT)) == 3_000_000
+            assert await db.read_bounded(read("SELECT 2")) == 2
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+    first, interrupted, on_thread, after = used
+    assert first is interrupted and on_thread is not first and after not in (first, on_thread)
+
+
+def test_the_budget_is_per_read_not_per_statement(tmp_path):
+    # SQLite counts a prepared statement's steps over every run: a cached query of a few thousand
+    # steps used to pass the budget every ~50th run, and that run then moved to a thread
+    sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) SELECT count(*) FROM n"
+    threads: list[str] = []
+
+    def read(conn: sqlite3.Connection) -> int:
+        threads.append(threading.current_thread().name)
+        return conn.execute(sql).fetchone()[0]
+
+    async def scenario() -> None:
+        db = Database(tmp_path / "catalog.sqlite3", readers=1)
+        await db.start()
+        try:
+            for _ in range(300):  # ~10,000 steps each: 15 budgets in all
+                assert await db.read_bounded(read) == 1000
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+    assert threads == ["MainThread"] * 300

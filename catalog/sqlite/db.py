@@ -5,8 +5,8 @@ Every operation is a plain function of a connection, shipped to the writer or to
 with ``run_in_executor``. A few short indexed reads (a page of segments) instead run on the event
 loop under a budget (``read_bounded``): a thread hop and the GIL hand-offs it causes cost more
 than the read itself (docs/PERFORMANCE.md, issue 14). The budget keeps them from blocking the
-loop: SQLite interrupts such a read after ``LOOP_READ_OPCODES`` virtual-machine steps of one
-statement, or at once when the file is locked, and the read runs again on a reader thread.
+loop: SQLite interrupts such a read after about ``LOOP_READ_OPCODES`` virtual-machine steps, or
+at once when the file is locked, and the read runs again on a reader thread.
 Several gateway processes may share the file (``serve --workers N``): their writers then queue on
 SQLite's own write lock, taken by ``BEGIN IMMEDIATE`` (waiting up to the 30 s busy timeout), so
 every write transaction, overlap checks included, still sees all earlier commits of every process.
@@ -34,13 +34,15 @@ RESERVE_BYTES = 8 * 1024 * 1024  # released when the disk is full, so that delet
 RESERVE_SHARE = 20  # but never more than a twentieth of the space free at start (small disks)
 
 LOOP_READ_OPCODES = 200_000
-"""Steps one statement of a read on the event loop may take before it moves to a reader thread.
+"""Steps one read on the event loop may take before it moves to a reader thread.
 
 A 100-segment page takes ~4,000 (a 1,000-segment page ~33,000); 200,000 is about 1-2 ms of work."""
 
-
-def _over_budget() -> int:
-    return 1  # called once a statement has run its budget of steps: interrupt it
+BUDGET_CHECK_OPCODES = 10_000
+"""Steps between two looks at a loop read's budget. SQLite calls a progress handler each time a
+statement's steps *since it was prepared* pass a multiple of its period, and Python's sqlite3 keeps
+prepared statements: a handler that interrupted at once would stop a cached page query every ~50th
+time it ran (its steps adding up), not a long read. So the handler counts its calls per read instead."""
 
 
 def _connect(path: Path, timeout: float = 30) -> sqlite3.Connection:
@@ -95,6 +97,9 @@ class Database:
         self.loop_budget = loop_budget
         self._loop_reader: sqlite3.Connection | None = None
         self._loop_thread = 0  # the thread whose event loop uses _loop_reader
+        self._check_every = max(1, min(loop_budget, BUDGET_CHECK_OPCODES))
+        self._checks = max(1, loop_budget // self._check_every)  # handler calls one loop read may see
+        self._checks_left = 0
         # A full disk refuses every write, deletes too: SQLite needs WAL pages for a DELETE. So a
         # spare file is kept beside the catalog; a delete that hits a full disk removes it and tries
         # again, and the next write with room to spare puts it back.
@@ -222,11 +227,12 @@ class Database:
             # no busy wait (timeout 0): a locked file moves the read to a thread instead of blocking
             conn = self._loop_reader = _connect(self.path, timeout=0)
             conn.execute("PRAGMA query_only=ON")
-            conn.set_progress_handler(_over_budget, self.loop_budget)
+            conn.set_progress_handler(self._over_budget, self._check_every)
             self._loop_thread = threading.get_ident()
         elif self._loop_thread != threading.get_ident():
             # one connection, one loop: an event loop on another thread reads the usual way
             return await self.read(fn)
+        self._checks_left = self._checks
         try:
             conn.execute("BEGIN")
             try:
@@ -235,9 +241,19 @@ class Database:
                 if conn.in_transaction:
                     conn.execute("COMMIT")
         except sqlite3.OperationalError:  # interrupted (over budget) or locked: retried off the loop
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            # and the connection replaced: Python's sqlite3 never again reuses a cached statement whose
+            # step failed (its reset reports that failure, so the statement stays "in use"), and would
+            # prepare that statement afresh on every later call (the page query: ~15 us a request)
+            self._loop_reader = None
+            conn.close()
         return await self.read(fn)
+
+    def _over_budget(self) -> int:
+        """The loop reader's progress handler, every ``_check_every`` steps: 1 interrupts the read.
+        The first call of a read may come sooner (see BUDGET_CHECK_OPCODES), so a read runs at
+        least ``loop_budget - _check_every`` steps."""
+        self._checks_left -= 1
+        return 1 if self._checks_left < 0 else 0
 
     async def close(self) -> None:
         # Reads still running (a cancelled request's query keeps going on its thread) must finish
