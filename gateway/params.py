@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-
-from starlette.datastructures import QueryParams
+from collections.abc import Collection, Mapping
 
 from catalog.store import TagFilter
 from catalog.timing import TimeFormatError, TimeRange
@@ -20,14 +18,14 @@ def path_uuid(value: str, what: str) -> str:
     return value
 
 
-def get_uuid(params: QueryParams, name: str) -> str | None:
+def get_uuid(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     if value is not None and not UUID_RE.match(value):
         raise HTTPError(400, f"query parameter {name}={value!r} is not a valid lower-case UUID")
     return value
 
 
-def get_uuid_list(params: QueryParams, name: str) -> list[str] | None:
+def get_uuid_list(params: Mapping[str, str], name: str) -> list[str] | None:
     """Comma-separated UUIDs; an empty value is an empty list (meaningful for collected_by_ids)."""
     value = params.get(name)
     if value is None:
@@ -39,14 +37,14 @@ def get_uuid_list(params: QueryParams, name: str) -> list[str] | None:
     return items
 
 
-def get_list(params: QueryParams, name: str) -> list[str] | None:
+def get_list(params: Mapping[str, str], name: str) -> list[str] | None:
     value = params.get(name)
     if value is None:
         return None
     return [item for item in value.split(",") if item] if value else []
 
 
-def get_bool(params: QueryParams, name: str, default: bool | None = None) -> bool | None:
+def get_bool(params: Mapping[str, str], name: str, default: bool | None = None) -> bool | None:
     value = params.get(name)
     if value is None:
         return default
@@ -69,7 +67,7 @@ def parse_int(text: str, minimum: int = -INT_MAX) -> int | None:
     return value if minimum <= value <= INT_MAX else None
 
 
-def get_int(params: QueryParams, name: str, minimum: int = 0) -> int | None:
+def get_int(params: Mapping[str, str], name: str, minimum: int = 0) -> int | None:
     value = params.get(name)
     if value is None:
         return None
@@ -80,7 +78,9 @@ def get_int(params: QueryParams, name: str, minimum: int = 0) -> int | None:
     return number
 
 
-def get_choice(params: QueryParams, name: str, choices: Collection[str], default: str | None = None) -> str | None:
+def get_choice(
+    params: Mapping[str, str], name: str, choices: Collection[str], default: str | None = None
+) -> str | None:
     value = params.get(name)
     if value is None:
         return default
@@ -89,14 +89,14 @@ def get_choice(params: QueryParams, name: str, choices: Collection[str], default
     return value
 
 
-def get_mime(params: QueryParams, name: str) -> str | None:
+def get_mime(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     if value is not None and not MIME_RE.match(value):
         raise HTTPError(400, f"query parameter {name}={value!r} is not a MIME type")
     return value
 
 
-def get_timerange(params: QueryParams, name: str = "timerange") -> TimeRange | None:
+def get_timerange(params: Mapping[str, str], name: str = "timerange") -> TimeRange | None:
     value = params.get(name)
     if value is None:
         return None
@@ -106,12 +106,12 @@ def get_timerange(params: QueryParams, name: str = "timerange") -> TimeRange | N
         raise HTTPError(400, f"query parameter {name}: {exc}") from None
 
 
-def get_limit(params: QueryParams, default: int, maximum: int) -> int:
+def get_limit(params: Mapping[str, str], default: int, maximum: int) -> int:
     limit = get_int(params, "limit", minimum=1)
     return default if limit is None else min(limit, maximum)
 
 
-def get_tag_filter(params: QueryParams, prefix: str = "tag") -> TagFilter:
+def get_tag_filter(params: Mapping[str, str], prefix: str = "tag") -> TagFilter:
     """``{prefix}.NAME=v1,v2`` and ``{prefix}_exists.NAME=true|false``."""
     values: dict[str, list[str]] = {}
     exists: dict[str, bool] = {}

@@ -16,9 +16,11 @@ from gateway.errors import error_response
 def undecodable_part(scope: Scope) -> str | None:
     """``"path"`` or ``"query string"`` when that part is not UTF-8 once percent-decoded, else None."""
     raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "surrogateescape")
-    for part, raw in (("path", raw_path), ("query string", scope.get("query_string", b"").replace(b"+", b" "))):
+    for part, raw in (("path", raw_path), ("query string", scope.get("query_string", b""))):
+        if raw.isascii() and b"%" not in raw:
+            continue  # decodes to itself (the common case: no work)
         try:
-            unquote_to_bytes(raw).decode("utf-8")
+            unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError:
             return part
     return None

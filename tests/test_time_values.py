@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from catalog.timing import NS_MAX, TimeFormatError, TimeRange, Timestamp
+from catalog.timing import NS_MAX, TimeFormatError, TimeRange, Timestamp, envelope_text
 
 S = 1_000_000_000
 
@@ -152,3 +152,20 @@ def test_operations_agree_with_the_set_model(a, b):
 @given(ranges(small))
 def test_parse_of_str_keeps_the_instants(tr):
     assert instants(TimeRange.parse(str(tr))) == instants(tr)
+
+
+_bound = st.one_of(st.none(), st.integers(-(10**12), 10**12))
+_range = st.builds(TimeRange.make, _bound, _bound, st.booleans(), st.booleans())
+
+
+@given(_range, _range)
+def test_envelope_text_is_the_envelope_of_ranges_in_time_order(a, b):
+    # a page's first and last segment (in time order): one starts first, the other ends last, or
+    # they are the same segment
+    if a.is_empty() or b.is_empty():
+        return
+    first, last = (a, b) if a.lo is None or (b.lo is not None and a.lo <= b.lo) else (b, a)
+    if first != last and (last.hi is not None and (first.hi is None or first.hi >= last.hi)):
+        return  # not two segments of a flow: the later one must end last
+    assert envelope_text(str(first), str(last)) == str(first.envelope(last))
+    assert envelope_text(str(first), str(first)) == str(first)

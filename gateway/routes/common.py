@@ -6,6 +6,7 @@ from starlette.requests import Request
 
 from catalog.store import Catalog
 from gateway.config import Settings
+from gateway.params import get_limit
 from streaming.objects.media import MediaService
 
 
@@ -30,7 +31,5 @@ def principal_name(request: Request) -> str | None:
 
 
 def page_limit(request: Request) -> int:
-    from gateway.params import get_limit
-
     cfg = settings(request)
     return get_limit(request.query_params, cfg.default_limit, cfg.max_limit)

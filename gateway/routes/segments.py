@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from catalog import models
 from catalog.store import SegmentQuery
-from catalog.timing import TimeRange
+from catalog.timing import TimeRange, envelope_text
 from gateway import access, params, permissions, render
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_json, paged_response, public_url, read_json
@@ -19,7 +19,7 @@ from gateway.routes.common import catalog, media, page_limit, principal_name, se
 from streaming.storage.get_urls import UrlFilter
 
 
-def url_filter(q: QueryParams, readable_storage_ids: frozenset[str] | None = None) -> UrlFilter:
+def url_filter(q: Mapping[str, str], readable_storage_ids: frozenset[str] | None = None) -> UrlFilter:
     return UrlFilter(
         readable_storage_ids=readable_storage_ids,
         accept_get_urls=params.get_list(q, "accept_get_urls"),
@@ -32,7 +32,8 @@ def url_filter(q: QueryParams, readable_storage_ids: frozenset[str] | None = Non
 
 async def get_segments(request: Request) -> Response:
     flow_id = params.path_uuid(request.path_params["flowId"], "flow")
-    q = request.query_params
+    # a plain dict: most parameters are absent, and a miss on Starlette's multi-dict raises and catches a KeyError
+    q = dict(request.query_params.items())
     reverse = bool(params.get_bool(q, "reverse_order", False))
     query = SegmentQuery(params.get_timerange(q), q.get("object_id"), reverse)
     flt = url_filter(q, access.readable_backends(request))
@@ -43,9 +44,9 @@ async def get_segments(request: Request) -> Response:
     if not include_otr:  # the common page: rendered by the catalog, get_urls added here
         rendered = await catalog(request).segment_page_json(flow_id, query, q.get("page"), limit)
         if rendered is not None:
-            if rendered.first_timerange is not None and rendered.last_timerange is not None:
-                first, last = TimeRange.parse(rendered.first_timerange), TimeRange.parse(rendered.last_timerange)
-                extra["X-Paging-Timerange"] = str(first.envelope(last))
+            first, last = rendered.first_timerange, rendered.last_timerange
+            if first is not None and last is not None:
+                extra["X-Paging-Timerange"] = envelope_text(last, first) if reverse else envelope_text(first, last)
             body = render.rendered_segments(rendered, flt, storage, expiry)
             count = len(rendered.fragments)
             return paged_json(request, body, count, rendered.next_key, limit, reverse=reverse, extra=extra)
