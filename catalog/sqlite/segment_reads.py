@@ -8,6 +8,7 @@ between ``QL - maxdur`` and ``QH``. Writes are in ``catalog.sqlite.segments``.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
 from catalog import segment_json, segment_window
@@ -66,9 +67,17 @@ def window_where(flow_id: str, window: SegmentWindow) -> Where:
 def _page_where(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None) -> Where | None:
     """The rows a page is taken from (in ts_lo order, the query's direction); None when there are none."""
     after = segment_cursor(page)
-    where = _overlapping(conn, flow_id, query.timerange)
-    if where is None:
+    window = segment_window.overlapping(query.timerange, 0)
+    if window is None:
         return None
+    where = Where()
+    where.add("flow_id=?", flow_id)
+    if window.lo_min is not None:
+        # ``_overlapping``'s bound, QL - the flow's longest segment, read by the page's own statement
+        # (a statement fewer): past the int64 range the difference becomes a REAL below every start,
+        # as segment_window drops the bound there; no such flow makes it NULL, so no rows
+        where.add("ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?)", window.lo_min, flow_id)
+    add_window(where, replace(window, lo_min=None))
     if query.object_id is not None:
         where.add("object_id=?", query.object_id)
     if after is not None:
