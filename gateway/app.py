@@ -181,7 +181,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
             Middleware(observability.wrap),
             Middleware(StrictUrl),
             Middleware(AuthMiddleware, settings=auth_settings, passwords=passwords),
-            Middleware(AccessMiddleware, guard=guard),
+            *([Middleware(AccessMiddleware, guard=guard)] if guard else []),  # no policy: nothing to check
         ],
         exception_handlers={
             HTTPError: _http_error,
