@@ -71,8 +71,10 @@ def segments(
 
 def rendered_segments(page: RenderedPage, flt: UrlFilter, storage: Storage, expiry: int) -> bytes:
     """The JSON body of a page the catalog rendered: each fragment with its get_urls, made in bulk."""
-    homes: list[tuple[tuple[Instance, ...], tuple[()]]] = [((h,), ()) if h else ((), ()) for h in page.homes]
-    urls = page_get_urls(storage, homes, flt, expiry) if any(page.homes) else None
+    urls = None
+    if any(page.homes):
+        homes: list[tuple[tuple[Instance, ...], tuple[()]]] = [((h,), ()) if h else ((), ()) for h in page.homes]
+        urls = page_get_urls(storage, homes, flt, expiry)
     if urls is None or not any(urls):  # no URL on the whole page: one shared tail
         return b"[" + b',"get_urls":[]},'.join(page.fragments) + (b',"get_urls":[]}]' if page.fragments else b"]")
     dumps = orjson.dumps
