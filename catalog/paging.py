@@ -16,6 +16,11 @@ def encode_key(kind: str, *values: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def segment_key(lo: int) -> str:
+    """``encode_key("segments", lo)`` without the JSON encoder (a segment page's next key, per request)."""
+    return base64.urlsafe_b64encode(b'["segments",%d]' % lo).decode().rstrip("=")
+
+
 def decode_key(kind: str, key: str, arity: int, types: tuple[type, ...] | None = None) -> list[Any]:
     """Returns the sort values of ``key``; a key from another listing or a garbled one is refused.
 

@@ -162,7 +162,8 @@ class TimeRange:
     # -- predicates --------------------------------------------------------------------------------
     def within_bounds(self) -> bool:
         """True when the first and last nanoseconds fit a stored integer (|ns| <= NS_MAX)."""
-        return all(-NS_MAX <= bound <= NS_MAX for bound in (self.lo, self.hi) if bound is not None)
+        lo, hi = self.lo, self.hi
+        return (lo is None or -NS_MAX <= lo <= NS_MAX) and (hi is None or -NS_MAX <= hi <= NS_MAX)
 
     def is_empty(self) -> bool:
         return self.empty

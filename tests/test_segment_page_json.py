@@ -160,3 +160,15 @@ def test_a_page_is_rendered_by_the_catalog_only_when_every_segment_is_simple(cli
 def test_the_next_page_link_is_starlettes(url):
     for key in ("abc", "k/1=+&?"):
         assert _with_page(URL(url), key) == str(URL(url).include_query_params(page=key))
+
+
+@pytest.mark.parametrize(
+    "query", [b"", b"a=1&a=2&b=", b"timerange=%5B1%3A0_2%3A0%29&x=%E2%9C%93+y", b"k=%ff&=v&flag", b"tag.x=%20y+z;w=1"]
+)
+def test_the_routes_query_dict_reads_as_starlettes_query_params(query):
+    from starlette.requests import Request
+
+    from gateway.params import query_dict
+
+    request = Request({"type": "http", "query_string": query, "headers": []})
+    assert query_dict(query) == dict(request.query_params.items())

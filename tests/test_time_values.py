@@ -169,3 +169,10 @@ def test_envelope_text_is_the_envelope_of_ranges_in_time_order(a, b):
         return  # not two segments of a flow: the later one must end last
     assert envelope_text(str(first), str(last)) == str(first.envelope(last))
     assert envelope_text(str(first), str(first)) == str(first)
+
+
+@given(st.integers(-(2**63), 2**63 - 1))
+def test_the_segment_page_key_is_the_generic_one(lo):
+    from catalog.paging import decode_key, encode_key, segment_key
+
+    assert segment_key(lo) == encode_key("segments", lo) and decode_key("segments", segment_key(lo), 1) == [lo]

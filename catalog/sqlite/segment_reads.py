@@ -8,12 +8,11 @@ between ``QL - maxdur`` and ``QH``. Writes are in ``catalog.sqlite.segments``.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from typing import Any
 
 from catalog import segment_json, segment_window
 from catalog.located import Located
-from catalog.paging import encode_key, segment_cursor
+from catalog.paging import segment_cursor, segment_key
 from catalog.segment_json import RenderedPage
 from catalog.segment_window import SegmentWindow
 from catalog.sqlite import objects
@@ -77,7 +76,7 @@ def _page_where(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, pag
         # (a statement fewer): past the int64 range the difference becomes a REAL below every start,
         # as segment_window drops the bound there; no such flow makes it NULL, so no rows
         where.add("ts_lo >= ? - (SELECT seg_maxdur FROM flows WHERE id=?)", window.lo_min, flow_id)
-    add_window(where, replace(window, lo_min=None))
+    add_window(where, SegmentWindow(lo_max=window.lo_max, hi_min=window.hi_min, hi_max=window.hi_max))
     if query.object_id is not None:
         where.add("object_id=?", query.object_id)
     if after is not None:
@@ -99,7 +98,7 @@ def _page_rows(
     ).fetchall()
     if len(rows) > limit:
         rows = rows[:limit]
-        return rows, encode_key("segments", rows[-1][lo])
+        return rows, segment_key(rows[-1][lo])
     return rows, None
 
 
@@ -190,7 +189,9 @@ def _rendered_aggregate(
     if count > limit:
         del fragments[limit:], homes[limit:]
         # the key is the last row's ts_lo: the start of its (stored, canonical) timerange
-        next_key = encode_key("segments", TimeRange.parse(segment_json.timerange_of(fragments[-1])).lo)
+        start = TimeRange.parse(segment_json.timerange_of(fragments[-1])).lo
+        assert start is not None  # a stored segment starts somewhere (its ts_lo column)
+        next_key = segment_key(start)
     return _rendered(fragments, homes, next_key), bool(homed)
 
 
@@ -212,7 +213,7 @@ def _rendered_rows(
     next_key = None
     if len(rows) > limit:
         del rows[limit:], fragments[limit:]
-        next_key = encode_key("segments", rows[-1][3])
+        next_key = segment_key(rows[-1][3])
     return _rendered(fragments, [Instance(row[1], row[2]) if row[1] else None for row in rows], next_key), homed
 
 
