@@ -40,9 +40,13 @@ def paging_headers(
 def _with_page(url: URL, page: str) -> str:
     """``str(url.include_query_params(page=page))``, the same text in half the time (a page's
     ``Link``: Starlette builds a MultiDict and re-parses the whole URL)."""
-    items = [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k != "page"]
+    text = str(url)
+    base, _, query = text.partition("?")
+    if "#" in text:  # (a "#" in the path or query, from %23: split as Starlette's URL splits it)
+        query = url.query
+    items = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "page"]
     items.append(("page", page))
-    return f"{str(url).partition('?')[0]}?{urlencode(items)}"
+    return f"{base}?{urlencode(items)}"
 
 
 def paged_response(
