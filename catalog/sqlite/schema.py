@@ -126,11 +126,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE objects ADD COLUMN sha256 TEXT
     """,
     # 8: each segment row's page fragment, NULL unless the row is simple (catalog/sqlite/page_json.py), so
-    # a timerange page reads one column of an index range and renders nothing; the index holds what a
-    # page reads, packed twice as densely as the rows (a random page of a big flow touches half the pages)
-    "ALTER TABLE segments ADD COLUMN page_json BLOB;\n"
-    + page_json.FILL
-    + ";\nCREATE INDEX segments_page ON segments (flow_id, ts_lo, ts_hi, page_json, home_storage_id, home_key)",
+    # a timerange page reads one column of an index range and renders nothing. (An index holding just
+    # what a page reads made a random page ~17 us cheaper but halved bulk registration into a big
+    # catalog: docs/PERFORMANCE.md.)
+    "ALTER TABLE segments ADD COLUMN page_json BLOB;\n" + page_json.FILL,
     # 9: what a VOD playlist need not check row by row (catalog/sqlite/playlist_run.py): segments
     # ever added that are not whole objects at flow time (never decreases), and the least
     # (ts_hi - ts_lo) ever added (never grows; with seg_maxdur, "every segment is as long")
