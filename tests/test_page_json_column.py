@@ -166,7 +166,10 @@ def test_migration_8_fills_a_catalog_written_before_it(tmp_path: Path) -> None:
     asyncio.run(build())
     written = _rows(path)
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("ALTER TABLE segments DROP COLUMN page_json")  # the catalog as schema 7 left it
+    # the catalog as schema 7 left it: without migration 8's column, nor those of the migrations after it
+    conn.execute("ALTER TABLE segments DROP COLUMN page_json")
+    conn.execute("ALTER TABLE flows DROP COLUMN seg_cut_added")
+    conn.execute("ALTER TABLE flows DROP COLUMN seg_mindur")
     conn.execute("PRAGMA user_version=7")
     conn.close()
 
