@@ -219,7 +219,7 @@ def test_the_page_reads_row_by_row_and_in_one_row_agree(tmp_path: Path) -> None:
                                 query: SegmentQuery = query,
                                 limit: int = limit,
                             ) -> list:
-                                where = segment_reads._page_where(conn, flow_id, query, None)
+                                where = segment_reads._page_where(flow_id, query, None)
                                 if where is None:
                                     return []
                                 return [

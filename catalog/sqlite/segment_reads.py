@@ -63,7 +63,7 @@ def window_where(flow_id: str, window: SegmentWindow) -> Where:
     return where
 
 
-def _page_where(conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None) -> Where | None:
+def _page_where(flow_id: str, query: SegmentQuery, page: str | None) -> Where | None:
     """The rows a page is taken from (in ts_lo order, the query's direction); None when there are none."""
     after = segment_cursor(page)
     window = segment_window.overlapping(query.timerange, 0)
@@ -88,7 +88,7 @@ def _page_rows(
     conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int, columns: str, lo: int
 ) -> tuple[list[Row], str | None]:
     """The page's rows (``columns``, ts_lo at index ``lo``) and the key of the next page."""
-    where = _page_where(conn, flow_id, query, page)
+    where = _page_where(flow_id, query, page)
     if where is None:
         return [], None
     order = "DESC" if query.reverse else "ASC"
@@ -147,7 +147,7 @@ def segment_page_json(
     conn: sqlite3.Connection, flow_id: str, query: SegmentQuery, page: str | None, limit: int
 ) -> RenderedPage | None:
     """The page's stored fragments (``page_json``); None unless every row is simple."""
-    where = _page_where(conn, flow_id, query, page)
+    where = _page_where(flow_id, query, page)
     if where is None:
         return RenderedPage([], [], None, None, None)
     read = _rendered_rows if _HOMED.get(flow_id) else _rendered_aggregate
