@@ -58,14 +58,16 @@ def bare_batch(conn: sqlite3.Connection, flow_id: str, segments: list[dict]) -> 
         tr = TimeRange.parse(seg["timerange"])
         text = str(tr)
         objects.append((seg["object_id"], flow_id, text, now))
-        rows.append((flow_id, tr.lo, tr.hi, text, seg["object_id"], text, now))
+        # the row's stored page fragment (migration 8) too, as registration writes it: the same rows
+        fragment = f'{{"object_id":"{seg["object_id"]}","timerange":"{text}"'.encode()
+        rows.append((flow_id, tr.lo, tr.hi, text, seg["object_id"], text, now, fragment))
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
         "INSERT INTO objects (id, first_flow_id, timerange, is_init, created_ns) VALUES (?, ?, ?, 0, ?)", objects
     )
     conn.executemany(
-        "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, object_timerange, created_ns) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO segments (flow_id, ts_lo, ts_hi, timerange, object_id, object_timerange, created_ns, page_json) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     conn.execute("COMMIT")
