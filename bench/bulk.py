@@ -24,8 +24,8 @@ import httpx
 import orjson
 
 from bench.dataset import ensure_dataset, flow_doc, segment_batch
-from bench.load import free_port, start_server, stop_server
 from bench.report import Figure, goal_main
+from bench.servers import free_port, start_server, stop_server
 from catalog.timing import TimeRange
 
 BATCH = 1000

@@ -32,7 +32,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,11 +50,11 @@ import orjson  # noqa: E402
 from bench.cleanup import delete_flow, wait_for_deletions  # noqa: E402
 from bench.dataset import BIG_FLOW, SEGMENT_SECONDS, SEGMENTS, ensure_dataset, flow_doc, segment_batch  # noqa: E402
 from bench.report import Figure, emit, table  # noqa: E402
+from bench.servers import free_port, gateway_command, start, start_bare, stop_server  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import S3Server  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = 100
 GOAL = 0.25
 PRESIGNED_FLOW = "3d0f5b8e-7c2a-4e61-9b4d-2f6a8c1e0d93"
@@ -210,30 +209,7 @@ async def in_process(data_dir: Path, pages: int) -> tuple[float, float, int]:
     return catalog_p50, statistics.median(samples) * 1e3, size
 
 
-# -- servers -----------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start(command: list[str], env: dict[str, str], log: Path, ready_path: str, port: int) -> subprocess.Popen:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{command[2]} exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop_server(proc)
-    raise RuntimeError(f"{command[2]} did not answer in 60 s:\n{log.read_text()[-4000:]}")
-
-
+# -- servers ------------------------------------------------------------------------------------------------
 def start_gateway(data_dir: Path, port: int, scratch: Path, s3_url: str) -> subprocess.Popen:
     from streaming.storage.registry import LOCAL_BACKEND_ID
 
@@ -250,48 +226,6 @@ def start_gateway(data_dir: Path, port: int, scratch: Path, s3_url: str) -> subp
         "TAMS_STORAGE_CONFIG": str(config),
     }
     return start(gateway_command(data_dir, port), env, scratch / "gateway.log", "/healthz", port)
-
-
-def gateway_command(data_dir: Path, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
-
-
-def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
-    """A gateway on the local-disk default (bench.bulk, bench.workers); ``TAMS_WORKERS`` from the environment."""
-    env = {**os.environ, "TAMS_LOG_LEVEL": "warning", "NO_PROXY": "127.0.0.1", "TAMS_REQUIRE_ALLOCATION": "false"}
-    env.setdefault("TAMS_WORKERS", "1")  # the figures are one process's; bench/workers.py compares more
-    return start(gateway_command(data_dir, port), env, log, "/healthz", port)
-
-
-def start_bare(port: int, bodies: dict[str, bytes], scratch: Path) -> subprocess.Popen:
-    args = []
-    for n, (path, body) in enumerate(bodies.items()):
-        file = scratch / f"body-{n}.json"
-        file.write_bytes(body)
-        args += ["--body", f"{path}={file}"]
-    command = [sys.executable, "-m", "bench.bare", "--port", str(port), *args]
-    return start(command, {**os.environ, "NO_PROXY": "127.0.0.1"}, scratch / "bare.log", next(iter(bodies)), port)
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -- load --------------------------------------------------------------------------------------------------

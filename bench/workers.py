@@ -28,8 +28,9 @@ if __package__ in (None, ""):  # run as a file: python bench/workers.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.dataset import ensure_dataset  # noqa: E402
-from bench.load import PLAIN, PageLoad, free_port, settle, start_server, stop_server, with_wrk  # noqa: E402
+from bench.load import PLAIN, PageLoad, settle, with_wrk  # noqa: E402
 from bench.report import Figure, emit, table  # noqa: E402
+from bench.servers import free_port, start_server, stop_server  # noqa: E402
 
 GOAL = 1.5
 TICKS = os.sysconf("SC_CLK_TCK")
