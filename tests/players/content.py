@@ -295,11 +295,12 @@ def edit(http: httpx.Client, work: Path, make_ts: Callable) -> Content:
 
     flow time [0,2) A's 1st object · [2,4) B's 3rd object (a ts_offset jump) · [4,5) the first half of A's
     2nd object (object_timerange wider than the segment) · [5,7) A's 1st object again. 7 s, 175 frames.
-    B is another encoding of the same format (x264 with one reference frame, no weighted prediction:
-    another SPS and PPS, the same profile and level), so each edit point changes the parameter sets."""
+    B is another encoding at another picture size (320x180 against A's 160x90; x264 with one reference
+    frame, no weighted prediction: another SPS and PPS, the same profile and level), so each edit point
+    changes the parameter sets and the picture size, with no discontinuity between remuxed segments."""
     a_id, a = ts_flow(http, make_ts(work / "edit-a.ts", seconds=SECONDS))
     other = {"refs": "1", "weightp": "0"}
-    _, b = ts_flow(http, make_ts(work / "edit-b.ts", seconds=SECONDS, width=160, height=90, gop=FPS, x264=other))
+    _, b = ts_flow(http, make_ts(work / "edit-b.ts", seconds=SECONDS, width=320, height=180, gop=FPS, x264=other))
     media = [TimeRange.parse(s["timerange"]) for s in a]
     b_media = [TimeRange.parse(s["timerange"]) for s in b]
 
