@@ -207,19 +207,18 @@ async def timerange_file(request: Request) -> Response:
 async def _made_mp4(request: Request, clip: clips.Clip, headers: dict[str, str], content_type: str) -> Response:
     """A remuxed ``media.mp4``: made whole (moov first) once per clip and kept, so it is seekable and
     answers Range like any object (VLC's MP4 reader needs it) without being remuxed per request."""
-    answer = precondition(request.headers, clips.made_info(clip, 0))  # the ETag is known before the bytes
-    if answer == 304:
-        return Response(status_code=304, headers={**headers, "ETag": clips.made_info(clip, 0).etag})
-    key, files = clips.clip_key(clip), clip_files(request)
+    key, files = clips.clip_key(clip), clip_files(request)  # the key hashes every segment: once
+    unmade = clips.made_info(clip, key, 0)  # the ETag is known before the bytes
+    if precondition(request.headers, unmade) == 304:
+        return Response(status_code=304, headers={**headers, "ETag": unmade.etag})
     if request.method == "HEAD":  # its length when it was made before; a HEAD makes nothing
         file = await files.cached(key)
         if file is None:
-            etag = clips.made_info(clip, 0).etag
-            return Response(status_code=200, headers={**headers, "ETag": etag}, media_type=content_type)
+            return Response(status_code=200, headers={**headers, "ETag": unmade.etag}, media_type=content_type)
     else:
         file = await files.get(key, partial(clips.write_mp4, remux_service(request), clip))
     try:
-        response = ranged(request, clips.made_info(clip, size_of(file)), content_type, partial(read_file, file))
+        response = ranged(request, clips.made_info(clip, key, size_of(file)), content_type, partial(read_file, file))
     except BaseException:
         file.close()
         raise

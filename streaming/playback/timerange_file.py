@@ -153,8 +153,9 @@ def clip_key(clip: Clip) -> str:
     return digest.hexdigest()[:32]
 
 
-def made_info(clip: Clip, size: int) -> ObjectInfo:
-    return ObjectInfo(size, f'"{clip_key(clip)}"', _modified(clip))
+def made_info(clip: Clip, key: str, size: int) -> ObjectInfo:
+    """What ``ranged`` answers from for the made file of ``clip``, whose ``clip_key`` is ``key``."""
+    return ObjectInfo(size, f'"{key}"', _modified(clip))
 
 
 def _feed(output: Output, sink: Sink | None, data: bytes, init: bytes | None, window: Window, finish: bool) -> bytes:
