@@ -385,12 +385,7 @@ def test_ffprobe_reads_ffmpeg_hls_and_dash(reference):
         assert len(decoded.video_pts) == 4 * FPS
 
 
-# dash.js on ffmpeg's own DASH output sometimes pauses at its last instant without firing ``ended``
-# (2 runs in 5 under load, none alone; no gateway involved): a harness self-check, so not strict
-ENDS_LATE = pytest.mark.xfail(strict=False, reason="dash.js sometimes stalls at the end of ffmpeg's own DASH")
-
-
-@pytest.mark.parametrize("player", ["hls", pytest.param("dash", marks=ENDS_LATE)])
+@pytest.mark.parametrize("player", ["hls", "dash"])
 def test_browser_players_play_ffmpeg_output_to_the_end_and_seek(reference, chromium, player):
     _, hls, dash = reference
     base = chromium.serve(f"ref-{player}", hls if player == "hls" else dash)
