@@ -33,6 +33,8 @@ from fractions import Fraction
 from functools import lru_cache
 
 import av
+from av.audio.codeccontext import AudioCodecContext
+from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 
 from catalog.timing import NS_PER_SECOND
@@ -65,6 +67,17 @@ class Track:
     template: av.stream.Stream  # for the output stream's parameters (valid until the source closes)
     packets: list[av.Packet] = field(default_factory=list)
     reencoded: int = 0  # frames re-encoded at cuts
+
+
+def pts(packet: av.Packet) -> int:
+    """A kept packet's presentation time: ``cut`` keeps only packets that have one (and a dts)."""
+    assert packet.pts is not None
+    return packet.pts
+
+
+def dts(packet: av.Packet) -> int:
+    assert packet.dts is not None
+    return packet.dts
 
 
 def ns(value: int, time_base: Fraction) -> int:
@@ -113,6 +126,7 @@ def _track(stream: av.stream.Stream) -> Track:
     ctx = stream.codec_context
     extradata = bytes(ctx.extradata) if ctx.extradata else None
     rate = getattr(ctx, "sample_rate", None) if stream.type == "audio" else None
+    assert stream.time_base is not None  # set on every demuxed stream
     return Track(stream.type, ctx.name, Fraction(stream.time_base), rate, extradata, stream)
 
 
@@ -120,8 +134,8 @@ def _extent(track: Track) -> tuple[int, int] | None:
     """First and end (last + duration) presentation ns of a track's packets."""
     if not track.packets:
         return None
-    first = min(p.pts for p in track.packets)
-    last = max(p.pts + (p.duration or 0) for p in track.packets)
+    first = min(pts(p) for p in track.packets)
+    last = max(pts(p) + (p.duration or 0) for p in track.packets)
     return ns(first, track.time_base), ns(last, track.time_base)
 
 
@@ -141,18 +155,18 @@ def _cut_audio(track: Track, start: int | None, end: int | None) -> None:
     frame = _frame_ticks(track)
     low = -(2**63) if start is None else ticks(start, track.time_base)
     high = 2**63 if end is None else ticks(end, track.time_base)
-    kept = [p for p in track.packets if low <= p.pts < high]
+    kept = [p for p in track.packets if low <= pts(p) < high]
     if not kept:
         return
     track.packets = kept
     silence = _silence(track)
     if silence is None:
         return
-    first, last = min(p.pts for p in kept), max(p.pts for p in kept) + frame
+    first, last = min(pts(p) for p in kept), max(pts(p) for p in kept) + frame
     head = range(first - frame, low - 1, -frame) if start is not None else range(0)
     tail = range(last, high - frame + 1, frame) if end is not None else range(0)
     filled = [_packet(silence, pts, frame, track.time_base) for pts in (*reversed(head), *tail)]
-    track.packets = sorted(kept + filled, key=lambda p: p.dts)
+    track.packets = sorted(kept + filled, key=dts)
 
 
 def _frame_ticks(track: Track) -> int:
@@ -167,7 +181,9 @@ def _silence(track: Track) -> bytes | None:
     """One silent frame, framed like the track's packets (ADTS headers or raw), or None (not AAC)."""
     if track.codec != "aac" or not track.sample_rate:
         return None
-    raw = _silent_aac(track.sample_rate, track.template.codec_context.layout.name)
+    context = track.template.codec_context
+    assert isinstance(context, AudioCodecContext)
+    raw = _silent_aac(track.sample_rate, context.layout.name)
     first = bytes(track.packets[0])
     if track.extradata or len(first) < 7 or first[0] != 0xFF or first[1] & 0xF0 != 0xF0:
         return raw
@@ -213,7 +229,7 @@ def _cut_video(track: Track, inside: Callable[[int], bool]) -> None:
         gops[-1].append(packet)
     kept: list[av.Packet] = []
     for gop in gops:
-        flags = [inside(p.pts) for p in gop]
+        flags = [inside(pts(p)) for p in gop]
         if all(flags):
             kept.extend(gop)
         elif any(flags):
@@ -225,12 +241,14 @@ def _reencode(track: Track, gop: list[av.Packet], inside: Callable[[int], bool])
     """The frames of ``gop`` inside the window, re-encoded: a key frame, then P frames."""
     encoder_name = ENCODERS.get(track.codec)
     if encoder_name is None or encoder_name not in av.codecs_available:
-        last = max((n for n, p in enumerate(gop) if inside(p.pts)), default=-1)
+        last = max((n for n, p in enumerate(gop) if inside(pts(p))), default=-1)
         return gop[: last + 1]  # the documented fallback: from the key frame, leading frames shown
     decoder = track.template.codec_context
+    assert isinstance(decoder, VideoCodecContext)
     frames = [f for p in gop for f in decoder.decode(p)] + list(decoder.decode(None))
     decoder.flush_buffers()
-    frames = sorted((f for f in frames if f.pts is not None and inside(f.pts)), key=lambda f: f.pts)
+    shown = sorted(((f.pts, f) for f in frames if f.pts is not None and inside(f.pts)), key=lambda pair: pair[0])
+    frames = [frame for _, frame in shown]
     if not frames:
         return []
     durations = {p.pts: p.duration for p in gop}
@@ -242,18 +260,19 @@ def _reencode(track: Track, gop: list[av.Packet], inside: Callable[[int], bool])
     packets.extend(encoder.encode(None))
     # decode times as far before presentation as the source's own key frame, so the copied GOPs
     # around these frames keep strictly increasing decode times
-    delay = gop[0].pts - gop[0].dts if gop[0].is_keyframe else 0
+    delay = pts(gop[0]) - dts(gop[0]) if gop[0].is_keyframe else 0
     for packet in packets:
         packet.time_base = track.time_base
-        packet.dts = packet.pts - delay
+        packet.dts = pts(packet) - delay
         packet.duration = durations.get(packet.pts) or 0
     track.reencoded += len(frames)
     length_size = _length_size(track.codec, track.extradata)
     return [_length_prefixed(p, length_size) if length_size else p for p in packets]
 
 
-def _encoder(track: Track, name: str, first: av.VideoFrame, count: int) -> av.CodecContext:
+def _encoder(track: Track, name: str, first: av.VideoFrame, count: int) -> VideoCodecContext:
     encoder = av.CodecContext.create(name, "w")
+    assert isinstance(encoder, VideoCodecContext)
     encoder.width, encoder.height, encoder.pix_fmt = first.width, first.height, first.format.name
     encoder.time_base = track.time_base
     rate = track.template.average_rate or track.template.guessed_rate
@@ -296,5 +315,4 @@ def _shift(track: Track, shift_ns: int) -> None:
         return
     delta = ticks(shift_ns, track.time_base)
     for packet in track.packets:
-        packet.pts += delta
-        packet.dts += delta
+        packet.pts, packet.dts = pts(packet) + delta, dts(packet) + delta

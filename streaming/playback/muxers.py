@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 
 from catalog.errors import Invalid
-from streaming.playback.cut import Track, ticks
+from streaming.playback.cut import Track, dts, pts, ticks
 
 CONTENT_TYPES = {"ts": "video/mp2t", "m4s": "video/iso.segment", "aac": "audio/aac", "mp4": "video/mp4"}
 VIDEO_TIME_BASE = Fraction(1, 90_000)
@@ -74,7 +74,7 @@ class Output:
             self._open(tracks)
         paired = self._pair(tracks)
         packets = sorted(
-            ((p.dts * p.time_base, n, p) for n, (track, out) in enumerate(paired) for p in track.packets),
+            ((dts(p) * p.time_base, n, p) for n, (track, out) in enumerate(paired) for p in track.packets),
             key=lambda item: (item[0], item[1]),
         )
         assert self.container is not None
@@ -101,8 +101,8 @@ class Output:
                 else "the media has no audio or video stream"
             )
         if self.kind == "aac" and isinstance(self.target, Sink):
-            first = min((p.pts for p in chosen[0].packets), default=0)
-            self.target.write(id3_timestamp(ticks(round(first * chosen[0].time_base * 10**9), VIDEO_TIME_BASE)))
+            start = min((pts(p) for p in chosen[0].packets), default=0)
+            self.target.write(id3_timestamp(ticks(round(start * chosen[0].time_base * 10**9), VIDEO_TIME_BASE)))
         target = str(self.target) if isinstance(self.target, Path) else self.target
         self.container = av.open(target, "w", format=_FORMATS[self.kind], options=dict(_OPTIONS[self.kind]))
         self.container.metadata.update(self.metadata)
@@ -120,7 +120,7 @@ class Output:
 
     def _pair(self, tracks: list[Track]) -> list[tuple[Track, _Out]]:
         """The n-th video (audio) track of this object goes to the n-th video (audio) output."""
-        pairs = []
+        pairs: list[tuple[Track, _Out]] = []
         for kind in ("video", "audio"):
             outs = [o for o in self.outs if o.kind == kind]
             pairs.extend(zip([t for t in tracks if t.kind == kind], outs, strict=False))
@@ -130,12 +130,12 @@ class Output:
     def _monotonic(out: _Out, packet: av.Packet) -> None:
         """Decode times strictly increase per stream, also across objects (an edit point may let
         the next object's first decode time touch the previous one's last)."""
-        dts = packet.dts * packet.time_base
-        if out.last_dts is not None and dts <= out.last_dts:
+        decoded = dts(packet) * packet.time_base
+        if out.last_dts is not None and decoded <= out.last_dts:
             packet.dts = int(out.last_dts / packet.time_base) + 1
-            packet.pts = max(packet.pts, packet.dts)
-            dts = packet.dts * packet.time_base
-        out.last_dts = dts
+            packet.pts = max(pts(packet), packet.dts)
+            decoded = packet.dts * packet.time_base
+        out.last_dts = decoded
 
 
 def boxes(data: bytes) -> list[tuple[str, bytes]]:
