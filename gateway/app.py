@@ -204,6 +204,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, auth: AuthSet
         media,
         PlaylistSettings(
             live_window=settings.live_window,
+            live_span_s=settings.live_span_s,
             uri_mode=settings.playlist_uris,
             cache_bytes=settings.playlist_cache_mb * 1024 * 1024,
         ),

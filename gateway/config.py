@@ -41,6 +41,7 @@ class Settings:
     max_object_bytes: int = 5 * 1024**3
     probe_on_register: bool = False
     live_window: int = 6
+    live_span_s: int = 60
     playlist_uris: str = "presigned"
     playlist_cache_mb: int = 64
     remux_cache_mb: int = 128
@@ -278,6 +279,13 @@ SETTINGS: tuple[Setting, ...] = (
         _bool,
     ),
     Setting("live_window", "TAMS_LIVE_WINDOW", "fewest segments in a live playlist (≥ 3)", _integer(minimum=3)),
+    Setting(
+        "live_span_s",
+        "TAMS_LIVE_SPAN_S",
+        "seconds of media a live playlist lists (its DVR window; `0`: just `TAMS_LIVE_WINDOW` segments); "
+        "a live flow that closes within it ends cleanly for players already watching",
+        _integer(minimum=0),
+    ),
     Setting(
         "playlist_uris",
         "TAMS_PLAYLIST_URIS",

@@ -6,14 +6,17 @@ import asyncio
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 
 import httpx
 import m3u8
 import pytest
 from conftest import new_id, video_flow
 from media import make_ts
+from starlette.testclient import TestClient
 
 from catalog.timing import TimeRange, Timestamp
+from gateway.app import create_app
 from gateway.ingest import ingest
 from streaming.playback.hls import PlaylistEntry, media_playlist, seconds_text
 from streaming.playback.leapseconds import tai_to_utc_ns
@@ -345,3 +348,32 @@ def test_live_window_covers_the_live_span(client):
     assert client.post(f"/flows/{long_id}/segments", json=body).status_code == 201
     playlist = m3u8.loads(client.get(f"/flows/{long_id}/playlist.m3u8").text)
     assert len(playlist.segments) == 6 and playlist.media_sequence == 4
+
+
+def test_a_longer_live_span_is_read_by_time(settings):
+    """TAMS_LIVE_SPAN_S (the DVR window): the span is read by time, however many segments it takes
+    (2,000 short segments here), and a flow that closes within it reads, to a player already
+    watching, as the same playlist with #EXT-X-ENDLIST appended: same media sequence, same URIs."""
+    with TestClient(create_app(replace(settings, live_span_s=300)), base_url="http://testserver") as client:
+        flow_id = new_id()
+        client.put(f"/flows/{flow_id}", json=video_flow(flow_id, new_id(), status="ingesting"))
+        step = S // 5  # 0.2 s segments: 400 s in all
+        body = [
+            {"object_id": new_id(), "timerange": str(TimeRange.make(n * step, (n + 1) * step))} for n in range(2000)
+        ]
+        assert client.post(f"/flows/{flow_id}/segments", json=body).status_code == 201
+        playlist = m3u8.loads(client.get(f"/flows/{flow_id}/playlist.m3u8?uris=proxy").text)
+        assert len(playlist.segments) == 1500 and playlist.media_sequence == 500  # [100 s, 400 s)
+        assert not playlist.is_endlist
+
+        short_id = new_id()  # 200 s: longer than the default minute, inside this span
+        client.put(f"/flows/{short_id}", json=video_flow(short_id, new_id(), status="ingesting"))
+        body = [{"object_id": new_id(), "timerange": f"[{s}:0_{s + 2}:0)"} for s in range(0, 200, 2)]
+        assert client.post(f"/flows/{short_id}/segments", json=body).status_code == 201
+        live = m3u8.loads(client.get(f"/flows/{short_id}/playlist.m3u8?uris=proxy").text)
+        assert len(live.segments) == 100 and live.media_sequence == 0 and not live.is_endlist
+        closed = client.get(f"/flows/{short_id}").json() | {"status": "closed_complete"}
+        assert client.put(f"/flows/{short_id}", json=closed).status_code in (200, 201, 204)
+        vod = m3u8.loads(client.get(f"/flows/{short_id}/playlist.m3u8?uris=proxy").text)
+        assert vod.is_endlist and vod.media_sequence == 0
+        assert [s.uri for s in vod.segments] == [s.uri for s in live.segments]

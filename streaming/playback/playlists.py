@@ -48,7 +48,6 @@ LIVE_STATUSES = ("ingesting", "awaiting_content")
 GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as they are
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
 LIVE_SPAN_S = 60  # a live playlist covers a minute: a live flow that closes within it ends cleanly
-LIVE_MAX_SEGMENTS = 600  # read for a live window at most (a minute of 0.1 s segments)
 
 
 @dataclass(frozen=True)
@@ -175,22 +174,29 @@ class PlaylistService:
                 return segments
             key = page.next_key
 
-    async def window(self, flow: dict, window: TimeRange | None, ended: bool) -> list[SegmentLocation]:
+    async def window(
+        self, flow: dict, window: TimeRange | None, ended: bool, stats: FlowStats | None = None
+    ) -> list[SegmentLocation]:
         """The segments a playlist lists: all of the window (VOD) or its latest ``live_window``, and
         before them those that end within ``live_span_s`` of the last one's end (live)."""
         if ended:
             return await self.catalog.segment_locations(flow["id"], window, None)
         least, span = self.settings.live_window, self.settings.live_span_s * NS_PER_SECOND
-        latest = await self.catalog.segment_locations(
-            flow["id"], window, max(least, LIVE_MAX_SEGMENTS if span else 0), True
-        )
-        if len(latest) <= least:
+        latest = await self.catalog.segment_locations(flow["id"], window, least, True)
+        if len(latest) < least or not span:
             return latest
-        edge = latest[-1].hi + 1 - span  # segments ending after this are within the span
-        first = len(latest) - least
-        while first > 0 and latest[first - 1].hi >= edge:
-            first -= 1
-        return latest[first:]
+        edge = latest[-1].hi + 1 - span  # segments ending at or after this are within the span
+        if latest[0].hi < edge:  # the newest ``least`` already cover the span
+            return latest
+        # the span by time: segments that start no earlier than the longest segment before the edge
+        stats = stats or await self.catalog.flow_stats(flow["id"])
+        longest = stats.max_duration_ns if stats is not None else 0
+        recent = TimeRange.from_inclusive(edge - longest - 1, None)
+        spanned = await self.catalog.segment_locations(
+            flow["id"], recent if window is None else window.intersect(recent), None
+        )
+        spanned = [loc for loc in spanned if loc.hi >= edge and loc.lo <= latest[-1].lo]
+        return spanned if len(spanned) > least else latest
 
     def uris(
         self, locations: Sequence[SegmentLocation], mode: str, base_url: str, expiry: int, suffix: str
@@ -316,7 +322,7 @@ class PlaylistService:
         self, flow: dict, stats: FlowStats, window: TimeRange | None, mode: str, base_url: str, fmp4: bool
     ) -> Playlist:
         """The latest ``live_window`` segments; the media and discontinuity sequences never go back."""
-        locations = await self.window(flow, window, ended=False)
+        locations = await self.window(flow, window, False, stats)
         sequence = max(0, stats.added_total - len(locations))
         breaks = await self.discontinuities.at(flow, locations[0], fmp4) if locations else 0
         return await self._build(flow, locations, mode, base_url, sequence, False, fmp4, breaks)
