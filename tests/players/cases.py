@@ -33,8 +33,8 @@ def why_not(name: str, player: str, endpoint: str) -> str | None:
         return "mpv's DASH reader is libavformat's, which never ends a presentation that was dynamic (N)"
     if name == "live" and player == "vlc" and endpoint == "dash":
         return (
-            "VLC 3 did not end the live MPD when the flow closed (it waited for more, past 60 s) while "
-            "GStreamer and dash.js end it; not yet known whether VLC or the MPD is at fault (see STREAMING.md)"
+            "VLC 3's DASH reader keeps the MPD@type of its first load (an update only merges "
+            "availabilityEndTime and the Periods' timelines), so a live MPD that turns static never ends for it"
         )
     if name == "live" and endpoint.startswith("file"):
         return "a live flow has no end: media.ts/media.mp4 are files of a finished timerange"
