@@ -47,7 +47,7 @@ VOD_MAX_AGE_S = 300  # finished playlists with expiring URLs: re-fetched at leas
 LIVE_STATUSES = ("ingesting", "awaiting_content")
 GZIP_MIN_BYTES = 16 * 1024  # smaller playlists (every live one) are sent as they are
 OFF_LOOP_ENTRIES = 2000  # playlists this long are signed and rendered on a worker thread
-LIVE_SPAN_S = 60  # a live playlist covers a minute: a live flow that closes within it ends cleanly
+LIVE_SPAN_S = 60  # TAMS_LIVE_SPAN_S by default: a live flow that closes within the span ends cleanly
 
 
 @dataclass(frozen=True)
