@@ -19,7 +19,7 @@ from catalog import registration, rules, segment_json, segment_window
 from catalog.errors import Invalid
 from catalog.facade import Span
 from catalog.located import Located
-from catalog.paging import encode_key, page_sorted, segment_cursor
+from catalog.paging import page_sorted, segment_cursor, segment_key
 from catalog.segment_json import RenderedPage
 from catalog.store import (
     AccessFilter,
@@ -87,7 +87,7 @@ def query_segments(
         )
         for r in rows
     ]
-    return segments, encode_key("segments", rows[-1]["ts_lo"]) if more else None
+    return segments, segment_key(rows[-1]["ts_lo"]) if more else None
 
 
 LOCATION_USE = ["timerange", "ts_offset", "object_timerange", "sample_offset", "sample_count"]  # SegmentLocation order

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 
 from catalog.store import Catalog
@@ -30,6 +32,7 @@ def principal_name(request: Request) -> str | None:
     return principal.name
 
 
-def page_limit(request: Request) -> int:
+def page_limit(request: Request, query: Mapping[str, str] | None = None) -> int:
+    """The page size asked for (``query``: the request's parameters when already parsed)."""
     cfg = settings(request)
-    return get_limit(request.query_params, cfg.default_limit, cfg.max_limit)
+    return get_limit(request.query_params if query is None else query, cfg.default_limit, cfg.max_limit)

@@ -15,7 +15,7 @@ from catalog.timing import TimeRange, envelope_text
 from gateway import access, params, permissions, render
 from gateway.errors import HTTPError
 from gateway.responses import empty, json_response, paged_json, paged_response, public_url, read_json
-from gateway.routes.common import catalog, media, principal_name, settings
+from gateway.routes.common import catalog, media, page_limit, principal_name, settings
 from streaming.storage.get_urls import UrlFilter
 
 
@@ -37,9 +37,8 @@ async def get_segments(request: Request) -> Response:
     query = SegmentQuery(params.get_timerange(q), q.get("object_id"), reverse)
     flt = url_filter(q, access.readable_backends(request))
     include_otr = bool(params.get_bool(q, "include_object_timerange", False))
-    cfg = settings(request)
-    limit = params.get_limit(q, cfg.default_limit, cfg.max_limit)
-    storage, expiry = media(request).storage, cfg.presign_expiry
+    limit = page_limit(request, q)
+    storage, expiry = media(request).storage, settings(request).presign_expiry
     extra = {"X-Paging-Timerange": "()"}
     if not include_otr:  # the common page: rendered by the catalog, get_urls added here
         rendered = await catalog(request).segment_page_json(flow_id, query, q.get("page"), limit)

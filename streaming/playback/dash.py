@@ -47,13 +47,6 @@ def _unknown(flow: dict[str, Any]) -> CodecUnknown:
     )
 
 
-def breaks(locations: Sequence[Any], exts: Sequence[str | None]) -> list[bool]:
-    """Where a new Period starts: where HLS has its discontinuities. An edit point between remuxed
-    fragments that touch in flow time is none (``timeline``), so one Period plays through it
-    (ffmpeg's DASH reader plays only one Period of an MPD)."""
-    return timeline.discontinuities(locations, exts)
-
-
 def with_track(uri: str, kind: str) -> str:
     return f"{uri}{'&' if '?' in uri else '?'}track={kind}"
 
@@ -88,7 +81,10 @@ async def flow_representations(
     expiry = service.expiry(locations, ended)
     uris = service.segment_uris(flow, locations, exts, mode, base_url, expiry)
     inits = await service.init_uris(flow, locations, exts, mode, base_url, expiry)
-    flags = breaks(locations, exts)
+    # a new Period where HLS has a discontinuity; an edit point between remuxed fragments that touch
+    # in flow time is none (``timeline``), so one Period plays through it (ffmpeg's DASH reader
+    # plays only one Period of an MPD)
+    flags = timeline.discontinuities(locations, exts)
     essence = flow.get("essence_parameters") or {}
     own = "video" if flow.get("format") == variants.VIDEO else "audio"
     found = await _remux_tracks(flow, exts, locations, track_codecs)

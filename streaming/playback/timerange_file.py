@@ -32,7 +32,6 @@ from streaming.playback.remux import OUTPUT_VERSION, RemuxService, continues, fi
 from streaming.storage.interface import ObjectInfo, ObjectStore, StoreError
 
 CLIP_EXTS = ("ts", "mp4")
-FILE_CHUNK = 1024 * 1024
 MEDIA_SUFFIX = re.compile(r"\.(ts|m2ts|mts|mp4|m4v|m4a|m4s|mov|mxf|mkv|aac|wav)\Z", re.IGNORECASE)
 
 
