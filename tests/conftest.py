@@ -46,12 +46,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         raise pytest.UsageError("tests using a real process need @pytest.mark.slow: " + ", ".join(unmarked))
 
 
+# the player matrix's reruns (tests/players/cases.py, RERUN), each with why its first run failed: a lead
+RERUNS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.outcome == "rerun":
+        crash = getattr(report.longrepr, "reprcrash", None)
+        why = crash.message if crash is not None else str(report.longrepr)
+        RERUNS.append(f"{report.nodeid}: {why.strip().splitlines()[0][:400] if why.strip() else '?'}")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     # schema validation is an extra assertion: say once what this run could not check
     line = left_out_summary()
     if line:
         terminalreporter.write_sep("=", "schema checks left out", yellow=True)
         terminalreporter.write_line(line)
+    if RERUNS:
+        terminalreporter.write_sep("=", "reruns: the first run failed", yellow=True)
+        for rerun in RERUNS:
+            terminalreporter.write_line(rerun)
 
 
 @pytest.fixture
